@@ -1,0 +1,106 @@
+"""What the CLI and services read back: an import's status, its failed rows,
+and a tenant's people, as plain data and CSV.
+
+Every CSV written here goes through ``write_csv_row``, which neutralises cells
+a spreadsheet would execute as formulas.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+import asyncpg
+
+from producer.fields import FIELDS, TEMPLATE_HEADERS
+from producer.validation import neutralise_formula
+from worker.db import QUERIES
+from worker.errors import ImportNotFound
+
+FINAL_STATES = frozenset({"done", "failed", "cancelled", "blocked"})
+EXPORT_HEADERS = (*TEMPLATE_HEADERS, "Status", "Manager email", "Invite status")
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+async def import_status(conn: asyncpg.Connection, import_id: int, tenant: str | None = None) -> dict[str, Any]:
+    """The status JSON of the command-line contract (``status --json``).
+
+    With ``tenant``, an import of another tenant is reported as not found.
+    """
+    imp = await conn.fetchrow(QUERIES["get_import"], import_id)
+    if imp is None or (tenant is not None and imp["tenant_id"] != tenant):
+        raise ImportNotFound(f"no import {import_id}" + (f" for tenant {tenant!r}" if tenant else ""))
+    counts = await conn.fetchrow(QUERIES["import_row_counts"], import_id)
+    invites = await conn.fetchrow(QUERIES["import_invite_counts"], import_id)
+    valid = imp["total_rows"] - imp["invalid_rows"]
+    settled = sum(counts.values())
+    return {
+        "id": imp["id"],
+        "tenant": imp["tenant_id"],
+        "mode": imp["mode"],
+        "state": imp["state"],
+        "invites_option": imp["invites"],
+        "send_at": _iso(imp["send_at"]),
+        "file": imp["filename"],
+        "rows": {
+            "total": imp["total_rows"],
+            "invalid": imp["invalid_rows"],
+            **dict(counts),
+            "pending": valid - settled,
+            "blank": imp["blank_rows"],
+        },
+        "deactivated": imp["deactivated"],
+        "would_deactivate": imp["would_deactivate"],
+        "admins_kept": imp["admins_kept"],
+        "invites": dict(invites),
+        "error": imp["error"],
+        "created_at": _iso(imp["created_at"]),
+        "started_at": _iso(imp["started_at"]),
+        "finished_at": _iso(imp["finished_at"]),
+    }
+
+
+def write_csv_row(writer: Any, values: Iterable[Any]) -> None:
+    """Write one row with formula-looking cells neutralised."""
+    writer.writerow([neutralise_formula("" if v is None else str(v)) for v in values])
+
+
+async def write_failed_rows(conn: asyncpg.Connection, import_id: int, out: TextIO) -> int:
+    """The rows that were rejected or failed, original values plus a reason; returns their count."""
+    imp = await conn.fetchrow(QUERIES["get_import"], import_id)
+    if imp is None:
+        raise ImportNotFound(f"no import {import_id}")
+    header = list(imp["columns"].get("header", []))
+    writer = csv.writer(out)
+    write_csv_row(writer, ["Row", *header, "Reason"])
+    written = 0
+    async with conn.transaction(readonly=True):
+        async for row in conn.cursor(QUERIES["failed_rows"], import_id):
+            cells = list(row["raw"]) + [""] * max(0, len(header) - len(row["raw"]))
+            reasons = "; ".join(
+                (f"{e['column']}: " if e.get("column") else "") + e["message"] for e in row["errors"] or []
+            )
+            write_csv_row(writer, [row["row_number"], *cells, reasons])
+            written += 1
+    return written
+
+
+async def write_people(conn: asyncpg.Connection, tenant: str, out: TextIO) -> int:
+    """Everyone of the tenant: template columns plus status, manager and invite status."""
+    writer = csv.writer(out)
+    write_csv_row(writer, EXPORT_HEADERS)
+    written = 0
+    async with conn.transaction(readonly=True):
+        async for person in conn.cursor(QUERIES["export_people"], tenant):
+            values = [
+                person["role"].capitalize() if field.name == "role" else person[field.name]
+                for field in FIELDS
+            ]
+            write_csv_row(writer, [*values, person["status"], person["manager_email"],
+                                   person["invite_status"] or ""])
+            written += 1
+    return written

@@ -1,0 +1,182 @@
+"""Submitting an import: read the file, record it durably, then send its rows.
+
+The order matters for recovery: the import and every row are committed to
+PostgreSQL in one transaction (rows through COPY) before any message is sent,
+so whatever happens to Redis or to this process afterwards, ``bulk-import
+resume`` can re-send what has not settled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, BinaryIO
+
+import asyncpg
+import structlog
+
+from producer.fields import FIELDS_BY_NAME
+from producer.mapping import ColumnMapping, map_header
+from producer.reading import CsvSource, open_csv
+from producer.validation import validate_row
+from worker.db import QUERIES, connection
+from worker.errors import BulkImportError, FileRejected
+from worker.rows import COUNTER_SHARDS
+from worker.settings import Settings, get_settings
+
+log = structlog.get_logger(__name__)
+
+MODES = ("upsert", "sync", "add-only")
+INVITE_OPTIONS = ("none", "now", "at")
+_ROW_COLUMNS = ("import_id", "row_number", "email", "data", "raw", "status", "errors")
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    """What an admin or a service asks for."""
+
+    tenant: str
+    mode: str = "upsert"
+    invites: str = "none"
+    send_at: datetime | None = None
+    allow_mass_deactivation: bool = False
+    idempotency_key: str | None = None
+    filename: str | None = None
+
+    def check(self) -> None:
+        """Refuse a request that cannot be carried out, naming the fix."""
+        if self.mode not in MODES:
+            raise BulkImportError(f"unknown mode {self.mode!r}: choose one of {', '.join(MODES)}")
+        if self.invites not in INVITE_OPTIONS:
+            raise BulkImportError(
+                f"unknown invites option {self.invites!r}: choose one of {', '.join(INVITE_OPTIONS)}"
+            )
+        if (self.invites == "at") != (self.send_at is not None):
+            raise BulkImportError("--send-at is required with --invites at, and only with it")
+        if self.send_at is not None and self.send_at.tzinfo is None:
+            raise BulkImportError("send_at must be timezone-aware by the time it reaches submit")
+
+
+def require_importable(mapping: ColumnMapping) -> None:
+    """Raise FileRejected when required columns are missing, with hints."""
+    if not mapping.missing_required:
+        return
+    parts = []
+    for field in mapping.missing_required:
+        header = FIELDS_BY_NAME[field].header
+        hint = mapping.hints.get(field)
+        parts.append(f"{header!r}" + (f" (is {hint!r} meant to be it?)" if hint else ""))
+    raise FileRejected(
+        "the file has no column for "
+        + ", ".join(parts)
+        + ": add it, or rename the column to the template's header"
+    )
+
+
+async def _row_records(import_id: int, source: CsvSource, mapping: ColumnMapping) -> AsyncIterator[tuple[Any, ...]]:
+    email_column = mapping.fields["email"]
+    for count, source_row in enumerate(source.rows(), start=1):
+        result = validate_row(source_row.line, source_row.values, mapping)
+        cells = source_row.values
+        if result.row is not None:
+            data = dict(result.row.fields)
+            yield (import_id, source_row.line, result.row.email, data, cells, "pending", None)
+        else:
+            raw_email = cells[email_column] if email_column < len(cells) else ""
+            errors = [{"column": p.column, "value": p.value, "message": p.message} for p in result.errors]
+            yield (import_id, source_row.line, raw_email.strip().lower() or None, None, cells, "invalid", errors)
+        if count % 5_000 == 0:
+            # Let the event loop breathe: COPY keeps streaming meanwhile.
+            await asyncio.sleep(0)
+
+
+async def record_import(
+    conn: asyncpg.Connection, request: ImportRequest, source: CsvSource
+) -> int:
+    """Record the import and all its rows in one transaction; return its id."""
+    mapping = map_header(source.header)
+    require_importable(mapping)
+    columns = {
+        "header": source.header,
+        "matched": mapping.matched,
+        "unmatched": mapping.unmatched,
+        "encoding": source.encoding,
+        "delimiter": source.delimiter,
+    }
+    async with conn.transaction():
+        await conn.execute(QUERIES["ensure_tenant"], request.tenant)
+        if request.idempotency_key:
+            existing = await conn.fetchval(
+                QUERIES["find_import_by_idempotency_key"], request.tenant, request.idempotency_key
+            )
+            if existing is not None:
+                return int(existing)
+        import_id: int = await conn.fetchval(
+            QUERIES["insert_import"], request.tenant, request.mode, request.invites,
+            request.send_at, request.allow_mass_deactivation, request.filename, columns,
+            request.idempotency_key,
+        )
+        await conn.execute(QUERIES["insert_import_counters"], import_id, COUNTER_SHARDS)
+        await conn.copy_records_to_table(
+            "import_rows", records=_row_records(import_id, source, mapping), columns=_ROW_COLUMNS
+        )
+        email_header = mapping.header_of("email")
+        await conn.execute(
+            QUERIES["reject_duplicate_emails"], import_id, email_header, mapping.fields["email"]
+        )
+        await conn.execute(QUERIES["set_import_totals"], import_id, source.blank_rows)
+    log.info("import.recorded", import_id=import_id, tenant=request.tenant)
+    return import_id
+
+
+async def submit_import_async(
+    source: str | os.PathLike[str] | BinaryIO,
+    request: ImportRequest,
+    settings: Settings | None = None,
+) -> int:
+    """Record an import and start it (or queue it behind the tenant's current one)."""
+    # Imported here so that merely reading this module does not build a broker.
+    from worker.actors import finalize_import, send_row_messages
+    from worker.imports import dispatch_pending_rows, start_next_import
+
+    settings = settings or get_settings()
+    request.check()
+    with open_csv(source) as csv_source:
+        async with connection(settings.database_url) as conn:
+            import_id = await record_import(conn, request, csv_source)
+            started = await start_next_import(conn, request.tenant)
+            if started is not None:
+                _, claimed = await dispatch_pending_rows(conn, started, send_row_messages)
+                if claimed:
+                    await asyncio.to_thread(finalize_import.send, started)
+    return import_id
+
+
+def submit_import(
+    source: str | os.PathLike[str] | BinaryIO,
+    tenant: str,
+    *,
+    mode: str = "upsert",
+    invites: str = "none",
+    send_at: datetime | None = None,
+    allow_mass_deactivation: bool = False,
+    idempotency_key: str | None = None,
+    settings: Settings | None = None,
+) -> int:
+    """Start an import of ``source`` (a path or a binary stream) for ``tenant``.
+
+    Returns the import id at once; the work runs on the workers. Poll it with
+    ``bulk-import status ID`` or :func:`producer.reports.import_status`.
+    Raises :class:`worker.errors.FileRejected` when the file cannot be
+    imported at all, and :class:`worker.errors.BulkImportError` for a bad request.
+    """
+    filename = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
+    request = ImportRequest(
+        tenant=tenant, mode=mode, invites=invites, send_at=send_at,
+        allow_mass_deactivation=allow_mass_deactivation, idempotency_key=idempotency_key,
+        filename=os.path.basename(filename) if filename else None,
+    )
+    return asyncio.run(submit_import_async(source, request, settings))

@@ -1,0 +1,200 @@
+"""Shared fixtures: real PostgreSQL and Redis, a migrated database per test
+session, and the real worker started from the Procfile's own ``worker:`` line.
+
+A service that does not answer skips the tests that need it locally, and fails
+them in CI (``CI=true``), where a skip would hide a broken setup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVER_URL = os.environ.get("TEST_DATABASE_SERVER_URL", "postgresql://127.0.0.1:5432/postgres")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TEST_DATABASE = f"bulk_import_test_{os.getpid()}"
+TEST_DATABASE_URL = SERVER_URL.rsplit("/", 1)[0] + "/" + TEST_DATABASE
+
+# Every process of the test run (this one, the CLI and worker subprocesses)
+# reads its settings from the environment; point them at the test services
+# before any project module builds its broker.
+os.environ["DATABASE_URL"] = TEST_DATABASE_URL
+os.environ["REDIS_URL"] = TEST_REDIS_URL
+os.environ.setdefault("LOG_FORMAT", "json")
+os.environ["HEARTBEAT_TIMEOUT_MS"] = "5000"
+os.environ["ROW_MIN_BACKOFF_MS"] = "100"
+
+
+def _answers(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(url: str, name: str) -> None:
+    """Skip (locally) or fail (in CI) when a service does not answer."""
+    if _answers(url):
+        return
+    message = f"{name} does not answer at {url}"
+    if os.environ.get("CI"):
+        pytest.fail(message + " (CI must start it: see .ci/run)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A freshly migrated database for this test session, dropped at the end."""
+    require_service(SERVER_URL, "PostgreSQL")
+    import asyncpg
+
+    import schema
+    from worker.db import connection
+
+    async def create() -> None:
+        admin = await asyncpg.connect(SERVER_URL)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{TEST_DATABASE}"')
+        await admin.close()
+        async with connection(TEST_DATABASE_URL) as conn:
+            await schema.migrate(conn)
+
+    async def drop() -> None:
+        admin = await asyncpg.connect(SERVER_URL)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)')
+        await admin.close()
+
+    asyncio.run(create())
+    yield TEST_DATABASE_URL
+    asyncio.run(drop())
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The test Redis database, flushed before and after the session."""
+    require_service(TEST_REDIS_URL, "Redis")
+    import redis
+
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    client.flushdb()
+    yield TEST_REDIS_URL
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[Any]:
+    """A connection to the session's database."""
+    from worker.db import connect
+
+    connection = await connect(database_url)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+def tenant() -> str:
+    """A tenant of its own for each test, so tests never see each other's people."""
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+def procfile_command(process: str) -> str:
+    """The command of one ``Procfile`` line, as an operator would run it."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == process:
+            return command.strip()
+    raise AssertionError(f"the Procfile has no {process}: line")
+
+
+def subprocess_env(**overrides: str) -> dict[str, str]:
+    """The environment for project subprocesses: this venv's scripts first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env.update(overrides)
+    return env
+
+
+class WorkerProcess:
+    """The Procfile's worker line running as a subprocess group."""
+
+    def __init__(self, **env: str) -> None:
+        self.env = subprocess_env(**env)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = ROOT / ".pytest-worker.log"
+
+    def start(self) -> None:
+        """Start the worker and wait until it consumes."""
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            ["sh", "-c", "exec " + procfile_command("worker")],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        wait_until(self._booted, timeout=60, what="the worker to boot")
+
+    def _booted(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"worker exited with {self.process.returncode}; see {self.log_path}")
+        text = self.log_path.read_text(errors="replace")
+        return text.count("worker.pool.opened") >= self._expected_boots
+
+    @property
+    def _expected_boots(self) -> int:
+        before = getattr(self, "_boots_before", 0)
+        return before + int(self.env.get("WORKER_PROCESSES", "2"))
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the worker group (SIGTERM: graceful; SIGKILL: a crash)."""
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, sig)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=60)
+        self.process = None
+
+    def restart(self) -> None:
+        """Start again after a stop, counting the boots already logged."""
+        self._boots_before = self.log_path.read_text(errors="replace").count("worker.pool.opened")
+        self.start()
+
+
+def wait_until(predicate: Any, *, timeout: float, what: str, interval: float = 0.1) -> Any:
+    """Poll ``predicate`` until it returns a truthy value or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def worker(database_url: str, redis_url: str) -> Iterator[WorkerProcess]:
+    """The real worker (Procfile line), shared by the session's tests."""
+    process = WorkerProcess(WORKER_PROCESSES="1", WORKER_THREADS="4")
+    process.log_path.write_bytes(b"")
+    process.start()
+    yield process
+    process.stop()

@@ -1,0 +1,140 @@
+"""The dramatiq actors: thin shells that decode a message, call a plain async
+function from ``worker.rows`` / ``worker.imports`` and send what comes next.
+
+Queues: ``rows`` carries one message per import row; ``imports`` carries the
+few per-import steps (dispatch, finalize, sweep), kept apart so a deep row
+backlog of one tenant never delays another import's completion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import dramatiq
+import structlog
+from structlog.contextvars import bound_contextvars
+
+from worker import imports, rows
+from worker.broker import broker, get_pool
+from worker.db import QUERIES
+from worker.settings import get_settings
+
+log = structlog.get_logger(__name__)
+_settings = get_settings()
+
+ROWS_QUEUE = "rows"
+IMPORTS_QUEUE = "imports"
+
+
+@dramatiq.actor(
+    queue_name=ROWS_QUEUE,
+    max_retries=_settings.row_max_retries,
+    min_backoff=_settings.row_min_backoff_ms,
+    max_backoff=60_000,
+    on_retry_exhausted="row_gave_up",
+)
+async def upsert_row(import_id: int, row_number: int) -> None:
+    """Create, update or skip the person of one import row (idempotent)."""
+    with bound_contextvars(import_id=import_id, row=row_number):
+        async with get_pool().acquire() as conn:
+            if await rows.process_row(conn, import_id, row_number):
+                await asyncio.to_thread(finalize_import.send, import_id)
+
+
+@dramatiq.actor(queue_name=IMPORTS_QUEUE, max_retries=3)
+async def row_gave_up(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
+    """Record a row whose retries ran out as failed, so its import can finish."""
+    import_id, row_number = message["args"]
+    reason = _last_error_line(message) or "the row kept failing"
+    with bound_contextvars(import_id=import_id, row=row_number):
+        async with get_pool().acquire() as conn:
+            text = f"gave up after {retry_info.get('retries')} attempts: {reason}"
+            if await rows.fail_row(conn, import_id, row_number, text):
+                log.error("row.gave_up", reason=text)
+                if await rows.claim_finalize(conn, import_id):
+                    await asyncio.to_thread(finalize_import.send, import_id)
+
+
+def send_row_messages_sync(import_id: int, row_numbers: list[int]) -> None:
+    """Enqueue one ``upsert_row`` message per row (blocking Redis calls)."""
+    for row_number in row_numbers:
+        upsert_row.send(import_id, row_number)
+
+
+async def send_row_messages(import_id: int, row_numbers: list[int]) -> None:
+    """Enqueue row messages off the event loop: Redis calls here are blocking."""
+    await asyncio.to_thread(send_row_messages_sync, import_id, row_numbers)
+
+
+@dramatiq.actor(queue_name=IMPORTS_QUEUE, max_retries=10, min_backoff=1_000)
+async def dispatch_import(import_id: int) -> None:
+    """Send the row messages of an import started by a worker."""
+    with bound_contextvars(import_id=import_id):
+        async with get_pool().acquire() as conn:
+            _, claimed = await imports.dispatch_pending_rows(conn, import_id, send_row_messages)
+        if claimed:
+            await asyncio.to_thread(finalize_import.send, import_id)
+
+
+@dramatiq.actor(
+    queue_name=IMPORTS_QUEUE, max_retries=10, min_backoff=1_000, on_retry_exhausted="import_gave_up"
+)
+async def finalize_import(import_id: int) -> None:
+    """Resolve managers once every row has settled; then sweep or finish."""
+    with bound_contextvars(import_id=import_id):
+        async with get_pool().acquire() as conn:
+            outcome = await imports.finalize_import(conn, import_id)
+            if outcome == "done":
+                await _start_next(conn, import_id)
+        if outcome == "sweep":
+            await asyncio.to_thread(sweep_missing_people.send, import_id)
+
+
+@dramatiq.actor(
+    queue_name=IMPORTS_QUEUE, max_retries=10, min_backoff=1_000, on_retry_exhausted="import_gave_up"
+)
+async def sweep_missing_people(import_id: int) -> None:
+    """The sweeper: deactivate everyone missing from a sync import's file."""
+    with bound_contextvars(import_id=import_id):
+        async with get_pool().acquire() as conn:
+            outcome = await imports.sweep_missing_people(conn, import_id, _settings.sweep_max_share)
+            if outcome == "done":
+                await _start_next(conn, import_id)
+
+
+@dramatiq.actor(queue_name=IMPORTS_QUEUE, max_retries=3)
+async def import_gave_up(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
+    """Mark an import failed when its finalizing step kept failing."""
+    (import_id,) = message["args"]
+    reason = _last_error_line(message) or "its finalizing step kept failing"
+    with bound_contextvars(import_id=import_id):
+        async with get_pool().acquire() as conn:
+            if await imports.fail_import(conn, import_id, reason) is not None:
+                await _start_next(conn, import_id)
+
+
+async def _start_next(conn: Any, ended_import_id: int) -> None:
+    """After an import ends, start its tenant's next queued import, if any."""
+    tenant_id = await conn.fetchval(QUERIES["import_tenant"], ended_import_id)
+    started = await imports.start_next_import(conn, tenant_id)
+    if started is not None:
+        await asyncio.to_thread(dispatch_import.send, started)
+
+
+def _last_error_line(message: dict[str, Any]) -> str | None:
+    traceback_text = message.get("options", {}).get("traceback") or ""
+    lines = [line for line in traceback_text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else None
+
+
+__all__ = [
+    "broker",
+    "dispatch_import",
+    "finalize_import",
+    "import_gave_up",
+    "row_gave_up",
+    "send_row_messages",
+    "sweep_missing_people",
+    "upsert_row",
+]

@@ -1,0 +1,76 @@
+"""The dramatiq broker and its middleware; actors import ``broker`` from here.
+
+The stack: dramatiq's defaults, ``AsyncIO`` (async actors share one event loop
+thread per worker process), then ``DatabasePool``, which opens an asyncpg pool
+on that loop when the worker boots and closes it when the worker stops. Added
+after ``AsyncIO`` so its "after" hooks run first on shutdown, while the loop
+still turns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import dramatiq
+import structlog
+from dramatiq.asyncio import get_event_loop_thread
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import AsyncIO, Middleware
+
+from worker.db import create_pool
+from worker.logs import configure_logging
+from worker.settings import Settings, get_settings
+
+log = structlog.get_logger(__name__)
+
+_pool: asyncpg.Pool | None = None
+
+
+def get_pool() -> asyncpg.Pool:
+    """The worker process's asyncpg pool (only inside a booted worker)."""
+    if _pool is None:
+        raise RuntimeError("no database pool: the DatabasePool middleware has not booted")
+    return _pool
+
+
+class DatabasePool(Middleware):
+    """Owns the per-process asyncpg pool, tied to dramatiq's event loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        """Open the pool on the event loop thread that runs the actors."""
+        global _pool
+        loop_thread = get_event_loop_thread()
+        assert loop_thread is not None, "AsyncIO must come before DatabasePool"
+        size = max(self.settings.db_pool_size, getattr(worker, "worker_threads", 1))
+        _pool = loop_thread.run_coroutine(create_pool(self.settings.database_url, size))
+        log.info("worker.pool.opened", size=size)
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        """Close the pool while the event loop still runs."""
+        global _pool
+        loop_thread = get_event_loop_thread()
+        if _pool is not None and loop_thread is not None:
+            loop_thread.run_coroutine(_pool.close())
+            log.info("worker.pool.closed")
+        _pool = None
+
+
+def build_broker(settings: Settings) -> RedisBroker:
+    """A Redis broker with the project's middleware stack."""
+    redis_broker = RedisBroker(
+        url=settings.redis_url,
+        heartbeat_timeout=settings.heartbeat_timeout_ms,
+    )
+    redis_broker.add_middleware(AsyncIO())
+    redis_broker.add_middleware(DatabasePool(settings))
+    return redis_broker
+
+
+_settings = get_settings()
+configure_logging(_settings.log_level, _settings.log_format)
+broker = build_broker(_settings)
+dramatiq.set_broker(broker)

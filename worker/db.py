@@ -1,0 +1,101 @@
+"""Database access: the named queries of ``queries.sql``, connections and pools.
+
+Python code runs SQL only by name (``QUERIES["settle_row"]``), so every
+statement lives in ``worker/queries.sql`` and nobody hunts for SQL in strings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+import asyncpg
+
+_QUERY_HEADER = re.compile(r"^-- name: ([a-z_]+)\s*$", re.MULTILINE)
+
+
+def parse_queries(text: str) -> dict[str, str]:
+    """Split a queries file into ``{name: sql}`` at each ``-- name:`` header."""
+    parts = _QUERY_HEADER.split(text)
+    queries: dict[str, str] = {}
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        if name in queries:
+            raise ValueError(f"query {name!r} is defined twice")
+        queries[name] = body.strip().rstrip(";")
+    return queries
+
+
+QUERIES: dict[str, str] = parse_queries(
+    resources.files("worker").joinpath("queries.sql").read_text(encoding="utf-8")
+)
+
+
+def _encode_jsonb(value: object) -> bytes:
+    # jsonb's binary format is a version byte (1) then the JSON text.
+    return b"\x01" + json.dumps(value, ensure_ascii=False).encode()
+
+
+def _decode_jsonb(data: bytes) -> object:
+    return json.loads(data[1:])
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb travels as Python objects; binary so that COPY can carry it too.
+    await conn.set_type_codec(
+        "jsonb", encoder=_encode_jsonb, decoder=_decode_jsonb, schema="pg_catalog", format="binary"
+    )
+
+
+async def connect(database_url: str) -> asyncpg.Connection:
+    """One connection with the project's codecs."""
+    conn = await asyncpg.connect(database_url)
+    await _init_connection(conn)
+    return conn
+
+
+async def create_pool(database_url: str, size: int) -> asyncpg.Pool:
+    """A pool with the project's codecs; ``size`` connections at most."""
+    pool = await asyncpg.create_pool(
+        database_url, min_size=1, max_size=size, init=_init_connection
+    )
+    assert pool is not None
+    return pool
+
+
+@asynccontextmanager
+async def connection(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A short-lived connection for the CLI and the producer."""
+    conn = await connect(database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def ensure_database(database_url: str) -> bool:
+    """Create the database named in ``database_url`` if it does not exist.
+
+    Returns True when it was created. Connects to the server's ``postgres``
+    database to do so, which the configured role must be allowed to.
+    """
+    try:
+        conn = await asyncpg.connect(database_url)
+    except asyncpg.InvalidCatalogNameError:
+        pass
+    else:
+        await conn.close()
+        return False
+    name = urllib.parse.unquote(urllib.parse.urlsplit(database_url).path.lstrip("/"))
+    if not name:
+        return False
+    admin = await asyncpg.connect(database_url, database="postgres")
+    try:
+        await admin.execute(f'CREATE DATABASE "{name.replace(chr(34), chr(34) * 2)}"')
+    except asyncpg.DuplicateDatabaseError:
+        return False
+    finally:
+        await admin.close()
+    return True

@@ -1,0 +1,147 @@
+"""An import's life after its rows are recorded: start, dispatch, finalize, sweep, end.
+
+Plain async functions over a connection; the actors in ``worker.actors`` call
+them and send whatever message comes next. Every step is safe to repeat: each
+checks the import's state under a row lock before acting.
+
+    queued ──start──▶ running ──all rows settled──▶ finalizing ──▶ done
+                         │                             │ (sync: sweep over the limit)
+                         └────────── cancel ───────────┴──▶ blocked ──approve──▶ finalizing
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+import structlog
+
+from worker.db import QUERIES
+from worker.rows import claim_finalize
+
+log = structlog.get_logger(__name__)
+
+DISPATCH_BATCH = 1_000
+SendRows = Callable[[int, list[int]], Awaitable[None]]
+
+
+async def start_next_import(conn: asyncpg.Connection, tenant_id: str) -> int | None:
+    """Start the tenant's oldest queued import if none of its imports is active.
+
+    Returns the id of the import started now, or None. Two callers racing for
+    one tenant cannot both win: a partial unique index allows one active import.
+    """
+    import_id = await conn.fetchval(QUERIES["oldest_queued_import"], tenant_id)
+    if import_id is None:
+        return None
+    try:
+        started: int | None = await conn.fetchval(QUERIES["start_import"], import_id)
+    except asyncpg.UniqueViolationError:
+        return None
+    if started is not None:
+        log.info("import.started", import_id=started, tenant=tenant_id)
+    return started
+
+
+async def dispatch_pending_rows(conn: asyncpg.Connection, import_id: int, send_rows: SendRows) -> tuple[int, bool]:
+    """Send a row message for every pending row of a running import.
+
+    Streams row numbers with a server-side cursor, so memory stays flat for
+    any number of rows. Returns (rows sent, whether this call claimed the
+    finalizing step because nothing was pending).
+    """
+    sent = 0
+    async with conn.transaction(readonly=True):
+        batch: list[int] = []
+        async for record in conn.cursor(QUERIES["pending_rows"], import_id, prefetch=DISPATCH_BATCH):
+            batch.append(record["row_number"])
+            if len(batch) >= DISPATCH_BATCH:
+                await send_rows(import_id, batch)
+                sent += len(batch)
+                batch = []
+        if batch:
+            await send_rows(import_id, batch)
+            sent += len(batch)
+    claimed = sent == 0 and await claim_finalize(conn, import_id)
+    log.info("import.dispatched", import_id=import_id, rows=sent)
+    return sent, claimed
+
+
+async def finalize_import(conn: asyncpg.Connection, import_id: int) -> str | None:
+    """Resolve managers; return "sweep" when the sweeper must run next, "done", or None.
+
+    None: the import is not finalizing (already done, cancelled, or unknown).
+    Manager resolution recomputes from scratch, so running it twice is harmless.
+    """
+    async with conn.transaction():
+        imp = await conn.fetchrow(QUERIES["lock_import"], import_id)
+        if imp is None or imp["state"] != "finalizing":
+            return None
+        tenant_id, mode = imp["tenant_id"], imp["mode"]
+        if mode != "add-only":
+            await conn.execute(QUERIES["release_demoted_managers"], import_id, tenant_id)
+        await conn.execute(QUERIES["assign_team_managers"], import_id, tenant_id, mode == "add-only")
+        await conn.execute(QUERIES["resolve_person_managers"], tenant_id)
+        if mode == "sync":
+            log.info("import.managers_resolved", import_id=import_id)
+            return "sweep"
+        await conn.execute(QUERIES["finish_import"], import_id, 0, 0, None)
+    log.info("import.done", import_id=import_id)
+    return "done"
+
+
+async def sweep_missing_people(
+    conn: asyncpg.Connection, import_id: int, max_share: float
+) -> str | None:
+    """Deactivate the tenant's active people missing from a sync import's file.
+
+    Returns "done", "blocked" (the sweep would deactivate more than
+    ``max_share`` of the active people and the run did not allow it), or None
+    when the import is not waiting for its sweep.
+    """
+    async with conn.transaction():
+        imp = await conn.fetchrow(QUERIES["lock_import"], import_id)
+        if imp is None or imp["state"] != "finalizing" or imp["mode"] != "sync":
+            return None
+        tenant_id = imp["tenant_id"]
+        counts = await conn.fetchrow(QUERIES["sweep_candidates"], import_id, tenant_id)
+        would, admins, active = counts["would_deactivate"], counts["admins_kept"], counts["active"]
+        if would > max_share * active and not imp["allow_mass_deactivation"]:
+            await conn.execute(QUERIES["block_import"], import_id, would, admins)
+            log.warning("import.blocked", import_id=import_id, would_deactivate=would, active=active)
+            return "blocked"
+        status = await conn.execute(QUERIES["deactivate_missing_people"], import_id, tenant_id)
+        deactivated = int(status.split()[-1])
+        await conn.execute(QUERIES["finish_import"], import_id, deactivated, admins, would)
+    log.info("import.done", import_id=import_id, deactivated=deactivated, admins_kept=admins)
+    return "done"
+
+
+async def fail_import(conn: asyncpg.Connection, import_id: int, reason: str) -> str | None:
+    """Mark an unfinished import failed; return its tenant when it changed."""
+    async with conn.transaction():
+        imp = await conn.fetchrow(QUERIES["lock_import"], import_id)
+        if imp is None:
+            return None
+        status = await conn.execute(QUERIES["fail_import"], import_id, reason)
+    if status.endswith(" 0"):
+        return None
+    log.error("import.failed", import_id=import_id, reason=reason)
+    return str(imp["tenant_id"])
+
+
+async def cancel_import(conn: asyncpg.Connection, import_id: int) -> str | None:
+    """Cancel an unfinished import; return its tenant, or None when it had already ended.
+
+    Rows already applied stay applied; pending rows are left unapplied (their
+    messages find the import cancelled and do nothing), and no sweep runs.
+    """
+    tenant_id: str | None = await conn.fetchval(QUERIES["cancel_import"], import_id)
+    if tenant_id is not None:
+        log.info("import.cancelled", import_id=import_id)
+    return tenant_id
+
+
+async def approve_mass_deactivation(conn: asyncpg.Connection, import_id: int) -> bool:
+    """Let a blocked sync import run the sweep it held back; True if it was blocked."""
+    return await conn.fetchval(QUERIES["approve_mass_deactivation"], import_id) is not None

@@ -1,0 +1,62 @@
+"""structlog, configured once per process.
+
+JSON lines when the output is not a terminal (workers, CI), a readable console
+renderer on a terminal. Context (tenant, import id, row) is bound with
+contextvars by the code that knows it, so every line below carries it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+_configured = False
+_PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+
+
+def redact(text: str) -> str:
+    """Hide the password of any URL in ``text`` (``scheme://user:***@host``)."""
+    return _PASSWORD_IN_URL.sub(r"\1***@", text)
+
+
+def _redact_secrets(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key, value in event_dict.items():
+        if isinstance(value, str) and "://" in value:
+            event_dict[key] = redact(value)
+    return event_dict
+
+
+def configure_logging(level: str = "info", fmt: str = "auto") -> None:
+    """Configure structlog for this process; later calls change nothing."""
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if use_json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redact_secrets,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelName(level.upper())
+        ),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )

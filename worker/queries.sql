@@ -1,0 +1,265 @@
+-- Every statement the application runs, named for what it does.
+-- worker/db.py parses this file into a dict: a block starts at "-- name: NAME"
+-- and runs to the next one. Statements are scoped by tenant wherever a tenant
+-- is in play.
+
+-- name: ensure_tenant
+-- Tenants are created on their first import, named after their id.
+INSERT INTO tenants (id, name) VALUES ($1, $1)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: get_tenant
+SELECT id, name, timezone, default_language FROM tenants WHERE id = $1;
+
+-- name: insert_import
+INSERT INTO imports (tenant_id, mode, invites, send_at, allow_mass_deactivation,
+                     filename, columns, idempotency_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+RETURNING id;
+
+-- name: find_import_by_idempotency_key
+SELECT id FROM imports WHERE tenant_id = $1 AND idempotency_key = $2;
+
+-- name: insert_import_counters
+INSERT INTO import_counters (import_id, shard)
+SELECT $1, shard FROM generate_series(0, $2 - 1) AS shard;
+
+-- name: reject_duplicate_emails
+-- Later rows repeating an e-mail (already lower-cased) are invalid; the first
+-- occurrence stands and is named in the message.
+WITH ranked AS (
+    SELECT row_number, email,
+           first_value(row_number) OVER (PARTITION BY email ORDER BY row_number) AS first_row
+    FROM import_rows
+    WHERE import_id = $1 AND email IS NOT NULL
+)
+UPDATE import_rows r
+SET status = 'invalid',
+    data = NULL,
+    errors = coalesce(r.errors, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
+        'column', $2::text,
+        'value', r.raw ->> $3::int,
+        'message', format('%s is already on row %s: each person may appear only once in a file',
+                          ranked.email, ranked.first_row)))
+FROM ranked
+WHERE r.import_id = $1 AND r.row_number = ranked.row_number
+  AND ranked.first_row <> ranked.row_number;
+
+-- name: set_import_totals
+UPDATE imports
+SET total_rows = t.total, invalid_rows = t.invalid, blank_rows = $2
+FROM (SELECT count(*) AS total, count(*) FILTER (WHERE status = 'invalid') AS invalid
+      FROM import_rows WHERE import_id = $1) t
+WHERE id = $1;
+
+-- name: oldest_queued_import
+SELECT id FROM imports WHERE tenant_id = $1 AND state = 'queued' ORDER BY id LIMIT 1;
+
+-- name: start_import
+-- The partial unique index imports_one_active_per_tenant makes a second
+-- concurrent start of the same tenant fail rather than run side by side.
+UPDATE imports SET state = 'running', started_at = now()
+WHERE id = $1 AND state = 'queued'
+  AND NOT EXISTS (SELECT 1 FROM imports other
+                  WHERE other.tenant_id = imports.tenant_id
+                    AND other.state IN ('running', 'finalizing', 'blocked'))
+RETURNING id;
+
+-- name: get_import
+SELECT id, tenant_id, mode, invites, send_at, allow_mass_deactivation, state, filename,
+       columns, total_rows, invalid_rows, blank_rows, would_deactivate, deactivated,
+       admins_kept, error, created_at, started_at, finished_at
+FROM imports WHERE id = $1;
+
+-- name: import_tenant
+SELECT tenant_id FROM imports WHERE id = $1;
+
+-- name: lock_import
+SELECT id, tenant_id, mode, state, allow_mass_deactivation
+FROM imports WHERE id = $1 FOR UPDATE;
+
+-- name: import_row_counts
+SELECT coalesce(sum(created), 0)::int AS created, coalesce(sum(updated), 0)::int AS updated,
+       coalesce(sum(unchanged), 0)::int AS unchanged, coalesce(sum(skipped), 0)::int AS skipped,
+       coalesce(sum(failed), 0)::int AS failed
+FROM import_counters WHERE import_id = $1;
+
+-- name: pending_rows
+-- Streamed with a cursor by the dispatcher: rows not yet settled.
+SELECT row_number FROM import_rows
+WHERE import_id = $1 AND status = 'pending' ORDER BY row_number;
+
+-- name: claim_finalize
+-- Moves a running import whose rows have all settled to finalizing. Exactly
+-- one caller wins the row lock, so the finalize message is sent once in effect.
+UPDATE imports SET state = 'finalizing'
+WHERE id = $1 AND state = 'running'
+  AND total_rows - invalid_rows <= (
+      SELECT coalesce(sum(created + updated + unchanged + skipped + failed), 0)
+      FROM import_counters WHERE import_id = $1)
+RETURNING id;
+
+-- name: lock_import_row
+SELECT r.status, r.email, r.data, i.tenant_id, i.mode, i.state
+FROM import_rows r JOIN imports i ON i.id = r.import_id
+WHERE r.import_id = $1 AND r.row_number = $2
+FOR UPDATE OF r;
+
+-- name: find_teams
+-- Team ids for the given names, in the order given (NULL where none exists yet).
+SELECT t.id
+FROM unnest($2::text[]) WITH ORDINALITY AS wanted(name, ord)
+LEFT JOIN teams t ON t.tenant_id = $1
+                 AND t.name_key = lower(regexp_replace(wanted.name, '\s', '', 'g'))
+ORDER BY wanted.ord;
+
+-- name: insert_teams
+-- Sorted so concurrent rows creating the same teams take locks in one order.
+INSERT INTO teams (tenant_id, name)
+SELECT $1, name FROM unnest($2::text[]) AS name
+ORDER BY lower(regexp_replace(name, '\s', '', 'g'))
+ON CONFLICT (tenant_id, name_key) DO NOTHING;
+
+-- name: lock_person
+SELECT id, first_name, last_name, job_title, role, language, location,
+       primary_team_id, secondary_team_ids, status
+FROM people WHERE tenant_id = $1 AND email = $2
+FOR UPDATE;
+
+-- name: insert_person
+INSERT INTO people (tenant_id, email, first_name, last_name, job_title, role, language,
+                    location, primary_team_id, secondary_team_ids, last_import_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (tenant_id, email) DO NOTHING
+RETURNING id;
+
+-- name: update_person
+UPDATE people
+SET first_name = $3, last_name = $4, job_title = $5, role = $6, language = $7,
+    location = $8, primary_team_id = $9, secondary_team_ids = $10, last_import_id = $11,
+    status = 'active', deactivated_at = NULL, deactivated_by_import = NULL,
+    updated_at = now()
+WHERE tenant_id = $1 AND id = $2;
+
+-- name: settle_row
+UPDATE import_rows
+SET status = $3, person_id = $4, errors = $5, settled_at = now()
+WHERE import_id = $1 AND row_number = $2 AND status = 'pending';
+
+-- name: count_outcome
+UPDATE import_counters
+SET created   = created   + ($3 = 'created')::int,
+    updated   = updated   + ($3 = 'updated')::int,
+    unchanged = unchanged + ($3 = 'unchanged')::int,
+    skipped   = skipped   + ($3 = 'skipped')::int,
+    failed    = failed    + ($3 = 'failed')::int
+WHERE import_id = $1 AND shard = $2;
+
+-- name: assign_team_managers
+-- A team's manager is the first row of the file (lowest row number) whose
+-- person is an active Manager with that team as primary team. In add-only
+-- mode ($3) a team that already has a manager keeps them.
+WITH first_manager AS (
+    SELECT DISTINCT ON (p.primary_team_id) p.primary_team_id AS team_id, p.id AS person_id
+    FROM import_rows r
+    JOIN people p ON p.id = r.person_id AND p.tenant_id = $2
+    WHERE r.import_id = $1 AND r.status IN ('created', 'updated', 'unchanged')
+      AND p.role = 'manager' AND p.status = 'active' AND p.primary_team_id IS NOT NULL
+    ORDER BY p.primary_team_id, r.row_number
+)
+UPDATE teams t SET manager_id = fm.person_id
+FROM first_manager fm
+WHERE t.tenant_id = $2 AND t.id = fm.team_id
+  AND t.manager_id IS DISTINCT FROM fm.person_id
+  AND (NOT $3 OR t.manager_id IS NULL);
+
+-- name: release_demoted_managers
+-- A team whose manager appears in this file no longer as its Manager (another
+-- role or another primary team) and that no row names a new manager for loses
+-- its manager rather than keeping someone who is not one any more.
+UPDATE teams t SET manager_id = NULL
+FROM import_rows r
+JOIN people p ON p.id = r.person_id AND p.tenant_id = $2
+WHERE r.import_id = $1 AND r.status IN ('created', 'updated', 'unchanged')
+  AND t.tenant_id = $2 AND t.manager_id = p.id
+  AND (p.role <> 'manager' OR p.primary_team_id IS DISTINCT FROM t.id);
+
+-- name: resolve_person_managers
+-- Everyone's manager is their primary team's manager; nobody manages themself.
+UPDATE people p SET manager_id = m.manager_id
+FROM (SELECT person.id, NULLIF(team.manager_id, person.id) AS manager_id
+      FROM people person
+      LEFT JOIN teams team ON team.id = person.primary_team_id
+      WHERE person.tenant_id = $1) m
+WHERE p.tenant_id = $1 AND p.id = m.id AND p.manager_id IS DISTINCT FROM m.manager_id;
+
+-- name: sweep_candidates
+-- Active people of the tenant whose e-mail appears nowhere in the file
+-- (invalid and failed rows included). Admins are counted apart: never swept.
+SELECT count(*) FILTER (WHERE p.role <> 'admin')::int AS would_deactivate,
+       count(*) FILTER (WHERE p.role = 'admin')::int AS admins_kept,
+       (SELECT count(*) FROM people WHERE tenant_id = $2 AND status = 'active')::int AS active
+FROM people p
+WHERE p.tenant_id = $2 AND p.status = 'active'
+  AND NOT EXISTS (SELECT 1 FROM import_rows r WHERE r.import_id = $1 AND r.email = p.email);
+
+-- name: deactivate_missing_people
+UPDATE people p
+SET status = 'deactivated', deactivated_at = now(), deactivated_by_import = $1, updated_at = now()
+WHERE p.tenant_id = $2 AND p.status = 'active' AND p.role <> 'admin'
+  AND NOT EXISTS (SELECT 1 FROM import_rows r WHERE r.import_id = $1 AND r.email = p.email);
+
+-- name: block_import
+UPDATE imports SET state = 'blocked', would_deactivate = $2, admins_kept = $3 WHERE id = $1;
+
+-- name: finish_import
+UPDATE imports
+SET state = 'done', finished_at = now(), deactivated = $2, admins_kept = $3,
+    would_deactivate = coalesce($4, would_deactivate)
+WHERE id = $1;
+
+-- name: fail_import
+UPDATE imports SET state = 'failed', finished_at = now(), error = $2
+WHERE id = $1 AND state IN ('queued', 'running', 'finalizing');
+
+-- name: cancel_import
+UPDATE imports SET state = 'cancelled', finished_at = now()
+WHERE id = $1 AND state IN ('queued', 'running', 'finalizing', 'blocked')
+RETURNING tenant_id;
+
+-- name: approve_mass_deactivation
+UPDATE imports SET state = 'finalizing', allow_mass_deactivation = true
+WHERE id = $1 AND state = 'blocked'
+RETURNING id;
+
+-- name: list_imports
+SELECT id FROM imports WHERE ($1::text IS NULL OR tenant_id = $1) ORDER BY id DESC LIMIT $2;
+
+-- name: failed_rows
+SELECT row_number, status, raw, errors FROM import_rows
+WHERE import_id = $1 AND status IN ('invalid', 'failed') ORDER BY row_number;
+
+-- name: export_people
+SELECT p.email, p.first_name, p.last_name, p.job_title, p.role, p.language, p.location,
+       pt.name AS primary_team,
+       (SELECT string_agg(st.name, '; ' ORDER BY ord)
+        FROM unnest(p.secondary_team_ids) WITH ORDINALITY AS s(team_id, ord)
+        JOIN teams st ON st.id = s.team_id AND st.tenant_id = p.tenant_id) AS secondary_teams,
+       p.status, m.email AS manager_email,
+       (SELECT i.status FROM invites i WHERE i.person_id = p.id AND i.status <> 'cancelled') AS invite_status
+FROM people p
+LEFT JOIN teams pt ON pt.id = p.primary_team_id AND pt.tenant_id = p.tenant_id
+LEFT JOIN people m ON m.id = p.manager_id AND m.tenant_id = p.tenant_id
+WHERE p.tenant_id = $1
+ORDER BY p.email;
+
+-- name: import_invite_counts
+SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending,
+       count(*) FILTER (WHERE status = 'scheduled')::int AS scheduled,
+       count(*) FILTER (WHERE status = 'sent')::int AS sent,
+       count(*) FILTER (WHERE status = 'failed')::int AS failed
+FROM invites WHERE import_id = $1;
+
+-- name: active_import_of_tenant
+SELECT id FROM imports
+WHERE tenant_id = $1 AND state IN ('running', 'finalizing', 'blocked');

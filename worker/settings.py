@@ -1,0 +1,83 @@
+"""One settings object, read from the environment once.
+
+Every tunable lives here with a default that works against local services, so
+no other module reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from functools import cache
+
+from worker.errors import ConfigurationError
+
+DEFAULT_DATABASE_URL = "postgresql://127.0.0.1:5432/bulk_import"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_SMTP_URL = "smtp://127.0.0.1:1025"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of every process (CLI, producer, worker).
+
+    Each attribute is read from the upper-cased environment variable of the
+    same name (``database_url`` from ``DATABASE_URL``).
+    """
+
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str = DEFAULT_REDIS_URL
+    smtp_url: str = DEFAULT_SMTP_URL
+    # Share of a tenant's active people a sync sweep may deactivate without
+    # --allow-mass-deactivation.
+    sweep_max_share: float = 0.25
+    # Database connections per worker process; sized to dramatiq's --threads.
+    db_pool_size: int = 8
+    # A dead worker's unacknowledged messages return to the queue after this
+    # many milliseconds without a heartbeat.
+    heartbeat_timeout_ms: int = 15_000
+    # Retries of a row whose database work failed transiently.
+    row_max_retries: int = 8
+    row_min_backoff_ms: int = 500
+    # The producer pauses while the row queue holds more messages than this,
+    # so Redis memory stays bounded whatever the file size.
+    max_queue_backlog: int = 200_000
+    log_format: str = "auto"  # auto | json | console
+    log_level: str = "info"
+    # The CLI speaks to people; its log lines are for when something is wrong.
+    cli_log_level: str = "warning"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (default: the process environment)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field in fields(cls):
+            raw = env.get(field.name.upper())
+            if raw is None or raw == "":
+                continue
+            default = field.default
+            try:
+                if isinstance(default, bool):
+                    values[field.name] = raw.lower() in {"1", "true", "yes", "on"}
+                elif isinstance(default, int):
+                    values[field.name] = int(raw)
+                elif isinstance(default, float):
+                    values[field.name] = float(raw)
+                else:
+                    values[field.name] = raw
+            except ValueError:
+                raise ConfigurationError(
+                    f"{field.name.upper()}={raw!r} is not a valid {type(default).__name__}"
+                ) from None
+        settings = cls(**values)  # type: ignore[arg-type]
+        if not 0 <= settings.sweep_max_share <= 1:
+            raise ConfigurationError("SWEEP_MAX_SHARE must be between 0 and 1 (0.25 = 25%)")
+        return settings
+
+
+@cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings.from_env()
