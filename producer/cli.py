@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -39,15 +39,18 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     except asyncpg.UndefinedTableError:
         _fail("the database has no schema yet: run `bulk-import migrate` first", 1)
     except asyncpg.InvalidCatalogNameError:
-        _fail(f"the database in DATABASE_URL ({redact(settings.database_url)}) does not exist:"
-              " run `bulk-import migrate` to create it", 1)
+        _fail(
+            f"the database in DATABASE_URL ({redact(settings.database_url)}) does not exist:"
+            " run `bulk-import migrate` to create it",
+            1,
+        )
     except (OSError, asyncpg.PostgresConnectionError, asyncpg.InvalidAuthorizationSpecificationError) as exc:
         _fail(f"cannot reach PostgreSQL at {redact(settings.database_url)}: {exc}", 1)
     except redis.exceptions.ConnectionError as exc:
         _fail(f"cannot reach Redis at {redact(settings.redis_url)}: {exc}", 1)
 
 
-def _fail(message: str, code: int) -> Any:
+def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
@@ -85,12 +88,17 @@ async def migrate() -> None:
         click.echo(f"created database {redact(settings.database_url)}")
     async with connection(settings.database_url) as conn:
         applied = await schema.migrate(conn)
-    click.echo("applied " + ", ".join(f"{m.version:04d}_{m.name}" for m in applied)
-               if applied else "schema is up to date")
+    click.echo(
+        "applied " + ", ".join(f"{m.version:04d}_{m.name}" for m in applied)
+        if applied
+        else "schema is up to date"
+    )
 
 
 @main.command()
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout).")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout)."
+)
 @click.option("--example", is_flag=True, help="Add a few realistic rows to start from.")
 def template(output: Path | None, example: bool) -> None:
     """Write the CSV template."""
@@ -110,7 +118,9 @@ def _parse_send_at(value: str | None, tenant_tz: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise BulkImportError(f"--send-at {value!r} is not an ISO 8601 time, e.g. 2026-12-01T09:00+01:00") from None
+        raise BulkImportError(
+            f"--send-at {value!r} is not an ISO 8601 time, e.g. 2026-12-01T09:00+01:00"
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(tenant_tz))
 
 
@@ -120,12 +130,24 @@ def _parse_send_at(value: str | None, tenant_tz: str) -> datetime | None:
 @click.option("--mode", type=click.Choice(MODES), required=True)
 @click.option("--invites", type=click.Choice(INVITE_OPTIONS), default="none", show_default=True)
 @click.option("--send-at", help="With --invites at: ISO 8601 time; without an offset, the tenant's timezone.")
-@click.option("--allow-mass-deactivation", is_flag=True, help="Let a sync import deactivate more than the configured share.")
+@click.option(
+    "--allow-mass-deactivation",
+    is_flag=True,
+    help="Let a sync import deactivate more than the configured share.",
+)
 @click.option("--wait", is_flag=True, help="Show progress and return when the import has ended.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @async_command
-async def run(file: Path, tenant: str, mode: str, invites: str, send_at: str | None,
-              allow_mass_deactivation: bool, wait: bool, as_json: bool) -> None:
+async def run(
+    file: Path,
+    tenant: str,
+    mode: str,
+    invites: str,
+    send_at: str | None,
+    allow_mass_deactivation: bool,
+    wait: bool,
+    as_json: bool,
+) -> None:
     """Start an import of FILE and print its id."""
     from producer.progress import wait_for_import
     from producer.reports import import_status
@@ -139,8 +161,12 @@ async def run(file: Path, tenant: str, mode: str, invites: str, send_at: str | N
             tenant_row = await conn.fetchrow(QUERIES["get_tenant"], tenant)
         timezone = tenant_row["timezone"] if tenant_row else "UTC"
     request = ImportRequest(
-        tenant=tenant, mode=mode, invites=invites, send_at=_parse_send_at(send_at, timezone),
-        allow_mass_deactivation=allow_mass_deactivation, filename=file.name,
+        tenant=tenant,
+        mode=mode,
+        invites=invites,
+        send_at=_parse_send_at(send_at, timezone),
+        allow_mass_deactivation=allow_mass_deactivation,
+        filename=file.name,
     )
     import_id = await submit_import_async(file, request, settings)
     if not wait:
@@ -167,7 +193,8 @@ def _status_text(status: dict[str, Any]) -> str:
     ]
     if status["state"] == "blocked":
         lines.append(
-            f"  blocked: the sweep would deactivate {status['would_deactivate']} people, over the allowed share;"
+            f"  blocked: the sweep would deactivate {status['would_deactivate']} people,"
+            " over the allowed share;"
             f" approve with `bulk-import resume {status['id']} --allow-mass-deactivation` or cancel it"
         )
     if status["admins_kept"]:
@@ -241,11 +268,12 @@ async def cancel(import_id: int) -> None:
 
 @main.command()
 @click.argument("import_id", type=int)
-@click.option("--allow-mass-deactivation", is_flag=True, help="Approve the sweep a blocked sync import held back.")
+@click.option(
+    "--allow-mass-deactivation", is_flag=True, help="Approve the sweep a blocked sync import held back."
+)
 @async_command
 async def resume(import_id: int, allow_mass_deactivation: bool) -> None:
     """Re-send what an import has not finished (after a lost Redis or a crash)."""
     from producer.control import resume_import
 
     click.echo(await resume_import(get_settings(), import_id, allow_mass_deactivation))
-

@@ -31,55 +31,133 @@ from producer.fields import FIELDS, FIELDS_BY_NAME, REQUIRED_FIELDS
 # and "email" are one alias. The template header and field name are added too.
 _ALIASES: dict[str, tuple[str, ...]] = {
     "email": (
-        "e-mail", "email address", "e-mail address", "work email", "work e-mail",
-        "mail", "user principal name", "userPrincipalName", "upn", "primary email",
-        "business email", "email - work", "courriel", "adresse e-mail",
+        "e-mail",
+        "email address",
+        "e-mail address",
+        "work email",
+        "work e-mail",
+        "mail",
+        "user principal name",
+        "userPrincipalName",
+        "upn",
+        "primary email",
+        "business email",
+        "email - work",
+        "courriel",
+        "adresse e-mail",
         "e-mail-adresse",
     ),
     "first_name": (
-        "first name", "given name", "givenName", "forename", "first", "fname",
-        "legal first name", "prénom", "vorname",
+        "first name",
+        "given name",
+        "givenName",
+        "forename",
+        "first",
+        "fname",
+        "legal first name",
+        "prénom",
+        "vorname",
     ),
     "last_name": (
-        "last name", "surname", "family name", "sn", "last", "lname",
-        "legal last name", "nom", "nom de famille", "nachname",
+        "last name",
+        "surname",
+        "family name",
+        "sn",
+        "last",
+        "lname",
+        "legal last name",
+        "nom",
+        "nom de famille",
+        "nachname",
     ),
     "job_title": (
-        "title", "position", "job title", "jobTitle", "designation", "role title",
-        "employee title", "business title", "position title", "poste",
-        "intitulé du poste", "fonction", "berufsbezeichnung",
+        "title",
+        "position",
+        "job title",
+        "jobTitle",
+        "designation",
+        "role title",
+        "employee title",
+        "business title",
+        "position title",
+        "poste",
+        "intitulé du poste",
+        "fonction",
+        "berufsbezeichnung",
     ),
     "primary_team": (
-        "primary team", "team", "department", "dept", "group", "primary department",
-        "org unit", "organizational unit", "organisational unit", "team name",
-        "department name", "supervisory organization", "équipe", "département",
+        "primary team",
+        "team",
+        "department",
+        "dept",
+        "group",
+        "primary department",
+        "org unit",
+        "organizational unit",
+        "organisational unit",
+        "team name",
+        "department name",
+        "supervisory organization",
+        "équipe",
+        "département",
         "abteilung",
     ),
     "secondary_teams": (
-        "secondary team", "secondary teams", "additional team", "additional teams",
-        "other team", "other teams", "teams", "équipes secondaires",
+        "secondary team",
+        "secondary teams",
+        "additional team",
+        "additional teams",
+        "other team",
+        "other teams",
+        "teams",
+        "équipes secondaires",
     ),
     "role": (
-        "role", "user role", "access level", "permission", "permissions",
-        "platform role", "rôle", "rolle",
+        "role",
+        "user role",
+        "access level",
+        "permission",
+        "permissions",
+        "platform role",
+        "rôle",
+        "rolle",
     ),
     "language": (
-        "language", "locale", "preferred language", "preferredLanguage", "lang",
-        "language code", "langue", "sprache",
+        "language",
+        "locale",
+        "preferred language",
+        "preferredLanguage",
+        "lang",
+        "language code",
+        "langue",
+        "sprache",
     ),
     "location": (
-        "location", "office", "city", "site", "office location", "work location",
-        "officeLocation", "physicalDeliveryOfficeName", "lieu", "standort",
+        "location",
+        "office",
+        "city",
+        "site",
+        "office location",
+        "work location",
+        "officeLocation",
+        "physicalDeliveryOfficeName",
+        "lieu",
+        "standort",
     ),
 }
 
 # Below this length an alias is too generic to suggest from ("sn" is close to "SSN").
 _HINT_MIN_ALIAS_LENGTH = 5
 _HINT_CUTOFF = 0.6
+# Longer text is no misspelt header, and comparing it would cost seconds.
+_HINT_MAX_HEADER_LENGTH = 100
+# Someone else's details: "Manager Email" is close to "Primary Email" but would
+# be the wrong column to suggest for a person's own e-mail.
+_NEVER_HINTED = ("manager", "supervisor", "reportsto", "reportingto")
 
 _BRACKETED = re.compile(r"\[([^\[\]]*)\]")
 _GROUPS = re.compile(r"\[[^\[\]]*\]|\([^()]*\)")
-_TRAILING_MARKER = re.compile(r"(\s*\*|\s+(required|optional))\s*$", re.IGNORECASE)
+_MARKER_WORDS = frozenset({"required", "optional"})
 
 
 def normalise(text: str) -> str:
@@ -125,9 +203,16 @@ def _candidates(header: str) -> list[str]:
     """Normalised forms to look up, best first: Entra's bracketed attribute
     (``Job title [jobTitle]``) is the most precise, then the undecorated text."""
     text = unicodedata.normalize("NFKC", header.replace("\ufeff", ""))
-    base = _GROUPS.sub(" ", text)
-    while (stripped := _TRAILING_MARKER.sub("", base)) != base:
-        base = stripped
+    base = _GROUPS.sub(" ", text).strip()
+    # Peel "*" and a trailing "Required" (Entra: "Name [displayName] Required").
+    while True:
+        peeled = base.rstrip("* \t")
+        words = peeled.rsplit(None, 1)
+        if len(words) == 2 and words[1].casefold() in _MARKER_WORDS:
+            peeled = words[0]
+        if peeled == base:
+            break
+        base = peeled
     forms = [normalise(inner) for inner in _BRACKETED.findall(text)]
     forms.append(normalise(base))
     return [form for form in forms if form]
@@ -142,11 +227,16 @@ def _field_for(header: str) -> str | None:
 
 def _closest(field: str, headers: list[str]) -> str | None:
     """The header most like one of ``field``'s aliases, if any is close enough."""
-    aliases = [key for key, name in _ALIAS_INDEX.items()
-               if name == field and len(key) >= _HINT_MIN_ALIAS_LENGTH]
+    aliases = [
+        key for key, name in _ALIAS_INDEX.items() if name == field and len(key) >= _HINT_MIN_ALIAS_LENGTH
+    ]
     best, best_ratio = None, _HINT_CUTOFF
     for header in headers:
+        if any(word in normalise(header) for word in _NEVER_HINTED):
+            continue
         for form in _candidates(header):
+            if len(form) > _HINT_MAX_HEADER_LENGTH:
+                continue
             for alias in aliases:
                 ratio = difflib.SequenceMatcher(None, form, alias).ratio()
                 if ratio >= best_ratio and (best is None or ratio > best_ratio):

@@ -106,10 +106,10 @@ class CsvSource:
         self._text = text
         self._limits = limits
         self._label = _LABELS.get(encoding, encoding)
-        self._row = 0  # spreadsheet row of the record being read
+        self._row = 1  # spreadsheet row of the record being read
         self._record_chars = 0
         self._iterated = False
-        self._reader = csv.reader(self._lines(), delimiter=delimiter)
+        self._records = self._read_records(csv.reader(self._lines(), delimiter=delimiter))
         self.header = self._read_header(preamble_lines)
         self.header_row = self._row
 
@@ -137,7 +137,7 @@ class CsvSource:
 
     def _iter_rows(self) -> Iterator[SourceRow]:
         width = len(self.header)
-        while (record := self._next_record()) is not None:
+        for record in self._records:
             if _is_blank(record):
                 self.blank_rows += 1
                 continue
@@ -146,7 +146,7 @@ class CsvSource:
             yield SourceRow(self._row, record)
 
     def _read_header(self, preamble_lines: int) -> list[str]:
-        while (record := self._next_record()) is not None:
+        for record in self._records:
             if _is_blank(record):
                 continue
             if len(self.preamble) < preamble_lines:
@@ -164,17 +164,16 @@ class CsvSource:
             "no header row found: the first row must hold the column names (First name, Last name, Email, …)"
         )
 
-    def _next_record(self) -> list[str] | None:
-        self._row += 1
-        self._record_chars = 0
+    def _read_records(self, reader: Iterator[list[str]]) -> Iterator[list[str]]:
+        """Yield checked records; while one is yielded, ``self._row`` is its row number."""
         try:
-            record = next(self._reader)
-        except StopIteration:
-            return None
+            for record in reader:
+                self._check_cells(record)
+                yield record
+                self._row += 1
+                self._record_chars = 0
         except csv.Error as error:
             raise FileRejected(f"row {self._row} is not valid CSV ({error}): check its quotes") from error
-        self._check_cells(record)
-        return record
 
     def _lines(self) -> Iterator[str]:
         # Lines are read with a size cap so one enormous line, or a quote that is
@@ -191,7 +190,7 @@ class CsvSource:
             if not line:
                 return
             self._record_chars += len(line)
-            if self._record_chars - _line_break_length(line) > limit:
+            if self._record_chars > limit and self._record_chars - _line_break_length(line) > limit:
                 raise FileRejected(
                     f"row {self._row} is longer than {limit:,} characters: "
                     "check it for a quote that is never closed, or split it"
@@ -199,14 +198,14 @@ class CsvSource:
             yield line
 
     def _check_cells(self, record: list[str]) -> None:
+        joined = "".join(record)
         limit = self._limits.max_field_chars
-        if record and max(map(len, record)) > limit:
+        if len(joined) > limit and max(map(len, record)) > limit:
             column = next(i for i, cell in enumerate(record, 1) if len(cell) > limit)
             raise FileRejected(
                 f"row {self._row}, column {column} holds more than {limit:,} characters: "
                 "shorten it, or check for a quote that is never closed"
             )
-        joined = "".join(record)
         if "\x00" in joined:
             raise FileRejected(
                 f"row {self._row} contains NUL bytes; is it a binary file? Save it as CSV UTF-8"
@@ -426,7 +425,7 @@ def _sample_records(sample: str, delimiter: str, *, complete: bool) -> list[list
 
 
 def _is_blank(record: list[str]) -> bool:
-    return all(not cell.strip() for cell in record)
+    return not "".join(record).strip()
 
 
 def _width(record: list[str]) -> int:

@@ -26,7 +26,9 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-async def import_status(conn: asyncpg.Connection, import_id: int, tenant: str | None = None) -> dict[str, Any]:
+async def import_status(
+    conn: asyncpg.Connection, import_id: int, tenant: str | None = None
+) -> dict[str, Any]:
     """The status JSON of the command-line contract (``status --json``).
 
     With ``tenant``, an import of another tenant is reported as not found.
@@ -100,7 +102,8 @@ async def write_people(conn: asyncpg.Connection, tenant: str, out: TextIO) -> in
                 person["role"].capitalize() if field.name == "role" else person[field.name]
                 for field in FIELDS
             ]
-            write_csv_row(writer, [*values, person["status"], person["manager_email"],
-                                   person["invite_status"] or ""])
+            write_csv_row(
+                writer, [*values, person["status"], person["manager_email"], person["invite_status"] or ""]
+            )
             written += 1
     return written

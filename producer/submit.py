@@ -76,7 +76,9 @@ def require_importable(mapping: ColumnMapping) -> None:
     )
 
 
-async def _row_records(import_id: int, source: CsvSource, mapping: ColumnMapping) -> AsyncIterator[tuple[Any, ...]]:
+async def _row_records(
+    import_id: int, source: CsvSource, mapping: ColumnMapping
+) -> AsyncIterator[tuple[Any, ...]]:
     email_column = mapping.fields["email"]
     for count, source_row in enumerate(source.rows(), start=1):
         result = validate_row(source_row.line, source_row.values, mapping)
@@ -87,15 +89,21 @@ async def _row_records(import_id: int, source: CsvSource, mapping: ColumnMapping
         else:
             raw_email = cells[email_column] if email_column < len(cells) else ""
             errors = [{"column": p.column, "value": p.value, "message": p.message} for p in result.errors]
-            yield (import_id, source_row.line, raw_email.strip().lower() or None, None, cells, "invalid", errors)
+            yield (
+                import_id,
+                source_row.line,
+                raw_email.strip().lower() or None,
+                None,
+                cells,
+                "invalid",
+                errors,
+            )
         if count % 5_000 == 0:
             # Let the event loop breathe: COPY keeps streaming meanwhile.
             await asyncio.sleep(0)
 
 
-async def record_import(
-    conn: asyncpg.Connection, request: ImportRequest, source: CsvSource
-) -> int:
+async def record_import(conn: asyncpg.Connection, request: ImportRequest, source: CsvSource) -> int:
     """Record the import and all its rows in one transaction; return its id."""
     mapping = map_header(source.header)
     require_importable(mapping)
@@ -115,8 +123,14 @@ async def record_import(
             if existing is not None:
                 return int(existing)
         import_id: int = await conn.fetchval(
-            QUERIES["insert_import"], request.tenant, request.mode, request.invites,
-            request.send_at, request.allow_mass_deactivation, request.filename, columns,
+            QUERIES["insert_import"],
+            request.tenant,
+            request.mode,
+            request.invites,
+            request.send_at,
+            request.allow_mass_deactivation,
+            request.filename,
+            columns,
             request.idempotency_key,
         )
         await conn.execute(QUERIES["insert_import_counters"], import_id, COUNTER_SHARDS)
@@ -175,8 +189,12 @@ def submit_import(
     """
     filename = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
     request = ImportRequest(
-        tenant=tenant, mode=mode, invites=invites, send_at=send_at,
-        allow_mass_deactivation=allow_mass_deactivation, idempotency_key=idempotency_key,
+        tenant=tenant,
+        mode=mode,
+        invites=invites,
+        send_at=send_at,
+        allow_mass_deactivation=allow_mass_deactivation,
+        idempotency_key=idempotency_key,
         filename=os.path.basename(filename) if filename else None,
     )
     return asyncio.run(submit_import_async(source, request, settings))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -74,13 +73,54 @@ _LANGUAGE_TAG = re.compile(r"([a-z]{2})(?:[-_][a-z0-9]{1,8})*")
 # Free webmail domains, most used first (a tie suggests the earlier one). Also
 # the whitelist: real domains an edit away from another (mail.com, ymail.com).
 _PROVIDERS = (
-    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com",
-    "yahoo.com", "ymail.com", "icloud.com", "me.com", "mac.com", "aol.com", "protonmail.com",
-    "proton.me", "pm.me", "gmx.com", "gmx.net", "gmx.de", "gmx.at", "gmx.ch", "gmx.fr",
-    "web.de", "t-online.de", "freenet.de", "orange.fr", "wanadoo.fr", "free.fr", "sfr.fr",
-    "laposte.net", "hotmail.fr", "hotmail.co.uk", "hotmail.de", "hotmail.it", "hotmail.es",
-    "outlook.fr", "outlook.de", "live.fr", "live.co.uk", "yahoo.fr", "yahoo.co.uk", "yahoo.de",
-    "yahoo.es", "yahoo.it", "libero.it", "mail.com", "email.com", "zoho.com", "yandex.ru",
+    "gmail.com",
+    "googlemail.com",
+    "outlook.com",
+    "hotmail.com",
+    "live.com",
+    "msn.com",
+    "yahoo.com",
+    "ymail.com",
+    "icloud.com",
+    "me.com",
+    "mac.com",
+    "aol.com",
+    "protonmail.com",
+    "proton.me",
+    "pm.me",
+    "gmx.com",
+    "gmx.net",
+    "gmx.de",
+    "gmx.at",
+    "gmx.ch",
+    "gmx.fr",
+    "web.de",
+    "t-online.de",
+    "freenet.de",
+    "orange.fr",
+    "wanadoo.fr",
+    "free.fr",
+    "sfr.fr",
+    "laposte.net",
+    "hotmail.fr",
+    "hotmail.co.uk",
+    "hotmail.de",
+    "hotmail.it",
+    "hotmail.es",
+    "outlook.fr",
+    "outlook.de",
+    "live.fr",
+    "live.co.uk",
+    "yahoo.fr",
+    "yahoo.co.uk",
+    "yahoo.de",
+    "yahoo.es",
+    "yahoo.it",
+    "libero.it",
+    "mail.com",
+    "email.com",
+    "zoho.com",
+    "yandex.ru",
     "mail.ru",
 )
 _PROVIDER_SET = frozenset(_PROVIDERS)
@@ -90,6 +130,9 @@ _TLD_TYPOS = {
     "rf": "fr",
     "ed": "de",
 }
+# RFC 5321 limits, which the library enforces on its full path.
+_MAX_LOCAL_PART, _MAX_ADDRESS = 64, 254
+_ASCII_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _PARENTHESES = re.compile(r"\([^()]*\)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _HARMLESS_AFTER_SIGN = re.compile(r"[0-9\s.,()/%:+-]*")
@@ -125,12 +168,15 @@ class RowResult:
 def team_key(name: str) -> str:
     """The identity of a team: lower-cased with all whitespace removed.
 
-    Paired with the SQL ``lower(regexp_replace(name, '\\s', '', 'g'))``, used
-    for the set-based checks. They agree for every name `validate_row` produces
-    (its only whitespace is U+0020, which both remove) on a database whose
-    LC_CTYPE is a UTF-8 locale; in the C locale PostgreSQL lowers ASCII only.
+    Paired with the SQL ``lower(regexp_replace(name, '\\s', '', 'g'))`` that the
+    set-based checks use; keep the two in step. They agree on every team name
+    `validate_row` produces, whose only whitespace is U+0020, on a database
+    whose LC_CTYPE is a UTF-8 locale (checked against C.UTF-8; in the plain C
+    locale PostgreSQL lowers ASCII only). Letters are lowered one by one with
+    their simple mapping, as PostgreSQL does, not with ``str.lower``'s context
+    rules (final sigma) or expansions (``İ`` → ``i̇``).
     """
-    return "".join(name.split()).lower()
+    return "".join(char.lower()[0] for char in "".join(name.split()))
 
 
 def _osa_distance(a: str, b: str) -> int:
@@ -205,33 +251,60 @@ def _shown(value: str, limit: int = 60) -> str:
     return f"'{text[:limit]}…'" if len(text) > limit else f"'{text}'"
 
 
+@lru_cache(maxsize=4096)
+def _checked_domain(domain: str) -> tuple[str, str] | None:
+    """The normalised and ASCII forms of ``domain``, or None when it is not valid."""
+    try:
+        result = validate_email(f"a@{domain}", check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError:
+        return None
+    return result.domain, result.ascii_domain
+
+
+def _normalised_email(text: str) -> str:
+    """The library's normalised form of ``text``; raises `EmailNotValidError`.
+
+    Checking a domain costs three quarters of a row's time and a file repeats a
+    few domains, so an address with a plain ASCII local part reuses its domain's
+    cached result; anything else (and every error) goes through the full check.
+    """
+    local, _, domain = text.rpartition("@")
+    if len(local) <= _MAX_LOCAL_PART and _ASCII_LOCAL_PART.fullmatch(local):
+        checked = _checked_domain(domain)
+        if checked is not None and len(local) + 1 + len(checked[1]) <= _MAX_ADDRESS:
+            return f"{local}@{checked[0]}"
+    return validate_email(text, check_deliverability=False, allow_smtputf8=True).normalized
+
+
 def _reason(error: EmailNotValidError) -> str:
     text = str(error).rstrip(".")
     return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
 class _RowChecker:
-    """Collects the problems of one row while its cells are cleaned."""
+    """Collects the problems of one row, in file column order, while cells are cleaned."""
 
     def __init__(self, line: int, cells: list[str], mapping: ColumnMapping) -> None:
         self.line, self.cells, self.mapping = line, cells, mapping
-        self.errors: list[Problem] = []
-        self.warnings: list[Problem] = []
+        self.errors: list[tuple[int, Problem]] = []
+        self.warnings: list[tuple[int, Problem]] = []
 
     def raw(self, field: str) -> str:
         index = self.mapping.fields.get(field)
         return self.cells[index] if index is not None and index < len(self.cells) else ""
 
+    def _problem(self, field: str, message: str) -> tuple[int, Problem]:
+        problem = Problem(self.line, self.mapping.header_of(field), self.raw(field), message)
+        return self.mapping.fields.get(field, -1), problem
+
     def error(self, field: str, message: str) -> None:
-        header = self.mapping.header_of(field)
-        self.errors.append(Problem(self.line, header, self.raw(field), message))
+        self.errors.append(self._problem(field, message))
 
     def warn(self, field: str, message: str) -> None:
-        header = self.mapping.header_of(field)
-        self.warnings.append(Problem(self.line, header, self.raw(field), message))
+        self.warnings.append(self._problem(field, message))
 
     def text(self, field: str, *, required: bool = False, collapse: bool = False) -> str | None:
-        """The trimmed (NFC, so macOS exports compare equal) text, or None."""
+        """The trimmed text, or None; NFC, so text from macOS compares equal."""
         header, value = self.mapping.header_of(field), self.raw(field)
         text = unicodedata.normalize("NFC", value.strip())
         if not text:
@@ -242,17 +315,19 @@ class _RowChecker:
             return None
         if (control := _CONTROL.search(text)) is not None:
             if control.group() in "\r\n":
-                self.error(field, f"{_shown(value)} contains a line break; "
-                           f"{header} must be on one line")
+                self.error(field, f"{_shown(value)} contains a line break; {header} must be on one line")
             else:
-                self.error(field, f"{_shown(value)} contains a control character "
-                           f"(U+{ord(control.group()):04X}); remove it")
+                self.error(
+                    field,
+                    f"{_shown(value)} contains a control character (U+{ord(control.group()):04X}); remove it",
+                )
             return None
         if collapse:
             text = " ".join(text.split())
         if len(text) > (limit := FIELDS_BY_NAME[field].max_length):
-            self.error(field, f"{_shown(value)} is {len(text)} characters long; "
-                       f"{header} allows at most {limit}")
+            self.error(
+                field, f"{_shown(value)} is {len(text)} characters long; {header} allows at most {limit}"
+            )
             return None
         return text
 
@@ -262,15 +337,17 @@ def _check_email(check: _RowChecker) -> str | None:
     if text is None:
         return None
     try:
-        result = validate_email(text, check_deliverability=False, allow_smtputf8=True)
+        email = _normalised_email(text).lower()
     except EmailNotValidError as error:
         check.error("email", f"{_shown(text)} is not a valid e-mail address: {_reason(error)}")
         return None
-    email = result.normalized.lower()
     local, _, domain = email.rpartition("@")
     if (suggestion := email_domain_typo(domain)) is not None:
-        check.warn("email", f"{_shown(text)}: did you mean '{local}@{suggestion}'? "
-                   f"'{domain}' looks like a typo of '{suggestion}'")
+        check.warn(
+            "email",
+            f"{_shown(text)}: did you mean '{local}@{suggestion}'? "
+            f"'{domain}' looks like a typo of '{suggestion}'",
+        )
     return email
 
 
@@ -282,24 +359,27 @@ def _check_secondary_teams(check: _RowChecker, primary: object) -> list[str]:
     for part in (text or "").split(SECONDARY_TEAM_SEPARATOR):
         team = " ".join(part.split())
         if len(team) > limit:
-            check.error("secondary_teams", f"the team {_shown(team)} is {len(team)} "
-                        f"characters long; a team name allows at most {limit}")
+            check.error(
+                "secondary_teams",
+                f"the team {_shown(team)} is {len(team)} characters long; a team name allows at most {limit}",
+            )
         elif team and team_key(team) not in seen:
             seen.add(team_key(team))
             teams.append(team)
     return teams
 
 
-def _check_role(check: _RowChecker) -> str | None:
+def _check_role(check: _RowChecker) -> str:
     role = check.raw("role").strip().casefold()
-    if not role:
-        return DEFAULT_ROLE
-    if role in ROLES:
-        return role
+    if not role or role in ROLES:
+        return role or DEFAULT_ROLE
     allowed = ", ".join(r.capitalize() for r in ROLES[:-1]) + f" or {ROLES[-1].capitalize()}"
-    check.error("role", f"{_shown(check.raw('role'))} is not a role; use {allowed}, "
-                f"or leave it blank for {DEFAULT_ROLE.capitalize()}")
-    return None
+    check.error(
+        "role",
+        f"{_shown(check.raw('role'))} is not a role; use {allowed}, "
+        f"or leave it blank for {DEFAULT_ROLE.capitalize()}",
+    )
+    return DEFAULT_ROLE
 
 
 def _check_language(check: _RowChecker) -> str | None:
@@ -313,43 +393,44 @@ def _check_language(check: _RowChecker) -> str | None:
     # "English (United States)", as HR systems write it, names English.
     if (named := _LANGUAGE_BY_NAME.get(normalise(_PARENTHESES.sub("", text)))) is not None:
         return named
-    check.error("language", f"{_shown(text)} is not a language we know; use an ISO 639-1 "
-                "code such as 'fr' or an English name such as 'French', or leave it "
-                "blank for the tenant's default")
+    check.error(
+        "language",
+        f"{_shown(text)} is not a language we know; use an ISO 639-1 "
+        "code such as 'fr' or an English name such as 'French', or leave it "
+        "blank for the tenant's default",
+    )
     return None
-
-
-_TEXT_FIELDS: dict[str, Callable[[_RowChecker], str | None]] = {
-    "first_name": lambda check: check.text("first_name", required=True),
-    "last_name": lambda check: check.text("last_name", required=True),
-    "job_title": lambda check: check.text("job_title"),
-    "primary_team": lambda check: check.text("primary_team", collapse=True),
-    "role": _check_role,
-    "language": _check_language,
-    "location": lambda check: check.text("location"),
-}
 
 
 def validate_row(line: int, cells: list[str], mapping: ColumnMapping) -> RowResult:
     """Check one data row; ``line`` is the row number a spreadsheet shows.
 
-    Every error of the row is listed, not just the first. ``row`` is None when
-    there is any error. Required fields are checked even when their column is
-    missing (the review refuses such a file anyway); other fields appear in
-    ``CleanRow.fields`` only when the file has their column.
+    Every problem of the row is listed, in the file's column order. ``row`` is
+    None when there is any error. Required fields are checked even when their
+    column is missing (the review refuses such a file anyway); other fields are
+    in ``CleanRow.fields`` only when the file has their column.
     """
     check = _RowChecker(line, cells, mapping)
     email = _check_email(check)
-    values: dict[str, object] = {}
-    for field, clean in _TEXT_FIELDS.items():
-        value = clean(check)
-        if field in mapping.fields:
-            values[field] = value
-    if "secondary_teams" in mapping.fields:
-        values["secondary_teams"] = _check_secondary_teams(check, values.get("primary_team"))
-    for field in mapping.fields:
-        if looks_like_formula(raw := check.raw(field)):
-            check.warn(field, f"{_shown(raw)} starts like a spreadsheet formula; it is "
-                       "stored as text, check that it is what you meant")
-    row = CleanRow(email, values) if email is not None and not check.errors else None
-    return RowResult(row, check.errors, check.warnings)
+    values: dict[str, object] = {
+        "first_name": check.text("first_name", required=True),
+        "last_name": check.text("last_name", required=True),
+        "job_title": check.text("job_title"),
+        "primary_team": check.text("primary_team", collapse=True),
+        "role": _check_role(check),
+        "language": _check_language(check),
+        "location": check.text("location"),
+    }
+    values["secondary_teams"] = _check_secondary_teams(check, values["primary_team"])
+    for field, index in mapping.fields.items():
+        if index < len(cells) and looks_like_formula(cells[index]):
+            check.warn(
+                field,
+                f"{_shown(cells[index])} starts like a spreadsheet formula; "
+                "it is stored as text, check that it is what you meant",
+            )
+    errors = [problem for _, problem in sorted(check.errors, key=lambda pair: pair[0])]
+    warnings = [problem for _, problem in sorted(check.warnings, key=lambda pair: pair[0])]
+    present = {field: value for field, value in values.items() if field in mapping.fields}
+    row = CleanRow(email, present) if email is not None and not errors else None
+    return RowResult(row, errors, warnings)

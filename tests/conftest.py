@@ -142,11 +142,15 @@ class WorkerProcess:
 
     def start(self) -> None:
         """Start the worker and wait until it consumes."""
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            ["sh", "-c", "exec " + procfile_command("worker")],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                ["sh", "-c", "exec " + procfile_command("worker")],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         wait_until(self._booted, timeout=60, what="the worker to boot")
 
     def _booted(self) -> bool:
@@ -162,15 +166,28 @@ class WorkerProcess:
         return before + int(self.env.get("WORKER_PROCESSES", "2"))
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        """Stop the worker group (SIGTERM: graceful; SIGKILL: a crash)."""
+        """Stop the worker: SIGTERM to its main process is a graceful stop (the
+        main process forwards it once to each worker process; signalling the
+        whole group would make them take it as a second, hard stop); SIGKILL to
+        the whole group is a crash."""
         if self.process is None:
             return
         try:
-            os.killpg(self.process.pid, sig)
+            if sig == signal.SIGKILL:
+                os.killpg(self.process.pid, sig)
+            else:
+                self.process.send_signal(sig)
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+            raise AssertionError(
+                f"the worker did not stop within 60s of {sig!r}; see {self.log_path}"
+            ) from None
         except ProcessLookupError:
             pass
-        self.process.wait(timeout=60)
-        self.process = None
+        finally:
+            self.process = None
 
     def restart(self) -> None:
         """Start again after a stop, counting the boots already logged."""

@@ -61,7 +61,7 @@ class DatabasePool(Middleware):
 
 def build_broker(settings: Settings) -> RedisBroker:
     """A Redis broker with the project's middleware stack."""
-    redis_broker = RedisBroker(
+    redis_broker = RedisBroker(  # type: ignore[no-untyped-call]
         url=settings.redis_url,
         heartbeat_timeout=settings.heartbeat_timeout_ms,
     )

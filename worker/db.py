@@ -12,6 +12,7 @@ import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
+
 import asyncpg
 
 _QUERY_HEADER = re.compile(r"^-- name: ([a-z_]+)\s*$", re.MULTILINE)
@@ -58,9 +59,7 @@ async def connect(database_url: str) -> asyncpg.Connection:
 
 async def create_pool(database_url: str, size: int) -> asyncpg.Pool:
     """A pool with the project's codecs; ``size`` connections at most."""
-    pool = await asyncpg.create_pool(
-        database_url, min_size=1, max_size=size, init=_init_connection
-    )
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=size, init=_init_connection)
     assert pool is not None
     return pool
 

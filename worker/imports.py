@@ -43,13 +43,16 @@ async def start_next_import(conn: asyncpg.Connection, tenant_id: str) -> int | N
     return started
 
 
-async def dispatch_pending_rows(conn: asyncpg.Connection, import_id: int, send_rows: SendRows) -> tuple[int, bool]:
-    """Send a row message for every pending row of a running import.
+async def dispatch_pending_rows(
+    conn: asyncpg.Connection, import_id: int, send_rows: SendRows
+) -> tuple[int, bool]:
+    """Create the import's teams, then send a row message for every pending row.
 
     Streams row numbers with a server-side cursor, so memory stays flat for
     any number of rows. Returns (rows sent, whether this call claimed the
     finalizing step because nothing was pending).
     """
+    await conn.execute(QUERIES["create_import_teams"], import_id)
     sent = 0
     async with conn.transaction(readonly=True):
         batch: list[int] = []
@@ -90,9 +93,7 @@ async def finalize_import(conn: asyncpg.Connection, import_id: int) -> str | Non
     return "done"
 
 
-async def sweep_missing_people(
-    conn: asyncpg.Connection, import_id: int, max_share: float
-) -> str | None:
+async def sweep_missing_people(conn: asyncpg.Connection, import_id: int, max_share: float) -> str | None:
     """Deactivate the tenant's active people missing from a sync import's file.
 
     Returns "done", "blocked" (the sweep would deactivate more than

@@ -263,3 +263,30 @@ FROM invites WHERE import_id = $1;
 -- name: active_import_of_tenant
 SELECT id FROM imports
 WHERE tenant_id = $1 AND state IN ('running', 'finalizing', 'blocked');
+
+-- name: create_import_teams
+-- Creates, before any row runs, the teams an import names, spelled as first
+-- written in the file (rows run concurrently, so leaving it to them would let
+-- a later row's spelling win). Existing teams keep their spelling. In
+-- add-only mode rows of existing people are skipped, so their teams are not made.
+INSERT INTO teams (tenant_id, name)
+SELECT DISTINCT ON (lower(regexp_replace(named.name, '\s', '', 'g'))) i.tenant_id, named.name
+FROM imports i
+JOIN LATERAL (
+    SELECT r.row_number, 0::bigint AS position, r.data ->> 'primary_team' AS name
+    FROM import_rows r
+    WHERE r.import_id = i.id AND r.status = 'pending' AND r.data ->> 'primary_team' IS NOT NULL
+      AND (i.mode <> 'add-only'
+           OR NOT EXISTS (SELECT 1 FROM people p WHERE p.tenant_id = i.tenant_id AND p.email = r.email))
+    UNION ALL
+    SELECT r.row_number, s.position, s.name
+    FROM import_rows r
+    CROSS JOIN LATERAL jsonb_array_elements_text(coalesce(r.data -> 'secondary_teams', '[]'))
+         WITH ORDINALITY AS s(name, position)
+    WHERE r.import_id = i.id AND r.status = 'pending'
+      AND (i.mode <> 'add-only'
+           OR NOT EXISTS (SELECT 1 FROM people p WHERE p.tenant_id = i.tenant_id AND p.email = r.email))
+) named ON true
+WHERE i.id = $1
+ORDER BY lower(regexp_replace(named.name, '\s', '', 'g')), named.row_number, named.position
+ON CONFLICT (tenant_id, name_key) DO NOTHING;

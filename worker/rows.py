@@ -35,8 +35,14 @@ class RowConflict(BulkImportError):
 
 
 _PERSON_COLUMNS = (
-    "first_name", "last_name", "job_title", "role", "language", "location",
-    "primary_team_id", "secondary_team_ids",
+    "first_name",
+    "last_name",
+    "job_title",
+    "role",
+    "language",
+    "location",
+    "primary_team_id",
+    "secondary_team_ids",
 )
 
 
@@ -75,12 +81,10 @@ async def _desired_person(
         if "primary_team" in data:
             person["primary_team_id"] = ids[0] if primary else None
         if "secondary_teams" in data:
-            secondary_ids = ids[len(primary):]
+            secondary_ids = ids[len(primary) :]
             primary_id = person["primary_team_id"]
             # The primary team may be spelled differently among the secondary ones.
-            person["secondary_team_ids"] = list(
-                dict.fromkeys(i for i in secondary_ids if i != primary_id)
-            )
+            person["secondary_team_ids"] = list(dict.fromkeys(i for i in secondary_ids if i != primary_id))
     return person
 
 
@@ -97,7 +101,11 @@ def _unchanged(existing: asyncpg.Record, person: dict[str, Any]) -> bool:
 
 
 async def upsert_person(
-    conn: asyncpg.Connection, tenant_id: str, mode: str, import_id: int, email: str,
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    mode: str,
+    import_id: int,
+    email: str,
     data: dict[str, Any],
 ) -> tuple[str, int]:
     """Create, update or leave one person; return (outcome, person id).
@@ -110,9 +118,7 @@ async def upsert_person(
     person = await _desired_person(conn, tenant_id, data, existing)
     values = [person[column] for column in _PERSON_COLUMNS]
     if existing is None:
-        person_id = await conn.fetchval(
-            QUERIES["insert_person"], tenant_id, email, *values, import_id
-        )
+        person_id = await conn.fetchval(QUERIES["insert_person"], tenant_id, email, *values, import_id)
         if person_id is None:
             raise RowConflict(f"{email} was created concurrently; retrying")
         return "created", person_id
@@ -123,8 +129,12 @@ async def upsert_person(
 
 
 async def _settle(
-    conn: asyncpg.Connection, import_id: int, row_number: int, outcome: str,
-    person_id: int | None, errors: list[dict[str, Any]] | None,
+    conn: asyncpg.Connection,
+    import_id: int,
+    row_number: int,
+    outcome: str,
+    person_id: int | None,
+    errors: list[dict[str, Any]] | None,
 ) -> None:
     await conn.execute(QUERIES["settle_row"], import_id, row_number, outcome, person_id, errors)
     await conn.execute(QUERIES["count_outcome"], import_id, row_number % COUNTER_SHARDS, outcome)

@@ -17,8 +17,18 @@ from producer.submit import ImportRequest, submit_import_async
 Row = Sequence[str]
 
 
-def person(first: str, last: str, email: str, team: str = "", role: str = "", *,
-           title: str = "", secondary: str = "", language: str = "", location: str = "") -> list[str]:
+def person(
+    first: str,
+    last: str,
+    email: str,
+    team: str = "",
+    role: str = "",
+    *,
+    title: str = "",
+    secondary: str = "",
+    language: str = "",
+    location: str = "",
+) -> list[str]:
     """A template row in the template's column order."""
     return [first, last, email, title, team, secondary, role, language, location]
 
@@ -49,7 +59,9 @@ async def submit(path: Path, tenant: str, mode: str = "upsert", **options: Any) 
     return await submit_import_async(path, ImportRequest(tenant=tenant, mode=mode, **options))
 
 
-async def run_import(conn: Any, path: Path, tenant: str, mode: str = "upsert", **options: Any) -> dict[str, Any]:
+async def run_import(
+    conn: Any, path: Path, tenant: str, mode: str = "upsert", **options: Any
+) -> dict[str, Any]:
     """Submit an import and return its final status."""
     import_id = await submit(path, tenant, mode, **options)
     return await wait_final(conn, import_id)

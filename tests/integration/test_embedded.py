@@ -32,7 +32,9 @@ import json, sys, time
 from pathlib import Path
 import psutil
 from worker.embedded import local_services
+from worker.logs import configure_logging
 from worker.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
+configure_logging()  # log lines to stderr, leaving stdout to the report
 with local_services(None, None, default_database_url=DEFAULT_DATABASE_URL,
                     default_redis_url=DEFAULT_REDIS_URL, force_embedded=True,
                     workdir=Path(sys.argv[1])) as urls:

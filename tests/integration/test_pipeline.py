@@ -62,7 +62,10 @@ async def test_upsert_updates_changed_people_only(conn: Any, tmp_path: Path, ten
 
 async def test_add_only_leaves_existing_people_untouched(conn: Any, tmp_path: Path, tenant: str) -> None:
     await run_import(conn, write_csv(tmp_path / "a.csv", TEAM), tenant)
-    rows = [person("Leo", "Renamed", "leo@example.com", "Sales"), person("New", "Hire", "new@example.com", "Sales")]
+    rows = [
+        person("Leo", "Renamed", "leo@example.com", "Sales"),
+        person("New", "Hire", "new@example.com", "Sales"),
+    ]
 
     status = await run_import(conn, write_csv(tmp_path / "b.csv", rows), tenant, mode="add-only")
 
@@ -119,8 +122,10 @@ async def test_allow_mass_deactivation_on_the_run(conn: Any, tmp_path: Path, ten
 
 
 async def test_admins_are_never_swept(conn: Any, tmp_path: Path, tenant: str) -> None:
-    rows = [person("Ada", "Admin", "ada@example.com", role="Admin"),
-            *(person(f"P{i}", "Staff", f"p{i}@example.com") for i in range(8))]
+    rows = [
+        person("Ada", "Admin", "ada@example.com", role="Admin"),
+        *(person(f"P{i}", "Staff", f"p{i}@example.com") for i in range(8)),
+    ]
     await run_import(conn, write_csv(tmp_path / "all.csv", rows), tenant)
 
     status = await run_import(conn, write_csv(tmp_path / "sync.csv", rows[2:]), tenant, mode="sync")
@@ -131,7 +136,9 @@ async def test_admins_are_never_swept(conn: Any, tmp_path: Path, tenant: str) ->
     assert people["p0@example.com"]["Status"] == "deactivated"
 
 
-async def test_invalid_rows_count_as_in_the_file_for_the_sweep(conn: Any, tmp_path: Path, tenant: str) -> None:
+async def test_invalid_rows_count_as_in_the_file_for_the_sweep(
+    conn: Any, tmp_path: Path, tenant: str
+) -> None:
     rows = [person(f"P{i}", "Staff", f"p{i}@example.com") for i in range(4)]
     await run_import(conn, write_csv(tmp_path / "all.csv", rows), tenant)
     broken = [*rows[:3], person("", "Staff", "p3@example.com")]  # first name missing
@@ -155,10 +162,16 @@ async def test_duplicate_emails_reject_the_later_row(conn: Any, tmp_path: Path, 
     assert (await export_rows(conn, tenant))["dup@example.com"]["First name"] == "A"
 
 
-async def test_team_spelled_with_other_case_is_the_existing_team(conn: Any, tmp_path: Path, tenant: str) -> None:
-    await run_import(conn, write_csv(tmp_path / "a.csv", [person("A", "One", "a@example.com", "Marketing")]), tenant)
+async def test_team_spelled_with_other_case_is_the_existing_team(
+    conn: Any, tmp_path: Path, tenant: str
+) -> None:
+    await run_import(
+        conn, write_csv(tmp_path / "a.csv", [person("A", "One", "a@example.com", "Marketing")]), tenant
+    )
 
-    await run_import(conn, write_csv(tmp_path / "b.csv", [person("B", "Two", "b@example.com", "  MARKETING ")]), tenant)
+    await run_import(
+        conn, write_csv(tmp_path / "b.csv", [person("B", "Two", "b@example.com", "  MARKETING ")]), tenant
+    )
 
     teams = await conn.fetch("SELECT name FROM teams WHERE tenant_id = $1", tenant)
     assert [t["name"] for t in teams] == ["Marketing"]
@@ -170,8 +183,10 @@ async def test_a_promoted_manager_becomes_the_manager_of_the_whole_team(
 ) -> None:
     await run_import(conn, write_csv(tmp_path / "a.csv", TEAM), tenant)
     # Only Leo's row: he is promoted; Ann (not in the file) follows him, Mia steps down.
-    promoted = [person("Leo", "Learner", "leo@example.com", "Sales", "Manager"),
-                person("Mia", "Manager", "mia@example.com", "Sales", "Learner")]
+    promoted = [
+        person("Leo", "Learner", "leo@example.com", "Sales", "Manager"),
+        person("Mia", "Manager", "mia@example.com", "Sales", "Learner"),
+    ]
 
     await run_import(conn, write_csv(tmp_path / "b.csv", promoted), tenant)
 
@@ -182,9 +197,11 @@ async def test_a_promoted_manager_becomes_the_manager_of_the_whole_team(
 
 
 async def test_first_manager_row_of_a_team_wins(conn: Any, tmp_path: Path, tenant: str) -> None:
-    rows = [person("First", "Boss", "first@example.com", "Ops", "Manager"),
-            person("Second", "Boss", "second@example.com", "ops", "Manager"),
-            person("Worker", "Bee", "worker@example.com", "OPS")]
+    rows = [
+        person("First", "Boss", "first@example.com", "Ops", "Manager"),
+        person("Second", "Boss", "second@example.com", "ops", "Manager"),
+        person("Worker", "Bee", "worker@example.com", "OPS"),
+    ]
 
     await run_import(conn, write_csv(tmp_path / "a.csv", rows), tenant)
 
@@ -204,12 +221,15 @@ async def test_tenants_are_isolated(conn: Any, tmp_path: Path, tenant: str) -> N
 
     assert status["deactivated"] == 3
     assert {p["Status"] for p in (await export_rows(conn, other)).values()} == {"active"}
-    teams = await conn.fetch("SELECT DISTINCT tenant_id FROM teams WHERE name = 'Sales' AND tenant_id LIKE $1",
-                             tenant + "%")
+    teams = await conn.fetch(
+        "SELECT DISTINCT tenant_id FROM teams WHERE name = 'Sales' AND tenant_id LIKE $1", tenant + "%"
+    )
     assert len(teams) == 2, "each tenant has its own Sales team"
 
 
-async def test_a_second_import_of_a_tenant_waits_for_the_first(conn: Any, tmp_path: Path, tenant: str) -> None:
+async def test_a_second_import_of_a_tenant_waits_for_the_first(
+    conn: Any, tmp_path: Path, tenant: str
+) -> None:
     big = [person(f"P{i}", "Staff", f"p{i}@example.com", "Ops") for i in range(400)]
     first = await submit(write_csv(tmp_path / "a.csv", big), tenant)
     second = await submit(write_csv(tmp_path / "b.csv", TEAM), tenant)
