@@ -277,3 +277,16 @@ async def resume(import_id: int, allow_mass_deactivation: bool) -> None:
     from producer.control import resume_import
 
     click.echo(await resume_import(get_settings(), import_id, allow_mass_deactivation))
+
+
+@main.command()
+@click.option("--rows", default=2_000, show_default=True, help="People in the generated file.")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), help="Where to write the files.")
+def demo(rows: int, workdir: Path | None) -> None:
+    """Run the main job end to end on a generated file (embedded services if none answer)."""
+    from producer.demo import run_demo
+
+    try:
+        run_demo(rows, workdir)
+    except BulkImportError as exc:
+        _fail(str(exc), exc.exit_code)

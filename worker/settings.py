@@ -81,3 +81,16 @@ class Settings:
 def get_settings() -> Settings:
     """The process's settings, read once."""
     return Settings.from_env()
+
+
+def configured_url(name: str) -> str | None:
+    """The URL set in environment variable ``name``, or None when it is unset or empty."""
+    return os.environ.get(name) or None
+
+
+def use_services(database_url: str, redis_url: str) -> Settings:
+    """Point this process, and the processes it starts, at the given services."""
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["REDIS_URL"] = redis_url
+    get_settings.cache_clear()
+    return get_settings()
