@@ -85,8 +85,12 @@ async def _import(settings: Settings, path: Path, tenant: str, mode: str) -> dic
     from producer.reports import import_status
     from producer.submit import ImportRequest, submit_import_async
 
-    import_id = await submit_import_async(path, ImportRequest(tenant=tenant, mode=mode, filename=path.name), settings)
-    click.echo(f"\n$ bulk-import run {path.name} --tenant {tenant} --mode {mode} --wait   (import {import_id})")
+    import_id = await submit_import_async(
+        path, ImportRequest(tenant=tenant, mode=mode, filename=path.name), settings
+    )
+    click.echo(
+        f"\n$ bulk-import run {path.name} --tenant {tenant} --mode {mode} --wait   (import {import_id})"
+    )
     await wait_for_import(settings.database_url, import_id)
     async with connection(settings.database_url) as conn:
         return await import_status(conn, import_id)

@@ -14,18 +14,95 @@ from pathlib import Path
 
 from producer.fields import TEMPLATE_HEADERS
 
-FIRST_NAMES = (
-    "Ada Alan Amara Ana Aiko Bruno Chen Chloé Dara Diego Elena Emeka Farah Finn Grace Hana Hugo Ines "
-    "Ivan Jana Jonas Kai Kenji Lara Leila Luca Mei Mia Nadia Noah Olga Omar Priya Quentin Rosa Sami "
-    "Sofia Tariq Tess Uma Viktor Wen Yara Yusuf Zoe"
-).split()
-LAST_NAMES = (
-    "Abara Bauer Castillo Dubois Eriksen Fischer García Haddad Ito Jensen Kowalski Larsen Martin "
-    "Nakamura Okafor Petrov Quinn Rossi Schmidt Tanaka Usman Vogel Weber Xu Yilmaz Zhang"
-).split()
-DEPARTMENTS = (
-    "Sales Marketing Engineering Support Finance Legal Operations Research Design People Security Data"
-).split()
+FIRST_NAMES = [
+    "Ada",
+    "Alan",
+    "Amara",
+    "Ana",
+    "Aiko",
+    "Bruno",
+    "Chen",
+    "Chloé",
+    "Dara",
+    "Diego",
+    "Elena",
+    "Emeka",
+    "Farah",
+    "Finn",
+    "Grace",
+    "Hana",
+    "Hugo",
+    "Ines",
+    "Ivan",
+    "Jana",
+    "Jonas",
+    "Kai",
+    "Kenji",
+    "Lara",
+    "Leila",
+    "Luca",
+    "Mei",
+    "Mia",
+    "Nadia",
+    "Noah",
+    "Olga",
+    "Omar",
+    "Priya",
+    "Quentin",
+    "Rosa",
+    "Sami",
+    "Sofia",
+    "Tariq",
+    "Tess",
+    "Uma",
+    "Viktor",
+    "Wen",
+    "Yara",
+    "Yusuf",
+    "Zoe",
+]
+LAST_NAMES = [
+    "Abara",
+    "Bauer",
+    "Castillo",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "García",
+    "Haddad",
+    "Ito",
+    "Jensen",
+    "Kowalski",
+    "Larsen",
+    "Martin",
+    "Nakamura",
+    "Okafor",
+    "Petrov",
+    "Quinn",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Usman",
+    "Vogel",
+    "Weber",
+    "Xu",
+    "Yilmaz",
+    "Zhang",
+]
+DEPARTMENTS = [
+    "Sales",
+    "Marketing",
+    "Engineering",
+    "Support",
+    "Finance",
+    "Legal",
+    "Operations",
+    "Research",
+    "Design",
+    "People",
+    "Security",
+    "Data",
+]
 TITLES = ("Associate", "Specialist", "Analyst", "Engineer", "Coordinator", "Consultant")
 LANGUAGES = ("en", "en", "en", "fr", "de", "es", "French", "German", "")
 OFFICES = ("London", "Paris", "Berlin", "Madrid", "New York", "Remote")
@@ -36,7 +113,9 @@ def team_name(index: int) -> str:
     return f"{DEPARTMENTS[index % len(DEPARTMENTS)]} {index // len(DEPARTMENTS) + 1}"
 
 
-def people_rows(count: int, *, seed: int = 7, team_size: int = 12, domain: str = "example.com") -> Iterator[list[str]]:
+def people_rows(
+    count: int, *, seed: int = 7, team_size: int = 12, domain: str = "example.com"
+) -> Iterator[list[str]]:
     """``count`` template rows; row ``i`` always describes the same person for a seed."""
     rng = random.Random(seed)
     for i in range(count):

@@ -16,8 +16,10 @@ import structlog
 from structlog.contextvars import bound_contextvars
 
 from worker import imports, rows
+from worker.batching import RowBatcher
 from worker.broker import broker, get_pool
 from worker.db import QUERIES
+from worker.enqueue import enqueue_many
 from worker.settings import get_settings
 
 log = structlog.get_logger(__name__)
@@ -25,6 +27,25 @@ _settings = get_settings()
 
 ROWS_QUEUE = "rows"
 IMPORTS_QUEUE = "imports"
+
+
+_batcher: RowBatcher | None = None
+
+
+async def _apply_rows(import_id: int, row_numbers: list[int]) -> tuple[dict[int, str], bool]:
+    async with get_pool().acquire() as conn:
+        outcomes = await rows.process_rows(conn, import_id, row_numbers)
+        # Claimed even when nothing was applied: a redelivered last row must
+        # still be able to finish an import whose claim was lost in a crash.
+        return outcomes, await rows.claim_finalize(conn, import_id)
+
+
+def row_batcher() -> RowBatcher:
+    """The process's batcher (created on first use, on the worker's event loop)."""
+    global _batcher
+    if _batcher is None:
+        _batcher = RowBatcher(_apply_rows, max_batch=_settings.row_batch_size)
+    return _batcher
 
 
 @dramatiq.actor(
@@ -35,11 +56,16 @@ IMPORTS_QUEUE = "imports"
     on_retry_exhausted="row_gave_up",
 )
 async def upsert_row(import_id: int, row_number: int) -> None:
-    """Create, update or skip the person of one import row (idempotent)."""
+    """Create, update or skip the person of one import row (idempotent).
+
+    The row is applied together with the rows other threads of this process
+    are handling (group commit); this returns once its batch has committed.
+    """
     with bound_contextvars(import_id=import_id, row=row_number):
-        async with get_pool().acquire() as conn:
-            if await rows.process_row(conn, import_id, row_number):
-                await asyncio.to_thread(finalize_import.send, import_id)
+        outcome, claimed = await row_batcher().submit(import_id, row_number)
+        log.debug("row.settled", outcome=outcome)
+        if claimed:
+            await asyncio.to_thread(finalize_import.send, import_id)
 
 
 @dramatiq.actor(queue_name=IMPORTS_QUEUE, max_retries=3)
@@ -57,9 +83,8 @@ async def row_gave_up(message: dict[str, Any], retry_info: dict[str, Any]) -> No
 
 
 def send_row_messages_sync(import_id: int, row_numbers: list[int]) -> None:
-    """Enqueue one ``upsert_row`` message per row (blocking Redis calls)."""
-    for row_number in row_numbers:
-        upsert_row.send(import_id, row_number)
+    """Enqueue one ``upsert_row`` message per row, pipelined (blocking Redis calls)."""
+    enqueue_many(upsert_row, [(import_id, row_number) for row_number in row_numbers])
 
 
 async def send_row_messages(import_id: int, row_numbers: list[int]) -> None:

@@ -2,9 +2,9 @@
 
 The stack: dramatiq's defaults, ``AsyncIO`` (async actors share one event loop
 thread per worker process), then ``DatabasePool``, which opens an asyncpg pool
-on that loop when the worker boots and closes it when the worker stops. Added
-after ``AsyncIO`` so its "after" hooks run first on shutdown, while the loop
-still turns.
+on that loop before the worker threads start and closes it when the worker
+stops. Added after ``AsyncIO``: "before" hooks run in order (the loop exists)
+and "after" hooks in reverse (the loop still turns while the pool closes).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import dramatiq
 import structlog
 from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import AsyncIO, Middleware
+from dramatiq.middleware import AsyncIO, Middleware, Retries, ShutdownNotifications, TimeLimit
 
 from worker.db import create_pool
 from worker.logs import configure_logging
@@ -40,12 +40,19 @@ class DatabasePool(Middleware):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
-        """Open the pool on the event loop thread that runs the actors."""
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        """Open the pool on the event loop thread that runs the actors.
+
+        "before", not "after": the worker threads start consuming before the
+        "after_worker_boot" hooks run. AsyncIO's own before hook, earlier in the
+        stack, has started the loop by now.
+        """
         global _pool
         loop_thread = get_event_loop_thread()
         assert loop_thread is not None, "AsyncIO must come before DatabasePool"
-        size = max(self.settings.db_pool_size, getattr(worker, "worker_threads", 1))
+        # Row actors share transactions (worker.batching), so a few
+        # connections serve many threads.
+        size = self.settings.db_pool_size
         _pool = loop_thread.run_coroutine(create_pool(self.settings.database_url, size))
         log.info("worker.pool.opened", size=size)
 
@@ -61,9 +68,19 @@ class DatabasePool(Middleware):
 
 def build_broker(settings: Settings) -> RedisBroker:
     """A Redis broker with the project's middleware stack."""
+    # A lean stack: each middleware costs every message. Kept: time limits
+    # (a stuck statement must not hold a thread for ever), shutdown
+    # notifications (a graceful stop interrupts long actors) and retries.
+    # Left out: AgeLimit, Callbacks and Pipelines, which no actor here uses.
+    middleware = [
+        TimeLimit(time_limit=settings.actor_time_limit_ms),
+        ShutdownNotifications(),
+        Retries(max_retries=3),
+    ]
     redis_broker = RedisBroker(  # type: ignore[no-untyped-call]
         url=settings.redis_url,
         heartbeat_timeout=settings.heartbeat_timeout_ms,
+        middleware=middleware,
     )
     redis_broker.add_middleware(AsyncIO())
     redis_broker.add_middleware(DatabasePool(settings))

@@ -1,12 +1,18 @@
-"""Upserting one import row: the work behind the row actor.
+"""Applying import rows to people: the work behind the row actor.
 
-``process_row`` is idempotent: the row is locked and settled in the same
-transaction as the person's upsert and the outcome count, so a redelivered
-message finds the row settled and changes nothing.
+``upsert_rows`` applies a batch of one import's pending rows in one
+transaction, with a fixed handful of set-based statements whatever the batch
+size (this is what makes group commit pay). It is idempotent: rows are locked
+and settled in the same transaction as the people's upserts and the outcome
+counts, so a redelivered message finds its row settled and changes nothing.
 """
 
 from __future__ import annotations
 
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -19,6 +25,7 @@ log = structlog.get_logger(__name__)
 
 # Must match the number of rows insert_import_counters creates per import.
 COUNTER_SHARDS = 16
+OUTCOMES = ("created", "updated", "unchanged", "skipped", "failed")
 
 # Errors that the same row will hit again however often it is retried: the
 # row is recorded as failed with the reason instead of being retried.
@@ -28,11 +35,6 @@ PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.NotNullViolationError,
     asyncpg.ForeignKeyViolationError,
 )
-
-
-class RowConflict(BulkImportError):
-    """Another transaction created the same person first; retrying settles it."""
-
 
 _PERSON_COLUMNS = (
     "first_name",
@@ -44,22 +46,47 @@ _PERSON_COLUMNS = (
     "primary_team_id",
     "secondary_team_ids",
 )
+_PLAIN_FIELDS = ("first_name", "last_name", "job_title", "role", "language", "location")
 
 
-async def _team_ids(conn: asyncpg.Connection, tenant_id: str, names: list[str]) -> list[int]:
-    """Ids of the named teams, creating the missing ones (existing spelling kept)."""
+class RowConflict(BulkImportError):
+    """Another transaction created the same person first; retrying settles it."""
+
+
+@dataclass
+class _Change:
+    """What one row does to its person."""
+
+    row_number: int
+    email: str
+    outcome: str
+    person_id: int | None
+    values: dict[str, Any]
+
+
+def _team_names(data: dict[str, Any]) -> list[str]:
+    names = [data["primary_team"]] if data.get("primary_team") else []
+    return names + list(data.get("secondary_teams") or [])
+
+
+async def _team_ids(conn: asyncpg.Connection, tenant_id: str, names: list[str]) -> dict[str, int]:
+    """Ids of the named teams, creating any missing one (existing spelling kept).
+
+    The dispatcher creates an import's teams up front, so the insert is a
+    fallback (a team named by a row added on resume, say).
+    """
     if not names:
-        return []
-    ids: list[int | None] = [r["id"] for r in await conn.fetch(QUERIES["find_teams"], tenant_id, names)]
+        return {}
+    ids = [r["id"] for r in await conn.fetch(QUERIES["find_teams"], tenant_id, names)]
     missing = [name for name, team_id in zip(names, ids, strict=True) if team_id is None]
     if missing:
         await conn.execute(QUERIES["insert_teams"], tenant_id, missing)
         ids = [r["id"] for r in await conn.fetch(QUERIES["find_teams"], tenant_id, names)]
-    return [team_id for team_id in ids if team_id is not None]
+    return dict(zip(names, ids, strict=True))
 
 
-async def _desired_person(
-    conn: asyncpg.Connection, tenant_id: str, data: dict[str, Any], existing: asyncpg.Record | None
+def desired_person(
+    data: dict[str, Any], existing: asyncpg.Record | None, team_ids: dict[str, int]
 ) -> dict[str, Any]:
     """The person's columns after this row: the file's values over what is stored.
 
@@ -71,120 +98,165 @@ async def _desired_person(
         if existing is not None
         else dict.fromkeys(_PERSON_COLUMNS) | {"role": "learner", "secondary_team_ids": []}
     )
-    for field in ("first_name", "last_name", "job_title", "role", "language", "location"):
+    for field in _PLAIN_FIELDS:
         if field in data:
             person[field] = data[field] if field != "role" else (data[field] or "learner")
-    if "primary_team" in data or "secondary_teams" in data:
-        primary = [data["primary_team"]] if data.get("primary_team") else []
-        secondary = list(data.get("secondary_teams") or [])
-        ids = await _team_ids(conn, tenant_id, primary + secondary)
-        if "primary_team" in data:
-            person["primary_team_id"] = ids[0] if primary else None
-        if "secondary_teams" in data:
-            secondary_ids = ids[len(primary) :]
-            primary_id = person["primary_team_id"]
-            # The primary team may be spelled differently among the secondary ones.
-            person["secondary_team_ids"] = list(dict.fromkeys(i for i in secondary_ids if i != primary_id))
+    if "primary_team" in data:
+        primary = data["primary_team"]
+        person["primary_team_id"] = team_ids[primary] if primary else None
+    if "secondary_teams" in data:
+        primary_id = person["primary_team_id"]
+        # The primary team may be spelled differently among the secondary ones.
+        person["secondary_team_ids"] = list(
+            dict.fromkeys(team_ids[n] for n in data["secondary_teams"] if team_ids[n] != primary_id)
+        )
     return person
 
 
-def _unchanged(existing: asyncpg.Record, person: dict[str, Any]) -> bool:
+def is_unchanged(existing: asyncpg.Record, person: dict[str, Any]) -> bool:
+    """True when applying ``person`` would change nothing (status included)."""
     if existing["status"] != "active":
         return False
-    for column in _PERSON_COLUMNS:
-        if column == "secondary_team_ids":
-            if sorted(existing[column]) != sorted(person[column]):
-                return False
-        elif existing[column] != person[column]:
-            return False
-    return True
+    return all(
+        sorted(existing[c]) == sorted(person[c]) if c == "secondary_team_ids" else existing[c] == person[c]
+        for c in _PERSON_COLUMNS
+    )
 
 
-async def upsert_person(
-    conn: asyncpg.Connection,
-    tenant_id: str,
-    mode: str,
-    import_id: int,
-    email: str,
-    data: dict[str, Any],
-) -> tuple[str, int]:
-    """Create, update or leave one person; return (outcome, person id).
-
-    Must run inside a transaction: the person is locked until it commits.
-    """
-    existing = await conn.fetchrow(QUERIES["lock_person"], tenant_id, email)
-    if existing is not None and mode == "add-only":
-        return "skipped", existing["id"]
-    person = await _desired_person(conn, tenant_id, data, existing)
-    values = [person[column] for column in _PERSON_COLUMNS]
-    if existing is None:
-        person_id = await conn.fetchval(QUERIES["insert_person"], tenant_id, email, *values, import_id)
-        if person_id is None:
-            raise RowConflict(f"{email} was created concurrently; retrying")
-        return "created", person_id
-    if _unchanged(existing, person):
-        return "unchanged", existing["id"]
-    await conn.execute(QUERIES["update_person"], tenant_id, existing["id"], *values, import_id)
-    return "updated", existing["id"]
+def _columns(changes: list[_Change], key: str) -> list[Any]:
+    if key == "secondary":
+        return ["{" + ",".join(map(str, c.values["secondary_team_ids"])) + "}" for c in changes]
+    return [c.values[key] for c in changes]
 
 
-async def _settle(
-    conn: asyncpg.Connection,
-    import_id: int,
-    row_number: int,
-    outcome: str,
-    person_id: int | None,
-    errors: list[dict[str, Any]] | None,
-) -> None:
-    await conn.execute(QUERIES["settle_row"], import_id, row_number, outcome, person_id, errors)
-    await conn.execute(QUERIES["count_outcome"], import_id, row_number % COUNTER_SHARDS, outcome)
+def _value_arrays(changes: list[_Change]) -> list[list[Any]]:
+    return [_columns(changes, key) for key in (*_PLAIN_FIELDS, "primary_team_id", "secondary")]
 
 
-async def upsert_row(conn: asyncpg.Connection, import_id: int, row_number: int) -> str | None:
-    """Apply one pending row; return its outcome, or None when there was nothing to do.
+async def _plan(
+    conn: asyncpg.Connection, tenant_id: str, mode: str, rows: Sequence[asyncpg.Record]
+) -> list[_Change]:
+    """Decide each row's outcome against the locked people."""
+    emails = sorted(row["email"] for row in rows)
+    existing = {p["email"]: p for p in await conn.fetch(QUERIES["lock_people"], tenant_id, emails)}
+    applying = [r for r in rows if not (mode == "add-only" and r["email"] in existing)]
+    names = sorted({name for r in applying for name in _team_names(r["data"])})
+    team_ids = await _team_ids(conn, tenant_id, names)
+    changes = []
+    for row in rows:
+        email, current = row["email"], existing.get(row["email"])
+        if current is not None and mode == "add-only":
+            changes.append(_Change(row["row_number"], email, "skipped", current["id"], {}))
+            continue
+        values = desired_person(row["data"], current, team_ids)
+        if current is None:
+            outcome = "created"
+        else:
+            outcome = "unchanged" if is_unchanged(current, values) else "updated"
+        person_id = current["id"] if current is not None else None
+        changes.append(_Change(row["row_number"], email, outcome, person_id, values))
+    return changes
 
-    Nothing to do: the row already settled (a redelivery), or its import is no
-    longer running (cancelled).
+
+async def _write(conn: asyncpg.Connection, tenant_id: str, import_id: int, changes: list[_Change]) -> None:
+    creates = sorted((c for c in changes if c.outcome == "created"), key=lambda c: c.email)
+    if creates:
+        inserted = {
+            r["email"]: r["id"]
+            for r in await conn.fetch(
+                QUERIES["insert_people"],
+                tenant_id,
+                import_id,
+                [c.email for c in creates],
+                *_value_arrays(creates),
+            )
+        }
+        if len(inserted) != len(creates):
+            raise RowConflict("a person of this batch was created concurrently; retrying")
+        for change in creates:
+            change.person_id = inserted[change.email]
+    updates = [c for c in changes if c.outcome == "updated"]
+    if updates:
+        await conn.execute(
+            QUERIES["update_people"],
+            tenant_id,
+            import_id,
+            [c.person_id for c in updates],
+            *_value_arrays(updates),
+        )
+
+
+async def _settle(conn: asyncpg.Connection, import_id: int, changes: list[_Change]) -> None:
+    await conn.execute(
+        QUERIES["settle_rows"],
+        import_id,
+        [c.row_number for c in changes],
+        [c.outcome for c in changes],
+        [c.person_id for c in changes],
+    )
+    await _count(conn, import_id, Counter(c.outcome for c in changes))
+
+
+async def _count(conn: asyncpg.Connection, import_id: int, counts: Counter[str]) -> None:
+    # Any shard will do: spreading batches over shards keeps them off one hot row.
+    shard = random.randrange(COUNTER_SHARDS)
+    await conn.execute(QUERIES["count_outcomes"], import_id, shard, *(counts[o] for o in OUTCOMES))
+
+
+async def upsert_rows(conn: asyncpg.Connection, import_id: int, row_numbers: Sequence[int]) -> dict[int, str]:
+    """Apply pending rows of one import in one transaction; return their outcomes.
+
+    Rows already settled (a redelivery) and rows of an import that is no longer
+    running (cancelled) are left out of the result: there was nothing to do.
     """
     async with conn.transaction():
-        row = await conn.fetchrow(QUERIES["lock_import_row"], import_id, row_number)
-        if row is None or row["status"] != "pending" or row["state"] != "running":
-            return None
-        outcome, person_id = await upsert_person(
-            conn, row["tenant_id"], row["mode"], import_id, row["email"], row["data"]
-        )
-        await _settle(conn, import_id, row_number, outcome, person_id, None)
-    return outcome
+        imp = await conn.fetchrow(QUERIES["lock_import_for_rows"], import_id)
+        if imp is None or imp["state"] != "running":
+            return {}
+        rows = await conn.fetch(QUERIES["lock_pending_rows"], import_id, sorted(row_numbers))
+        if not rows:
+            return {}
+        changes = await _plan(conn, imp["tenant_id"], imp["mode"], rows)
+        await _write(conn, imp["tenant_id"], import_id, changes)
+        await _settle(conn, import_id, changes)
+    return {c.row_number: c.outcome for c in changes}
 
 
 async def fail_row(conn: asyncpg.Connection, import_id: int, row_number: int, reason: str) -> bool:
     """Record a row that cannot succeed as failed with ``reason``; False if it had settled."""
     async with conn.transaction():
-        row = await conn.fetchrow(QUERIES["lock_import_row"], import_id, row_number)
-        if row is None or row["status"] != "pending":
+        status = await conn.fetchval(QUERIES["lock_import_row"], import_id, row_number)
+        if status != "pending":
             return False
         errors = [{"column": None, "value": None, "message": reason}]
-        await _settle(conn, import_id, row_number, "failed", None, errors)
+        await conn.execute(QUERIES["settle_failed_row"], import_id, row_number, errors)
+        await _count(conn, import_id, Counter(failed=1))
     return True
 
 
-async def process_row(conn: asyncpg.Connection, import_id: int, row_number: int) -> bool:
-    """Settle one row, then try to claim its import's finalizing step.
+async def process_rows(
+    conn: asyncpg.Connection, import_id: int, row_numbers: Sequence[int]
+) -> dict[int, str]:
+    """Apply a batch of rows; a row the database refuses is recorded as failed.
 
-    Returns True when this call moved the import to ``finalizing``: the caller
-    then sends the finalize message. Transient errors propagate (to be
-    retried); permanent ones settle the row as failed with the reason.
+    When the batch hits a permanent error, each row is applied on its own so
+    that only the offending row fails. Transient errors propagate, to be
+    retried by each row's message.
     """
     try:
-        outcome = await upsert_row(conn, import_id, row_number)
-    except PERMANENT_ERRORS as exc:
-        reason = f"the database refused this row: {exc}"
-        log.warning("row.failed", reason=reason)
-        outcome = "failed" if await fail_row(conn, import_id, row_number, reason) else None
-    if outcome is None:
-        return False
-    log.debug("row.settled", outcome=outcome)
-    return await claim_finalize(conn, import_id)
+        return await upsert_rows(conn, import_id, row_numbers)
+    except PERMANENT_ERRORS:
+        pass
+    outcomes: dict[int, str] = {}
+    for row_number in row_numbers:
+        try:
+            outcomes |= await upsert_rows(conn, import_id, [row_number])
+        except PERMANENT_ERRORS as exc:
+            reason = f"the database refused this row: {exc}"
+            log.warning("row.failed", import_id=import_id, row=row_number, reason=reason)
+            if await fail_row(conn, import_id, row_number, reason):
+                outcomes[row_number] = "failed"
+    return outcomes
 
 
 async def claim_finalize(conn: asyncpg.Connection, import_id: int) -> bool:

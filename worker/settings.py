@@ -32,11 +32,15 @@ class Settings:
     # Share of a tenant's active people a sync sweep may deactivate without
     # --allow-mass-deactivation.
     sweep_max_share: float = 0.25
-    # Database connections per worker process; sized to dramatiq's --threads.
+    # Database connections per worker process (row batches share them).
     db_pool_size: int = 8
     # A dead worker's unacknowledged messages return to the queue after this
     # many milliseconds without a heartbeat.
     heartbeat_timeout_ms: int = 15_000
+    # Most rows one worker process applies in one transaction (group commit).
+    row_batch_size: int = 200
+    # An actor running longer than this is interrupted (and retried).
+    actor_time_limit_ms: int = 600_000
     # Retries of a row whose database work failed transiently.
     row_max_retries: int = 8
     row_min_backoff_ms: int = 500
