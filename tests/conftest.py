@@ -33,6 +33,9 @@ TEST_DATABASE_URL = SERVER_URL.rsplit("/", 1)[0] + "/" + TEST_DATABASE
 # before any project module builds its broker.
 os.environ["DATABASE_URL"] = TEST_DATABASE_URL
 os.environ["REDIS_URL"] = TEST_REDIS_URL
+# A namespace of its own, so test runs side by side never see each other's queues.
+TEST_REDIS_NAMESPACE = f"bulk-import-test-{os.getpid()}"
+os.environ["REDIS_NAMESPACE"] = TEST_REDIS_NAMESPACE
 os.environ.setdefault("LOG_FORMAT", "json")
 os.environ["HEARTBEAT_TIMEOUT_MS"] = "5000"
 os.environ["ROW_MIN_BACKOFF_MS"] = "100"
@@ -86,14 +89,19 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """The test Redis database, flushed before and after the session."""
+    """The test Redis, with this session's namespace emptied before and after."""
     require_service(TEST_REDIS_URL, "Redis")
     import redis
 
     client = redis.Redis.from_url(TEST_REDIS_URL)
-    client.flushdb()
+
+    def clear() -> None:
+        for key in client.scan_iter(match=TEST_REDIS_NAMESPACE + "*", count=1000):
+            client.delete(key)
+
+    clear()
     yield TEST_REDIS_URL
-    client.flushdb()
+    clear()
     client.close()
 
 

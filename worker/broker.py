@@ -79,6 +79,7 @@ def build_broker(settings: Settings) -> RedisBroker:
     ]
     redis_broker = RedisBroker(  # type: ignore[no-untyped-call]
         url=settings.redis_url,
+        namespace=settings.redis_namespace,
         heartbeat_timeout=settings.heartbeat_timeout_ms,
         middleware=middleware,
     )

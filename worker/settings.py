@@ -29,6 +29,9 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str = DEFAULT_REDIS_URL
     smtp_url: str = DEFAULT_SMTP_URL
+    # Prefix of every Redis key the broker writes; lets several deployments
+    # (or test runs) share one Redis.
+    redis_namespace: str = "bulk-import"
     # Share of a tenant's active people a sync sweep may deactivate without
     # --allow-mass-deactivation.
     sweep_max_share: float = 0.25
