@@ -254,3 +254,38 @@ async def test_a_row_message_delivered_twice_is_applied_once(conn: Any, tmp_path
     again = await wait_final(conn, status["id"])
     assert again["rows"] == status["rows"]
     assert len(await export_rows(conn, tenant)) == 4
+
+
+async def test_resume_resends_rows_whose_messages_were_lost(conn: Any, tmp_path: Path, tenant: str) -> None:
+    from producer.control import resume_import
+    from producer.reading import open_csv
+    from producer.submit import ImportRequest, record_import
+    from worker.imports import start_next_import
+    from worker.settings import get_settings
+
+    # Recorded and started, but no message ever reached Redis (as after a
+    # crash of the producer, or a Redis that lost everything).
+    with open_csv(write_csv(tmp_path / "a.csv", TEAM)) as source:
+        import_id = await record_import(conn, ImportRequest(tenant=tenant), source)
+    assert await start_next_import(conn, tenant) == import_id
+
+    message = await resume_import(get_settings(), import_id)
+
+    assert "re-sent 4" in message
+    status = await wait_final(conn, import_id)
+    assert (status["state"], status["rows"]["created"]) == ("done", 4)
+    assert (await export_rows(conn, tenant))["leo@example.com"]["Manager email"] == "mia@example.com"
+
+
+async def test_resume_finishes_an_import_whose_finalize_message_was_lost(
+    conn: Any, tmp_path: Path, tenant: str
+) -> None:
+    from producer.control import resume_import
+    from worker.settings import get_settings
+
+    status = await run_import(conn, write_csv(tmp_path / "a.csv", TEAM), tenant)
+    # As if the worker died between claiming the finalizing step and sending it.
+    await conn.execute("UPDATE imports SET state = 'finalizing' WHERE id = $1", status["id"])
+
+    assert "finalizing step re-sent" in await resume_import(get_settings(), status["id"])
+    assert (await wait_final(conn, status["id"]))["state"] == "done"
