@@ -282,11 +282,12 @@ async def resume(import_id: int, allow_mass_deactivation: bool) -> None:
 @main.command()
 @click.option("--rows", default=2_000, show_default=True, help="People in the generated file.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), help="Where to write the files.")
-def demo(rows: int, workdir: Path | None) -> None:
+@click.option("--embedded", is_flag=True, help="Use throw-away PostgreSQL and Redis even if others answer.")
+def demo(rows: int, workdir: Path | None, embedded: bool) -> None:
     """Run the main job end to end on a generated file (embedded services if none answer)."""
     from producer.demo import run_demo
 
     try:
-        run_demo(rows, workdir)
+        run_demo(rows, workdir, embedded=embedded)
     except BulkImportError as exc:
         _fail(str(exc), exc.exit_code)

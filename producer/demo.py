@@ -117,13 +117,17 @@ def _summary(status: dict[str, object]) -> str:
     )
 
 
-def run_demo(rows: int, workdir: Path | None) -> None:
-    """Run the whole demo; raises on any failure."""
+def run_demo(rows: int, workdir: Path | None, *, embedded: bool = False) -> None:
+    """Run the whole demo; raises on any failure.
+
+    ``embedded`` starts throw-away PostgreSQL and Redis even when others answer.
+    """
     with local_services(
         configured_url("DATABASE_URL"),
         configured_url("REDIS_URL"),
         default_database_url=DEFAULT_DATABASE_URL,
         default_redis_url=DEFAULT_REDIS_URL,
+        force_embedded=embedded,
     ) as urls:
         settings = use_services(urls.database_url, urls.redis_url)
         where = ", ".join(urls.embedded) if urls.embedded else "none"
