@@ -36,6 +36,10 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     except BulkImportError as exc:
         _fail(str(exc), exc.exit_code)
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+        # Local files (-o FILE): checked before the broader OSError below,
+        # which means the database could not be reached.
+        _fail(f"cannot use {exc.filename}: {exc.strerror}", 1)
     except asyncpg.UndefinedTableError:
         _fail("the database has no schema yet: run `bulk-import migrate` first", 1)
     except asyncpg.InvalidCatalogNameError:
@@ -106,10 +110,13 @@ def template(output: Path | None, example: bool) -> None:
 
     if output is None:
         write_template(sys.stdout, example=example)
-    else:
+        return
+    try:
         with output.open("w", newline="", encoding="utf-8") as out:
             write_template(out, example=example)
-        click.echo(f"wrote {output}", err=True)
+    except OSError as exc:
+        _fail(f"cannot use {exc.filename}: {exc.strerror}", 1)
+    click.echo(f"wrote {output}", err=True)
 
 
 def _parse_send_at(value: str | None, tenant_tz: str) -> datetime | None:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, BinaryIO
 
 import asyncpg
+import redis
 import structlog
 
 from producer.fields import FIELDS_BY_NAME
@@ -24,6 +25,7 @@ from producer.reading import CsvSource, open_csv
 from producer.validation import validate_row
 from worker.db import QUERIES, connection
 from worker.errors import BulkImportError, FileRejected
+from worker.logs import redact
 from worker.rows import COUNTER_SHARDS
 from worker.settings import Settings, get_settings
 
@@ -163,9 +165,15 @@ async def submit_import_async(
             import_id = await record_import(conn, request, csv_source)
             started = await start_next_import(conn, request.tenant)
             if started is not None:
-                _, claimed = await dispatch_pending_rows(conn, started, send_row_messages)
-                if claimed:
-                    await asyncio.to_thread(finalize_import.send, started)
+                try:
+                    _, claimed = await dispatch_pending_rows(conn, started, send_row_messages)
+                    if claimed:
+                        await asyncio.to_thread(finalize_import.send, started)
+                except redis.exceptions.ConnectionError as exc:
+                    raise BulkImportError(
+                        f"import {started} is recorded but its rows could not be queued ({redact(str(exc))});"
+                        f" once Redis answers, run `bulk-import resume {started}`"
+                    ) from None
     return import_id
 
 
