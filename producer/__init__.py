@@ -4,6 +4,9 @@
   ``validation``: one row → a clean row or reasons. ``fields``: the template.
 - ``submit``: record an import in PostgreSQL, then send one message per row;
   ``submit_import`` is the Python entry point for other services.
+- ``review``: the review (``review_file``); ``review_checks``: its capped
+  problem lists and cross-row checks; ``review_report``: the ``bulk-import
+  review`` command and its terminal report.
 - ``control``: cancel and resume. ``reports``: status, failed rows, export.
 - ``cli``: the ``bulk-import`` command; ``progress``: ``run --wait``;
   ``template``: the CSV template; ``demo``: the end-to-end demo.

@@ -21,6 +21,7 @@ import asyncpg
 import click
 import redis
 
+from producer.review import review_command
 from producer.submit import INVITE_OPTIONS, MODES, ImportRequest
 from worker.errors import BulkImportError
 from worker.logs import configure_logging, redact
@@ -298,3 +299,6 @@ def demo(rows: int, workdir: Path | None, embedded: bool) -> None:
         run_demo(rows, workdir, embedded=embedded)
     except BulkImportError as exc:
         _fail(str(exc), exc.exit_code)
+
+
+main.add_command(review_command)

@@ -1,0 +1,277 @@
+"""Review a file before importing it: what matches, what is wrong, what the import would do.
+
+:func:`review_file` reads the file the way the import does (``open_csv``,
+``map_header``, ``validate_row``), copies every row into a temporary table and
+answers the rest set-based in PostgreSQL: repeated e-mails, the cross-row
+warnings (:mod:`producer.review_checks`) and the preview against the tenant's
+people. Memory stays flat for any file size: rows stream into COPY, and the
+problem lists are capped (``truncated`` says by how much).
+
+It changes nothing. Everything happens in one transaction that is always
+rolled back; once the temporary table exists the transaction is made read
+only, so PostgreSQL itself refuses any other write. ``review_command`` is the
+``bulk-import review`` command, defined with its report in
+:mod:`producer.review_report` and re-exported here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import asyncpg
+
+from producer.fields import FIELDS_BY_NAME
+from producer.mapping import ColumnMapping, map_header
+from producer.reading import CsvSource, open_csv
+from producer.review_checks import (
+    ProblemLog,
+    check_domain_typos,
+    check_duplicate_emails,
+    check_managers,
+    check_team_variants,
+    problem_dict,
+)
+from producer.review_report import review_command
+from producer.submit import MODES, require_importable
+from producer.validation import validate_row
+from worker.db import QUERIES
+from worker.errors import BulkImportError, FileRejected
+from worker.settings import get_settings
+
+__all__ = ["ACTIONS", "review_command", "review_file"]
+
+ACTIONS = ("create", "update", "unchanged", "skip")
+# Per-row details are for programs; past this many rows they are cut short.
+ROW_DETAILS_CAP = 100_000
+DEACTIVATE_LISTED = 1_000
+_YIELD_EVERY = 5_000
+_COPY_COLUMNS = (
+    "row_number",
+    "email",
+    "valid",
+    "raw_email",
+    "raw_primary_team",
+    "raw_secondary_teams",
+    "raw_role",
+    "domain",
+    "first_name",
+    "last_name",
+    "job_title",
+    "role",
+    "language",
+    "location",
+    "primary_team",
+    "secondary_teams",
+)
+_STORED_FIELDS = _COPY_COLUMNS[8:]
+
+
+@dataclass
+class _Tally:
+    total: int = 0
+
+
+async def review_file(
+    conn: asyncpg.Connection,
+    source: str | os.PathLike[str] | BinaryIO,
+    tenant: str,
+    mode: str = "upsert",
+    *,
+    row_details: bool = False,
+    max_share: float | None = None,
+) -> dict[str, Any]:
+    """Review ``source`` for an import into ``tenant`` in ``mode``; return the review JSON.
+
+    ``importable`` is false, with an ``error``, when required columns are
+    missing; a file that cannot be read at all raises
+    :class:`~worker.errors.FileRejected`. ``row_details`` adds ``rows_preview``
+    (each row's e-mail and action). ``max_share`` is the sync sweep's guard
+    (default: the ``SWEEP_MAX_SHARE`` setting). Writes nothing to the database.
+    """
+    if mode not in MODES:
+        raise BulkImportError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
+    share = get_settings().sweep_max_share if max_share is None else max_share
+    with open_csv(source) as csv_source:
+        mapping = map_header(csv_source.header)
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            review = await _review(conn, csv_source, mapping, tenant, mode, share, row_details)
+        finally:
+            # Always rolled back: the review's only writes are to its temporary table.
+            await transaction.rollback()
+    if isinstance(source, (str, os.PathLike)):
+        review["file"]["name"] = os.path.basename(os.fspath(source))
+    return review
+
+
+async def _review(
+    conn: asyncpg.Connection,
+    source: CsvSource,
+    mapping: ColumnMapping,
+    tenant: str,
+    mode: str,
+    share: float,
+    row_details: bool,
+) -> dict[str, Any]:
+    errors, warnings = ProblemLog(), ProblemLog()
+    total = await _load_rows(conn, source, mapping, errors, warnings)
+    await _check_rows(conn, tenant, mode, mapping, errors, warnings)
+    actions = {r["action"]: r["rows"] for r in await conn.fetch(QUERIES["review_action_counts"])}
+    importable = not mapping.missing_required
+    review: dict[str, Any] = {
+        "tenant": tenant,
+        "mode": mode,
+        "importable": importable,
+        "file": {
+            "name": None,
+            "encoding": source.encoding,
+            "delimiter": source.delimiter,
+            "header_row": source.header_row,
+            "preamble": source.preamble,
+        },
+        "columns": {
+            "matched": mapping.matched,
+            "unmatched": mapping.unmatched,
+            "missing_required": mapping.missing_required,
+            "hints": mapping.hints,
+            "duplicates": mapping.duplicates,
+        },
+        "rows": {
+            "total": total,
+            "valid": total - actions.get("invalid", 0),
+            "invalid": actions.get("invalid", 0),
+            "blank": source.blank_rows,
+        },
+        **_problems(errors, warnings),
+        "preview": await _preview(conn, tenant, mode, share, actions, importable),
+    }
+    if not importable:
+        try:
+            require_importable(mapping)
+        except FileRejected as exc:
+            review["error"] = str(exc)
+    if row_details:
+        review["rows_preview"] = await _row_actions(conn)
+        review["truncated"]["rows_preview"] = total - len(review["rows_preview"])
+    return review
+
+
+async def _load_rows(
+    conn: asyncpg.Connection,
+    source: CsvSource,
+    mapping: ColumnMapping,
+    errors: ProblemLog,
+    warnings: ProblemLog,
+) -> int:
+    """Create the scratch table, make the transaction read only, COPY every row in; return the count."""
+    tally = _Tally()
+    await conn.execute(QUERIES["review_create_rows_table"])
+    await conn.execute(QUERIES["review_read_only"])
+    await conn.execute(QUERIES["review_without_jit"])
+    records = _records(source, mapping, errors, warnings, tally)
+    await conn.copy_records_to_table("review_rows", records=records, columns=_COPY_COLUMNS)
+    errors.end_source()
+    warnings.end_source()
+    await conn.execute(QUERIES["review_analyze_rows"])
+    return tally.total
+
+
+async def _check_rows(
+    conn: asyncpg.Connection,
+    tenant: str,
+    mode: str,
+    mapping: ColumnMapping,
+    errors: ProblemLog,
+    warnings: ProblemLog,
+) -> None:
+    """The cross-row checks, and each row's action (which the warnings depend on)."""
+    await check_duplicate_emails(conn, mapping, errors)
+    await conn.execute(QUERIES["review_classify_rows"], tenant, mode, list(mapping.fields))
+    await conn.execute(QUERIES["review_analyze_rows"])  # the checks below filter on the new actions
+    await check_domain_typos(conn, tenant, mapping, warnings)
+    await check_team_variants(conn, tenant, mapping, warnings)
+    await check_managers(conn, tenant, mode, mapping, warnings)
+
+
+def _problems(errors: ProblemLog, warnings: ProblemLog) -> dict[str, Any]:
+    listed = {"errors": errors.listed, "warnings": warnings.listed}
+    return {
+        "errors": [problem_dict(p) for p in listed["errors"]],
+        "warnings": [problem_dict(p) for p in listed["warnings"]],
+        "truncated": {
+            "errors": errors.total - len(listed["errors"]),
+            "warnings": warnings.total - len(listed["warnings"]),
+        },
+        "summary": {
+            "errors": [g.as_dict() for g in errors.groups],
+            "warnings": [g.as_dict() for g in warnings.groups],
+        },
+    }
+
+
+async def _records(
+    source: CsvSource, mapping: ColumnMapping, errors: ProblemLog, warnings: ProblemLog, tally: _Tally
+) -> AsyncIterator[tuple[Any, ...]]:
+    """Validate each row into the log and yield it for ``review_rows`` (see _COPY_COLUMNS)."""
+    # A missing required column is reported once for the file, not on every row.
+    missing = {FIELDS_BY_NAME[name].header for name in mapping.missing_required}
+    positions = [mapping.fields.get(f) for f in ("email", "primary_team", "secondary_teams", "role")]
+    for row in source.rows():
+        tally.total += 1
+        result = validate_row(row.line, row.values, mapping)
+        for problem in result.errors:
+            if problem.column not in missing:
+                errors.add(problem)
+        for problem in result.warnings:
+            warnings.add(problem)
+        raw = [row.values[i] if i is not None else None for i in positions]
+        if result.row is not None:
+            fields = result.row.fields
+            domain = result.row.email.rpartition("@")[2]
+            yield (row.line, result.row.email, True, *raw, domain, *(fields.get(f) for f in _STORED_FIELDS))
+        else:
+            # Lower-cased like the import's invalid rows: the sweep counts them as present.
+            email = (raw[0] or "").strip().lower() or None
+            yield (row.line, email, False, *raw, None, *(None for _ in _STORED_FIELDS))
+        if tally.total % _YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # let the event loop breathe while COPY streams
+
+
+async def _preview(
+    conn: asyncpg.Connection,
+    tenant: str,
+    mode: str,
+    share: float,
+    actions: dict[str, int],
+    importable: bool,
+) -> dict[str, Any]:
+    """The import's outcome counts; for sync, the sweep and whether its guard would stop it."""
+    preview: dict[str, Any] = {action: actions.get(action, 0) for action in ACTIONS}
+    preview |= {"deactivate": 0, "admins_kept": 0, "would_block": False, "deactivate_people": []}
+    if mode != "sync" or not importable:
+        return preview
+    sweep = await conn.fetchrow(QUERIES["review_sweep_counts"], tenant)
+    # The sweeper runs after the rows and counts the active people then.
+    active = sweep["active"] + preview["create"] + sweep["reactivated"]
+    people = await conn.fetch(QUERIES["review_sweep_people"], tenant, DEACTIVATE_LISTED)
+    preview |= {
+        "deactivate": sweep["would_deactivate"],
+        "admins_kept": sweep["admins_kept"],
+        "active": active,
+        "max_share": share,
+        "would_block": sweep["would_deactivate"] > share * active,
+        "deactivate_people": [r["email"] for r in people],
+    }
+    return preview
+
+
+async def _row_actions(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    return [
+        {"row": r["row_number"], "email": r["email"], "action": r["action"]}
+        async for r in conn.cursor(QUERIES["review_row_actions"], ROW_DETAILS_CAP, prefetch=1_000)
+    ]

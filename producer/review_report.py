@@ -1,0 +1,224 @@
+"""The review at a terminal: the ``bulk-import review`` command and its report.
+
+The report is drawn from the review JSON alone (:func:`producer.review.review_file`),
+so the terminal and ``--json`` never disagree: the file's format, how the columns
+matched, errors and warnings grouped by kind (a few rows each), what the import
+would do, and last, whether the file can be imported and the command to do it.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from typing import Any, BinaryIO
+
+import click
+
+from producer.fields import FIELDS_BY_NAME
+from producer.submit import MODES
+from worker.errors import FileRejected
+from worker.settings import get_settings
+
+SHOWN_PER_GROUP = 20
+SHOWN_PEOPLE = 20
+_ENCODINGS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "utf-16": "UTF-16", "cp1252": "Windows-1252"}
+_DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+# Short titles for the kinds of problem, found by a phrase of their message;
+# cosmetic only: a kind matching none is shown under its column alone.
+_TITLES = (
+    ("is not a valid e-mail address", "not a valid e-mail address"),
+    ("is already on row", "e-mail already on an earlier row"),
+    ("is required but blank", "required but blank"),
+    ("is not a role", "not a role"),
+    ("is not a language", "not a language"),
+    ("characters long", "too long"),
+    ("line break", "line break in a cell"),
+    ("control character", "control character in a cell"),
+    ("did you mean", "likely typo in the e-mail domain"),
+    ("is the team", "team written another way"),
+    ("is the existing team", "existing team written another way"),
+    ("more than one Manager row", "more than one Manager for a team"),
+    ("already has a manager", "team keeps its manager"),
+    ("spreadsheet formula", "looks like a spreadsheet formula"),
+)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
+def _heading(text: str, colour: str) -> str:
+    return click.style(text, fg=colour, bold=True)
+
+
+def _header(field: str) -> str:
+    return FIELDS_BY_NAME[field].header
+
+
+def _file_lines(review: dict[str, Any]) -> list[str]:
+    info = review["file"]
+    encoding = _ENCODINGS.get(info["encoding"], info["encoding"])
+    delimiter = _DELIMITERS.get(info["delimiter"], repr(info["delimiter"]))
+    lines = [f"File      {encoding}, {delimiter}-separated, header on row {info['header_row']}"]
+    if info["preamble"]:
+        lines.append("          lines above the header, ignored: " + " | ".join(info["preamble"]))
+    return lines
+
+
+def _column_lines(review: dict[str, Any]) -> list[str]:
+    columns = review["columns"]
+    matched = ", ".join(f"{header} → {_header(field)}" for header, field in columns["matched"].items())
+    lines = [f"Columns   {matched or 'none matched'}"]
+    if columns["unmatched"]:
+        lines.append("          columns without matches (ignored): " + ", ".join(columns["unmatched"]))
+    if columns["duplicates"]:
+        lines.append("          repeated columns (the first is used): " + ", ".join(columns["duplicates"]))
+    for field in columns["missing_required"]:
+        hint = columns["hints"].get(field)
+        text = f"          missing required column: {_header(field)}"
+        lines.append(click.style(text + (f" (is '{hint}' meant to be it?)" if hint else ""), fg="red"))
+    return lines
+
+
+def _row_lines(review: dict[str, Any]) -> list[str]:
+    rows = review["rows"]
+    text = (
+        f"Rows      {_plural(rows['total'], 'row')}: {rows['valid']:,} valid, {rows['invalid']:,} with errors"
+    )
+    if rows["blank"]:
+        text += f" ({_plural(rows['blank'], 'blank row')} skipped)"
+    return [text]
+
+
+def _problem_lines(review: dict[str, Any], kind: str) -> list[str]:
+    groups = review["summary"][kind]
+    if not groups:
+        return []
+    total = sum(group["count"] for group in groups)
+    if kind == "errors":
+        rows = _plural(review["rows"]["invalid"], "row")
+        lines = [
+            "",
+            _heading(f"Errors: {_plural(total, 'problem')} on {rows}, which the import leaves out", "red"),
+        ]
+    else:
+        lines = ["", _heading(f"Warnings: {total:,} (they do not stop the import; check them)", "yellow")]
+    for group in groups:
+        title = next((title for phrase, title in _TITLES if phrase in group["kind"]), "")
+        label = f"{group['column']} — {title}" if title else group["column"]
+        lines.append(f"  {label} ({group['count']:,})")
+        lines += [f"    row {p['row']}: {p['message']}" for p in group["examples"][:SHOWN_PER_GROUP]]
+        if group["count"] > SHOWN_PER_GROUP:
+            lines.append(f"    … and {group['count'] - SHOWN_PER_GROUP:,} more like these — use --json")
+    return lines
+
+
+def _preview_lines(review: dict[str, Any]) -> list[str]:
+    preview, mode = review["preview"], review["mode"]
+    counts = [
+        f"{preview['create']:,} to create",
+        f"{preview['update']:,} to update",
+        f"{preview['unchanged']:,} unchanged",
+    ]
+    if mode == "add-only":
+        counts.append(f"{preview['skip']:,} skipped (already there)")
+    if mode == "sync":
+        counts.append(f"{preview['deactivate']:,} to deactivate")
+    lines = ["", _heading(f"The import ({mode}) would", "blue"), "  " + ", ".join(counts)]
+    if mode == "sync":
+        people = preview["deactivate_people"][:SHOWN_PEOPLE]
+        if people:
+            more = preview["deactivate"] - len(people)
+            lines.append("  deactivating " + ", ".join(people) + (f" and {more:,} more" if more else ""))
+        if preview["admins_kept"]:
+            admins = preview["admins_kept"]
+            verb = "stays" if admins == 1 else "stay"
+            lines.append(
+                f"  {_plural(admins, 'admin')} missing from the file {verb} active (never deactivated)"
+            )
+        if preview["would_block"]:
+            limit = int(preview["max_share"] * preview["active"])
+            lines.append(
+                click.style(
+                    f"  the sweep would deactivate {preview['deactivate']:,} of {preview['active']:,} active "
+                    f"people, more than the {preview['max_share']:.0%} allowed ({limit:,}): the import "
+                    "would stop before deactivating anyone unless run with --allow-mass-deactivation",
+                    fg="yellow",
+                )
+            )
+    return lines
+
+
+def _row_detail_lines(review: dict[str, Any]) -> list[str]:
+    if "rows_preview" not in review:
+        return []
+    lines = ["", _heading("Row by row", "blue")]
+    lines += [
+        f"  row {r['row']}: {r['email'] or '(no e-mail)'} → {r['action']}" for r in review["rows_preview"]
+    ]
+    return lines
+
+
+def _verdict(review: dict[str, Any], file: str) -> str:
+    if not review["importable"]:
+        return _heading(f"✗ This file cannot be imported: {review['error']}", "red")
+    command = shlex.join(["bulk-import", "run", file, "--tenant", review["tenant"], "--mode", review["mode"]])
+    invalid = review["rows"]["invalid"]
+    left_out = f" ({_plural(invalid, 'row')} with errors will be left out)" if invalid else ""
+    return _heading(f"✓ This file can be imported{left_out}: {command}", "green")
+
+
+def render_review(review: dict[str, Any], file: str) -> str:
+    """The review of ``file`` as text (with colour, which click strips off a non-terminal)."""
+    if "file" not in review:  # the file could not be read at all
+        return _heading(f"✗ This file cannot be imported: {review['error']}", "red")
+    lines = [_heading(f"Review of {file} for tenant {review['tenant']}", "blue"), ""]
+    lines += _file_lines(review) + _column_lines(review) + _row_lines(review)
+    lines += _problem_lines(review, "errors") + _problem_lines(review, "warnings")
+    if review["importable"]:
+        lines += _preview_lines(review) + _row_detail_lines(review)
+    lines += ["", _verdict(review, file)]
+    return "\n".join(lines)
+
+
+@click.command("review")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--tenant", required=True, help="The tenant the people belong to.")
+@click.option("--mode", type=click.Choice(MODES), default="upsert", show_default=True)
+@click.option("--rows", "row_details", is_flag=True, help="Also show what the import would do with each row.")
+@click.option("--json", "as_json", is_flag=True, help="Print the review as JSON.")
+def review_command(file: str, tenant: str, mode: str, row_details: bool, as_json: bool) -> None:
+    """Review FILE: matched columns, row errors and warnings, what the import would do.
+
+    Changes nothing. Exits 0 when the file can be imported (rows with errors
+    are left out) and 2 when it cannot be imported at all.
+    """
+    from producer.cli import run_async
+
+    review = run_async(_review_for_cli(file, tenant, mode, row_details, as_json))
+    if as_json:
+        click.echo(json.dumps(review, indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_review(review, file))
+    if not review["importable"]:
+        sys.exit(2)
+
+
+async def _review_for_cli(
+    file: str, tenant: str, mode: str, row_details: bool, as_json: bool
+) -> dict[str, Any]:
+    from producer.review import review_file
+    from worker.db import connection
+
+    settings = get_settings()
+    source: str | BinaryIO = sys.stdin.buffer if file == "-" else file
+    try:
+        async with connection(settings.database_url) as conn:
+            return await review_file(
+                conn, source, tenant, mode, row_details=row_details, max_share=settings.sweep_max_share
+            )
+    except FileRejected as exc:
+        if not as_json:
+            raise
+        return {"tenant": tenant, "mode": mode, "importable": False, "error": str(exc)}
