@@ -160,14 +160,10 @@ async def run(
     from producer.progress import wait_for_import
     from producer.reports import import_status
     from producer.submit import submit_import_async
-    from worker.db import QUERIES, connection
+    from worker.db import connection
 
     settings = get_settings()
-    timezone = "UTC"
-    if send_at is not None:
-        async with connection(settings.database_url) as conn:
-            tenant_row = await conn.fetchrow(QUERIES["get_tenant"], tenant)
-        timezone = tenant_row["timezone"] if tenant_row else "UTC"
+    timezone = await _tenant_timezone(tenant) if send_at is not None else "UTC"
     request = ImportRequest(
         tenant=tenant,
         mode=mode,
@@ -299,6 +295,52 @@ def demo(rows: int, workdir: Path | None, embedded: bool) -> None:
         run_demo(rows, workdir, embedded=embedded)
     except BulkImportError as exc:
         _fail(str(exc), exc.exit_code)
+
+
+@main.group()
+def invites() -> None:
+    """Invitation e-mails."""
+
+
+@invites.command("send")
+@click.option("--tenant", required=True)
+@click.option("--import", "import_id", type=int, help="Only the invites of this import.")
+@click.option("--send-at", help="ISO 8601 time; without an offset, the tenant's timezone. Default: now.")
+@async_command
+async def invites_send(tenant: str, import_id: int | None, send_at: str | None) -> None:
+    """Send, or schedule, the tenant's pending invites."""
+    from producer.control import send_pending_invites
+
+    settings = get_settings()
+    moment = _parse_send_at(send_at, await _tenant_timezone(tenant)) if send_at else None
+    click.echo(await send_pending_invites(settings, tenant, import_id, moment))
+
+
+async def _tenant_timezone(tenant: str) -> str:
+    from worker.db import QUERIES, connection
+
+    async with connection(get_settings().database_url) as conn:
+        row = await conn.fetchrow(QUERIES["get_tenant"], tenant)
+    return str(row["timezone"]) if row else "UTC"
+
+
+@main.group()
+def tenant() -> None:
+    """Tenants: name, timezone (for times without an offset), default language."""
+
+
+@tenant.command("set")
+@click.argument("tenant_id")
+@click.option("--name", help="Shown in invitation e-mails.")
+@click.option("--timezone", help="IANA name, e.g. Europe/Paris.")
+@click.option("--language", help="Default language of its people (ISO 639-1, e.g. fr).")
+@async_command
+async def tenant_set(tenant_id: str, name: str | None, timezone: str | None, language: str | None) -> None:
+    """Create or change a tenant."""
+    from producer.control import update_tenant
+
+    row = await update_tenant(get_settings(), tenant_id, name, timezone, language)
+    click.echo(json.dumps(row))
 
 
 main.add_command(review_command)

@@ -2,17 +2,22 @@
 
 PostgreSQL holds each import's truth, so these work from any process and after
 any loss of Redis: resume re-sends whatever the database says is unfinished
-(a message delivered twice is harmless: every actor is idempotent).
+(a message delivered twice is harmless: every actor is idempotent). Also
+``invites send`` and the tenant's settings.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 
+from worker import invites
 from worker.db import QUERIES, connection
-from worker.errors import ImportNotFound, InvalidState
+from worker.errors import BulkImportError, ImportNotFound, InvalidState
 from worker.settings import Settings
 
 
@@ -37,18 +42,23 @@ async def cancel_import(settings: Settings, import_id: int) -> str:
         imp = await conn.fetchrow(QUERIES["get_import"], import_id)
         if imp is None:
             raise ImportNotFound(f"no import {import_id}")
-        tenant = await imports.cancel_import(conn, import_id)
+        tenant, cancelled_invites = await imports.cancel_import(conn, import_id)
         if tenant is None:
+            if cancelled_invites:
+                ended = f"import {import_id} had already ended"
+                return f"{ended}; its {cancelled_invites} unsent invites are cancelled"
             raise InvalidState(f"import {import_id} has already ended ({imp['state']}): nothing to cancel")
         started = await _start_and_dispatch(conn, tenant)
     message = f"import {import_id} cancelled"
+    if cancelled_invites:
+        message += f", with its {cancelled_invites} unsent invites"
     return message + (f"; import {started} of {tenant} started" if started else "")
 
 
 async def resume_import(settings: Settings, import_id: int, allow_mass_deactivation: bool = False) -> str:
     """Re-send the unfinished work of an import; approve a blocked sweep when asked."""
     from worker import imports
-    from worker.actors import finalize_import, send_row_messages, sweep_missing_people
+    from worker.actors import finalize_import, schedule_invite_batch, send_row_messages, sweep_missing_people
 
     async with connection(settings.database_url) as conn:
         imp = await conn.fetchrow(QUERIES["get_import"], import_id)
@@ -80,4 +90,44 @@ async def resume_import(settings: Settings, import_id: int, allow_mass_deactivat
             await imports.approve_mass_deactivation(conn, import_id)
             await asyncio.to_thread(sweep_missing_people.send, import_id)
             return f"import {import_id}: sweep approved; deactivating {imp['would_deactivate']} people"
+        if state == "done":
+            # Its invites: re-create the delayed messages Redis may have lost.
+            batches = await invites.scheduled_batches(conn, import_id)
+            for batch in batches:
+                await asyncio.to_thread(schedule_invite_batch, batch.id, batch.send_at)
+            if batches:
+                return f"import {import_id} is done; re-scheduled {len(batches)} invite batches"
     raise InvalidState(f"import {import_id} is {state}: nothing to resume")
+
+
+async def send_pending_invites(
+    settings: Settings, tenant: str, import_id: int | None, send_at: datetime | None
+) -> str:
+    """``invites send``: send (or schedule) the tenant's pending invites."""
+    from worker.actors import schedule_invite_batch
+
+    async with connection(settings.database_url) as conn:
+        batch, count = await invites.schedule_pending_invites(conn, tenant, import_id, send_at)
+    if batch is None:
+        scope = f"import {import_id}" if import_id is not None else f"tenant {tenant}"
+        return f"no pending invites for {scope}"
+    await asyncio.to_thread(schedule_invite_batch, batch.id, batch.send_at)
+    when = "now" if send_at is None else f"at {batch.send_at.isoformat()}"
+    return f"{count} invites will be sent {when} (batch {batch.id})"
+
+
+async def update_tenant(
+    settings: Settings, tenant: str, name: str | None, timezone: str | None, language: str | None
+) -> dict[str, str]:
+    """Create or change a tenant (name, timezone for naive times, default language)."""
+    if timezone is not None:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            message = f"unknown timezone {timezone!r}: use an IANA name such as Europe/Paris"
+            raise BulkImportError(message) from None
+    if language is not None and not re.fullmatch(r"[a-z]{2}", language):
+        raise BulkImportError(f"language {language!r} must be an ISO 639-1 code such as en or fr")
+    async with connection(settings.database_url) as conn:
+        row = await conn.fetchrow(QUERIES["upsert_tenant"], tenant, name, timezone, language)
+    return dict(row)

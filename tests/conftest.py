@@ -8,11 +8,14 @@ them in CI (``CI=true``), where a skip would hide a broken setup.
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -37,6 +40,22 @@ os.environ["REDIS_URL"] = TEST_REDIS_URL
 TEST_REDIS_NAMESPACE = f"bulk-import-test-{os.getpid()}"
 os.environ["REDIS_NAMESPACE"] = TEST_REDIS_NAMESPACE
 os.environ.setdefault("LOG_FORMAT", "json")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# A real SMTP server (aiosmtpd) runs in this process for the session, on this port.
+# Chosen once: tests importing helpers from this module execute it a second time.
+SMTP_PORT = int(os.environ.setdefault("TEST_SMTP_PORT", str(_free_port())))
+os.environ["SMTP_URL"] = f"smtp://127.0.0.1:{SMTP_PORT}"
+os.environ["INVITE_MIN_BACKOFF_MS"] = "200"
+os.environ["HOUSEKEEPING_INTERVAL_S"] = "1"
+os.environ["INVITE_RELEASE_GRACE_S"] = "2"
+os.environ["ACCEPT_BASE_URL"] = "https://people.example.com/accept"
 os.environ["HEARTBEAT_TIMEOUT_MS"] = "5000"
 os.environ["ROW_MIN_BACKOFF_MS"] = "100"
 
@@ -216,10 +235,45 @@ def wait_until(predicate: Any, *, timeout: float, what: str, interval: float = 0
 
 
 @pytest.fixture(scope="session")
-def worker(database_url: str, redis_url: str) -> Iterator[WorkerProcess]:
+def worker(database_url: str, redis_url: str, smtp_server: MailServer) -> Iterator[WorkerProcess]:
     """The real worker (Procfile line), shared by the session's tests."""
     process = WorkerProcess(WORKER_PROCESSES="1", WORKER_THREADS="4")
     process.log_path.write_bytes(b"")
     process.start()
     yield process
     process.stop()
+
+
+class MailServer:
+    """What the test SMTP server received, and how it should answer next."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        # Codes to answer DATA with, in turn, before accepting again ("451 ...").
+        self.refusals: list[str] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        """Accept a message, or refuse it with the next queued answer (aiosmtpd's hook)."""
+        with self.lock:
+            if self.refusals:
+                return self.refusals.pop(0)
+            self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 OK"
+
+    def to(self, address: str) -> list[Any]:
+        """Messages received for ``address``."""
+        with self.lock:
+            return [m for m in self.messages if address in str(m["To"])]
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[MailServer]:
+    """The session's SMTP server (the worker's SMTP_URL points at it)."""
+    from aiosmtpd.controller import Controller
+
+    handler = MailServer()
+    controller = Controller(handler, hostname="127.0.0.1", port=SMTP_PORT)
+    controller.start()
+    yield handler
+    controller.stop()

@@ -19,6 +19,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AsyncIO, Middleware, Retries, ShutdownNotifications, TimeLimit
 
 from worker.db import create_pool
+from worker.housekeeping import Housekeeping
 from worker.logs import configure_logging
 from worker.settings import Settings, get_settings
 
@@ -85,6 +86,7 @@ def build_broker(settings: Settings) -> RedisBroker:
     )
     redis_broker.add_middleware(AsyncIO())
     redis_broker.add_middleware(DatabasePool(settings))
+    redis_broker.add_middleware(Housekeeping(settings))
     return redis_broker
 
 

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import structlog
 
+from worker import invites
 from worker.db import QUERIES
 from worker.rows import claim_finalize
 
@@ -89,8 +90,15 @@ async def finalize_import(conn: asyncpg.Connection, import_id: int) -> str | Non
             log.info("import.managers_resolved", import_id=import_id)
             return "sweep"
         await conn.execute(QUERIES["finish_import"], import_id, 0, 0, None)
+        await _record_invites(conn, imp)
     log.info("import.done", import_id=import_id)
     return "done"
+
+
+async def _record_invites(conn: asyncpg.Connection, imp: asyncpg.Record) -> None:
+    # In the transaction that finishes the import: a blocked or cancelled
+    # import invites nobody.
+    await invites.invite_import_people(conn, imp["id"], imp["tenant_id"], imp["invites"], imp["send_at"])
 
 
 async def sweep_missing_people(conn: asyncpg.Connection, import_id: int, max_share: float) -> str | None:
@@ -114,6 +122,7 @@ async def sweep_missing_people(conn: asyncpg.Connection, import_id: int, max_sha
         status = await conn.execute(QUERIES["deactivate_missing_people"], import_id, tenant_id)
         deactivated = int(status.split()[-1])
         await conn.execute(QUERIES["finish_import"], import_id, deactivated, admins, would)
+        await _record_invites(conn, imp)
     log.info("import.done", import_id=import_id, deactivated=deactivated, admins_kept=admins)
     return "done"
 
@@ -131,16 +140,19 @@ async def fail_import(conn: asyncpg.Connection, import_id: int, reason: str) -> 
     return str(imp["tenant_id"])
 
 
-async def cancel_import(conn: asyncpg.Connection, import_id: int) -> str | None:
-    """Cancel an unfinished import; return its tenant, or None when it had already ended.
+async def cancel_import(conn: asyncpg.Connection, import_id: int) -> tuple[str | None, int]:
+    """Cancel an import; return (its tenant if it was unfinished, invites cancelled).
 
     Rows already applied stay applied; pending rows are left unapplied (their
-    messages find the import cancelled and do nothing), and no sweep runs.
+    messages find the import cancelled and do nothing) and no sweep runs. The
+    import's unsent invites are cancelled too, also when it had already ended.
     """
-    tenant_id: str | None = await conn.fetchval(QUERIES["cancel_import"], import_id)
+    async with conn.transaction():
+        tenant_id: str | None = await conn.fetchval(QUERIES["cancel_import"], import_id)
+        cancelled_invites = await invites.cancel_import_invites(conn, import_id)
     if tenant_id is not None:
-        log.info("import.cancelled", import_id=import_id)
-    return tenant_id
+        log.info("import.cancelled", import_id=import_id, invites_cancelled=cancelled_invites)
+    return tenant_id, cancelled_invites
 
 
 async def approve_mass_deactivation(conn: asyncpg.Connection, import_id: int) -> bool:

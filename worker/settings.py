@@ -50,6 +50,23 @@ class Settings:
     # The producer pauses while the row queue holds more messages than this,
     # so Redis memory stays bounded whatever the file size.
     max_queue_backlog: int = 200_000
+    # Invitations. SMTP_URL: smtp:// (plain, STARTTLS when offered),
+    # smtp+starttls:// (STARTTLS required), smtps:// (implicit TLS); user and
+    # password in the URL log in.
+    mail_from: str = "Bulk Import <no-reply@example.com>"
+    accept_base_url: str = "https://app.example.com/invites/accept"
+    # E-mails per second across all worker processes (0: no limit).
+    invite_rate_per_second: int = 20
+    invite_max_retries: int = 8
+    invite_min_backoff_ms: int = 1_000
+    smtp_timeout_s: float = 30.0
+    # An invite claimed for sending longer ago than this, and not marked sent,
+    # is taken to be abandoned by a dead worker and may be sent again.
+    invite_claim_timeout_s: int = 600
+    # How often each worker process looks for work the broker may have lost
+    # (overdue invite batches), and how late a batch must be to count.
+    housekeeping_interval_s: float = 30.0
+    invite_release_grace_s: float = 60.0
     log_format: str = "auto"  # auto | json | console
     log_level: str = "info"
     # The CLI speaks to people; its log lines are for when something is wrong.

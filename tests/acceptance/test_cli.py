@@ -395,9 +395,17 @@ def test_resume_of_a_blocked_import_without_approval_is_refused(tmp_path: Path, 
 
 
 @pytest.mark.usefixtures("worker")
-def test_cancel_of_a_finished_import_is_refused(tmp_path: Path, tenant: str) -> None:
+def test_cancel_of_a_finished_import_cancels_its_unsent_invites_then_is_refused(
+    tmp_path: Path, tenant: str
+) -> None:
     done = run_wait_json(write_csv(tmp_path / "people.csv", TEAM[:2]), tenant)
     assert done["state"] == "done", done
+    assert done["invites"]["pending"] == 2, done
+
+    first = cli("cancel", done["id"])
+    assert first.returncode == 0, shown(first)
+    assert "its 2 unsent invites are cancelled" in first.stdout, shown(first)
+    assert status_json(done["id"])["invites"]["pending"] == 0
 
     line = one_line_error(cli("cancel", done["id"]))
 

@@ -76,7 +76,7 @@ async def test_a_row_the_database_refuses_fails_alone(conn: Any, tmp_path: Path,
 
 async def test_rows_of_a_cancelled_import_are_not_applied(conn: Any, tmp_path: Path, tenant: str) -> None:
     import_id, row_numbers = await started_import(conn, write_csv(tmp_path / "a.csv", TEAM), tenant)
-    assert await imports.cancel_import(conn, import_id) == tenant
+    assert await imports.cancel_import(conn, import_id) == (tenant, 0)
 
     assert await rows.process_rows(conn, import_id, row_numbers) == {}
     assert await conn.fetchval("SELECT count(*) FROM people WHERE tenant_id = $1", tenant) == 0

@@ -1,0 +1,83 @@
+"""A periodic check in every worker process for work the broker may have lost.
+
+Redis carries work, not state: a delayed message can vanish with a Redis that
+keeps nothing on disk, and a worker can die between committing a step and
+sending the message that follows it. Every ``HOUSEKEEPING_INTERVAL_S`` each
+worker process asks PostgreSQL for invite batches that are overdue and
+releases them (a repeat is harmless: sends are claimed). A session advisory
+lock lets one process at a time do it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+from typing import Any
+
+import dramatiq
+import structlog
+from dramatiq.asyncio import get_event_loop_thread
+from dramatiq.middleware import Middleware
+
+from worker.db import QUERIES
+from worker.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+# Any constant shared by the worker processes; pg_try_advisory_lock takes a bigint.
+_HOUSEKEEPING_LOCK = 7_351_900_002
+
+
+async def run_housekeeping(conn: Any, settings: Settings) -> int:
+    """One pass: release overdue invite batches; return how many were released."""
+    from worker import invites
+    from worker.actors import send_invite_messages
+
+    if not await conn.fetchval(QUERIES["try_housekeeping_lock"], _HOUSEKEEPING_LOCK):
+        return 0
+    try:
+        batch_ids = await invites.overdue_batches(
+            conn, settings.invite_release_grace_s, settings.invite_claim_timeout_s
+        )
+        for batch_id in batch_ids:
+            log.warning("housekeeping.releasing_overdue_batch", invite_batch=batch_id)
+            await invites.release_batch(
+                conn, batch_id, send_invite_messages, retry_after_s=settings.invite_claim_timeout_s
+            )
+        return len(batch_ids)
+    finally:
+        await conn.execute(QUERIES["release_housekeeping_lock"], _HOUSEKEEPING_LOCK)
+
+
+class Housekeeping(Middleware):
+    """Runs ``run_housekeeping`` on the worker's event loop, every interval."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._task: concurrent.futures.Future[None] | None = None
+
+    async def _loop(self) -> None:
+        from worker.broker import get_pool
+
+        while True:
+            await asyncio.sleep(self.settings.housekeeping_interval_s)
+            try:
+                async with get_pool().acquire() as conn:
+                    await run_housekeeping(conn, self.settings)
+            except Exception as exc:  # a failed pass must not end the loop
+                log.error("housekeeping.failed", error=repr(exc))
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        """Start the loop once the pool is open."""
+        loop_thread = get_event_loop_thread()
+        if loop_thread is not None and self.settings.housekeeping_interval_s > 0:
+            self._task = asyncio.run_coroutine_threadsafe(self._loop(), loop_thread.loop)
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        """Stop the loop before the pool closes."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(Exception):
+                self._task.result(timeout=5)
+            self._task = None

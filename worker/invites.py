@@ -1,0 +1,195 @@
+"""Invitations: who is invited, when, and sending each one at most once in effect.
+
+PostgreSQL holds the schedule: each decision to send (an import's ``now`` or
+``at``, an ``invites send``) is an ``invite_batches`` row with a due time,
+and the broker holds one delayed message per batch. When it fires, the batch
+is released and fans out to one send message per invite. If Redis loses the
+delayed message, or a worker dies before sending it, the housekeeping loop of
+every worker process releases the batch once it is overdue: an invite is
+never silently dropped.
+
+Exactly once in effect: an invite is claimed in the database (``sending``)
+before the e-mail goes out and marked ``sent`` right after the server accepts
+it. A redelivered message finds it claimed or sent and sends nothing. The one
+window left is between the server's acceptance and the mark: if the worker
+dies exactly there, the claim times out (``INVITE_CLAIM_TIMEOUT_S``) and the
+invite is sent again, with the same Message-ID, so mail systems that
+de-duplicate on it show one message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+import structlog
+
+from worker.db import QUERIES
+from worker.mail import Invitation, message_id
+
+log = structlog.get_logger(__name__)
+
+FANOUT_BATCH = 1_000
+SendInvites = Callable[[list[int]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A scheduled batch: its id and when it is due."""
+
+    id: int
+    send_at: datetime
+
+
+async def invite_import_people(
+    conn: asyncpg.Connection, import_id: int, tenant_id: str, option: str, send_at: datetime | None
+) -> Batch | None:
+    """Record the invites of a finished import; return the batch to schedule, if any.
+
+    ``none``: the invites are pending, sent later on request. ``now`` and
+    ``at``: they join a new batch due now or at ``send_at``. Must run in the
+    transaction that finishes the import.
+    """
+    if option == "none":
+        await conn.execute(QUERIES["invite_import_people"], import_id, tenant_id, "pending", None, None)
+        return None
+    due = send_at if option == "at" and send_at is not None else await conn.fetchval(QUERIES["database_now"])
+    row = await conn.fetchrow(QUERIES["insert_invite_batch"], tenant_id, import_id, due)
+    await conn.execute(
+        QUERIES["invite_import_people"], import_id, tenant_id, "scheduled", row["id"], row["send_at"]
+    )
+    return Batch(row["id"], row["send_at"])
+
+
+async def schedule_pending_invites(
+    conn: asyncpg.Connection, tenant_id: str, import_id: int | None, send_at: datetime | None
+) -> tuple[Batch | None, int]:
+    """``invites send``: put the tenant's pending invites in a new batch; return it and their number.
+
+    With nothing pending no batch is kept (None, 0).
+    """
+    try:
+        async with conn.transaction():
+            due = send_at or await conn.fetchval(QUERIES["database_now"])
+            row = await conn.fetchrow(QUERIES["insert_invite_batch"], tenant_id, import_id, due)
+            status = await conn.execute(
+                QUERIES["schedule_pending_invites"], tenant_id, import_id, row["id"], row["send_at"]
+            )
+            count = int(status.split()[-1])
+            if count == 0:
+                raise _NothingPending
+    except _NothingPending:
+        return None, 0
+    return Batch(row["id"], row["send_at"]), count
+
+
+class _NothingPending(Exception):
+    """Rolls back a batch that would hold no invite."""
+
+
+async def release_batch(
+    conn: asyncpg.Connection, batch_id: int, send_invites: SendInvites, *, retry_after_s: float
+) -> int | datetime:
+    """Fan a due batch out to one send message per scheduled invite.
+
+    Returns the number of invites sent to the queue, or, when the batch is not
+    due yet (a delayed message may fire early: it was capped, or clocks
+    differ), the time it is due. Safe to repeat: a released batch is fanned
+    out again only for invites still scheduled and not attempted in the last
+    ``retry_after_s`` seconds.
+    """
+    async with conn.transaction():
+        batch = await conn.fetchrow(QUERIES["lock_invite_batch"], batch_id)
+        if batch is None or batch["state"] == "cancelled":
+            return 0
+        if batch["state"] == "scheduled" and batch["send_at"] > await conn.fetchval(QUERIES["database_now"]):
+            return batch["send_at"]  # type: ignore[no-any-return]
+        await conn.execute(QUERIES["release_invite_batch"], batch_id)
+    sent = 0
+    async with conn.transaction(readonly=True):
+        chunk: list[int] = []
+        async for record in conn.cursor(QUERIES["invites_to_send"], batch_id, retry_after_s):
+            chunk.append(record["id"])
+            if len(chunk) >= FANOUT_BATCH:
+                await send_invites(chunk)
+                sent, chunk = sent + len(chunk), []
+        if chunk:
+            await send_invites(chunk)
+            sent += len(chunk)
+    log.info("invites.released", batch_id=batch_id, invites=sent)
+    return sent
+
+
+async def scheduled_batches(conn: asyncpg.Connection, import_id: int) -> list[Batch]:
+    """An import's batches still waiting for their time."""
+    return [
+        Batch(r["id"], r["send_at"])
+        for r in await conn.fetch(QUERIES["scheduled_batches_of_import"], import_id)
+    ]
+
+
+def new_token() -> tuple[str, bytes]:
+    """An unguessable accept token and the hash stored in its place."""
+    token = secrets.token_urlsafe(32)
+    return token, hashlib.sha256(token.encode()).digest()
+
+
+async def claim_invite(
+    conn: asyncpg.Connection, invite_id: int, *, accept_base_url: str, mail_from: str, claim_timeout_s: int
+) -> Invitation | None:
+    """Claim an invite for sending; None when there is nothing to send.
+
+    Nothing to send: already sent, being sent by another worker, failed or
+    cancelled, or the person was deactivated (then the invite is cancelled).
+    """
+    token, token_hash = new_token()
+    row = await conn.fetchrow(
+        QUERIES["claim_invite"], invite_id, token_hash, message_id(invite_id, mail_from), claim_timeout_s
+    )
+    if row is None:
+        state = await conn.fetchrow(QUERIES["invite_state"], invite_id)
+        if state is not None and state["person_status"] != "active":
+            await conn.execute(QUERIES["cancel_invite_of_inactive_person"], invite_id)
+            log.info("invite.cancelled", invite_id=invite_id, reason="person deactivated")
+        return None
+    return Invitation(
+        invite_id=invite_id,
+        email=row["email"],
+        first_name=row["first_name"],
+        last_name=row["last_name"],
+        tenant_name=row["tenant_name"],
+        language=row["language"] or row["default_language"],
+        accept_url=f"{accept_base_url.rstrip('/')}/{token}",
+    )
+
+
+async def mark_sent(conn: asyncpg.Connection, invite_id: int) -> None:
+    """Record that the server accepted the invite's e-mail."""
+    await conn.execute(QUERIES["mark_invite_sent"], invite_id)
+
+
+async def release_claim(conn: asyncpg.Connection, invite_id: int, reason: str) -> None:
+    """A transient failure: give the invite back, to be retried."""
+    await conn.execute(QUERIES["release_invite_claim"], invite_id, reason)
+
+
+async def fail_invite(conn: asyncpg.Connection, invite_id: int, reason: str) -> None:
+    """A permanent failure, with the server's reason."""
+    await conn.execute(QUERIES["fail_invite"], invite_id, reason)
+    log.warning("invite.failed", invite_id=invite_id, reason=reason)
+
+
+async def overdue_batches(conn: asyncpg.Connection, grace_s: float, claim_timeout_s: float) -> list[int]:
+    """Batches whose release the broker should have triggered by now (see queries.sql)."""
+    return [r["id"] for r in await conn.fetch(QUERIES["overdue_invite_batches"], grace_s, claim_timeout_s)]
+
+
+async def cancel_import_invites(conn: asyncpg.Connection, import_id: int) -> int:
+    """Cancel an import's unsent invites and scheduled batches; return how many invites."""
+    await conn.execute(QUERIES["cancel_import_invite_batches"], import_id)
+    status = await conn.execute(QUERIES["cancel_import_invites"], import_id)
+    return int(status.split()[-1])
