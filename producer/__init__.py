@@ -8,6 +8,8 @@
   problem lists and cross-row checks; ``review_report``: the ``bulk-import
   review`` command and its terminal report.
 - ``control``: cancel and resume. ``reports``: status, failed rows, export.
+- ``api`` (+ ``api_openapi``): the HTTP API; ``tokens``: its bearer tokens;
+  ``timezones``: reading ``send_at`` in a tenant's timezone.
 - ``cli``: the ``bulk-import`` command; ``progress``: ``run --wait``;
   ``template``: the CSV template; ``demo``: the end-to-end demo.
 """

@@ -12,10 +12,8 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Coroutine
-from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import click
@@ -23,6 +21,7 @@ import redis
 
 from producer.review import review_command
 from producer.submit import INVITE_OPTIONS, MODES, ImportRequest
+from producer.timezones import parse_send_at as _parse_send_at
 from worker.errors import BulkImportError
 from worker.logs import configure_logging, redact
 from worker.settings import get_settings
@@ -118,18 +117,6 @@ def template(output: Path | None, example: bool) -> None:
     except OSError as exc:
         _fail(f"cannot use {exc.filename}: {exc.strerror}", 1)
     click.echo(f"wrote {output}", err=True)
-
-
-def _parse_send_at(value: str | None, tenant_tz: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise BulkImportError(
-            f"--send-at {value!r} is not an ISO 8601 time, e.g. 2026-12-01T09:00+01:00"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(tenant_tz))
 
 
 @main.command()
@@ -317,11 +304,11 @@ async def invites_send(tenant: str, import_id: int | None, send_at: str | None) 
 
 
 async def _tenant_timezone(tenant: str) -> str:
-    from worker.db import QUERIES, connection
+    from producer.timezones import tenant_timezone
+    from worker.db import connection
 
     async with connection(get_settings().database_url) as conn:
-        row = await conn.fetchrow(QUERIES["get_tenant"], tenant)
-    return str(row["timezone"]) if row else "UTC"
+        return await tenant_timezone(conn, tenant)
 
 
 @main.group()
@@ -341,6 +328,41 @@ async def tenant_set(tenant_id: str, name: str | None, timezone: str | None, lan
 
     row = await update_tenant(get_settings(), tenant_id, name, timezone, language)
     click.echo(json.dumps(row))
+
+
+@main.group()
+def token() -> None:
+    """Bearer tokens of the HTTP API (service tokens per tenant, operator tokens)."""
+
+
+@token.command("create")
+@click.option("--tenant", help="The tenant the token acts for (a service token).")
+@click.option("--operator", is_flag=True, help="A token for operators: every tenant.")
+@click.option("--label", help="Who or what uses it, for your records.")
+@async_command
+async def token_create(tenant: str | None, operator: bool, label: str | None) -> None:
+    """Make a token; the token itself is printed last, on stdout, and only once."""
+    from producer.tokens import create_token, describe
+    from worker.db import connection
+
+    if operator == (tenant is not None):
+        raise BulkImportError("give either --tenant T (a service token) or --operator")
+    async with connection(get_settings().database_url) as conn:
+        new = await create_token(conn, tenant, label)
+    click.echo(describe(new), err=True)
+    click.echo(new.secret)
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+@async_command
+async def token_revoke(token_id: int) -> None:
+    """Revoke a token at once (by the id `token create` printed)."""
+    from producer.tokens import revoke_token
+    from worker.db import connection
+
+    async with connection(get_settings().database_url) as conn:
+        click.echo(await revoke_token(conn, token_id))
 
 
 main.add_command(review_command)

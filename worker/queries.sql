@@ -661,3 +661,30 @@ SELECT pg_try_advisory_lock($1);
 
 -- name: release_housekeeping_lock
 SELECT pg_advisory_unlock($1);
+
+-- name: insert_api_token
+-- A token of the HTTP API (only its SHA-256 hash); tenant $2 NULL: an operator's.
+INSERT INTO api_tokens (token_hash, tenant_id, label) VALUES ($1, $2, $3)
+RETURNING id, tenant_id, label, created_at;
+
+-- name: find_api_token
+-- The live token with this hash, if any.
+SELECT id, tenant_id, label FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL;
+
+-- name: revoke_api_token
+-- Revoked once; revoking again returns nothing.
+UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL
+RETURNING id, tenant_id, label;
+
+-- name: api_token_exists
+SELECT 1 FROM api_tokens WHERE id = $1;
+
+-- name: api_list_imports
+-- The HTTP API's list: imports of tenant $1 (NULL: every tenant), newest
+-- first, at most $2, with ids below $3 when given (the next page).
+SELECT id, tenant_id, mode, state, invites, filename, total_rows, invalid_rows,
+       created_at, started_at, finished_at
+FROM imports
+WHERE ($1::text IS NULL OR tenant_id = $1) AND ($3::bigint IS NULL OR id < $3)
+ORDER BY id DESC
+LIMIT $2;

@@ -71,6 +71,8 @@ class Settings:
     log_level: str = "info"
     # The CLI speaks to people; its log lines are for when something is wrong.
     cli_log_level: str = "warning"
+    # Largest CSV body the HTTP API accepts (413 beyond it), in bytes.
+    api_max_upload_bytes: int = 200 * 1024 * 1024
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

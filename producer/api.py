@@ -1,0 +1,415 @@
+"""The HTTP API for other services: review, submit, poll, errors, cancel (Starlette).
+
+Every ``/api`` route but ``/api/openapi.json`` needs ``Authorization: Bearer
+<token>`` (:mod:`producer.tokens`). A service token acts for its own tenant
+only: another tenant's import answers 404, exactly like one that does not
+exist. An operator token sees every tenant and names one with ``?tenant=``
+where a request needs one (review, submit).
+
+A CSV body is streamed to a temporary file, counted against
+``API_MAX_UPLOAD_BYTES`` (413 as soon as it is over), and handed to the
+producer by path. The review and the submission validate every row in Python,
+which is CPU work: they run on an event loop of their own in a worker thread
+(with their own connection), so one large file never stalls the other
+requests. Everything else uses the app's asyncpg pool, made at startup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import tempfile
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
+from typing import IO, Any, TextIO, TypeVar, cast
+
+import asyncpg
+import redis
+import structlog
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from producer.api_openapi import OPENAPI
+from producer.control import cancel_import
+from producer.reports import import_status, write_failed_rows
+from producer.review import review_file
+from producer.submit import INVITE_OPTIONS, MODES, ImportRequest, submit_import_async
+from producer.template import write_template
+from producer.timezones import parse_send_at, tenant_timezone
+from producer.tokens import Principal, check_tenant_id, verify_token
+from worker.db import QUERIES, connection, create_pool
+from worker.errors import BulkImportError, FileRejected, ImportNotFound, InvalidState
+from worker.logs import configure_logging
+from worker.settings import Settings, get_settings
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+_MAX_ID = 2**63 - 1
+_MAX_KEY_CHARS = 255
+_CHUNK = 64 * 1024
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+_STATUS_OF = ((FileRejected, 422), (ImportNotFound, 404), (InvalidState, 409), (BulkImportError, 400))
+
+
+class ApiError(Exception):
+    """An answer other than success, with a message the caller can act on."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers
+
+
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+async def _on_api_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return _error(exc.status, exc.message, exc.headers)
+
+
+async def _on_bulk_import_error(_request: Request, exc: Exception) -> Response:
+    status = next(code for kind, code in _STATUS_OF if isinstance(exc, kind))
+    return _error(status, str(exc))
+
+
+async def _on_http_exception(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return _error(exc.status_code, str(exc.detail), exc.headers)
+
+
+async def _on_unreachable(request: Request, exc: Exception) -> Response:
+    log.error("api.service_unreachable", path=request.url.path, error=repr(exc))
+    return _error(503, "a service the API needs (PostgreSQL, Redis or disk) is unavailable: retry later")
+
+
+async def _on_disconnect(_request: Request, _exc: Exception) -> Response:
+    return _error(400, "the request body ended before it was complete")
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.error("api.unexpected_error", path=request.url.path, error=repr(exc))
+    return _error(500, "internal error: the server's log has the details")
+
+
+# --- helpers -------------------------------------------------------------------
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _pool(request: Request) -> Any:
+    return request.app.state.pool
+
+
+async def _in_own_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """Run CPU-heavy producer work on a thread and event loop of its own."""
+    return await asyncio.to_thread(asyncio.run, coro)
+
+
+async def _principal(request: Request) -> Principal:
+    header = request.headers.get("authorization", "").strip()
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if not header:
+        raise ApiError(401, "missing token: send `Authorization: Bearer <token>`", challenge)
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise ApiError(401, "the Authorization header must read `Bearer <token>`", challenge)
+    principal = await verify_token(_pool(request), secret.strip())
+    if principal is None:
+        raise ApiError(401, "invalid or revoked token", challenge)
+    structlog.contextvars.bind_contextvars(token=principal.token_id)
+    return principal
+
+
+def _tenant(request: Request, principal: Principal, *, required: bool) -> str | None:
+    """The tenant a request acts for: the token's, or an operator's ``?tenant=``."""
+    asked = request.query_params.get("tenant") or None
+    if principal.tenant is not None:
+        if asked is not None and asked != principal.tenant:
+            raise ApiError(403, f"this token acts for tenant {principal.tenant!r} only: leave out ?tenant=")
+        return principal.tenant
+    if asked is None and required:
+        raise ApiError(400, "an operator token must name the tenant: add ?tenant=ID")
+    return None if asked is None else check_tenant_id(asked)
+
+
+def _choice(request: Request, name: str, choices: tuple[str, ...], default: str | None) -> str:
+    value = request.query_params.get(name, default)
+    if value not in choices:
+        shown = "missing" if value is None else repr(value)
+        raise ApiError(400, f"{name} is {shown}: choose one of {', '.join(choices)}")
+    return value
+
+
+def _flag(request: Request, name: str) -> bool:
+    value = request.query_params.get(name, "false").lower()
+    if value not in _TRUE | _FALSE:
+        raise ApiError(400, f"{name} must be true or false, not {value!r}")
+    return value in _TRUE
+
+
+def _number(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ApiError(400, f"{name} must be a whole number from {low} to {high}, not {raw!r}")
+    return int(raw)
+
+
+async def _owned_import(request: Request, principal: Principal) -> int:
+    """The path's import id, if the token may see it; otherwise ImportNotFound (404)."""
+    import_id: int = request.path_params["import_id"]
+    tenant = None
+    if import_id <= _MAX_ID:
+        tenant = await _pool(request).fetchval(QUERIES["import_tenant"], import_id)
+    if tenant is None or (principal.tenant is not None and tenant != principal.tenant):
+        raise ImportNotFound(f"no import {import_id}")
+    structlog.contextvars.bind_contextvars(import_id=import_id)
+    return import_id
+
+
+@contextlib.asynccontextmanager
+async def _uploaded_csv(request: Request) -> AsyncIterator[str]:
+    """Stream the body to a temporary file within the size limit; yield its path."""
+    limit = _settings(request).api_max_upload_bytes
+    too_large = ApiError(
+        413,
+        f"the body is over the limit of {limit:,} bytes (API_MAX_UPLOAD_BYTES):"
+        " split the file, or import it with the command line",
+    )
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise too_large
+    fd, path = tempfile.mkstemp(prefix="bulk-import-upload-", suffix=".csv")
+    try:
+        received = 0
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > limit:
+                    raise too_large
+                out.write(chunk)
+        yield path
+    finally:
+        os.unlink(path)
+
+
+def _status_url(import_id: int) -> str:
+    return f"/api/imports/{import_id}"
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+# --- routes --------------------------------------------------------------------
+
+
+async def openapi(_request: Request) -> Response:
+    return JSONResponse(OPENAPI)
+
+
+async def template_csv(request: Request) -> Response:
+    await _principal(request)
+    out = io.StringIO()
+    write_template(out, example=_flag(request, "example"))
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="people-template.csv"'},
+    )
+
+
+async def review(request: Request) -> Response:
+    principal = await _principal(request)
+    tenant = _tenant(request, principal, required=True)
+    assert tenant is not None
+    mode = _choice(request, "mode", MODES, "upsert")
+    settings = _settings(request)
+
+    async def run(path: str) -> dict[str, Any]:
+        async with connection(settings.database_url) as conn:
+            with open(path, "rb") as stream:  # a stream: the temporary file's name stays out of the JSON
+                return await review_file(conn, stream, tenant, mode, max_share=settings.sweep_max_share)
+
+    async with _uploaded_csv(request) as path:
+        return JSONResponse(await _in_own_loop(run(path)))
+
+
+async def submit(request: Request) -> Response:
+    principal = await _principal(request)
+    tenant = _tenant(request, principal, required=True)
+    assert tenant is not None
+    mode = _choice(request, "mode", MODES, None)
+    invites = _choice(request, "invites", INVITE_OPTIONS, "none")
+    raw_send_at = request.query_params.get("send_at") or None
+    if (invites == "at") != (raw_send_at is not None):
+        raise ApiError(400, "send_at is required with invites=at, and only with it")
+    key = request.headers.get("idempotency-key") or None
+    if key is not None and (len(key) > _MAX_KEY_CHARS or not key.isprintable()):
+        raise ApiError(400, f"Idempotency-Key must be at most {_MAX_KEY_CHARS} printable characters")
+    send_at = None
+    if raw_send_at is not None:
+        send_at = parse_send_at(raw_send_at, await tenant_timezone(_pool(request), tenant), name="send_at")
+    settings = _settings(request)
+    job = ImportRequest(
+        tenant=tenant,
+        mode=mode,
+        invites=invites,
+        send_at=send_at,
+        allow_mass_deactivation=_flag(request, "allow_mass_deactivation"),
+        idempotency_key=key,
+    )
+    job.check()
+    async with _uploaded_csv(request) as path:
+        existing = None
+        if key is not None:
+            existing = await _pool(request).fetchval(QUERIES["find_import_by_idempotency_key"], tenant, key)
+        if existing is None:
+            try:
+                import_id = await _in_own_loop(submit_import_async(path, job, settings))
+            except asyncpg.UniqueViolationError:
+                # The same key, sent again while the first request was recording its import.
+                existing = await _pool(request).fetchval(
+                    QUERIES["find_import_by_idempotency_key"], tenant, key
+                )
+                if existing is None:
+                    raise
+    if existing is not None:
+        log.info("api.import.replayed", tenant=tenant, import_id=existing)
+        return JSONResponse({"id": existing, "status_url": _status_url(existing)}, status_code=200)
+    log.info("api.import.submitted", tenant=tenant, import_id=import_id)
+    body = {"id": import_id, "status_url": _status_url(import_id)}
+    return JSONResponse(body, status_code=202, headers={"Location": _status_url(import_id)})
+
+
+async def list_imports(request: Request) -> Response:
+    principal = await _principal(request)
+    tenant = _tenant(request, principal, required=False)
+    limit = _number(request, "limit", 50, 1, 1000)
+    before = _number(request, "before", None, 1, _MAX_ID)
+    rows = await _pool(request).fetch(QUERIES["api_list_imports"], tenant, limit, before)
+    imports = [
+        {
+            "id": r["id"],
+            "tenant": r["tenant_id"],
+            "mode": r["mode"],
+            "state": r["state"],
+            "invites_option": r["invites"],
+            "file": r["filename"],
+            "rows": {"total": r["total_rows"], "invalid": r["invalid_rows"]},
+            "created_at": _iso(r["created_at"]),
+            "started_at": _iso(r["started_at"]),
+            "finished_at": _iso(r["finished_at"]),
+            "status_url": _status_url(r["id"]),
+        }
+        for r in rows
+    ]
+    following = None
+    if len(rows) == limit:
+        following = f"/api/imports?limit={limit}&before={rows[-1]['id']}"
+        if principal.is_operator and tenant is not None:
+            following += f"&tenant={tenant}"
+    return JSONResponse({"imports": imports, "next": following})
+
+
+async def get_import(request: Request) -> Response:
+    principal = await _principal(request)
+    import_id = await _owned_import(request, principal)
+    async with _pool(request).acquire() as conn:
+        return JSONResponse(await import_status(conn, import_id, principal.tenant))
+
+
+async def errors_csv(request: Request) -> Response:
+    principal = await _principal(request)
+    import_id = await _owned_import(request, principal)
+    # Spooled: a long list goes to disk, not memory, before it is streamed out.
+    spool: IO[str] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed after the response
+        max_size=1024 * 1024, mode="w+", newline="", encoding="utf-8"
+    )
+    try:
+        async with _pool(request).acquire() as conn:
+            await write_failed_rows(conn, import_id, cast(TextIO, spool))
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+
+    def chunks() -> Iterator[str]:
+        while chunk := spool.read(_CHUNK):
+            yield chunk
+
+    return StreamingResponse(
+        chunks(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="import-{import_id}-errors.csv"'},
+        background=BackgroundTask(spool.close),
+    )
+
+
+async def cancel(request: Request) -> Response:
+    principal = await _principal(request)
+    import_id = await _owned_import(request, principal)
+    message = await _in_own_loop(cancel_import(_settings(request), import_id))
+    log.info("api.import.cancelled", import_id=import_id, result=message)
+    return JSONResponse({"id": import_id, "message": message, "status_url": _status_url(import_id)})
+
+
+ROUTES = [
+    Route("/api/openapi.json", openapi, methods=["GET"]),
+    Route("/api/template.csv", template_csv, methods=["GET"]),
+    Route("/api/imports/review", review, methods=["POST"]),
+    Route("/api/imports", submit, methods=["POST"]),
+    Route("/api/imports", list_imports, methods=["GET"]),
+    Route("/api/imports/{import_id:int}", get_import, methods=["GET"]),
+    Route("/api/imports/{import_id:int}/errors.csv", errors_csv, methods=["GET"]),
+    Route("/api/imports/{import_id:int}/cancel", cancel, methods=["POST"]),
+]
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The ASGI app; its asyncpg pool is opened at startup and closed at shutdown."""
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.pool = await create_pool(settings.database_url, settings.db_pool_size)
+        log.info("api.started")
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+
+    app = Starlette(
+        routes=ROUTES,
+        lifespan=lifespan,
+        exception_handlers={
+            ApiError: _on_api_error,
+            BulkImportError: _on_bulk_import_error,
+            HTTPException: _on_http_exception,
+            ClientDisconnect: _on_disconnect,
+            OSError: _on_unreachable,
+            asyncpg.PostgresConnectionError: _on_unreachable,
+            redis.exceptions.ConnectionError: _on_unreachable,
+            Exception: _on_unexpected,
+        },
+    )
+    app.state.settings = settings
+    return app
+
+
+def app_from_env() -> Starlette:
+    """The Procfile's ``web:`` factory: settings from the environment, logging configured."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

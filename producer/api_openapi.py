@@ -1,0 +1,185 @@
+"""The OpenAPI 3.1 description of the HTTP API (:mod:`producer.api`), served at
+``GET /api/openapi.json``. Written by hand: keep it in step with the routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from producer.submit import INVITE_OPTIONS, MODES
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_CSV_BODY = {
+    "required": True,
+    "description": "The CSV file itself as the raw body (not multipart), at most API_MAX_UPLOAD_BYTES.",
+    "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}},
+}
+_IMPORT_ID = {"name": "import_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_TENANT = {
+    "name": "tenant",
+    "in": "query",
+    "required": False,
+    "description": "Operator tokens only: the tenant to act for. A service token acts for its own tenant.",
+    "schema": {"type": "string"},
+}
+
+
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+
+def _json(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    body = {"schema": schema or {"type": "object"}}
+    return {"description": description, "content": {"application/json": body}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    meaning = {
+        400: "A bad request (parameter, mode, send_at); `error` says how to fix it.",
+        401: "Missing, malformed, invalid or revoked token.",
+        403: "A service token asked to act for another tenant (`?tenant=`).",
+        404: "No such import for this token (another tenant's import is reported the same way).",
+        409: "The import is not in a state that allows this (e.g. it has already ended).",
+        413: "The body is larger than API_MAX_UPLOAD_BYTES.",
+        422: "The file cannot be imported at all (unreadable, missing required columns).",
+        503: "PostgreSQL or Redis cannot be reached; retry later.",
+    }
+    return {str(code): _json(meaning[code], _ERROR) for code in (401, *codes)}
+
+
+_MODE = _query("mode", "upsert, sync or add-only.", {"type": "string", "enum": list(MODES)})
+_SUBMITTED = {
+    "type": "object",
+    "required": ["id", "status_url"],
+    "properties": {"id": {"type": "integer"}, "status_url": {"type": "string"}},
+}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Bulk people import",
+        "version": "1",
+        "description": "Review and import CSV files of people, poll the imports, fetch their rejected rows.",
+    },
+    "security": [{"bearer": []}],
+    "components": {
+        "securitySchemes": {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "Made with `bulk-import token create --tenant T` (or `--operator`).",
+            }
+        },
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {"error": {"type": "string"}},
+            }
+        },
+    },
+    "paths": {
+        "/api/openapi.json": {
+            "get": {
+                "summary": "This description (no token needed)",
+                "security": [],
+                "responses": {"200": _json("The OpenAPI document.")},
+            }
+        },
+        "/api/template.csv": {
+            "get": {
+                "summary": "The CSV template",
+                "parameters": [_query("example", "Add a few example rows.", {"type": "boolean"})],
+                "responses": {
+                    "200": {"description": "The template.", "content": {"text/csv": {}}},
+                    **_errors(),
+                },
+            }
+        },
+        "/api/imports/review": {
+            "post": {
+                "summary": "Review a file: columns, row errors and warnings, preview; changes nothing",
+                "parameters": [_MODE, _TENANT],
+                "requestBody": _CSV_BODY,
+                "responses": {
+                    "200": _json("The review JSON (as `bulk-import review --json`)."),
+                    **_errors(400, 403, 413, 422, 503),
+                },
+            }
+        },
+        "/api/imports": {
+            "post": {
+                "summary": "Start an import",
+                "parameters": [
+                    {**_MODE, "required": True},
+                    _query(
+                        "invites",
+                        "When to send invitations (default none).",
+                        {"type": "string", "enum": list(INVITE_OPTIONS)},
+                    ),
+                    _query(
+                        "send_at",
+                        "With invites=at: ISO 8601 time; without an offset, the tenant's timezone.",
+                        {"type": "string"},
+                    ),
+                    _query(
+                        "allow_mass_deactivation",
+                        "Let a sync import deactivate more than the allowed share.",
+                        {"type": "boolean"},
+                    ),
+                    _TENANT,
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "description": "The same key for the same tenant returns the same import (200).",
+                        "schema": {"type": "string", "maxLength": 255},
+                    },
+                ],
+                "requestBody": _CSV_BODY,
+                "responses": {
+                    "202": _json("Recorded; started, or queued behind the tenant's current one.", _SUBMITTED),
+                    "200": _json("An import with this Idempotency-Key already exists: its id.", _SUBMITTED),
+                    **_errors(400, 403, 413, 422, 503),
+                },
+            },
+            "get": {
+                "summary": "Imports, newest first (a service token: its tenant's; an operator: everyone's)",
+                "parameters": [
+                    _query("limit", "At most this many (1-1000, default 50).", {"type": "integer"}),
+                    _query("before", "Only ids below this one (the next page).", {"type": "integer"}),
+                    _TENANT,
+                ],
+                "responses": {
+                    "200": _json(
+                        "`imports` (id, tenant, mode, state, rows, times, status_url) and `next` (or null).",
+                    ),
+                    **_errors(400, 403),
+                },
+            },
+        },
+        "/api/imports/{import_id}": {
+            "get": {
+                "summary": "An import's status: state and counts (as `bulk-import status --json`)",
+                "parameters": [_IMPORT_ID],
+                "responses": {"200": _json("The status JSON."), **_errors(404)},
+            }
+        },
+        "/api/imports/{import_id}/errors.csv": {
+            "get": {
+                "summary": "The rows that were rejected or failed, with their original cells and a reason",
+                "parameters": [_IMPORT_ID],
+                "responses": {"200": {"description": "CSV.", "content": {"text/csv": {}}}, **_errors(404)},
+            }
+        },
+        "/api/imports/{import_id}/cancel": {
+            "post": {
+                "summary": "Cancel an unfinished import (its pending rows are not applied, no sweep runs)",
+                "parameters": [_IMPORT_ID],
+                "responses": {
+                    "200": _json("`id`, `message` (what happened), `status_url`."),
+                    **_errors(404, 409, 503),
+                },
+            }
+        },
+    },
+}

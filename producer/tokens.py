@@ -1,0 +1,110 @@
+"""Bearer tokens of the HTTP API: made, checked and revoked.
+
+A token is ``bi_`` followed by 43 URL-safe characters (256 random bits). Only
+its SHA-256 hash is stored (``api_tokens.token_hash``): the token is shown once,
+by ``bulk-import token create``, and a stolen database does not yield working
+tokens. A plain hash is enough because the tokens are random, not chosen by
+people: there is nothing to guess that a slow, salted hash would protect.
+
+A *service* token belongs to one tenant and sees only that tenant's imports;
+an *operator* token (no tenant) sees every tenant's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+import asyncpg
+
+from worker.db import QUERIES
+from worker.errors import BulkImportError
+
+TOKEN_PREFIX = "bi_"
+# The tenants table's own rule for ids (schema/0001_initial.sql).
+TENANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_TOKEN_SHAPE = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_-]{43}")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request comes from: a token's id and its tenant (None: an operator)."""
+
+    token_id: int
+    tenant: str | None
+    label: str | None = None
+
+    @property
+    def is_operator(self) -> bool:
+        return self.tenant is None
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """A token just made: the only time its secret is known."""
+
+    id: int
+    tenant: str | None
+    label: str | None
+    secret: str
+
+
+def hash_token(secret: str) -> bytes:
+    """The SHA-256 digest stored for a token."""
+    return hashlib.sha256(secret.encode("utf-8")).digest()
+
+
+def check_tenant_id(tenant: str) -> str:
+    """Return ``tenant`` if it is a valid tenant id, or say what one looks like."""
+    if not TENANT_ID.fullmatch(tenant):
+        raise BulkImportError(
+            f"{tenant!r} is not a tenant id: use 1 to 63 letters, digits, '.', '_' or '-',"
+            " starting with a letter or digit"
+        )
+    return tenant
+
+
+async def create_token(conn: asyncpg.Connection, tenant: str | None, label: str | None = None) -> NewToken:
+    """Make a token for ``tenant`` (None: an operator token); store only its hash.
+
+    A tenant that does not exist yet is created, as its first import would.
+    """
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    async with conn.transaction():
+        if tenant is not None:
+            await conn.execute(QUERIES["ensure_tenant"], check_tenant_id(tenant))
+        row = await conn.fetchrow(QUERIES["insert_api_token"], hash_token(secret), tenant, label)
+    return NewToken(id=row["id"], tenant=row["tenant_id"], label=row["label"], secret=secret)
+
+
+async def verify_token(conn: asyncpg.Connection | asyncpg.Pool, secret: str) -> Principal | None:
+    """The principal of a live token, or None for an unknown, malformed or revoked one."""
+    if not _TOKEN_SHAPE.fullmatch(secret):
+        return None
+    row = await conn.fetchrow(QUERIES["find_api_token"], hash_token(secret))
+    if row is None:
+        return None
+    return Principal(token_id=row["id"], tenant=row["tenant_id"], label=row["label"])
+
+
+async def revoke_token(conn: asyncpg.Connection, token_id: int) -> str:
+    """Revoke a token at once; say what was revoked."""
+    row = await conn.fetchrow(QUERIES["revoke_api_token"], token_id)
+    if row is None:
+        if await conn.fetchval(QUERIES["api_token_exists"], token_id):
+            return f"token {token_id} was already revoked"
+        raise BulkImportError(f"no token {token_id}: the id is the one `bulk-import token create` printed")
+    scope = f"tenant {row['tenant_id']}" if row["tenant_id"] else "operators"
+    return f"token {token_id} ({scope}) revoked"
+
+
+def describe(token: NewToken) -> str:
+    """What ``token create`` says before it prints the secret."""
+    scope = f"tenant {token.tenant}" if token.tenant else "operators (every tenant)"
+    label = f" ({token.label})" if token.label else ""
+    return (
+        f"token {token.id}{label} for {scope}; it is shown only this once, store it now."
+        f" Revoke it with `bulk-import token revoke {token.id}`."
+    )
