@@ -49,23 +49,22 @@ async def dispatch_pending_rows(
 ) -> tuple[int, bool]:
     """Create the import's teams, then send a row message for every pending row.
 
-    Streams row numbers with a server-side cursor, so memory stays flat for
-    any number of rows. Returns (rows sent, whether this call claimed the
-    finalizing step because nothing was pending).
+    Pages through row numbers with short statements, so memory stays flat for
+    any number of rows and no transaction stays open meanwhile. Returns (rows
+    sent, whether this call claimed the finalizing step because nothing was
+    pending).
     """
     await conn.execute(QUERIES["create_import_teams"], import_id)
-    sent = 0
-    async with conn.transaction(readonly=True):
-        batch: list[int] = []
-        async for record in conn.cursor(QUERIES["pending_rows"], import_id, prefetch=DISPATCH_BATCH):
-            batch.append(record["row_number"])
-            if len(batch) >= DISPATCH_BATCH:
-                await send_rows(import_id, batch)
-                sent += len(batch)
-                batch = []
-        if batch:
-            await send_rows(import_id, batch)
-            sent += len(batch)
+    sent, after = 0, 0
+    while True:
+        page = [
+            r["row_number"]
+            for r in await conn.fetch(QUERIES["pending_rows"], import_id, after, DISPATCH_BATCH)
+        ]
+        if not page:
+            break
+        await send_rows(import_id, page)
+        sent, after = sent + len(page), page[-1]
     claimed = sent == 0 and await claim_finalize(conn, import_id)
     log.info("import.dispatched", import_id=import_id, rows=sent)
     return sent, claimed

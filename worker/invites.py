@@ -109,17 +109,14 @@ async def release_batch(
         if batch["state"] == "scheduled" and batch["send_at"] > await conn.fetchval(QUERIES["database_now"]):
             return batch["send_at"]  # type: ignore[no-any-return]
         await conn.execute(QUERIES["release_invite_batch"], batch_id)
-    sent = 0
-    async with conn.transaction(readonly=True):
-        chunk: list[int] = []
-        async for record in conn.cursor(QUERIES["invites_to_send"], batch_id, retry_after_s):
-            chunk.append(record["id"])
-            if len(chunk) >= FANOUT_BATCH:
-                await send_invites(chunk)
-                sent, chunk = sent + len(chunk), []
-        if chunk:
-            await send_invites(chunk)
-            sent += len(chunk)
+    sent, after = 0, 0
+    while True:
+        records = await conn.fetch(QUERIES["invites_to_send"], batch_id, retry_after_s, after, FANOUT_BATCH)
+        if not records:
+            break
+        page = [r["id"] for r in records]
+        await send_invites(page)
+        sent, after = sent + len(page), page[-1]
     log.info("invites.released", batch_id=batch_id, invites=sent)
     return sent
 

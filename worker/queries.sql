@@ -85,9 +85,14 @@ SELECT coalesce(sum(created), 0)::int AS created, coalesce(sum(updated), 0)::int
 FROM import_counters WHERE import_id = $1;
 
 -- name: pending_rows
--- Streamed with a cursor by the dispatcher: rows not yet settled.
+-- One page of the rows not yet settled, after row $2. The dispatcher pages
+-- with short statements rather than one long cursor: a transaction held open
+-- while a million messages are sent would stop vacuum from reclaiming the
+-- row versions the workers churn meanwhile (the counters most of all).
 SELECT row_number FROM import_rows
-WHERE import_id = $1 AND status = 'pending' ORDER BY row_number;
+WHERE import_id = $1 AND status = 'pending' AND row_number > $2
+ORDER BY row_number
+LIMIT $3;
 
 -- name: claim_finalize
 -- Moves a running import whose rows have all settled to finalizing. Exactly
@@ -576,10 +581,13 @@ UPDATE invite_batches SET state = 'released', released_at = now() WHERE id = $1 
 -- Streamed by the fan-out: scheduled invites of a batch whose last attempt,
 -- if any, is older than $2 seconds (so a fan-out repeated by housekeeping does
 -- not hurry invites that are backing off between retries).
+-- Paged after invite $3, $4 at a time (short statements, as pending_rows).
 SELECT id FROM invites
 WHERE batch_id = $1 AND status = 'scheduled'
   AND (claimed_at IS NULL OR claimed_at < now() - make_interval(secs => $2))
-ORDER BY id;
+  AND id > $3
+ORDER BY id
+LIMIT $4;
 
 -- name: overdue_invite_batches
 -- Batches whose delayed message should have fired $1 seconds ago (lost with
