@@ -1,0 +1,1020 @@
+#!/usr/bin/env python
+"""Side-by-side throughput benchmark of the bulk import (issue 5).
+
+    .venv/bin/python tests/bench/throughput.py --rows 100000 [--processes 2] [--threads 32] [--json]
+
+In one run, on one generated people file (``producer.sample``), in a fresh
+database of its own (``bulk_import_bench_<pid>``, migrated, dropped at the end
+unless ``--keep-db``) and a Redis namespace of its own, it measures:
+
+- system: the whole system end to end. The producer (``bulk-import run FILE
+  --tenant T --mode upsert`` as a subprocess) plus the Procfile's ``worker:``
+  line (started and booted before the clock starts), from the start of the
+  submit to the import ``done`` with managers resolved.
+- naive: a hand-written serial loop, one ``INSERT ... ON CONFLICT DO UPDATE``
+  per row (autocommit, one connection), what an admin's script does.
+- copy: COPY into a staging table and set-based merges (teams, people,
+  managers): PostgreSQL's own limit.
+- ceiling: the same worker line and settings consuming no-op messages
+  (``tests/bench/noop_actor.py``): dramatiq's own limit.
+- producer (only with ``--only producer``): the producer alone, no worker,
+  for its time and peak memory on big files.
+
+Not a test: nothing asserts a time. Numbers on a shared machine are noisy;
+compare the ratios of one run. See tests/bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import csv
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH_DIR = Path(__file__).resolve().parent
+PID = os.getpid()
+DB_NAME = f"bulk_import_bench_{PID}"
+NAMESPACE = f"bulk-import-bench-{PID}"
+DEFAULT_SERVER_URL = "postgresql://127.0.0.1:5432/postgres"
+MEASUREMENTS = ("ceiling", "system", "naive", "copy", "producer")
+DEFAULT_MEASUREMENTS = ("ceiling", "system", "naive", "copy")
+FINAL_FAILURES = ("failed", "cancelled", "blocked")
+ENQUEUE_CHUNK = 1_000  # what the dispatcher sends per pipeline (worker.imports.DISPATCH_BATCH)
+
+# The root of this checkout first, so a scratch copy benchmarks its own code.
+sys.path.insert(0, str(ROOT))
+
+
+class BenchError(Exception):
+    """A measurement that could not be carried out; the message says why."""
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
+
+
+def server_url() -> str:
+    """The ``postgres`` database on the server of DATABASE_URL (or the local default)."""
+    configured = os.environ.get("DATABASE_URL")
+    return _with_database(configured, "postgres") if configured else DEFAULT_SERVER_URL
+
+
+def procfile_command(process: str) -> str:
+    """The command of one Procfile line, as an operator would run it."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == process:
+            return command.strip()
+    raise BenchError(f"the Procfile has no {process}: line")
+
+
+def ceiling_command() -> str:
+    """The Procfile's worker line with the no-op actor module and queue swapped in."""
+    command = procfile_command("worker")
+    if " worker.actors" not in command or "--queues" not in command:
+        raise BenchError(f"cannot derive the no-op worker from the Procfile's worker line: {command!r}")
+    command = command.replace(" worker.actors", " noop_actor")
+    return re.sub(r"--queues(\s+[\w.-]+)+", "--queues bench_noop", command)
+
+
+def subprocess_env(base: dict[str, str], **overrides: str) -> dict[str, str]:
+    """Environment for the project's subprocesses: this venv's scripts, this checkout's code."""
+    env = dict(base)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(BENCH_DIR), env.get("PYTHONPATH", "")]).rstrip(
+        os.pathsep
+    )
+    env.update(overrides)
+    return env
+
+
+def kib_to_mb(kib: int | float) -> float:
+    return round(kib / 1024, 1)
+
+
+def proc_status_kib(pid: int, key: str) -> int | None:
+    """A ``kB`` figure of /proc/<pid>/status (VmHWM: peak resident memory)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def child_pids(pid: int) -> list[int]:
+    """Direct children of ``pid`` (the dramatiq worker processes of a main process)."""
+    children: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            text = (task / "children").read_text().split()
+            children.extend(int(c) for c in text)
+    except OSError:
+        pass
+    return sorted(set(children))
+
+
+# --------------------------------------------------------------------------- worker
+
+
+@dataclass
+class Worker:
+    """A dramatiq worker command (a Procfile line) running as a process group of its own."""
+
+    command: str
+    env: dict[str, str]
+    log_path: Path
+    processes: int
+    process: subprocess.Popen[bytes] | None = None
+    boot_seconds: float = 0.0
+    booted_at: float = 0.0  # time.monotonic() when the last process had opened its pool
+
+    def start(self, timeout: float = 120) -> None:
+        """Start the worker and wait until each of its processes has opened its pool."""
+        started = time.monotonic()
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                ["sh", "-c", "exec " + self.command],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        while self.log_path.read_text(errors="replace").count("worker.pool.opened") < self.processes:
+            if self.process.poll() is not None:
+                raise BenchError(f"the worker exited with {self.process.returncode}; see {self.log_path}")
+            if time.monotonic() - started > timeout:
+                raise BenchError(f"the worker did not boot within {timeout:.0f}s; see {self.log_path}")
+            time.sleep(0.01)
+        self.booted_at = time.monotonic()
+        self.boot_seconds = self.booted_at - started
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def children(self) -> list[int]:
+        return child_pids(self.pid) if self.process is not None else []
+
+    def peak_rss_mb(self) -> tuple[float | None, float | None]:
+        """(main process, largest worker process) peak resident memory, in MB."""
+        if self.process is None:
+            return None, None
+        main = proc_status_kib(self.pid, "VmHWM")
+        children = [k for k in (proc_status_kib(c, "VmHWM") for c in self.children()) if k is not None]
+        return (
+            kib_to_mb(main) if main is not None else None,
+            kib_to_mb(max(children)) if children else None,
+        )
+
+    def stop(self) -> None:
+        """SIGTERM to the main process only (it forwards it once); SIGKILL the group if stuck."""
+        if self.process is None:
+            return
+        process, self.process = self.process, None
+        try:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            print(
+                f"bench: the worker {process.pid} ignored SIGTERM for 60s: killing its group", file=sys.stderr
+            )
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+
+
+# --------------------------------------------------------------------------- profiling aids
+
+
+@dataclass
+class PgSampler:
+    """Samples pg_stat_activity of the bench database: what the backends are doing."""
+
+    database_url: str
+    interval: float = 0.1
+    samples: int = 0
+    states: collections.Counter[str] = field(default_factory=collections.Counter)
+    active_queries: collections.Counter[str] = field(default_factory=collections.Counter)
+    _task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            while True:
+                rows = await conn.fetch(
+                    """SELECT state, wait_event_type, wait_event, query
+                       FROM pg_stat_activity
+                       WHERE datname = current_database() AND pid <> pg_backend_pid()
+                         AND backend_type = 'client backend'"""
+                )
+                self.samples += 1
+                for row in rows:
+                    state = row["state"] or "?"
+                    wait = (
+                        f"{row['wait_event_type']}:{row['wait_event']}" if row["wait_event_type"] else "CPU"
+                    )
+                    if state == "active":
+                        self.states[f"active {wait}"] += 1
+                        self.active_queries[_query_label(row["query"])] += 1
+                    else:
+                        self.states[state] += 1
+                await asyncio.sleep(self.interval)
+        finally:
+            await conn.close()
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> dict[str, Any]:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        per_sample = {k: round(v / max(self.samples, 1), 2) for k, v in self.states.most_common()}
+        queries = {k: round(v / max(self.samples, 1), 2) for k, v in self.active_queries.most_common(12)}
+        return {"samples": self.samples, "backends_per_sample": per_sample, "active_queries": queries}
+
+
+def _query_label(query: str) -> str:
+    """A short recognisable label for a statement: its verb and first table."""
+    lines = [line for line in query.splitlines() if not line.strip().startswith("--")]
+    text = " ".join(" ".join(lines).split())
+    verb = text.split(" ", 1)[0].upper() if text else "?"
+    table = re.search(r"\b(?:UPDATE|INSERT INTO|DELETE FROM|FROM|COPY)\s+(\w+)", text, re.IGNORECASE)
+    label = f"{verb} {table.group(1)}" if table else text[:50]
+    return label + (" FOR UPDATE" if "FOR UPDATE" in text.upper() else "")
+
+
+def start_py_spy(pids: list[int], out_dir: Path, duration: int, label: str) -> list[subprocess.Popen[bytes]]:
+    """``py-spy record --format raw`` on each pid, in the background."""
+    py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if py_spy is None:
+        print("bench: py-spy not found, no profile", file=sys.stderr)
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spies = []
+    for pid in pids:
+        output = out_dir / f"{label}-{pid}.txt"
+        spies.append(
+            subprocess.Popen(
+                [
+                    *(py_spy, "record", "--pid", str(pid), "--duration", str(duration)),
+                    *("--format", "raw", "--threads", "--output", str(output)),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=(out_dir / f"{label}-{pid}.log").open("wb"),
+            )
+        )
+    return spies
+
+
+# --------------------------------------------------------------------------- the people file
+
+
+LANGUAGE_CODES = {"english": "en", "french": "fr", "german": "de", "spanish": "es", "italian": "it"}
+
+
+def _language(value: str) -> str | None:
+    value = value.strip().lower()
+    if not value:
+        return None
+    return value if len(value) == 2 else LANGUAGE_CODES.get(value)
+
+
+def people_from_csv(path: Path) -> Iterator[tuple[Any, ...]]:
+    """The file's people, cleaned as a hand-written script would (csv.DictReader)."""
+    with path.open(newline="", encoding="utf-8") as source:
+        for row_number, rec in enumerate(csv.DictReader(source), start=2):
+            secondary = [s.strip() for s in (rec["Secondary team"] or "").split(";") if s.strip()]
+            yield (
+                row_number,
+                rec["Email"].strip().lower(),
+                rec["First name"].strip(),
+                rec["Last name"].strip(),
+                rec["Job title"].strip() or None,
+                (rec["Role"].strip().lower() or "learner"),
+                _language(rec["Language"]),
+                rec["Location"].strip() or None,
+                rec["Primary team"].strip() or None,
+                secondary,
+            )
+
+
+def team_key(name: str) -> str:
+    return "".join(name.split()).lower()
+
+
+# --------------------------------------------------------------------------- SQL of the baselines
+
+NAIVE_TEAM = """
+INSERT INTO teams (tenant_id, name) VALUES ($1, $2)
+ON CONFLICT (tenant_id, name_key) DO UPDATE SET name = teams.name
+RETURNING id"""
+
+NAIVE_PERSON = """
+INSERT INTO people (tenant_id, email, first_name, last_name, job_title, role, language, location,
+                    primary_team_id, secondary_team_ids)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (tenant_id, email) DO UPDATE
+SET first_name = excluded.first_name, last_name = excluded.last_name, job_title = excluded.job_title,
+    role = excluded.role, language = excluded.language, location = excluded.location,
+    primary_team_id = excluded.primary_team_id, secondary_team_ids = excluded.secondary_team_ids,
+    status = 'active', deactivated_at = NULL, updated_at = now()"""
+
+# The first Manager of each team, in file order (people ids follow the file in a serial loop).
+NAIVE_TEAM_MANAGERS = """
+UPDATE teams t SET manager_id = fm.person_id
+FROM (SELECT DISTINCT ON (primary_team_id) primary_team_id AS team_id, id AS person_id
+      FROM people WHERE tenant_id = $1 AND role = 'manager' AND status = 'active'
+        AND primary_team_id IS NOT NULL
+      ORDER BY primary_team_id, id) fm
+WHERE t.tenant_id = $1 AND t.id = fm.team_id AND t.manager_id IS DISTINCT FROM fm.person_id"""
+
+COPY_STAGING = """
+CREATE TEMP TABLE bench_staging (
+    row_number integer, email text, first_name text, last_name text, job_title text, role text,
+    language text, location text, primary_team text, secondary_teams text[]
+)"""
+COPY_COLUMNS = (
+    "row_number",
+    "email",
+    "first_name",
+    "last_name",
+    "job_title",
+    "role",
+    "language",
+    "location",
+    "primary_team",
+    "secondary_teams",
+)
+
+COPY_TEAMS = r"""
+INSERT INTO teams (tenant_id, name)
+SELECT DISTINCT ON (lower(regexp_replace(n.name, '\s', '', 'g'))) $1, n.name
+FROM (SELECT row_number, 0::bigint AS position, primary_team AS name
+      FROM bench_staging WHERE primary_team IS NOT NULL
+      UNION ALL
+      SELECT s.row_number, x.position, x.name
+      FROM bench_staging s, unnest(s.secondary_teams) WITH ORDINALITY AS x(name, position)) n
+ORDER BY lower(regexp_replace(n.name, '\s', '', 'g')), n.row_number, n.position
+ON CONFLICT (tenant_id, name_key) DO NOTHING"""
+
+COPY_PEOPLE = r"""
+INSERT INTO people (tenant_id, email, first_name, last_name, job_title, role, language, location,
+                    primary_team_id, secondary_team_ids)
+WITH secondary AS (
+    SELECT s.row_number, array_agg(st.id ORDER BY x.position) AS ids
+    FROM bench_staging s
+    CROSS JOIN unnest(s.secondary_teams) WITH ORDINALITY AS x(name, position)
+    JOIN teams st ON st.tenant_id = $1 AND st.name_key = lower(regexp_replace(x.name, '\s', '', 'g'))
+    GROUP BY s.row_number
+)
+SELECT DISTINCT ON (s.email) $1, s.email, s.first_name, s.last_name, s.job_title, s.role, s.language,
+       s.location, pt.id, coalesce(secondary.ids, '{}')
+FROM bench_staging s
+LEFT JOIN teams pt ON pt.tenant_id = $1 AND pt.name_key = lower(regexp_replace(s.primary_team, '\s', '', 'g'))
+LEFT JOIN secondary ON secondary.row_number = s.row_number
+ORDER BY s.email, s.row_number
+ON CONFLICT (tenant_id, email) DO UPDATE
+SET first_name = excluded.first_name, last_name = excluded.last_name, job_title = excluded.job_title,
+    role = excluded.role, language = excluded.language, location = excluded.location,
+    primary_team_id = excluded.primary_team_id, secondary_team_ids = excluded.secondary_team_ids,
+    status = 'active', deactivated_at = NULL, updated_at = now()"""
+
+COPY_TEAM_MANAGERS = """
+UPDATE teams t SET manager_id = fm.person_id
+FROM (SELECT DISTINCT ON (p.primary_team_id) p.primary_team_id AS team_id, p.id AS person_id
+      FROM bench_staging s JOIN people p ON p.tenant_id = $1 AND p.email = s.email
+      WHERE p.role = 'manager' AND p.status = 'active' AND p.primary_team_id IS NOT NULL
+      ORDER BY p.primary_team_id, s.row_number) fm
+WHERE t.tenant_id = $1 AND t.id = fm.team_id AND t.manager_id IS DISTINCT FROM fm.person_id"""
+
+TENANT_FIGURES = """
+SELECT count(*)::int AS people, count(manager_id)::int AS with_manager,
+       (SELECT count(*)::int FROM teams WHERE tenant_id = $1) AS teams,
+       (SELECT count(manager_id)::int FROM teams WHERE tenant_id = $1) AS teams_with_manager
+FROM people WHERE tenant_id = $1"""
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    csv_path: Path
+    work_dir: Path
+    database_url: str
+    env: dict[str, str]
+    result: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
+    _wall_start: float = 0.0
+    _done_wall: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return int(self.args.rows)
+
+    def worker(self, command: str, name: str) -> Worker:
+        env = subprocess_env(
+            self.env, WORKER_PROCESSES=str(self.args.processes), WORKER_THREADS=str(self.args.threads)
+        )
+        return Worker(command, env, self.work_dir / f"{name}-worker.log", self.args.processes)
+
+    def producer_command(self, tenant: str) -> list[str]:
+        cli = Path(sys.executable).parent / "bulk-import"
+        prefix = (
+            [str(cli)] if cli.exists() else [sys.executable, "-c", "from producer.cli import main; main()"]
+        )
+        return [*prefix, "run", str(self.csv_path), "--tenant", tenant, "--mode", "upsert"]
+
+    # ----------------------------------------------------------------- (d) ceiling
+    async def ceiling(self) -> None:
+        """(d) The same worker line and settings on a no-op actor: dramatiq's own limit.
+
+        Three readings: the pipelined enqueue alone (no worker running); the
+        consumption alone (the queue filled beforehand, timed from the worker's
+        boot to the queue empty: the ceiling); and both at once (enqueue N while
+        the booted worker consumes, timed to the queue empty), as in the system.
+        """
+        import redis
+
+        from worker.enqueue import enqueue_many
+
+        sys.path.insert(0, str(BENCH_DIR))
+        import noop_actor
+
+        def enqueue_all() -> float:
+            started = time.monotonic()
+            for first in range(0, self.rows, ENQUEUE_CHUNK):
+                last = min(first + ENQUEUE_CHUNK, self.rows)
+                enqueue_many(noop_actor.noop, [(0, n) for n in range(first, last)])
+            return time.monotonic() - started
+
+        async def drained(since: float) -> float:
+            deadline = since + self.rows * 0.01 + 120
+            while (left := client.hlen(key)) > 0:
+                if time.monotonic() > deadline:
+                    raise BenchError(f"the no-op worker left {left} messages; see {worker.log_path}")
+                await asyncio.sleep(0.01)
+            return time.monotonic() - since
+
+        worker = self.worker(ceiling_command(), "ceiling")
+        client = redis.Redis.from_url(self.env["REDIS_URL"])
+        key = f"{NAMESPACE}:{noop_actor.QUEUE}.msgs"
+        try:
+            enqueued = enqueue_all()
+            worker.start()
+            consumed = await drained(worker.booted_at)
+            started = time.monotonic()
+            enqueued_under_load = enqueue_all()
+            both = await drained(started)
+            _, child_rss = worker.peak_rss_mb()
+        finally:
+            worker.stop()
+            client.close()
+        self.result |= {
+            "ceiling_msgs_per_s": round(self.rows / consumed),
+            "ceiling_seconds": round(consumed, 2),
+            "enqueue_msgs_per_s": round(self.rows / enqueued),
+            "ceiling_concurrent_msgs_per_s": round(self.rows / both),
+            "enqueue_under_load_msgs_per_s": round(self.rows / enqueued_under_load),
+            "ceiling_worker_peak_rss_mb": child_rss,
+        }
+
+    # ----------------------------------------------------------------- (a) system
+    async def system(self, *, with_worker: bool = True) -> None:
+        """(a) The producer CLI plus the Procfile worker; without the worker, the producer alone."""
+        import asyncpg
+
+        tenant = "bench-system" if with_worker else "bench-producer"
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            if with_worker:
+                worker = self.worker(procfile_command("worker"), "system")
+                try:
+                    await self._timed_import(conn, tenant, worker)
+                finally:
+                    worker.stop()
+            else:
+                await self._timed_import(conn, tenant, None)
+            await self._import_figures(conn, tenant, with_worker)
+        finally:
+            await conn.close()
+
+    async def _timed_import(self, conn: Any, tenant: str, worker: Worker | None) -> None:
+        sampler = PgSampler(self.database_url) if self.args.profile_dir and worker else None
+        spies: list[subprocess.Popen[bytes]] = []
+        label = "system" if worker else "producer"
+        producer_out = self.work_dir / f"{label}-producer.out"
+        producer: subprocess.Popen[bytes] | None = None
+        producer_seconds: float | None = None
+        try:
+            if worker is not None:
+                worker.start()
+                self.result["worker_boot_seconds"] = round(worker.boot_seconds, 2)
+            limit = self.rows * 0.01 + 120
+            self._wall_start = time.time()
+            started = time.monotonic()
+            with producer_out.open("wb") as out:
+                producer = subprocess.Popen(
+                    self.producer_command(tenant),
+                    cwd=ROOT,
+                    env=subprocess_env(self.env),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            if sampler is not None:
+                sampler.start()
+            producer_rss_kib = 0
+            done_seconds: float | None = None
+            while producer_seconds is None or (worker is not None and done_seconds is None):
+                if producer_seconds is None:
+                    pid, status, usage = os.wait4(producer.pid, os.WNOHANG)
+                    if pid:
+                        producer_seconds = time.monotonic() - started
+                        producer_rss_kib = usage.ru_maxrss
+                        producer.returncode = os.waitstatus_to_exitcode(status)
+                        if producer.returncode != 0:
+                            output = producer_out.read_text(errors="replace")[-2000:]
+                            raise BenchError(f"the producer exited with {producer.returncode}: {output}")
+                state = await conn.fetchval(
+                    "SELECT state FROM imports WHERE tenant_id = $1 ORDER BY id DESC LIMIT 1", tenant
+                )
+                if worker is not None and state == "done" and done_seconds is None:
+                    done_seconds = time.monotonic() - started
+                    self._done_wall = time.time()
+                if state in FINAL_FAILURES:
+                    raise BenchError(f"the import ended {state}; see {self.work_dir} (--keep-files)")
+                if worker is not None and worker.process is not None and worker.process.poll() is not None:
+                    raise BenchError(f"the worker died during the import; see {worker.log_path}")
+                if (
+                    self.args.profile_dir
+                    and worker is not None
+                    and not spies
+                    and state == "running"
+                    and time.monotonic() - started > self.args.profile_delay
+                ):
+                    spies = start_py_spy(
+                        worker.children(), Path(self.args.profile_dir), self.args.profile_seconds, "worker"
+                    )
+                if time.monotonic() - started > limit:
+                    pending = await conn.fetchval(
+                        "SELECT count(*) FROM import_rows r JOIN imports i ON i.id = r.import_id"
+                        " WHERE i.tenant_id = $1 AND r.status = 'pending'",
+                        tenant,
+                    )
+                    raise BenchError(
+                        f"the import did not finish within {limit:.0f}s (state {state},"
+                        f" {pending} rows pending); see {self.work_dir} (--keep-files)"
+                    )
+                await asyncio.sleep(0.05)
+            prefix = "producer" if worker is not None else "producer_alone"
+            self.result |= {
+                f"{prefix}_seconds": round(producer_seconds, 2),
+                f"{prefix}_peak_rss_mb": kib_to_mb(producer_rss_kib),
+            }
+            if worker is None:
+                self.result["producer_alone_rows_per_s"] = round(self.rows / producer_seconds)
+            else:
+                assert done_seconds is not None
+                main_rss, child_rss = worker.peak_rss_mb()
+                self.result |= {
+                    "system_rows_per_s": round(self.rows / done_seconds),
+                    "system_seconds": round(done_seconds, 2),
+                    "worker_peak_rss_mb": child_rss,
+                    "worker_main_peak_rss_mb": main_rss,
+                }
+        finally:
+            if producer is not None and producer_seconds is None and producer.returncode is None:
+                producer.kill()
+                producer.wait()
+            if sampler is not None:
+                self.figures["pg_activity"] = await sampler.stop()
+            for spy in spies:
+                try:
+                    spy.wait(timeout=self.args.profile_seconds + 30)
+                except subprocess.TimeoutExpired:
+                    spy.kill()
+                    spy.wait()
+
+    async def _import_figures(self, conn: Any, tenant: str, with_worker: bool) -> None:
+        """What the database says about the import: phases, batches, outcome."""
+        imp = await conn.fetchrow(
+            "SELECT id, started_at, finished_at, total_rows, invalid_rows FROM imports"
+            " WHERE tenant_id = $1 ORDER BY id DESC LIMIT 1",
+            tenant,
+        )
+        prefix = "producer" if with_worker else "producer_alone"
+        # Reading, validating and COPYing the rows, until the import started (the
+        # rest of the producer's time is creating the teams and enqueueing).
+        self.result[f"{prefix}_record_seconds"] = round(imp["started_at"].timestamp() - self._wall_start, 2)
+        if not with_worker:
+            return
+        batches = await conn.fetchrow(
+            """SELECT count(*)::int AS batches, min(settled_at) AS first, max(settled_at) AS last
+               FROM (SELECT settled_at FROM import_rows WHERE import_id = $1 AND settled_at IS NOT NULL
+                     GROUP BY settled_at) b""",
+            imp["id"],
+        )
+        settled = imp["total_rows"] - imp["invalid_rows"]
+        span = (batches["last"] - batches["first"]).total_seconds() if batches["batches"] else 0.0
+        self.result |= {
+            # Rows settled per second between the first and the last batch's commit.
+            "worker_rows_per_s": round(settled / span) if span else None,
+            # Rows of one transaction share settled_at (now() is the transaction's start).
+            "batches": batches["batches"],
+            "mean_batch_rows": round(settled / batches["batches"], 1) if batches["batches"] else None,
+            # Last row's commit → done seen (finished_at is the finalize transaction's start).
+            "finalize_seconds": round(self._done_wall - batches["last"].timestamp(), 2)
+            if batches["batches"]
+            else None,
+            "invalid_rows": imp["invalid_rows"],
+        }
+        figures = dict(await conn.fetchrow(TENANT_FIGURES, tenant))
+        counts = await conn.fetchrow(
+            "SELECT sum(created)::int AS created, sum(failed)::int AS failed FROM import_counters"
+            " WHERE import_id = $1",
+            imp["id"],
+        )
+        self.figures["system"] = figures | dict(counts)
+
+    # ----------------------------------------------------------------- (b) naive
+    async def naive(self) -> None:
+        import asyncpg
+
+        tenant = "bench-naive"
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            await conn.execute("INSERT INTO tenants (id, name) VALUES ($1, $1)", tenant)
+            started = time.monotonic()
+            teams: dict[str, int] = {}
+
+            async def team_id(name: str) -> int:
+                key = team_key(name)
+                if key not in teams:
+                    teams[key] = await conn.fetchval(NAIVE_TEAM, tenant, name)
+                return teams[key]
+
+            for person in people_from_csv(self.csv_path):
+                _, email, first, last, title, role, language, location, primary, secondary = person
+                primary_id = await team_id(primary) if primary else None
+                secondary_ids = [await team_id(name) for name in secondary]
+                await conn.execute(
+                    NAIVE_PERSON,
+                    tenant,
+                    email,
+                    first,
+                    last,
+                    title,
+                    role,
+                    language,
+                    location,
+                    primary_id,
+                    [t for t in dict.fromkeys(secondary_ids) if t != primary_id],
+                )
+            await conn.execute(NAIVE_TEAM_MANAGERS, tenant)
+            await conn.execute(_query("resolve_person_managers"), tenant)
+            elapsed = time.monotonic() - started
+            self.figures["naive"] = dict(await conn.fetchrow(TENANT_FIGURES, tenant))
+        finally:
+            await conn.close()
+        self.result |= {"naive_rows_per_s": round(self.rows / elapsed), "naive_seconds": round(elapsed, 2)}
+
+    # ----------------------------------------------------------------- (c) copy
+    async def copy(self) -> None:
+        import asyncpg
+
+        tenant = "bench-copy"
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            await conn.execute("INSERT INTO tenants (id, name) VALUES ($1, $1)", tenant)
+            # The planner's JIT misfires on these one-off statements (its row guesses
+            # for the fresh teams make the cost look huge): a second wasted per 20k rows.
+            await conn.execute("SET jit = off")
+            started = time.monotonic()
+            await conn.execute(COPY_STAGING)
+            await conn.copy_records_to_table(
+                "bench_staging", records=people_from_csv(self.csv_path), columns=COPY_COLUMNS
+            )
+            copied = time.monotonic() - started
+            # Each statement commits on its own (autocommit): the manager update then
+            # does not re-check the foreign keys of rows this same transaction inserted.
+            await conn.execute("ANALYZE bench_staging")
+            await conn.execute(COPY_TEAMS, tenant)
+            # Fresh statistics, as a set-based script would take: without them the
+            # planner guesses a dozen teams and scans them all for every row.
+            await conn.execute("ANALYZE teams")
+            await conn.execute(COPY_PEOPLE, tenant)
+            await conn.execute("ANALYZE people")
+            await conn.execute(COPY_TEAM_MANAGERS, tenant)
+            await conn.execute(_query("resolve_person_managers"), tenant)
+            elapsed = time.monotonic() - started
+            self.figures["copy"] = dict(await conn.fetchrow(TENANT_FIGURES, tenant))
+        finally:
+            await conn.close()
+        self.result |= {
+            "copy_rows_per_s": round(self.rows / elapsed),
+            "copy_seconds": round(elapsed, 2),
+            "copy_read_and_copy_seconds": round(copied, 2),
+        }
+
+
+def _query(name: str) -> str:
+    from worker.db import QUERIES
+
+    return QUERIES[name]
+
+
+# --------------------------------------------------------------------------- the run
+
+
+async def create_database(url: str, settings: list[str]) -> None:
+    import asyncpg
+
+    import schema
+
+    admin = await asyncpg.connect(server_url())
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{DB_NAME}"')
+        for assignment in settings:
+            name, _, value = assignment.partition("=")
+            if not re.fullmatch(r"[a-z_][a-z0-9_.]*", name):
+                raise BenchError(f"not a PostgreSQL setting name: {name!r}")
+            await admin.execute(f'ALTER DATABASE "{DB_NAME}" SET {name} = {_literal(value)}')
+    finally:
+        await admin.close()
+    conn = await asyncpg.connect(url)
+    try:
+        await schema.migrate(conn)
+    finally:
+        await conn.close()
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+async def drop_database() -> None:
+    import asyncpg
+
+    admin = await asyncpg.connect(server_url())
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def clear_namespace(redis_url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=NAMESPACE + ":*", count=1000))
+        for first in range(0, len(keys), 1000):
+            client.delete(*keys[first : first + 1000])
+    finally:
+        client.close()
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a and b else None
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    database_url = _with_database(server_url(), DB_NAME)
+    redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    # This process and every process it starts: the bench database and namespace.
+    os.environ |= {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "REDIS_NAMESPACE": NAMESPACE,
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT") or "json",
+    }
+    for assignment in args.env:
+        name, _, value = assignment.partition("=")
+        os.environ[name] = value
+    work_dir = Path(tempfile.mkdtemp(prefix=f"bulk-import-bench-{PID}-"))
+    measurements = [m for m in MEASUREMENTS if m in args.only]
+    bench: Bench | None = None
+    created = False
+    try:
+        clear_namespace(redis_url)
+        from producer.sample import write_people_csv
+
+        started = time.monotonic()
+        csv_path = write_people_csv(work_dir / "people.csv", args.rows)
+        generated = time.monotonic() - started
+        await create_database(database_url, args.db_setting)
+        created = True
+        bench = Bench(args, csv_path, work_dir, database_url, dict(os.environ))
+        bench.result |= {
+            "rows": args.rows,
+            "processes": args.processes,
+            "threads": args.threads,
+            "prefetch": int(os.environ.get("WORKER_PREFETCH") or 1000),
+            "file_mb": round(csv_path.stat().st_size / 1024**2, 1),
+            "generate_seconds": round(generated, 2),
+        }
+        for name in measurements:
+            print(f"bench: {name} ({args.rows} rows) ...", file=sys.stderr, flush=True)
+            if name == "producer":
+                await bench.system(with_worker=False)
+            else:
+                await getattr(bench, name)()
+            clear_namespace(redis_url)
+        result = bench.result
+        system = result.get("system_rows_per_s")
+        result |= {
+            "ratio_vs_naive": _ratio(system, result.get("naive_rows_per_s")),
+            "ratio_vs_ceiling": _ratio(system, result.get("ceiling_msgs_per_s")),
+            "ratio_vs_copy": _ratio(system, result.get("copy_rows_per_s")),
+            "checks": bench.figures,
+        }
+        if args.keep_db:
+            result["database_url"] = database_url
+        return result
+    finally:
+        try:
+            clear_namespace(redis_url)
+        finally:
+            if created and not args.keep_db:
+                await drop_database()
+            if args.keep_files:
+                print(f"bench: files kept in {work_dir}", file=sys.stderr)
+            else:
+                shutil.rmtree(work_dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- output
+
+
+def print_table(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def fmt(value: Any, suffix: str = "") -> str:
+        if value is None:
+            return "-"
+        return (f"{value:,.0f}" if isinstance(value, int) or value >= 100 else f"{value}") + suffix
+
+    title = (
+        f"{result['rows']:,} rows, worker {result['processes']} processes × {result['threads']} threads"
+        f" (prefetch {result['prefetch']})"
+    )
+    table = Table(title=title)
+    table.add_column("measurement")
+    table.add_column("seconds", justify="right")
+    table.add_column("rows/s", justify="right")
+    table.add_column("system ÷ this", justify="right")
+    for label, seconds, rate, ratio in (
+        ("system: producer + Procfile worker, file → done", "system_seconds", "system_rows_per_s", None),
+        ("naive: serial INSERT … ON CONFLICT per row", "naive_seconds", "naive_rows_per_s", "ratio_vs_naive"),
+        ("copy: COPY + set-based merges + managers", "copy_seconds", "copy_rows_per_s", "ratio_vs_copy"),
+        ("ceiling: same worker, no-op actor", "ceiling_seconds", "ceiling_msgs_per_s", "ratio_vs_ceiling"),
+    ):
+        if result.get(rate) is not None:
+            shown = "1.00" if ratio is None else fmt(result.get(ratio))
+            table.add_row(label, fmt(result.get(seconds)), fmt(result.get(rate)), shown)
+    console = Console(width=max(Console().width, 100))
+    console.print(table)
+    details = Table(title="details", show_header=False)
+    details.add_column("what")
+    details.add_column("value", justify="right")
+    for key, label, suffix in (
+        ("producer_seconds", "producer: submit until it returned", " s"),
+        ("producer_record_seconds", "producer: read + validate + COPY (until started)", " s"),
+        ("producer_peak_rss_mb", "producer peak RSS", " MB"),
+        ("producer_alone_seconds", "producer alone (no worker running)", " s"),
+        ("producer_alone_record_seconds", "producer alone: read + validate + COPY", " s"),
+        ("producer_alone_rows_per_s", "producer alone", " rows/s"),
+        ("producer_alone_peak_rss_mb", "producer alone: peak RSS", " MB"),
+        ("worker_peak_rss_mb", "worker process peak RSS (largest)", " MB"),
+        ("worker_main_peak_rss_mb", "worker main process peak RSS", " MB"),
+        ("ceiling_worker_peak_rss_mb", "no-op worker process peak RSS", " MB"),
+        ("worker_rows_per_s", "worker: rows settled per second (first → last commit)", ""),
+        ("batches", "worker: transactions", ""),
+        ("mean_batch_rows", "worker: rows per transaction", ""),
+        ("finalize_seconds", "last row → done (managers)", " s"),
+        ("enqueue_msgs_per_s", "pipelined enqueue alone (no-op messages)", " msgs/s"),
+        ("ceiling_concurrent_msgs_per_s", "no-op: enqueue while consuming, to empty", " msgs/s"),
+        ("enqueue_under_load_msgs_per_s", "pipelined enqueue while the no-op worker consumes", " msgs/s"),
+        ("worker_boot_seconds", "worker boot", " s"),
+    ):
+        if result.get(key) is not None:
+            details.add_row(label, fmt(result[key], suffix))
+    if details.row_count:
+        console.print(details)
+    if result.get("checks"):
+        console.print("checks (each tenant's people and managers):", result["checks"])
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Side-by-side throughput of the bulk import (see tests/bench/README.md)."
+    )
+    parser.add_argument("--rows", type=int, required=True, help="rows in the generated file")
+    parser.add_argument(
+        "--processes", type=int, default=int(os.environ.get("WORKER_PROCESSES") or 2), help="worker processes"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=int(os.environ.get("WORKER_THREADS") or 32), help="threads per process"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON line")
+    parser.add_argument("--keep-db", action="store_true", help="keep the bench database")
+    parser.add_argument("--keep-files", action="store_true", help="keep the file and the worker logs")
+    parser.add_argument(
+        "--only",
+        default=",".join(DEFAULT_MEASUREMENTS),
+        help=f"comma-separated measurements among {', '.join(MEASUREMENTS)} (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for this run's producer and workers (ROW_BATCH_SIZE=500, WORKER_PREFETCH=200, ...)",
+    )
+    parser.add_argument(
+        "--db-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="ALTER DATABASE … SET for the bench database (plan_cache_mode=force_custom_plan, ...)",
+    )
+    parser.add_argument(
+        "--profile-dir", help="py-spy each worker process during the system run and sample pg_stat_activity"
+    )
+    parser.add_argument("--profile-seconds", type=int, default=10, help="py-spy duration (default 10)")
+    parser.add_argument(
+        "--profile-delay", type=float, default=3.0, help="seconds into the system run py-spy starts"
+    )
+    args = parser.parse_args(argv)
+    args.only = [m.strip() for m in args.only.split(",") if m.strip()]
+    unknown = set(args.only) - set(MEASUREMENTS)
+    if unknown:
+        parser.error(f"unknown measurement(s) {', '.join(sorted(unknown))}: choose among {MEASUREMENTS}")
+    if args.rows < 1 or args.processes < 1 or args.threads < 1:
+        parser.error("--rows, --processes and --threads must be positive")
+    # The Procfile's worker line reads these.
+    os.environ["WORKER_PROCESSES"], os.environ["WORKER_THREADS"] = str(args.processes), str(args.threads)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def terminate(_signum: int, _frame: Any) -> None:
+        # As Ctrl-C: asyncio cancels the run, whose finally blocks stop the
+        # worker and drop the database.
+        signal.raise_signal(signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        result = asyncio.run(run(args))
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted (worker stopped, database dropped)", file=sys.stderr)
+        return 130
+    result["finished_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print_table(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
