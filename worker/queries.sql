@@ -203,13 +203,18 @@ WHERE t.tenant_id = $2 AND t.id = fm.team_id
 -- name: release_demoted_managers
 -- A team whose manager appears in this file no longer as its Manager (another
 -- role or another primary team) and that no row names a new manager for loses
--- its manager rather than keeping someone who is not one any more.
+-- its manager rather than keeping someone who is not one any more. Driven
+-- from the tenant's managed teams (few), each checked against the file by
+-- the (import_id, email) index: joining from the import's rows instead made
+-- PostgreSQL scan the tenant's teams once per row (40 s at 50,000 rows).
 UPDATE teams t SET manager_id = NULL
-FROM import_rows r
-JOIN people p ON p.id = r.person_id AND p.tenant_id = $2
-WHERE r.import_id = $1 AND r.status IN ('created', 'updated', 'unchanged')
-  AND t.tenant_id = $2 AND t.manager_id = p.id
-  AND (p.role <> 'manager' OR p.primary_team_id IS DISTINCT FROM t.id);
+FROM people p
+WHERE t.tenant_id = $2 AND t.manager_id IS NOT NULL
+  AND p.tenant_id = $2 AND p.id = t.manager_id
+  AND (p.role <> 'manager' OR p.primary_team_id IS DISTINCT FROM t.id)
+  AND EXISTS (SELECT 1 FROM import_rows r
+              WHERE r.import_id = $1 AND r.email = p.email
+                AND r.status IN ('created', 'updated', 'unchanged'));
 
 -- name: resolve_person_managers
 -- Everyone's manager is their primary team's manager; nobody manages themself.
