@@ -812,6 +812,11 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    # SIGTERM cancels the run, whose finally blocks stop the worker and drop the
+    # database (Ctrl-C does the same through asyncio.run's own SIGINT handling).
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     database_url = _with_database(server_url(), DB_NAME)
     redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     # This process and every process it starts: the bench database and namespace.
@@ -925,7 +930,7 @@ def print_table(result: dict[str, Any]) -> None:
         ("worker_rows_per_s", "worker: rows settled per second (first → last commit)", ""),
         ("batches", "worker: transactions", ""),
         ("mean_batch_rows", "worker: rows per transaction", ""),
-        ("finalize_seconds", "last row → done (managers)", " s"),
+        ("finalize_seconds", "last row → done (finalize: managers, invites)", " s"),
         ("enqueue_msgs_per_s", "pipelined enqueue alone (no-op messages)", " msgs/s"),
         ("ceiling_concurrent_msgs_per_s", "no-op: enqueue while consuming, to empty", " msgs/s"),
         ("enqueue_under_load_msgs_per_s", "pipelined enqueue while the no-op worker consumes", " msgs/s"),
@@ -994,19 +999,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
-    def terminate(_signum: int, _frame: Any) -> None:
-        # As Ctrl-C: asyncio cancels the run, whose finally blocks stop the
-        # worker and drop the database.
-        signal.raise_signal(signal.SIGINT)
-
-    signal.signal(signal.SIGTERM, terminate)
     try:
         result = asyncio.run(run(args))
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("bench: interrupted (worker stopped, database dropped)", file=sys.stderr)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("bench: interrupted (workers stopped, database dropped unless --keep-db)", file=sys.stderr)
         return 130
     result["finished_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
     if args.json:
