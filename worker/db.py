@@ -58,8 +58,20 @@ async def connect(database_url: str) -> asyncpg.Connection:
 
 
 async def create_pool(database_url: str, size: int) -> asyncpg.Pool:
-    """A pool with the project's codecs; ``size`` connections at most."""
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=size, init=_init_connection)
+    """A pool with the project's codecs; ``size`` connections at most.
+
+    Every statement is planned for its parameters: asyncpg keeps statements
+    prepared per connection, and the generic plan PostgreSQL would otherwise
+    settle on was made while an import's tables were still empty (measured:
+    locking a batch's people took 21-28 ms at 100,000 rows instead of 0.8 ms).
+    """
+    pool = await asyncpg.create_pool(
+        database_url,
+        min_size=1,
+        max_size=size,
+        init=_init_connection,
+        server_settings={"plan_cache_mode": "force_custom_plan"},
+    )
     assert pool is not None
     return pool
 
