@@ -23,14 +23,12 @@ from worker.settings import Settings
 
 async def _start_and_dispatch(conn: asyncpg.Connection, tenant: str) -> int | None:
     """Start the tenant's next queued import, if it may, and send its rows."""
-    from worker.actors import finalize_import, send_row_messages
-    from worker.imports import dispatch_pending_rows, start_next_import
+    from worker.actors import dispatch_rows
+    from worker.imports import start_next_import
 
     started = await start_next_import(conn, tenant)
     if started is not None:
-        _, claimed = await dispatch_pending_rows(conn, started, send_row_messages)
-        if claimed:
-            await asyncio.to_thread(finalize_import.send, started)
+        await dispatch_rows(conn, started)
     return started
 
 
@@ -58,7 +56,7 @@ async def cancel_import(settings: Settings, import_id: int) -> str:
 async def resume_import(settings: Settings, import_id: int, allow_mass_deactivation: bool = False) -> str:
     """Re-send the unfinished work of an import; approve a blocked sweep when asked."""
     from worker import imports
-    from worker.actors import finalize_import, schedule_invite_batch, send_row_messages, sweep_missing_people
+    from worker.actors import dispatch_rows, finalize_import, schedule_invite_batch, sweep_missing_people
 
     async with connection(settings.database_url) as conn:
         imp = await conn.fetchrow(QUERIES["get_import"], import_id)
@@ -72,11 +70,11 @@ async def resume_import(settings: Settings, import_id: int, allow_mass_deactivat
             active = await conn.fetchval(QUERIES["active_import_of_tenant"], tenant)
             return f"import {import_id} is queued behind import {active} of {tenant}"
         if state == "running":
-            sent, claimed = await imports.dispatch_pending_rows(conn, import_id, send_row_messages)
-            if claimed:
-                await asyncio.to_thread(finalize_import.send, import_id)
+            dispatched = await dispatch_rows(conn, import_id)
+            if dispatched.claimed:
                 return f"import {import_id}: every row has settled; finalizing"
-            return f"import {import_id}: re-sent {sent} unsettled rows"
+            more = " (the rest follow as the queue drains)" if dispatched.resume_after is not None else ""
+            return f"import {import_id}: re-sent {dispatched.sent} unsettled rows{more}"
         if state == "finalizing":
             await asyncio.to_thread(finalize_import.send, import_id)
             return f"import {import_id}: finalizing step re-sent"

@@ -155,8 +155,8 @@ async def submit_import_async(
 ) -> int:
     """Record an import and start it (or queue it behind the tenant's current one)."""
     # Imported here so that merely reading this module does not build a broker.
-    from worker.actors import finalize_import, send_row_messages
-    from worker.imports import dispatch_pending_rows, start_next_import
+    from worker.actors import dispatch_rows
+    from worker.imports import start_next_import
 
     settings = settings or get_settings()
     request.check()
@@ -166,9 +166,7 @@ async def submit_import_async(
             started = await start_next_import(conn, request.tenant)
             if started is not None:
                 try:
-                    _, claimed = await dispatch_pending_rows(conn, started, send_row_messages)
-                    if claimed:
-                        await asyncio.to_thread(finalize_import.send, started)
+                    await dispatch_rows(conn, started)
                 except redis.exceptions.ConnectionError as exc:
                     raise BulkImportError(
                         f"import {started} is recorded but its rows could not be queued ({redact(str(exc))});"

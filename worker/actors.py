@@ -18,6 +18,7 @@ from typing import Any
 
 import dramatiq
 import structlog
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.rate_limits import BucketRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 from structlog.contextvars import bound_contextvars
@@ -40,6 +41,8 @@ INVITES_QUEUE = "invites"
 # The Redis broker refuses delays of 7 days or more; a batch due later waits
 # in hops of at most this.
 MAX_DELAY_MS = 6 * 24 * 3600 * 1000
+# A dispatcher that found the row queue full looks again this much later.
+DISPATCH_PAUSE_MS = 1_000
 
 
 _batcher: RowBatcher | None = None
@@ -105,14 +108,49 @@ async def send_row_messages(import_id: int, row_numbers: list[int]) -> None:
     await asyncio.to_thread(send_row_messages_sync, import_id, row_numbers)
 
 
+def _row_queue_size() -> int:
+    # Every message of the queue not yet acknowledged (ready or prefetched by
+    # a worker) is a field of this hash, where dramatiq's Redis broker keeps
+    # message bodies: it is what the row messages cost Redis.
+    redis_broker = upsert_row.broker
+    if not isinstance(redis_broker, RedisBroker):
+        return 0
+    return int(redis_broker.client.hlen(f"{redis_broker.namespace}:{ROWS_QUEUE}.msgs"))
+
+
+async def row_queue_room() -> int:
+    """How many more row messages the queue may take (``MAX_QUEUE_BACKLOG``)."""
+    return _settings.max_queue_backlog - await asyncio.to_thread(_row_queue_size)
+
+
+async def dispatch_rows(conn: Any, import_id: int, after: int = 0) -> imports.Dispatched:
+    """Send an import's pending rows after ``after``, and whatever comes next.
+
+    Used by every caller that dispatches (the producer, resume, the next
+    import of a tenant): when the row queue is full, a ``dispatch_import``
+    message picks up from where this stopped a moment later; when nothing was
+    pending, the finalizing step.
+    """
+    done = await imports.dispatch_pending_rows(
+        conn, import_id, send_row_messages, after=after, room=row_queue_room
+    )
+    if done.resume_after is not None:
+        await asyncio.to_thread(
+            dispatch_import.send_with_options,
+            args=(import_id, done.resume_after),
+            delay=DISPATCH_PAUSE_MS,
+        )
+    elif done.claimed:
+        await asyncio.to_thread(finalize_import.send, import_id)
+    return done
+
+
 @dramatiq.actor(queue_name=IMPORTS_QUEUE, max_retries=10, min_backoff=1_000)
-async def dispatch_import(import_id: int) -> None:
-    """Send the row messages of an import started by a worker."""
+async def dispatch_import(import_id: int, after: int = 0) -> None:
+    """Send the row messages of an import, from the row after ``after`` on."""
     with bound_contextvars(import_id=import_id):
         async with get_pool().acquire() as conn:
-            _, claimed = await imports.dispatch_pending_rows(conn, import_id, send_row_messages)
-        if claimed:
-            await asyncio.to_thread(finalize_import.send, import_id)
+            await dispatch_rows(conn, import_id, after)
 
 
 @dramatiq.actor(

@@ -12,6 +12,7 @@ checks the import's state under a row lock before acting.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import asyncpg
 import structlog
@@ -24,6 +25,7 @@ log = structlog.get_logger(__name__)
 
 DISPATCH_BATCH = 1_000
 SendRows = Callable[[int, list[int]], Awaitable[None]]
+QueueRoom = Callable[[], Awaitable[int]]
 
 
 async def start_next_import(conn: asyncpg.Connection, tenant_id: str) -> int | None:
@@ -44,30 +46,53 @@ async def start_next_import(conn: asyncpg.Connection, tenant_id: str) -> int | N
     return started
 
 
-async def dispatch_pending_rows(
-    conn: asyncpg.Connection, import_id: int, send_rows: SendRows
-) -> tuple[int, bool]:
-    """Create the import's teams, then send a row message for every pending row.
+@dataclass(frozen=True)
+class Dispatched:
+    """What one dispatch call did.
 
-    Pages through row numbers with short statements, so memory stays flat for
-    any number of rows and no transaction stays open meanwhile. Returns (rows
-    sent, whether this call claimed the finalizing step because nothing was
-    pending).
+    ``resume_after`` is set when the call stopped because the row queue was
+    full: the rows after that row number are still to be sent, by a later call.
     """
-    await conn.execute(QUERIES["create_import_teams"], import_id)
-    sent, after = 0, 0
+
+    sent: int
+    claimed: bool
+    resume_after: int | None = None
+
+
+async def dispatch_pending_rows(
+    conn: asyncpg.Connection,
+    import_id: int,
+    send_rows: SendRows,
+    *,
+    after: int = 0,
+    room: QueueRoom | None = None,
+) -> Dispatched:
+    """Send a row message for every pending row after row ``after``.
+
+    The first call (``after`` 0) also creates the import's teams. Pages
+    through row numbers with short statements, so memory stays flat for any
+    number of rows and no transaction stays open meanwhile. ``room`` says how
+    many more messages the row queue may take: when it says none, the call
+    stops and returns where to go on from, so Redis holds a bounded backlog
+    whatever the file's size. ``claimed``: nothing at all was pending, and this
+    call claimed the finalizing step.
+    """
+    if after == 0:
+        await conn.execute(QUERIES["create_import_teams"], import_id)
+    sent, start = 0, after
     while True:
-        page = [
-            r["row_number"]
-            for r in await conn.fetch(QUERIES["pending_rows"], import_id, after, DISPATCH_BATCH)
-        ]
+        limit = DISPATCH_BATCH if room is None else min(DISPATCH_BATCH, await room())
+        if limit <= 0:
+            log.info("import.dispatch_paused", import_id=import_id, rows=sent, after=after)
+            return Dispatched(sent, False, after)
+        page = [r["row_number"] for r in await conn.fetch(QUERIES["pending_rows"], import_id, after, limit)]
         if not page:
             break
         await send_rows(import_id, page)
         sent, after = sent + len(page), page[-1]
-    claimed = sent == 0 and await claim_finalize(conn, import_id)
+    claimed = sent == 0 and start == 0 and await claim_finalize(conn, import_id)
     log.info("import.dispatched", import_id=import_id, rows=sent)
-    return sent, claimed
+    return Dispatched(sent, claimed)
 
 
 async def finalize_import(conn: asyncpg.Connection, import_id: int) -> str | None:

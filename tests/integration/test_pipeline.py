@@ -289,3 +289,29 @@ async def test_resume_finishes_an_import_whose_finalize_message_was_lost(
 
     assert "finalizing step re-sent" in await resume_import(get_settings(), status["id"])
     assert (await wait_final(conn, status["id"]))["state"] == "done"
+
+
+async def test_a_producer_held_back_by_a_full_row_queue_leaves_the_rest_to_a_worker(
+    conn: Any, tmp_path: Path, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from producer.reading import open_csv
+    from producer.submit import ImportRequest, record_import
+    from worker import actors
+    from worker.imports import start_next_import
+
+    # The producer (this process) may fill the row queue up to 20 messages;
+    # the worker, which runs the continuation, has the default limit.
+    monkeypatch.setattr(actors, "_settings", dataclasses.replace(actors._settings, max_queue_backlog=20))
+    people = [person(f"P{i}", "Row", f"p{i}@example.com", "Ops") for i in range(600)]
+    with open_csv(write_csv(tmp_path / "a.csv", people)) as source:
+        import_id = await record_import(conn, ImportRequest(tenant=tenant), source)
+    assert await start_next_import(conn, tenant) == import_id
+
+    dispatched = await actors.dispatch_rows(conn, import_id)
+
+    assert dispatched.resume_after is not None, dispatched
+    assert dispatched.sent < 600
+    status = await wait_final(conn, import_id)
+    assert (status["state"], status["rows"]["created"]) == ("done", 600)

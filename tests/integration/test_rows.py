@@ -114,3 +114,30 @@ async def test_the_database_refuses_a_person_pointing_at_another_tenants_team(
             tenant,
             foreign_team,
         )
+
+
+async def test_a_full_row_queue_pauses_the_dispatcher_where_it_stopped(
+    conn: Any, tmp_path: Path, tenant: str
+) -> None:
+    people = [person(f"P{i}", "Row", f"p{i}@example.com") for i in range(2_500)]
+    with open_csv(write_csv(tmp_path / "a.csv", people)) as source:
+        import_id = await record_import(conn, ImportRequest(tenant=tenant), source)
+    assert await imports.start_next_import(conn, tenant) == import_id
+    sent: list[int] = []
+    rooms = iter([1_500, 100, 0])
+
+    async def collect(_: int, batch: list[int]) -> None:
+        sent.extend(batch)
+
+    async def room() -> int:
+        return next(rooms)
+
+    paused = await imports.dispatch_pending_rows(conn, import_id, collect, room=room)
+
+    # Room is asked before each page (a page is 1,000 rows at most): 1,000,
+    # then 100, then the queue is full.
+    assert paused == imports.Dispatched(sent=1_100, claimed=False, resume_after=1_101)
+    assert sent == list(range(2, 1_102))
+    rest = await imports.dispatch_pending_rows(conn, import_id, collect, after=paused.resume_after)
+    assert rest == imports.Dispatched(sent=1_400, claimed=False)
+    assert sent == list(range(2, 2_502)), "every row sent once, in order"
