@@ -182,6 +182,9 @@ SET created = created + $3, updated = updated + $4, unchanged = unchanged + $5,
     skipped = skipped + $6, failed = failed + $7
 WHERE import_id = $1 AND shard = $2;
 
+-- name: analyze_import_tables
+ANALYZE import_rows, people, teams;
+
 -- name: assign_team_managers
 -- A team's manager is the first row of the file (lowest row number) whose
 -- person is an active Manager with that team as primary team. In add-only
