@@ -116,7 +116,7 @@ async def finalize_import(conn: asyncpg.Connection, import_id: int) -> str | Non
         if mode != "add-only":
             await conn.execute(QUERIES["release_demoted_managers"], import_id, tenant_id)
         await conn.execute(QUERIES["assign_team_managers"], import_id, tenant_id, mode == "add-only")
-        await conn.execute(QUERIES["resolve_person_managers"], tenant_id)
+        # Each person's manager follows from their primary team's (no copy to update).
         if mode == "sync":
             log.info("import.managers_resolved", import_id=import_id)
             return "sweep"

@@ -219,15 +219,6 @@ WHERE t.tenant_id = $2 AND t.manager_id IS NOT NULL
               WHERE r.import_id = $1 AND r.email = p.email
                 AND r.status IN ('created', 'updated', 'unchanged'));
 
--- name: resolve_person_managers
--- Everyone's manager is their primary team's manager; nobody manages themself.
-UPDATE people p SET manager_id = m.manager_id
-FROM (SELECT person.id, NULLIF(team.manager_id, person.id) AS manager_id
-      FROM people person
-      LEFT JOIN teams team ON team.id = person.primary_team_id
-      WHERE person.tenant_id = $1) m
-WHERE p.tenant_id = $1 AND p.id = m.id AND p.manager_id IS DISTINCT FROM m.manager_id;
-
 -- name: sweep_candidates
 -- Active people of the tenant whose e-mail appears nowhere in the file
 -- (invalid and failed rows included). Admins are counted apart: never swept.
@@ -284,7 +275,8 @@ SELECT p.email, p.first_name, p.last_name, p.job_title, p.role, p.language, p.lo
        (SELECT i.status FROM invites i WHERE i.person_id = p.id AND i.status <> 'cancelled') AS invite_status
 FROM people p
 LEFT JOIN teams pt ON pt.id = p.primary_team_id AND pt.tenant_id = p.tenant_id
-LEFT JOIN people m ON m.id = p.manager_id AND m.tenant_id = p.tenant_id
+-- A person's manager: their primary team's manager, unless that is themself.
+LEFT JOIN people m ON m.id = nullif(pt.manager_id, p.id) AND m.tenant_id = p.tenant_id
 WHERE p.tenant_id = $1
 ORDER BY p.email;
 
