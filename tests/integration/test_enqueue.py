@@ -1,0 +1,45 @@
+"""Pipelined enqueue writes to Redis exactly what ``Actor.send`` writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import redis
+
+from worker.broker import broker
+from worker.enqueue import enqueue_many
+
+
+def test_enqueue_many_stores_what_send_stores(redis_url: str) -> None:
+    import dramatiq
+
+    # A queue no worker consumes, so both messages stay in Redis to be compared.
+    @dramatiq.actor(queue_name="enqueue-test", broker=broker)
+    def probe(import_id: int, row_number: int) -> None:
+        raise AssertionError("never run")
+
+    client = redis.Redis.from_url(redis_url)
+    messages_key, queue_key = f"{broker.namespace}:enqueue-test.msgs", f"{broker.namespace}:enqueue-test"
+    try:
+        sent = probe.send(7, 2)
+        enqueue_many(probe, [(7, 3), (7, 4)])
+
+        stored = {key.decode(): orjson.loads(value) for key, value in client.hgetall(messages_key).items()}
+        order = [message_id.decode() for message_id in client.lrange(queue_key, 0, -1)]
+        assert len(stored) == 3 and order[0] == sent.options["redis_message_id"]
+        by_row: dict[int, dict[str, Any]] = {m["args"][1]: m for m in stored.values()}
+        assert [by_row[row]["options"]["redis_message_id"] for row in (2, 3, 4)] == order, "in order"
+
+        def shape(message: dict[str, Any]) -> dict[str, Any]:
+            variable = {"message_id", "message_timestamp", "args", "options"}
+            return {k: v for k, v in message.items() if k not in variable} | {
+                "options": sorted(message["options"])
+            }
+
+        assert shape(by_row[3]) == shape(by_row[4]) == shape(by_row[2])
+        assert by_row[3]["args"] == [7, 3]
+        assert len({m["message_id"] for m in stored.values()}) == 3
+    finally:
+        client.delete(messages_key, queue_key)
+        client.close()
