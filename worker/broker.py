@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import dramatiq
 import orjson
+import redis
 import structlog
 from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.brokers.redis import RedisBroker
@@ -101,8 +102,16 @@ def build_broker(settings: Settings) -> RedisBroker:
         ShutdownNotifications(),
         Retries(max_retries=3),
     ]
+    # Every worker thread acknowledges its own messages, so a process needs a
+    # Redis connection per thread plus one per consumer. redis-py 6+ caps a
+    # pool at 100 connections and then *fails* the call: at 128 threads the
+    # acknowledgements and retries failed ("Too many connections") and
+    # messages were lost. A blocking pool waits for a free connection instead.
+    pool = redis.BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=settings.redis_max_connections, timeout=60
+    )
     redis_broker = RedisBroker(  # type: ignore[no-untyped-call]
-        url=settings.redis_url,
+        client=redis.Redis(connection_pool=pool),
         namespace=settings.redis_namespace,
         heartbeat_timeout=settings.heartbeat_timeout_ms,
         middleware=middleware,

@@ -37,6 +37,9 @@ class Settings:
     sweep_max_share: float = 0.25
     # Database connections per worker process (row batches share them).
     db_pool_size: int = 8
+    # Redis connections per process (the broker's pool): at least the worker's
+    # threads plus its consumers (two per queue); callers wait when all are busy.
+    redis_max_connections: int = 1_000
     # A dead worker's unacknowledged messages return to the queue after this
     # many milliseconds without a heartbeat.
     heartbeat_timeout_ms: int = 15_000

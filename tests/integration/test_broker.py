@@ -1,7 +1,8 @@
-"""Pipelined enqueue writes to Redis exactly what ``Actor.send`` writes."""
+"""The broker's Redis side: what pipelined enqueue writes, and connections for every thread."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -43,3 +44,18 @@ def test_enqueue_many_stores_what_send_stores(redis_url: str) -> None:
     finally:
         client.delete(messages_key, queue_key)
         client.close()
+
+
+def test_every_worker_thread_gets_a_redis_connection(redis_url: str) -> None:
+    # 160 threads each holding a connection at once, as a worker's threads do
+    # when they acknowledge together (the Procfile runs 128 per process).
+    # redis-py's default pool fails the 101st caller with "Too many connections".
+    key = f"{broker.namespace}:never-filled"
+
+    def hold_a_connection(_: int) -> Any:
+        return broker.client.blpop([key], timeout=1)
+
+    with ThreadPoolExecutor(max_workers=160) as pool:
+        results = list(pool.map(hold_a_connection, range(160)))
+
+    assert results == [None] * 160
