@@ -43,8 +43,8 @@ from producer.template import write_template
 from producer.timezones import parse_send_at, tenant_timezone
 from producer.tokens import Principal, check_tenant_id, verify_token
 from worker.db import QUERIES, connection, create_pool
-from worker.errors import BulkImportError, FileRejected, ImportNotFound, InvalidState
-from worker.logs import configure_logging
+from worker.errors import BulkImportError, FileRejected, ImportNotFound, InvalidState, ServiceUnavailable
+from worker.logs import configure_logging, render_library_loggers
 from worker.settings import Settings, get_settings
 
 log = structlog.get_logger(__name__)
@@ -54,7 +54,13 @@ _MAX_ID = 2**63 - 1
 _MAX_KEY_CHARS = 255
 _CHUNK = 64 * 1024
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
-_STATUS_OF = ((FileRejected, 422), (ImportNotFound, 404), (InvalidState, 409), (BulkImportError, 400))
+_STATUS_OF = (
+    (FileRejected, 422),
+    (ImportNotFound, 404),
+    (InvalidState, 409),
+    (ServiceUnavailable, 503),
+    (BulkImportError, 400),
+)
 
 
 class ApiError(Exception):
@@ -412,4 +418,7 @@ def app_from_env() -> Starlette:
     """The Procfile's ``web:`` factory: settings from the environment, logging configured."""
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    # uvicorn configured its loggers with handlers of its own before it called
+    # this factory; route them through structlog instead.
+    render_library_loggers("uvicorn", "uvicorn.error", "uvicorn.access")
     return create_app(settings)
