@@ -26,6 +26,7 @@ from typing import IO, Any, TextIO, TypeVar, cast
 
 import asyncpg
 import redis
+import redis.asyncio
 import structlog
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -34,8 +35,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from producer import dashboard
 from producer.api_openapi import OPENAPI
 from producer.control import cancel_import
+from producer.operators import NotAnOperator
 from producer.reports import import_status, write_failed_rows
 from producer.review import review_file
 from producer.submit import INVITE_OPTIONS, MODES, ImportRequest, submit_import_async
@@ -390,17 +393,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.pool = await create_pool(settings.database_url, settings.db_pool_size)
+        # The dashboard's and /metrics' reads of the broker's queues.
+        app.state.redis = redis.asyncio.Redis.from_url(settings.redis_url)
         log.info("api.started")
         try:
             yield
         finally:
+            await app.state.redis.aclose()
             await app.state.pool.close()
 
     app = Starlette(
-        routes=ROUTES,
+        routes=[*ROUTES, *dashboard.ROUTES],
         lifespan=lifespan,
         exception_handlers={
             ApiError: _on_api_error,
+            NotAnOperator: dashboard.on_not_an_operator,
             BulkImportError: _on_bulk_import_error,
             HTTPException: _on_http_exception,
             ClientDisconnect: _on_disconnect,

@@ -1,0 +1,317 @@
+"""The operators' dashboard: the root page ``/``, server-rendered (Jinja2).
+
+Queues (ready, in progress, delayed, dead-lettered), the broker processes
+alive, every tenant's imports with progress, rate and ETA; an import's page
+with its rejected rows; and the actions: retry a queue's dead letters, cancel,
+resume, approve a blocked sweep, send pending invites. The actions call
+:mod:`producer.control` (and :mod:`producer.queues` for dead letters), as the
+command line does. A little JavaScript (``static/dashboard.js``) refreshes the
+figures from the JSON routes every 2 seconds. Who may see it:
+:mod:`producer.operators`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import quote, urlencode
+
+import structlog
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from producer import operators
+from producer.control import cancel_import, resume_import, send_pending_invites
+from producer.metrics import metrics
+from producer.operators import COOKIE, COOKIE_MAX_AGE_S, NotAnOperator
+from producer.queues import broker_processes, queue_depths, retry_dead_letters
+from producer.reports import import_status
+from worker.db import QUERIES
+from worker.errors import BulkImportError, ImportNotFound
+from worker.settings import Settings
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+RECENT_IMPORTS = 50
+FAILED_ROWS_SHOWN = 200
+_COUNTS = ("created", "updated", "unchanged", "skipped", "failed")
+IMPORT_ACTIONS = ("cancel", "resume", "approve", "send-invites")
+
+templates = Environment(
+    loader=PackageLoader("producer", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def duration(seconds: float | None) -> str:
+    """``95`` → ``1 m 35 s``; None → a dash (no estimate)."""
+    if seconds is None:
+        return "–"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes} m"
+    return f"{minutes} m {secs} s" if minutes else f"{secs} s"
+
+
+def when(iso: str | None) -> str:
+    """An ISO time as ``2026-11-27 17:35 UTC`` (or a dash)."""
+    if iso is None:
+        return "–"
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+templates.filters["duration"] = duration
+templates.filters["when"] = when
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def _in_own_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a control function on a loop of its own, as the API does (it may send many messages)."""
+    return await asyncio.to_thread(asyncio.run, coro)
+
+
+def progress(counts: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Progress of an import: rows settled of rows to apply, average rate, ETA.
+
+    ``counts`` has the import's state, ``total_rows``, ``invalid_rows``, the
+    outcome counts and ``started_at``. The rate is the average since the
+    import started, so it is steady between two refreshes.
+    """
+    valid = counts["total_rows"] - counts["invalid_rows"]
+    settled = sum(counts[name] for name in _COUNTS)
+    running = counts["state"] == "running"
+    started = counts["started_at"]
+    elapsed = (now - started).total_seconds() if started is not None else 0.0
+    rate = settled / elapsed if running and elapsed > 0 else None
+    pending = max(valid - settled, 0)
+    return {
+        "valid": valid,
+        "settled": settled,
+        "pending": pending,
+        "percent": round(100 * settled / valid, 1) if valid else 100.0,
+        "rate": round(rate, 1) if rate is not None else None,
+        "eta_seconds": round(pending / rate) if rate else None,
+    }
+
+
+def _import_entry(row: Any) -> dict[str, Any]:
+    entry = {
+        "id": row["id"],
+        "tenant": row["tenant_id"],
+        "mode": row["mode"],
+        "state": row["state"],
+        "file": row["filename"],
+        "total": row["total_rows"],
+        "invalid": row["invalid_rows"],
+        "counts": {name: row[name] for name in _COUNTS},
+        "deactivated": row["deactivated"],
+        "error": row["error"],
+        "created_at": row["created_at"].isoformat(),
+    }
+    return entry | progress(dict(row), row["now"])
+
+
+async def overview(request: Request) -> dict[str, Any]:
+    """Everything the dashboard shows, as JSON-ready data."""
+    settings, state = _settings(request), request.app.state
+    depths = await queue_depths(state.redis, settings.redis_namespace)
+    brokers = await broker_processes(state.redis, settings.redis_namespace, settings.heartbeat_timeout_ms)
+    rows = await state.pool.fetch(QUERIES["dashboard_imports"], RECENT_IMPORTS)
+    return {
+        "queues": [vars(depth) for depth in depths],
+        "brokers": [vars(process) for process in brokers],
+        "heartbeat_timeout_s": settings.heartbeat_timeout_ms / 1000,
+        "imports": [_import_entry(row) for row in rows],
+    }
+
+
+async def import_detail(request: Request, import_id: int) -> dict[str, Any]:
+    """An import's status (as ``status --json``) with its progress."""
+    async with request.app.state.pool.acquire() as conn:
+        status = await import_status(conn, import_id)
+        now = await conn.fetchval(QUERIES["database_now"])
+    counts = {
+        "state": status["state"],
+        "total_rows": status["rows"]["total"],
+        "invalid_rows": status["rows"]["invalid"],
+        "started_at": datetime.fromisoformat(status["started_at"]) if status["started_at"] else None,
+        **{name: status["rows"][name] for name in _COUNTS},
+    }
+    return status | {"progress": progress(counts, now)}
+
+
+def _page(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(templates.get_template(name).render(**context), status_code=status_code)
+
+
+def _flash(request: Request) -> dict[str, Any]:
+    return {"notice": request.query_params.get("notice"), "problem": request.query_params.get("problem")}
+
+
+# --- pages ----------------------------------------------------------------------------
+
+
+async def login_page(request: Request) -> Response:
+    return _page("login.html", next=request.query_params.get("next", "/"), problem=None)
+
+
+async def login(request: Request) -> Response:
+    operators.check_origin(request)
+    form = await operators.read_form(request)
+    secret = form.get("token", "").strip()
+    target = form.get("next", "/")
+    if not target.startswith("/") or target.startswith("//"):
+        target = "/"  # never redirect off this site
+    try:
+        await operators.check_operator_token(request, secret)
+    except NotAnOperator as refused:
+        return _page("login.html", refused.status, next=target, problem=refused.message)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        COOKIE,
+        secret,
+        max_age=COOKIE_MAX_AGE_S,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    log.info("dashboard.login")
+    return response
+
+
+async def logout(request: Request) -> Response:
+    await operators.operator_post(request)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, httponly=True, samesite="strict")
+    return response
+
+
+async def home(request: Request) -> Response:
+    who = await operators.operator(request)
+    data = await overview(request)
+    return _page(
+        "dashboard.html",
+        csrf=who.csrf_token,
+        data=data,
+        by_cookie=who.by_cookie,
+        recent=RECENT_IMPORTS,
+        **_flash(request),
+    )
+
+
+async def home_json(request: Request) -> Response:
+    await operators.operator(request)
+    return JSONResponse(await overview(request))
+
+
+async def import_page(request: Request) -> Response:
+    who = await operators.operator(request)
+    import_id = request.path_params["import_id"]
+    try:
+        detail = await import_detail(request, import_id)
+    except ImportNotFound as missing:
+        return _page("missing.html", 404, message=str(missing), by_cookie=who.by_cookie, csrf=who.csrf_token)
+    failed = await request.app.state.pool.fetch(
+        QUERIES["dashboard_failed_rows"], import_id, FAILED_ROWS_SHOWN
+    )
+    return _page(
+        "import.html",
+        csrf=who.csrf_token,
+        by_cookie=who.by_cookie,
+        imp=detail,
+        failed_rows=failed,
+        failed_shown=FAILED_ROWS_SHOWN,
+        **_flash(request),
+    )
+
+
+async def import_json(request: Request) -> Response:
+    await operators.operator(request)
+    try:
+        return JSONResponse(await import_detail(request, request.path_params["import_id"]))
+    except ImportNotFound as missing:
+        return JSONResponse({"error": str(missing)}, status_code=404)
+
+
+# --- actions --------------------------------------------------------------------------
+
+
+def _back(path: str, **message: str) -> RedirectResponse:
+    return RedirectResponse(f"{path}?{urlencode(message, quote_via=quote)}", status_code=303)
+
+
+async def import_action(request: Request) -> Response:
+    """cancel | resume | approve | send-invites, from the import's page."""
+    await operators.operator_post(request)
+    import_id, action = request.path_params["import_id"], request.path_params["action"]
+    if action not in IMPORT_ACTIONS:
+        return JSONResponse({"error": f"no action {action!r}"}, status_code=404)
+    settings, page = _settings(request), f"/imports/{import_id}"
+    try:
+        if action == "cancel":
+            message = await _in_own_loop(cancel_import(settings, import_id))
+        elif action == "resume":
+            message = await _in_own_loop(resume_import(settings, import_id))
+        elif action == "approve":
+            message = await _in_own_loop(resume_import(settings, import_id, allow_mass_deactivation=True))
+        else:
+            tenant = await request.app.state.pool.fetchval(QUERIES["import_tenant"], import_id)
+            if tenant is None:
+                raise ImportNotFound(f"no import {import_id}")
+            message = await _in_own_loop(send_pending_invites(settings, tenant, import_id, None))
+    except BulkImportError as refused:
+        log.info("dashboard.action.refused", action=action, import_id=import_id, reason=str(refused))
+        return _back(page, problem=str(refused))
+    log.info("dashboard.action", action=action, import_id=import_id, result=message)
+    return _back(page, notice=message)
+
+
+async def retry_queue(request: Request) -> Response:
+    """Put a queue's dead-lettered messages back on it."""
+    await operators.operator_post(request)
+    queue = request.path_params["queue"]
+    try:
+        moved = await retry_dead_letters(request.app.state.redis, _settings(request).redis_namespace, queue)
+    except ValueError as unknown:
+        return _back("/", problem=str(unknown))
+    log.info("dashboard.dead_letters.retried", queue=queue, messages=moved)
+    return _back("/", notice=f"{moved} dead-lettered messages of queue {queue} are back on it")
+
+
+async def on_not_an_operator(request: Request, exc: Exception) -> Response:
+    """Browsers without credentials go to the login form; programs get JSON."""
+    assert isinstance(exc, NotAnOperator)
+    wants_html = "text/html" in request.headers.get("accept", "") and not request.url.path.endswith(".json")
+    if exc.status == 401 and wants_html and request.method == "GET":
+        return RedirectResponse("/login?" + urlencode({"next": request.url.path}), status_code=303)
+    if wants_html:
+        return _page("login.html", exc.status, next="/", problem=exc.message)
+    return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+
+ROUTES = [
+    Route("/", home, methods=["GET"]),
+    Route("/dashboard.json", home_json, methods=["GET"]),
+    Route("/login", login_page, methods=["GET"]),
+    Route("/login", login, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/imports/{import_id:int}", import_page, methods=["GET"]),
+    Route("/imports/{import_id:int}.json", import_json, methods=["GET"]),
+    Route("/imports/{import_id:int}/{action:str}", import_action, methods=["POST"]),
+    Route("/queues/{queue:str}/retry", retry_queue, methods=["POST"]),
+    Route("/metrics", metrics, methods=["GET"]),
+    Mount("/static", StaticFiles(packages=[("producer", "static")]), name="static"),
+]
