@@ -47,7 +47,7 @@ function importRow(i) {
   setBar(bar, i, i.state);
   const progress = el("td", { class: "wide" });
   progress.append(bar);
-  const counts = COUNTS.map((c) => i.counts[c]).concat([i.invalid]).join(" · ");
+  const counts = COUNTS.map((c) => i.counts[c]).concat([i.invalid]).map(number).join(" · ");
   tr.append(
     state, progress,
     el("td", { class: "num", "data-field": "rows" }, `${number(i.settled)} / ${number(i.valid)}`),

@@ -73,6 +73,7 @@ async def test_only_an_operator_gets_in(client: httpx.AsyncClient, operator: str
     page = await client.get("/", headers=HTML)  # the client keeps the cookie, as a browser does
     assert page.status_code == 200
     assert "Queues" in page.text and csrf_token(operator) in page.text
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     overview = (await client.get("/dashboard.json")).json()
     assert [q["name"] for q in overview["queues"]] == ["rows", "imports", "invite_schedules", "invites"]
     # An operator's bearer header works without the cookie.
