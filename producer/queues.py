@@ -27,17 +27,19 @@ import redis.asyncio
 
 # The Procfile's worker consumes these (worker.actors names them).
 QUEUES = ("rows", "imports", "invite_schedules", "invites")
+_BATCH = 1_000  # dead letters moved per script call
 
-# Moves every dead letter of a queue back onto the queue, as the dispatch
-# script's "requeue" command does for a fetched message: the message's data
-# goes back into the queue's hash under the same id, and its id onto the list's
-# tail. The data is unchanged, so dramatiq's Retries middleware still counts
-# the retries the message used up: it gets one more attempt, and is
-# dead-lettered again if that attempt fails. One script: atomic, so a message
-# is never in both places or in neither.
+# Moves up to ARGV[1] dead letters of a queue back onto the queue, oldest
+# first, as the dispatch script's "requeue" command does for a fetched
+# message: the message's data goes back into the queue's hash under the same
+# id, and its id onto the list's tail. The data is unchanged, so dramatiq's
+# Retries middleware still counts the retries the message used up: it gets
+# one more attempt, and is dead-lettered again if that attempt fails. Atomic
+# per call, so a message is never in both places or in neither; bounded, so
+# a large dead-letter queue never blocks Redis for long.
 _RETRY_DEAD_LETTERS = """
 local queue, messages, xqueue, xmessages = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local ids = redis.call("zrange", xqueue, 0, -1)
+local ids = redis.call("zrange", xqueue, 0, tonumber(ARGV[1]) - 1)
 local moved = 0
 for _, id in ipairs(ids) do
     local data = redis.call("hget", xmessages, id)
@@ -49,7 +51,7 @@ for _, id in ipairs(ids) do
     redis.call("zrem", xqueue, id)
     redis.call("hdel", xmessages, id)
 end
-return moved
+return {#ids, moved}
 """
 
 
@@ -120,5 +122,9 @@ async def retry_dead_letters(client: redis.asyncio.Redis, namespace: str, queue:
     """Move a queue's dead-lettered messages back onto it; return how many moved."""
     key = _key(namespace, check_queue(queue))
     script = client.register_script(_RETRY_DEAD_LETTERS)
-    moved = await script(keys=[key, key + ".msgs", key + ".XQ", key + ".XQ.msgs"])
-    return int(moved)
+    moved = 0
+    while True:
+        seen, batch = await script(keys=[key, key + ".msgs", key + ".XQ", key + ".XQ.msgs"], args=[_BATCH])
+        moved += int(batch)
+        if int(seen) < _BATCH:
+            return moved

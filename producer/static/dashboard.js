@@ -14,6 +14,23 @@ function duration(seconds) {
   return m ? `${m} m ${s % 60} s` : `${s % 60} s`;
 }
 
+// Rows settled per second between refreshes, smoothed; the server's figure is
+// the average since the import started, which a pause (workers down) skews.
+const samples = new Map();
+
+function liveFigures(key, p, state) {
+  const now = performance.now() / 1000;
+  const previous = samples.get(key);
+  let live = null;
+  if (previous && state === "running" && now > previous.t) {
+    const instant = (p.settled - previous.settled) / (now - previous.t);
+    live = previous.rate === null ? instant : 0.5 * previous.rate + 0.5 * instant;
+  }
+  samples.set(key, { settled: p.settled, t: now, rate: live });
+  if (live === null) return { rate: p.rate, eta: p.eta_seconds };
+  return { rate: live, eta: live > 0 ? p.pending / live : null };
+}
+
 function rate(r) { return r === null || r === undefined ? "–" : `${Math.round(r)}/s`; }
 
 function el(tag, attrs = {}, text = null) {
@@ -48,11 +65,12 @@ function importRow(i) {
   const progress = el("td", { class: "wide" });
   progress.append(bar);
   const counts = COUNTS.map((c) => i.counts[c]).concat([i.invalid]).map(number).join(" · ");
+  const live = liveFigures(i.id, i, i.state);
   tr.append(
     state, progress,
     el("td", { class: "num", "data-field": "rows" }, `${number(i.settled)} / ${number(i.valid)}`),
-    el("td", { class: "num", "data-field": "rate" }, rate(i.rate)),
-    el("td", { class: "num", "data-field": "eta" }, duration(i.eta_seconds)),
+    el("td", { class: "num", "data-field": "rate" }, rate(live.rate)),
+    el("td", { class: "num", "data-field": "eta" }, duration(live.eta)),
     el("td", { class: "num", "data-field": "counts" }, counts),
   );
   return tr;
@@ -84,11 +102,12 @@ function renderImport(root, imp) {
     return;
   }
   const p = imp.progress;
+  const live = liveFigures(imp.id, p, imp.state);
   setBar(root.querySelector(".bar"), p, imp.state);
   field(root, "rows", `${number(p.settled)} / ${number(p.valid)} rows`);
   root.querySelector('[data-field="rows"]').append(
-    " · ", el("span", { "data-field": "rate" }, rate(p.rate)),
-    " · ETA ", el("span", { "data-field": "eta" }, duration(p.eta_seconds)),
+    " · ", el("span", { "data-field": "rate" }, rate(live.rate)),
+    " · ETA ", el("span", { "data-field": "eta" }, duration(live.eta)),
   );
   for (const [name, value] of Object.entries(imp.rows)) {
     const cell = root.querySelector(`[data-count="${name}"]`);

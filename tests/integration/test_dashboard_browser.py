@@ -50,6 +50,8 @@ async def page(browser: Any, web_server: str, conn: Any) -> AsyncIterator[Any]:
     context = await browser.new_context(base_url=web_server, viewport={"width": 1366, "height": 800})
     context.set_default_timeout(TIMEOUT_MS)
     tab = await context.new_page()
+    script_errors: list[str] = []
+    tab.on("pageerror", lambda error: script_errors.append(str(error)))
     await tab.goto("/")
     assert tab.url.endswith("/login?next=%2F")
     await tab.fill("#token", operator)
@@ -57,6 +59,7 @@ async def page(browser: Any, web_server: str, conn: Any) -> AsyncIterator[Any]:
     await tab.wait_for_url(web_server + "/")
     yield tab
     await context.close()
+    assert script_errors == [], "the dashboard's script failed"
 
 
 def people(tenant: str, count: int, team: str = "Ops") -> list[list[str]]:
