@@ -13,6 +13,7 @@ figures from the JSON routes every 2 seconds. Who may see it:
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -28,7 +29,7 @@ from starlette.staticfiles import StaticFiles
 from producer import operators
 from producer.control import cancel_import, resume_import, send_pending_invites
 from producer.metrics import metrics
-from producer.operators import COOKIE, COOKIE_MAX_AGE_S, NotAnOperator
+from producer.operators import COOKIE, COOKIE_MAX_AGE_S, NotAnOperator, Operator
 from producer.queues import broker_processes, queue_depths, retry_dead_letters
 from producer.reports import import_status
 from worker.db import QUERIES
@@ -169,8 +170,13 @@ def _page(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(html, status_code=status_code, headers=_PAGE_HEADERS)
 
 
-def _flash(request: Request) -> dict[str, Any]:
-    return {"notice": request.query_params.get("notice"), "problem": request.query_params.get("problem")}
+def _flash(request: Request, who: Operator) -> dict[str, Any]:
+    """The banner an action redirected with, if this session signed it (no spoofed links)."""
+    kind = "notice" if "notice" in request.query_params else "problem"
+    text = request.query_params.get(kind)
+    if text is None or not hmac.compare_digest(request.query_params.get("sig", ""), who.sign(kind + text)):
+        return {}
+    return {kind: text}
 
 
 # --- pages ----------------------------------------------------------------------------
@@ -220,7 +226,7 @@ async def home(request: Request) -> Response:
         data=data,
         by_cookie=who.by_cookie,
         recent=RECENT_IMPORTS,
-        **_flash(request),
+        **_flash(request, who),
     )
 
 
@@ -246,7 +252,7 @@ async def import_page(request: Request) -> Response:
         imp=detail,
         failed_rows=failed,
         failed_shown=FAILED_ROWS_SHOWN,
-        **_flash(request),
+        **_flash(request, who),
     )
 
 
@@ -261,13 +267,15 @@ async def import_json(request: Request) -> Response:
 # --- actions --------------------------------------------------------------------------
 
 
-def _back(path: str, **message: str) -> RedirectResponse:
-    return RedirectResponse(f"{path}?{urlencode(message, quote_via=quote)}", status_code=303)
+def _back(path: str, who: Operator, kind: str, text: str) -> RedirectResponse:
+    """Back to ``path`` with a banner; signed, so a crafted link cannot show one."""
+    query = urlencode({kind: text, "sig": who.sign(kind + text)}, quote_via=quote)
+    return RedirectResponse(f"{path}?{query}", status_code=303)
 
 
 async def import_action(request: Request) -> Response:
     """cancel | resume | approve | send-invites, from the import's page."""
-    await operators.operator_post(request)
+    who, _ = await operators.operator_post(request)
     import_id, action = request.path_params["import_id"], request.path_params["action"]
     if action not in IMPORT_ACTIONS:
         return JSONResponse({"error": f"no action {action!r}"}, status_code=404)
@@ -286,21 +294,21 @@ async def import_action(request: Request) -> Response:
             message = await _in_own_loop(send_pending_invites(settings, tenant, import_id, None))
     except BulkImportError as refused:
         log.info("dashboard.action.refused", action=action, import_id=import_id, reason=str(refused))
-        return _back(page, problem=str(refused))
+        return _back(page, who, "problem", str(refused))
     log.info("dashboard.action", action=action, import_id=import_id, result=message)
-    return _back(page, notice=message)
+    return _back(page, who, "notice", message)
 
 
 async def retry_queue(request: Request) -> Response:
     """Put a queue's dead-lettered messages back on it."""
-    await operators.operator_post(request)
+    who, _ = await operators.operator_post(request)
     queue = request.path_params["queue"]
     try:
         moved = await retry_dead_letters(request.app.state.redis, _settings(request).redis_namespace, queue)
     except ValueError as unknown:
-        return _back("/", problem=str(unknown))
+        return _back("/", who, "problem", str(unknown))
     log.info("dashboard.dead_letters.retried", queue=queue, messages=moved)
-    return _back("/", notice=f"{moved} dead-lettered messages of queue {queue} are back on it")
+    return _back("/", who, "notice", f"{moved} dead-lettered messages of queue {queue} are back on it")
 
 
 async def on_not_an_operator(request: Request, exc: Exception) -> Response:

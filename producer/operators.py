@@ -52,6 +52,10 @@ class Operator:
         """The CSRF token of this session: an HMAC of the operator token."""
         return csrf_token(self.secret)
 
+    def sign(self, text: str) -> str:
+        """An HMAC of ``text`` under this operator's token (for the banners of redirects)."""
+        return hmac.new(self.secret.encode(), b"banner:" + text.encode(), hashlib.sha256).hexdigest()
+
 
 def csrf_token(secret: str) -> str:
     """The CSRF token that goes with an operator token."""

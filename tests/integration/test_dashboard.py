@@ -110,6 +110,11 @@ async def test_a_cookie_post_needs_the_csrf_token(
         f"/imports/{blocked}?notice=import%20{blocked}%20cancelled"
     )
     assert await conn.fetchval("SELECT state FROM imports WHERE id = $1", blocked) == "cancelled"
+    banner = await client.get(accepted.headers["location"], headers=HTML)
+    assert f'<p class="flash notice" role="status">import {blocked} cancelled' in banner.text
+    # A crafted link cannot put words in the dashboard's mouth: banners are signed.
+    spoofed = await client.get(f"/imports/{blocked}?problem=paste+your+token+at+evil.test", headers=HTML)
+    assert spoofed.status_code == 200 and "evil.test" not in spoofed.text
     # With a bearer header instead of the cookie, no CSRF token is needed (a browser never adds one).
     client.cookies.clear()
     again = await client.post(url, headers=bearer(operator))
