@@ -30,8 +30,8 @@ from producer import operators
 from producer.control import cancel_import, resume_import, send_pending_invites
 from producer.metrics import metrics
 from producer.operators import COOKIE, COOKIE_MAX_AGE_S, NotAnOperator, Operator
-from producer.queues import broker_processes, queue_depths, retry_dead_letters
-from producer.reports import import_status
+from producer.overview import RECENT_IMPORTS, import_detail, overview
+from producer.queues import retry_dead_letters
 from worker.db import QUERIES
 from worker.errors import BulkImportError, ImportNotFound
 from worker.settings import Settings
@@ -39,9 +39,7 @@ from worker.settings import Settings
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
-RECENT_IMPORTS = 50
 FAILED_ROWS_SHOWN = 200
-_COUNTS = ("created", "updated", "unchanged", "skipped", "failed")
 IMPORT_ACTIONS = ("cancel", "resume", "approve", "send-invites")
 
 templates = Environment(
@@ -83,76 +81,6 @@ def _settings(request: Request) -> Settings:
 async def _in_own_loop(coro: Coroutine[Any, Any, T]) -> T:
     """Run a control function on a loop of its own, as the API does (it may send many messages)."""
     return await asyncio.to_thread(asyncio.run, coro)
-
-
-def progress(counts: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """Progress of an import: rows settled of rows to apply, average rate, ETA.
-
-    ``counts`` has the import's state, ``total_rows``, ``invalid_rows``, the
-    outcome counts and ``started_at``. The rate is the average since the
-    import started, so it is steady between two refreshes.
-    """
-    valid = counts["total_rows"] - counts["invalid_rows"]
-    settled = sum(counts[name] for name in _COUNTS)
-    running = counts["state"] == "running"
-    started = counts["started_at"]
-    elapsed = (now - started).total_seconds() if started is not None else 0.0
-    rate = settled / elapsed if running and elapsed > 0 else None
-    pending = max(valid - settled, 0)
-    return {
-        "valid": valid,
-        "settled": settled,
-        "pending": pending,
-        "percent": round(100 * settled / valid, 1) if valid else 100.0,
-        "rate": round(rate, 1) if rate is not None else None,
-        "eta_seconds": round(pending / rate) if rate else None,
-    }
-
-
-def _import_entry(row: Any) -> dict[str, Any]:
-    entry = {
-        "id": row["id"],
-        "tenant": row["tenant_id"],
-        "mode": row["mode"],
-        "state": row["state"],
-        "file": row["filename"],
-        "total": row["total_rows"],
-        "invalid": row["invalid_rows"],
-        "counts": {name: row[name] for name in _COUNTS},
-        "deactivated": row["deactivated"],
-        "error": row["error"],
-        "created_at": row["created_at"].isoformat(),
-    }
-    return entry | progress(dict(row), row["now"])
-
-
-async def overview(request: Request) -> dict[str, Any]:
-    """Everything the dashboard shows, as JSON-ready data."""
-    settings, state = _settings(request), request.app.state
-    depths = await queue_depths(state.redis, settings.redis_namespace)
-    brokers = await broker_processes(state.redis, settings.redis_namespace, settings.heartbeat_timeout_ms)
-    rows = await state.pool.fetch(QUERIES["dashboard_imports"], RECENT_IMPORTS)
-    return {
-        "queues": [vars(depth) for depth in depths],
-        "brokers": [vars(process) for process in brokers],
-        "heartbeat_timeout_s": settings.heartbeat_timeout_ms / 1000,
-        "imports": [_import_entry(row) for row in rows],
-    }
-
-
-async def import_detail(request: Request, import_id: int) -> dict[str, Any]:
-    """An import's status (as ``status --json``) with its progress."""
-    async with request.app.state.pool.acquire() as conn:
-        status = await import_status(conn, import_id)
-        now = await conn.fetchval(QUERIES["database_now"])
-    counts = {
-        "state": status["state"],
-        "total_rows": status["rows"]["total"],
-        "invalid_rows": status["rows"]["invalid"],
-        "started_at": datetime.fromisoformat(status["started_at"]) if status["started_at"] else None,
-        **{name: status["rows"][name] for name in _COUNTS},
-    }
-    return status | {"progress": progress(counts, now)}
 
 
 # No inline scripts, no framing (the action buttons cannot be clickjacked), no
