@@ -26,6 +26,7 @@ from typing import IO, Any, TextIO, TypeVar, cast
 
 import asyncpg
 import redis
+import redis.asyncio
 import structlog
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -34,8 +35,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from producer import dashboard
 from producer.api_openapi import OPENAPI
 from producer.control import cancel_import
+from producer.operators import NotAnOperator
 from producer.reports import import_status, write_failed_rows
 from producer.review import review_file
 from producer.submit import INVITE_OPTIONS, MODES, ImportRequest, submit_import_async
@@ -43,8 +46,8 @@ from producer.template import write_template
 from producer.timezones import parse_send_at, tenant_timezone
 from producer.tokens import Principal, check_tenant_id, verify_token
 from worker.db import QUERIES, connection, create_pool
-from worker.errors import BulkImportError, FileRejected, ImportNotFound, InvalidState
-from worker.logs import configure_logging
+from worker.errors import BulkImportError, FileRejected, ImportNotFound, InvalidState, ServiceUnavailable
+from worker.logs import configure_logging, render_library_loggers
 from worker.settings import Settings, get_settings
 
 log = structlog.get_logger(__name__)
@@ -54,7 +57,13 @@ _MAX_ID = 2**63 - 1
 _MAX_KEY_CHARS = 255
 _CHUNK = 64 * 1024
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
-_STATUS_OF = ((FileRejected, 422), (ImportNotFound, 404), (InvalidState, 409), (BulkImportError, 400))
+_STATUS_OF = (
+    (FileRejected, 422),
+    (ImportNotFound, 404),
+    (InvalidState, 409),
+    (ServiceUnavailable, 503),
+    (BulkImportError, 400),
+)
 
 
 class ApiError(Exception):
@@ -384,17 +393,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.pool = await create_pool(settings.database_url, settings.db_pool_size)
+        # The dashboard's and /metrics' reads of the broker's queues.
+        app.state.redis = redis.asyncio.Redis.from_url(settings.redis_url)
         log.info("api.started")
         try:
             yield
         finally:
+            await app.state.redis.aclose()
             await app.state.pool.close()
 
     app = Starlette(
-        routes=ROUTES,
+        routes=[*ROUTES, *dashboard.ROUTES],
         lifespan=lifespan,
         exception_handlers={
             ApiError: _on_api_error,
+            NotAnOperator: dashboard.on_not_an_operator,
             BulkImportError: _on_bulk_import_error,
             HTTPException: _on_http_exception,
             ClientDisconnect: _on_disconnect,
@@ -412,4 +425,7 @@ def app_from_env() -> Starlette:
     """The Procfile's ``web:`` factory: settings from the environment, logging configured."""
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    # uvicorn configured its loggers with handlers of its own before it called
+    # this factory; route them through structlog instead.
+    render_library_loggers("uvicorn", "uvicorn.error", "uvicorn.access")
     return create_app(settings)

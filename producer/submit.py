@@ -24,7 +24,7 @@ from producer.mapping import ColumnMapping, map_header
 from producer.reading import CsvSource, open_csv
 from producer.validation import validate_row
 from worker.db import QUERIES, connection
-from worker.errors import BulkImportError, FileRejected
+from worker.errors import BulkImportError, FileRejected, ServiceUnavailable
 from worker.logs import redact
 from worker.rows import COUNTER_SHARDS
 from worker.settings import Settings, get_settings
@@ -168,7 +168,7 @@ async def submit_import_async(
                 try:
                     await dispatch_rows(conn, started)
                 except redis.exceptions.ConnectionError as exc:
-                    raise BulkImportError(
+                    raise ServiceUnavailable(
                         f"import {started} is recorded but its rows could not be queued ({redact(str(exc))});"
                         f" once Redis answers, run `bulk-import resume {started}`"
                     ) from None

@@ -277,3 +277,35 @@ def smtp_server() -> Iterator[MailServer]:
     controller.start()
     yield handler
     controller.stop()
+
+
+@pytest.fixture
+def web_server(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[str]:
+    """The Procfile's web: line, serving on a free port; its output goes to ``tmp_path / "web.log"``."""
+    import httpx
+
+    port = _free_port()
+    log_path = tmp_path / "web.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            ["sh", "-c", "exec " + procfile_command("web")],
+            cwd=ROOT,
+            env=subprocess_env(PORT=str(port)),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        assert process.poll() is None, f"web exited with {process.returncode}; see {log_path}"
+        try:
+            return httpx.get(base + "/api/openapi.json", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_until(answers, timeout=30, what="the web process to answer")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -28,5 +28,9 @@ class InvalidState(BulkImportError):
     """The import is not in a state that allows the requested action."""
 
 
+class ServiceUnavailable(BulkImportError):
+    """PostgreSQL or Redis did not answer; the same request can succeed later."""
+
+
 class ConfigurationError(BulkImportError):
     """A setting is missing or malformed."""

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 _configured = False
+_formatter: logging.Formatter | None = None
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 
 
@@ -35,7 +36,7 @@ def _redact_secrets(
 
 def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     """Configure structlog for this process; later calls change nothing."""
-    global _configured
+    global _configured, _formatter
     if _configured:
         return
     _configured = True
@@ -64,5 +65,24 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name, structlog.processors.format_exc_info],
     )
+    _formatter = formatter
     for handler in logging.getLogger().handlers:
         handler.setFormatter(formatter)
+
+
+def render_library_loggers(*names: str) -> None:
+    """Send the records of the named stdlib loggers through structlog's renderer.
+
+    For libraries that install handlers of their own on their loggers, such as
+    uvicorn (``uvicorn.error``, ``uvicorn.access``): their handlers are
+    replaced by one stderr handler with our formatter, so their lines come out
+    as JSON (or the console format) like every other line of the process.
+    """
+    if _formatter is None:
+        raise RuntimeError("configure_logging() must run first")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_formatter)
+    for name in names:
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.propagate = False

@@ -696,3 +696,42 @@ FROM imports
 WHERE ($1::text IS NULL OR tenant_id = $1) AND ($3::bigint IS NULL OR id < $3)
 ORDER BY id DESC
 LIMIT $2;
+
+-- name: metrics_row_outcomes
+-- Rows settled by every import so far, per outcome, plus the rows rejected at
+-- validation; read by GET /metrics at scrape time (workers are separate
+-- processes, so the database is the one place that has the totals).
+SELECT coalesce(sum(created), 0)::bigint AS created, coalesce(sum(updated), 0)::bigint AS updated,
+       coalesce(sum(unchanged), 0)::bigint AS unchanged, coalesce(sum(skipped), 0)::bigint AS skipped,
+       coalesce(sum(failed), 0)::bigint AS failed,
+       (SELECT coalesce(sum(invalid_rows), 0) FROM imports)::bigint AS invalid
+FROM import_counters;
+
+-- name: metrics_invite_statuses
+SELECT status, count(*)::bigint AS invites FROM invites GROUP BY status;
+
+-- name: metrics_import_states
+SELECT state, count(*)::bigint AS imports FROM imports GROUP BY state;
+
+-- name: dashboard_imports
+-- The dashboard's list: every import not yet ended, then the latest $1, with
+-- their outcome counts and the database's clock (for rates and ETAs).
+SELECT i.id, i.tenant_id, i.mode, i.state, i.invites, i.filename, i.total_rows, i.invalid_rows,
+       i.would_deactivate, i.deactivated, i.error, i.created_at, i.started_at, i.finished_at,
+       coalesce(c.created, 0)::int AS created, coalesce(c.updated, 0)::int AS updated,
+       coalesce(c.unchanged, 0)::int AS unchanged, coalesce(c.skipped, 0)::int AS skipped,
+       coalesce(c.failed, 0)::int AS failed, now() AS now
+FROM imports i
+LEFT JOIN LATERAL (
+    SELECT sum(created) AS created, sum(updated) AS updated, sum(unchanged) AS unchanged,
+           sum(skipped) AS skipped, sum(failed) AS failed
+    FROM import_counters WHERE import_id = i.id
+) c ON true
+WHERE i.state IN ('queued', 'running', 'finalizing', 'blocked')
+   OR i.id IN (SELECT id FROM imports ORDER BY id DESC LIMIT $1)
+ORDER BY i.id DESC;
+
+-- name: dashboard_failed_rows
+-- The first $2 rejected or failed rows of an import, for its dashboard page.
+SELECT row_number, status, email, errors FROM import_rows
+WHERE import_id = $1 AND status IN ('invalid', 'failed') ORDER BY row_number LIMIT $2;

@@ -76,6 +76,9 @@ class Settings:
     cli_log_level: str = "warning"
     # Largest CSV body the HTTP API accepts (413 beyond it), in bytes.
     api_max_upload_bytes: int = 200 * 1024 * 1024
+    # GET /metrics without a token (for a scraper on a private network);
+    # otherwise it wants an operator token like the dashboard.
+    metrics_public: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

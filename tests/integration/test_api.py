@@ -12,17 +12,18 @@ import csv
 import dataclasses
 import hashlib
 import io
+import json
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from conftest import ROOT, _free_port, procfile_command, subprocess_env, wait_until
+from conftest import subprocess_env
 
 from producer.api import create_app
 from producer.control import update_tenant
@@ -417,6 +418,26 @@ async def test_cancel(client: httpx.AsyncClient, token: str) -> None:
     assert "nothing to cancel" in again.json()["error"]
 
 
+async def test_a_redis_outage_during_submit_answers_503(
+    client: httpx.AsyncClient, token: str, conn: Any, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import redis
+    from conftest import _free_port
+
+    from worker.broker import broker
+
+    # Nothing listens on this port: every enqueue fails to connect, as with Redis down.
+    monkeypatch.setattr(broker, "client", redis.Redis(host="127.0.0.1", port=_free_port()))
+
+    response = await client.post("/api/imports?mode=upsert", content=csv_body(TEAM), headers=bearer(token))
+
+    assert response.status_code == 503, response.text
+    message = response.json()["error"]
+    import_id = await conn.fetchval("SELECT id FROM imports WHERE tenant_id = $1", tenant)
+    assert f"import {import_id} is recorded but its rows could not be queued" in message
+    assert f"bulk-import resume {import_id}" in message
+
+
 # --- tokens from the command line -------------------------------------------------
 
 
@@ -459,38 +480,10 @@ async def test_token_create_prints_the_token_last_and_stores_only_its_hash(
 # --- the Procfile's web line ---------------------------------------------------------
 
 
-@pytest.fixture
-def web_server(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[str]:
-    """The Procfile's web: line, serving on a free port."""
-    port = _free_port()
-    log_path = tmp_path / "web.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            ["sh", "-c", "exec " + procfile_command("web")],
-            cwd=ROOT,
-            env=subprocess_env(PORT=str(port)),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        assert process.poll() is None, f"web exited with {process.returncode}; see {log_path}"
-        try:
-            return httpx.get(base + "/api/openapi.json", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        wait_until(answers, timeout=30, what="the web process to answer")
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
 @pytest.mark.usefixtures("worker")
-async def test_the_procfile_web_line_serves_the_api(web_server: str, token: str, tenant: str) -> None:
+async def test_the_procfile_web_line_serves_the_api(
+    web_server: str, token: str, tenant: str, tmp_path: Path
+) -> None:
     async with httpx.AsyncClient(base_url=web_server, headers=bearer(token), timeout=30) as http:
         assert (await http.get("/api/imports")).json() == {"imports": [], "next": None}
         submitted = await http.post("/api/imports?mode=upsert", content=csv_body(TEAM))
@@ -498,3 +491,14 @@ async def test_the_procfile_web_line_serves_the_api(web_server: str, token: str,
         status = (await http.get(submitted.json()["status_url"])).json()
         assert (status["tenant"], status["rows"]["total"]) == (tenant, 4)
         assert (await http.get("/api/imports/1", headers={"Authorization": "Bearer nope"})).status_code == 401
+
+    # uvicorn's own lines (startup, access log) come through structlog, as JSON like every other line.
+    lines = [json.loads(line) for line in (tmp_path / "web.log").read_text().splitlines() if line]
+    by_logger = {line.get("logger") for line in lines}
+    assert {"uvicorn.error", "uvicorn.access"} <= by_logger
+    assert any(
+        "GET /api/imports HTTP/1.1" in line["event"]
+        for line in lines
+        if line.get("logger") == "uvicorn.access"
+    )
+    assert all("timestamp" in line and "level" in line for line in lines)

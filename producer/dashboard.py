@@ -1,0 +1,265 @@
+"""The operators' dashboard: the root page ``/``, server-rendered (Jinja2).
+
+Queues (ready, in progress, delayed, dead-lettered), the broker processes
+alive, every tenant's imports with progress, rate and ETA; an import's page
+with its rejected rows; and the actions: retry a queue's dead letters, cancel,
+resume, approve a blocked sweep, send pending invites. The actions call
+:mod:`producer.control` (and :mod:`producer.queues` for dead letters), as the
+command line does. A little JavaScript (``static/dashboard.js``) refreshes the
+figures from the JSON routes every 2 seconds. Who may see it:
+:mod:`producer.operators`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import quote, urlencode
+
+import structlog
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from producer import operators
+from producer.control import cancel_import, resume_import, send_pending_invites
+from producer.metrics import metrics
+from producer.operators import COOKIE, COOKIE_MAX_AGE_S, NotAnOperator, Operator
+from producer.overview import RECENT_IMPORTS, import_detail, overview
+from producer.queues import retry_dead_letters
+from worker.db import QUERIES
+from worker.errors import BulkImportError, ImportNotFound
+from worker.settings import Settings
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+FAILED_ROWS_SHOWN = 200
+IMPORT_ACTIONS = ("cancel", "resume", "approve", "send-invites")
+
+templates = Environment(
+    loader=PackageLoader("producer", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def duration(seconds: float | None) -> str:
+    """``95`` → ``1 m 35 s``; None → a dash (no estimate)."""
+    if seconds is None:
+        return "–"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes} m"
+    return f"{minutes} m {secs} s" if minutes else f"{secs} s"
+
+
+def when(iso: str | None) -> str:
+    """An ISO time as ``2026-11-27 17:35 UTC`` (or a dash)."""
+    if iso is None:
+        return "–"
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+templates.filters["duration"] = duration
+templates.filters["thousands"] = "{:,}".format
+templates.filters["when"] = when
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def _in_own_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a control function on a loop of its own, as the API does (it may send many messages)."""
+    return await asyncio.to_thread(asyncio.run, coro)
+
+
+# No inline scripts, no framing (the action buttons cannot be clickjacked), no
+# caching of pages that carry a CSRF token. Inline styles: the bars' widths.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def _page(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    html = templates.get_template(name).render(**context)
+    return HTMLResponse(html, status_code=status_code, headers=_PAGE_HEADERS)
+
+
+def _flash(request: Request, who: Operator) -> dict[str, Any]:
+    """The banner an action redirected with, if this session signed it (no spoofed links)."""
+    kind = "notice" if "notice" in request.query_params else "problem"
+    text = request.query_params.get(kind)
+    if text is None or not hmac.compare_digest(request.query_params.get("sig", ""), who.sign(kind + text)):
+        return {}
+    return {kind: text}
+
+
+# --- pages ----------------------------------------------------------------------------
+
+
+async def login_page(request: Request) -> Response:
+    return _page("login.html", next=request.query_params.get("next", "/"), problem=None)
+
+
+async def login(request: Request) -> Response:
+    operators.check_origin(request)
+    form = await operators.read_form(request)
+    secret = form.get("token", "").strip()
+    target = form.get("next", "/")
+    if not target.startswith("/") or target.startswith("//"):
+        target = "/"  # never redirect off this site
+    try:
+        await operators.check_operator_token(request, secret)
+    except NotAnOperator as refused:
+        return _page("login.html", refused.status, next=target, problem=refused.message)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        COOKIE,
+        secret,
+        max_age=COOKIE_MAX_AGE_S,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    log.info("dashboard.login")
+    return response
+
+
+async def logout(request: Request) -> Response:
+    await operators.operator_post(request)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, httponly=True, samesite="strict")
+    return response
+
+
+async def home(request: Request) -> Response:
+    who = await operators.operator(request)
+    data = await overview(request)
+    return _page(
+        "dashboard.html",
+        csrf=who.csrf_token,
+        data=data,
+        by_cookie=who.by_cookie,
+        recent=RECENT_IMPORTS,
+        **_flash(request, who),
+    )
+
+
+async def home_json(request: Request) -> Response:
+    await operators.operator(request)
+    return JSONResponse(await overview(request))
+
+
+async def import_page(request: Request) -> Response:
+    who = await operators.operator(request)
+    import_id = request.path_params["import_id"]
+    try:
+        detail = await import_detail(request, import_id)
+    except ImportNotFound as missing:
+        return _page("missing.html", 404, message=str(missing), by_cookie=who.by_cookie, csrf=who.csrf_token)
+    failed = await request.app.state.pool.fetch(
+        QUERIES["dashboard_failed_rows"], import_id, FAILED_ROWS_SHOWN
+    )
+    return _page(
+        "import.html",
+        csrf=who.csrf_token,
+        by_cookie=who.by_cookie,
+        imp=detail,
+        failed_rows=failed,
+        failed_shown=FAILED_ROWS_SHOWN,
+        **_flash(request, who),
+    )
+
+
+async def import_json(request: Request) -> Response:
+    await operators.operator(request)
+    try:
+        return JSONResponse(await import_detail(request, request.path_params["import_id"]))
+    except ImportNotFound as missing:
+        return JSONResponse({"error": str(missing)}, status_code=404)
+
+
+# --- actions --------------------------------------------------------------------------
+
+
+def _back(path: str, who: Operator, kind: str, text: str) -> RedirectResponse:
+    """Back to ``path`` with a banner; signed, so a crafted link cannot show one."""
+    query = urlencode({kind: text, "sig": who.sign(kind + text)}, quote_via=quote)
+    return RedirectResponse(f"{path}?{query}", status_code=303)
+
+
+async def import_action(request: Request) -> Response:
+    """cancel | resume | approve | send-invites, from the import's page."""
+    who, _ = await operators.operator_post(request)
+    import_id, action = request.path_params["import_id"], request.path_params["action"]
+    if action not in IMPORT_ACTIONS:
+        return JSONResponse({"error": f"no action {action!r}"}, status_code=404)
+    settings, page = _settings(request), f"/imports/{import_id}"
+    try:
+        if action == "cancel":
+            message = await _in_own_loop(cancel_import(settings, import_id))
+        elif action == "resume":
+            message = await _in_own_loop(resume_import(settings, import_id))
+        elif action == "approve":
+            message = await _in_own_loop(resume_import(settings, import_id, allow_mass_deactivation=True))
+        else:
+            tenant = await request.app.state.pool.fetchval(QUERIES["import_tenant"], import_id)
+            if tenant is None:
+                raise ImportNotFound(f"no import {import_id}")
+            message = await _in_own_loop(send_pending_invites(settings, tenant, import_id, None))
+    except BulkImportError as refused:
+        log.info("dashboard.action.refused", action=action, import_id=import_id, reason=str(refused))
+        return _back(page, who, "problem", str(refused))
+    log.info("dashboard.action", action=action, import_id=import_id, result=message)
+    return _back(page, who, "notice", message)
+
+
+async def retry_queue(request: Request) -> Response:
+    """Put a queue's dead-lettered messages back on it."""
+    who, _ = await operators.operator_post(request)
+    queue = request.path_params["queue"]
+    try:
+        moved = await retry_dead_letters(request.app.state.redis, _settings(request).redis_namespace, queue)
+    except ValueError as unknown:
+        return _back("/", who, "problem", str(unknown))
+    log.info("dashboard.dead_letters.retried", queue=queue, messages=moved)
+    return _back("/", who, "notice", f"{moved} dead-lettered messages of queue {queue} are back on it")
+
+
+async def on_not_an_operator(request: Request, exc: Exception) -> Response:
+    """Browsers without credentials go to the login form; programs get JSON."""
+    assert isinstance(exc, NotAnOperator)
+    wants_html = "text/html" in request.headers.get("accept", "") and not request.url.path.endswith(".json")
+    if exc.status == 401 and wants_html and request.method == "GET":
+        return RedirectResponse("/login?" + urlencode({"next": request.url.path}), status_code=303)
+    if wants_html:
+        return _page("login.html", exc.status, next="/", problem=exc.message)
+    return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+
+ROUTES = [
+    Route("/", home, methods=["GET"]),
+    Route("/dashboard.json", home_json, methods=["GET"]),
+    Route("/login", login_page, methods=["GET"]),
+    Route("/login", login, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/imports/{import_id:int}", import_page, methods=["GET"]),
+    Route("/imports/{import_id:int}.json", import_json, methods=["GET"]),
+    Route("/imports/{import_id:int}/{action:str}", import_action, methods=["POST"]),
+    Route("/queues/{queue:str}/retry", retry_queue, methods=["POST"]),
+    Route("/metrics", metrics, methods=["GET"]),
+    Mount("/static", StaticFiles(packages=[("producer", "static")]), name="static"),
+]

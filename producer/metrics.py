@@ -1,0 +1,102 @@
+"""``GET /metrics``: Prometheus text, computed at scrape time.
+
+Workers are separate processes, so nothing here counts in memory: queue depths
+are read from Redis (:mod:`producer.queues`) and row and invite totals from
+PostgreSQL on every scrape, then handed to ``prometheus_client`` to render.
+A scrape costs a handful of Redis reads and three aggregate queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import asyncpg
+import redis.asyncio
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+
+from producer.operators import operator
+from producer.queues import broker_processes, queue_depths
+from worker.db import QUERIES
+from worker.settings import Settings
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+ROW_OUTCOMES = ("created", "updated", "unchanged", "skipped", "failed", "invalid")
+INVITE_STATUSES = ("pending", "scheduled", "sending", "sent", "failed", "cancelled")
+IMPORT_STATES = ("queued", "running", "finalizing", "done", "failed", "cancelled", "blocked")
+
+
+class _Snapshot(Collector):
+    """Hands prometheus_client the families already read for this scrape."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self.families = list(families)
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
+
+
+async def read_metrics(pool: asyncpg.Pool, client: redis.asyncio.Redis, settings: Settings) -> list[Metric]:
+    """Read every metric once, from Redis and PostgreSQL."""
+    queues = GaugeMetricFamily(
+        "bulk_import_queue_messages",
+        "Messages in a broker queue: ready (waiting), in_progress (fetched, not acked),"
+        " delayed (retries and schedules not yet due), dead (dead-lettered).",
+        labels=["queue", "state"],
+    )
+    for depth in await queue_depths(client, settings.redis_namespace):
+        for state in ("ready", "in_progress", "delayed", "dead"):
+            queues.add_metric([depth.name, state], getattr(depth, state))
+    brokers = GaugeMetricFamily(
+        "bulk_import_broker_processes",
+        "Broker processes (workers and producers) with a heartbeat younger than HEARTBEAT_TIMEOUT_MS.",
+        value=len(await broker_processes(client, settings.redis_namespace, settings.heartbeat_timeout_ms)),
+    )
+    async with pool.acquire() as conn:
+        outcomes = await conn.fetchrow(QUERIES["metrics_row_outcomes"])
+        invites = {r["status"]: r["invites"] for r in await conn.fetch(QUERIES["metrics_invite_statuses"])}
+        imports = {r["state"]: r["imports"] for r in await conn.fetch(QUERIES["metrics_import_states"])}
+    rows = CounterMetricFamily(
+        "bulk_import_rows",
+        "Rows of every import so far by outcome (invalid: rejected at validation, never sent).",
+        labels=["outcome"],
+    )
+    for outcome in ROW_OUTCOMES:
+        rows.add_metric([outcome], outcomes[outcome])
+    sent = CounterMetricFamily(
+        "bulk_import_invites",
+        "Invitations that reached an end: sent, or failed for good.",
+        labels=["outcome"],
+    )
+    for outcome in ("sent", "failed"):
+        sent.add_metric([outcome], invites.get(outcome, 0))
+    by_status = GaugeMetricFamily(
+        "bulk_import_invites_by_status", "Invitations by their current status.", labels=["status"]
+    )
+    for status in INVITE_STATUSES:
+        by_status.add_metric([status], invites.get(status, 0))
+    states = GaugeMetricFamily("bulk_import_imports", "Imports by state.", labels=["state"])
+    for state in IMPORT_STATES:
+        states.add_metric([state], imports.get(state, 0))
+    return [queues, brokers, rows, sent, by_status, states]
+
+
+async def metrics(request: Request) -> Response:
+    """``GET /metrics``: an operator token, unless METRICS_PUBLIC is set."""
+    settings: Settings = request.app.state.settings
+    if not settings.metrics_public:
+        await operator(request)
+    families = await read_metrics(request.app.state.pool, request.app.state.redis, settings)
+    return Response(render(families), media_type=CONTENT_TYPE)
+
+
+def render(families: Iterable[Metric]) -> bytes:
+    """The Prometheus text exposition of ``families``."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(families))
+    rendered: Any = generate_latest(registry)
+    return bytes(rendered)
