@@ -82,6 +82,7 @@ def build_broker(settings: Settings) -> RedisBroker:
         url=settings.redis_url,
         namespace=settings.redis_namespace,
         heartbeat_timeout=settings.heartbeat_timeout_ms,
+        maintenance_chance=settings.broker_maintenance_chance,
         middleware=middleware,
     )
     redis_broker.add_middleware(AsyncIO())
