@@ -50,7 +50,8 @@ UPDATE imports
 SET total_rows = t.total, invalid_rows = t.invalid, blank_rows = $2
 FROM (SELECT count(*) AS total, count(*) FILTER (WHERE status = 'invalid') AS invalid
       FROM import_rows WHERE import_id = $1) t
-WHERE id = $1;
+WHERE id = $1
+RETURNING total_rows;
 
 -- name: oldest_queued_import
 SELECT id FROM imports WHERE tenant_id = $1 AND state = 'queued' ORDER BY id LIMIT 1;
