@@ -33,7 +33,9 @@ from tests.integration.drills import (
 from tests.integration.support import wait_final, write_csv
 from worker.db import connect
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("smtp_server")]
+# A drill is two imports, a fault and a recovery: on a loaded two-core machine
+# that can outlast the suite's five-minute default.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.usefixtures("smtp_server")]
 
 ROWS = 400
 
