@@ -13,23 +13,11 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import asyncpg
-
 from worker import invites
 from worker.db import QUERIES, connection
 from worker.errors import BulkImportError, ImportNotFound, InvalidState
+from worker.recovery import resend_unfinished, start_and_dispatch
 from worker.settings import Settings
-
-
-async def _start_and_dispatch(conn: asyncpg.Connection, tenant: str) -> int | None:
-    """Start the tenant's next queued import, if it may, and send its rows."""
-    from worker.actors import dispatch_rows
-    from worker.imports import start_next_import
-
-    started = await start_next_import(conn, tenant)
-    if started is not None:
-        await dispatch_rows(conn, started)
-    return started
 
 
 async def cancel_import(settings: Settings, import_id: int) -> str:
@@ -46,7 +34,7 @@ async def cancel_import(settings: Settings, import_id: int) -> str:
                 ended = f"import {import_id} had already ended"
                 return f"{ended}; its {cancelled_invites} unsent invites are cancelled"
             raise InvalidState(f"import {import_id} has already ended ({imp['state']}): nothing to cancel")
-        started = await _start_and_dispatch(conn, tenant)
+        started = await start_and_dispatch(conn, tenant)
     message = f"import {import_id} cancelled"
     if cancelled_invites:
         message += f", with its {cancelled_invites} unsent invites"
@@ -56,28 +44,16 @@ async def cancel_import(settings: Settings, import_id: int) -> str:
 async def resume_import(settings: Settings, import_id: int, allow_mass_deactivation: bool = False) -> str:
     """Re-send the unfinished work of an import; approve a blocked sweep when asked."""
     from worker import imports
-    from worker.actors import dispatch_rows, finalize_import, schedule_invite_batch, sweep_missing_people
+    from worker.actors import schedule_invite_batch, sweep_missing_people
 
     async with connection(settings.database_url) as conn:
         imp = await conn.fetchrow(QUERIES["get_import"], import_id)
         if imp is None:
             raise ImportNotFound(f"no import {import_id}")
         state, tenant = imp["state"], imp["tenant_id"]
-        if state == "queued":
-            started = await _start_and_dispatch(conn, tenant)
-            if started == import_id:
-                return f"import {import_id} started"
-            active = await conn.fetchval(QUERIES["active_import_of_tenant"], tenant)
-            return f"import {import_id} is queued behind import {active} of {tenant}"
-        if state == "running":
-            dispatched = await dispatch_rows(conn, import_id)
-            if dispatched.claimed:
-                return f"import {import_id}: every row has settled; finalizing"
-            more = " (the rest follow as the queue drains)" if dispatched.resume_after is not None else ""
-            return f"import {import_id}: re-sent {dispatched.sent} unsettled rows{more}"
-        if state == "finalizing":
-            await asyncio.to_thread(finalize_import.send, import_id)
-            return f"import {import_id}: finalizing step re-sent"
+        done = await resend_unfinished(conn, import_id, state, tenant)
+        if done is not None:
+            return done
         if state == "blocked":
             if not allow_mass_deactivation:
                 raise InvalidState(

@@ -36,7 +36,7 @@ from producer.review_checks import (
     problem_dict,
 )
 from producer.review_report import review_command
-from producer.submit import MODES, require_importable
+from producer.submit import MODES, no_data_rows, require_importable
 from producer.validation import validate_row
 from worker.db import QUERIES
 from worker.errors import BulkImportError, FileRejected
@@ -122,7 +122,7 @@ async def _review(
     total = await _load_rows(conn, source, mapping, errors, warnings)
     await _check_rows(conn, tenant, mode, mapping, errors, warnings)
     actions = {r["action"]: r["rows"] for r in await conn.fetch(QUERIES["review_action_counts"])}
-    importable = not mapping.missing_required
+    importable = not mapping.missing_required and total > 0
     review: dict[str, Any] = {
         "tenant": tenant,
         "mode": mode,
@@ -153,6 +153,7 @@ async def _review(
     if not importable:
         try:
             require_importable(mapping)
+            review["error"] = no_data_rows(source)
         except FileRejected as exc:
             review["error"] = str(exc)
     if row_details:

@@ -78,6 +78,11 @@ def require_importable(mapping: ColumnMapping) -> None:
     )
 
 
+def no_data_rows(source: CsvSource) -> str:
+    """The message for a file with a header and nothing under it."""
+    return f"the file has no data rows under its header (row {source.header_row}): nothing to import"
+
+
 async def _row_records(
     import_id: int, source: CsvSource, mapping: ColumnMapping
 ) -> AsyncIterator[tuple[Any, ...]]:
@@ -143,7 +148,10 @@ async def record_import(conn: asyncpg.Connection, request: ImportRequest, source
         await conn.execute(
             QUERIES["reject_duplicate_emails"], import_id, email_header, mapping.fields["email"]
         )
-        await conn.execute(QUERIES["set_import_totals"], import_id, source.blank_rows)
+        if not await conn.fetchval(QUERIES["set_import_totals"], import_id, source.blank_rows):
+            # Rolls the import back: a header alone is an export that came out
+            # empty, and in sync mode it would mean "deactivate everyone".
+            raise FileRejected(no_data_rows(source))
     log.info("import.recorded", import_id=import_id, tenant=request.tenant)
     return import_id
 

@@ -169,6 +169,11 @@ class WorkerProcess:
 
     def start(self) -> None:
         """Start the worker and wait until it consumes."""
+        self.spawn()
+        wait_until(self._booted, timeout=60, what="the worker to boot")
+
+    def spawn(self) -> None:
+        """Start the worker without waiting for it to boot."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 ["sh", "-c", "exec " + procfile_command("worker")],
@@ -178,7 +183,6 @@ class WorkerProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_until(self._booted, timeout=60, what="the worker to boot")
 
     def _booted(self) -> bool:
         assert self.process is not None

@@ -269,6 +269,11 @@ def _rate_permit() -> bool:
 async def send_invite(invite_id: int) -> None:
     """Send one invitation e-mail, once in effect (see ``worker.invites``)."""
     with bound_contextvars(invite_id=invite_id):
+        async with get_pool().acquire() as conn:
+            # A repeated message (redelivered, or a repeated fan-out) must not
+            # use up a share of the rate that an unsent invite is waiting for.
+            if not await invites.may_need_sending(conn, invite_id):
+                return
         if not await asyncio.to_thread(_rate_permit):
             # Over the shared rate: come back in a second, without using up a retry.
             await asyncio.to_thread(send_invite.send_with_options, args=(invite_id,), delay=1_000)

@@ -9,6 +9,10 @@ and "after" hooks in reverse (the loop still turns while the pool closes).
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -24,7 +28,7 @@ from dramatiq.middleware import AsyncIO, Middleware, Retries, ShutdownNotificati
 
 from worker.db import create_pool
 from worker.housekeeping import Housekeeping
-from worker.logs import configure_logging
+from worker.logs import configure_logging, redact
 from worker.settings import Settings, get_settings
 
 log = structlog.get_logger(__name__)
@@ -58,8 +62,26 @@ class DatabasePool(Middleware):
         # Row actors share transactions (worker.batching), so a few
         # connections serve many threads.
         size = self.settings.db_pool_size
-        _pool = loop_thread.run_coroutine(create_pool(self.settings.database_url, size))
+        with _stop_requested() as stopping:
+            while True:
+                try:
+                    _pool = loop_thread.run_coroutine(create_pool(self.settings.database_url, size))
+                    break
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    # dramatiq logs a failed boot hook and starts consuming anyway:
+                    # without a pool every message would fail and use up its
+                    # retries. Wait for the database instead (it may be restarting).
+                    delay = self._next_delay()
+                    log.error("worker.pool.waiting", error=redact(str(exc)), retry_in_s=delay)
+                    if stopping.wait(delay):
+                        raise
         log.info("worker.pool.opened", size=size)
+
+    _delay = 0.0
+
+    def _next_delay(self) -> float:
+        self._delay = min(max(self._delay * 2, 0.5), 10.0)
+        return self._delay
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
         """Close the pool while the event loop still runs."""
@@ -91,6 +113,31 @@ class OrjsonEncoder(Encoder):
         return decoded
 
 
+@contextlib.contextmanager
+def _stop_requested() -> Iterator[threading.Event]:
+    """An event set when SIGTERM arrives meanwhile (dramatiq's own handler still runs).
+
+    dramatiq's handler only flags the worker to stop after its boot; a boot
+    waiting for the database must notice the signal itself.
+    """
+    stopping = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stopping
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: Any) -> None:
+        stopping.set()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield stopping
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def build_broker(settings: Settings) -> RedisBroker:
     """A Redis broker with the project's middleware stack."""
     # A lean stack: each middleware costs every message. Kept: time limits
@@ -114,6 +161,7 @@ def build_broker(settings: Settings) -> RedisBroker:
         client=redis.Redis(connection_pool=pool),
         namespace=settings.redis_namespace,
         heartbeat_timeout=settings.heartbeat_timeout_ms,
+        maintenance_chance=settings.broker_maintenance_chance,
         middleware=middleware,
     )
     redis_broker.add_middleware(AsyncIO())

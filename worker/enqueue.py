@@ -35,7 +35,7 @@ def enqueue_many(actor: dramatiq.Actor[Any, Any], argument_lists: Sequence[tuple
     ]
     dispatch = broker.scripts["dispatch"]
     pipeline = broker.client.pipeline(transaction=False)
-    for message in messages:
+    for index, message in enumerate(messages):
         broker.emit_before("enqueue", message, None)
         dispatch(
             keys=[broker.namespace],
@@ -46,7 +46,9 @@ def enqueue_many(actor: dramatiq.Actor[Any, Any], argument_lists: Sequence[tuple
                 broker.broker_id,
                 broker.heartbeat_timeout,
                 broker.dead_message_ttl,
-                broker._should_do_maintenance("enqueue"),
+                # One maintenance chance per batch, as one send would have:
+                # the broker's chance is high (see Settings) and a batch is many calls.
+                broker._should_do_maintenance("enqueue") if index == 0 else 0,
                 broker._max_unpack_size(),  # type: ignore[no-untyped-call]
                 message.options["redis_message_id"],
                 message.encode(),

@@ -4,8 +4,9 @@ Redis carries work, not state: a delayed message can vanish with a Redis that
 keeps nothing on disk, and a worker can die between committing a step and
 sending the message that follows it. Every ``HOUSEKEEPING_INTERVAL_S`` each
 worker process asks PostgreSQL for invite batches that are overdue and
-releases them (a repeat is harmless: sends are claimed). A session advisory
-lock lets one process at a time do it.
+releases them (a repeat is harmless: sends are claimed), and looks for
+stalled imports (``worker.recovery``), which it reports and resumes. A
+session advisory lock lets one process at a time do it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.middleware import Middleware
 
 from worker.db import QUERIES
+from worker.recovery import queued_messages, resume_stalled_imports
 from worker.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -30,22 +32,27 @@ _HOUSEKEEPING_LOCK = 7_351_900_002
 
 
 async def run_housekeeping(conn: Any, settings: Settings) -> int:
-    """One pass: release overdue invite batches; return how many were released."""
+    """One pass: release overdue invite batches, resume stalled imports; return how many of each."""
     from worker import invites
-    from worker.actors import send_invite_messages
+    from worker.actors import INVITES_QUEUE, broker, send_invite_messages
 
     if not await conn.fetchval(QUERIES["try_housekeeping_lock"], _HOUSEKEEPING_LOCK):
         return 0
     try:
+        namespace = settings.redis_namespace
+        sends = await asyncio.to_thread(queued_messages, broker.client, namespace, INVITES_QUEUE)
         batch_ids = await invites.overdue_batches(
-            conn, settings.invite_release_grace_s, settings.invite_claim_timeout_s
+            conn, settings.invite_release_grace_s, settings.invite_claim_timeout_s, sends_queued=sends > 0
         )
         for batch_id in batch_ids:
             log.warning("housekeeping.releasing_overdue_batch", invite_batch=batch_id)
             await invites.release_batch(
                 conn, batch_id, send_invite_messages, retry_after_s=settings.invite_claim_timeout_s
             )
-        return len(batch_ids)
+        stalled = await resume_stalled_imports(
+            conn, broker.client, settings.redis_namespace, settings.stall_after_s
+        )
+        return len(batch_ids) + stalled
     finally:
         await conn.execute(QUERIES["release_housekeeping_lock"], _HOUSEKEEPING_LOCK)
 

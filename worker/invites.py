@@ -164,6 +164,12 @@ async def claim_invite(
     )
 
 
+async def may_need_sending(conn: asyncpg.Connection, invite_id: int) -> bool:
+    """False when the invite is sent, failed or cancelled: a send message for it has nothing to do."""
+    state = await conn.fetchrow(QUERIES["invite_state"], invite_id)
+    return state is not None and state["status"] in ("scheduled", "sending")
+
+
 async def mark_sent(conn: asyncpg.Connection, invite_id: int) -> None:
     """Record that the server accepted the invite's e-mail."""
     await conn.execute(QUERIES["mark_invite_sent"], invite_id)
@@ -180,9 +186,16 @@ async def fail_invite(conn: asyncpg.Connection, invite_id: int, reason: str) -> 
     log.warning("invite.failed", invite_id=invite_id, reason=reason)
 
 
-async def overdue_batches(conn: asyncpg.Connection, grace_s: float, claim_timeout_s: float) -> list[int]:
-    """Batches whose release the broker should have triggered by now (see queries.sql)."""
-    return [r["id"] for r in await conn.fetch(QUERIES["overdue_invite_batches"], grace_s, claim_timeout_s)]
+async def overdue_batches(
+    conn: asyncpg.Connection, grace_s: float, claim_timeout_s: float, *, sends_queued: bool = False
+) -> list[int]:
+    """Batches whose release the broker should have triggered by now (see queries.sql).
+
+    ``sends_queued``: the broker holds send messages, so released batches are
+    still draining and are left alone.
+    """
+    rows = await conn.fetch(QUERIES["overdue_invite_batches"], grace_s, claim_timeout_s, not sends_queued)
+    return [r["id"] for r in rows]
 
 
 async def cancel_import_invites(conn: asyncpg.Connection, import_id: int) -> int:

@@ -62,7 +62,9 @@ _TEMPLATES = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# C0 and C1 controls and the Unicode line separators: the email package
+# refuses a header holding any line break, NEL (U+0085) and U+2028 included.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 class MailError(BulkImportError):
@@ -87,7 +89,7 @@ class Invitation:
 
 
 def one_line(text: str) -> str:
-    """Text safe for a header or a log line: control characters (CR, LF, ...) become spaces."""
+    """Text safe for a header or a log line: control characters and line breaks become spaces."""
     return _CONTROL.sub(" ", text).strip()
 
 

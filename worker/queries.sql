@@ -50,7 +50,8 @@ UPDATE imports
 SET total_rows = t.total, invalid_rows = t.invalid, blank_rows = $2
 FROM (SELECT count(*) AS total, count(*) FILTER (WHERE status = 'invalid') AS invalid
       FROM import_rows WHERE import_id = $1) t
-WHERE id = $1;
+WHERE id = $1
+RETURNING total_rows;
 
 -- name: oldest_queued_import
 SELECT id FROM imports WHERE tenant_id = $1 AND state = 'queued' ORDER BY id LIMIT 1;
@@ -179,7 +180,7 @@ WHERE import_id = $1 AND row_number = $2 AND status = 'pending';
 -- name: count_outcomes
 UPDATE import_counters
 SET created = created + $3, updated = updated + $4, unchanged = unchanged + $5,
-    skipped = skipped + $6, failed = failed + $7
+    skipped = skipped + $6, failed = failed + $7, progressed_at = now()
 WHERE import_id = $1 AND shard = $2;
 
 -- name: analyze_import_tables
@@ -591,14 +592,17 @@ LIMIT $4;
 
 -- name: overdue_invite_batches
 -- Batches whose delayed message should have fired $1 seconds ago (lost with
--- Redis, or never sent because a worker died), and released batches that
--- still hold scheduled invites (a fan-out cut short).
+-- Redis, or never sent because a worker died), and, when the broker holds no
+-- send message at all ($3), released batches that still hold scheduled
+-- invites (a fan-out cut short, or its messages lost). While send messages
+-- are queued the batch is still draining (at the rate limit, a big one takes
+-- hours): re-sending its invites then would only multiply the messages.
 SELECT b.id FROM invite_batches b
 WHERE b.state = 'scheduled' AND b.send_at < now() - make_interval(secs => $1)
 UNION
 SELECT DISTINCT i.batch_id FROM invites i
 JOIN invite_batches b ON b.id = i.batch_id
-WHERE b.state = 'released' AND b.released_at < now() - make_interval(secs => $1)
+WHERE $3 AND b.state = 'released' AND b.released_at < now() - make_interval(secs => $1)
   AND i.status = 'scheduled'
   AND (i.claimed_at IS NULL OR i.claimed_at < now() - make_interval(secs => $2))
 UNION
@@ -663,6 +667,28 @@ RETURNING id, name, timezone, default_language;
 -- name: database_now
 -- The database's clock: due times are compared with it, never with a worker's.
 SELECT now();
+
+-- name: stalled_import_candidates
+-- Imports that should be moving and have not for $1 seconds: running or
+-- finalizing ones whose last row settled (or that started) longer ago, and a
+-- tenant's oldest queued import when none of the tenant's imports is active
+-- (the step that starts it was lost). Whether the broker still holds work for
+-- them is for the caller to check.
+SELECT i.id, i.tenant_id, i.state,
+       extract(epoch FROM now() - greatest(i.created_at, i.started_at, c.progressed_at))::int
+           AS idle_s
+FROM imports i
+LEFT JOIN LATERAL (SELECT max(progressed_at) AS progressed_at
+                   FROM import_counters WHERE import_id = i.id) c ON true
+WHERE (i.state IN ('running', 'finalizing')
+       OR (i.state = 'queued'
+           AND i.id = (SELECT min(q.id) FROM imports q
+                       WHERE q.tenant_id = i.tenant_id AND q.state = 'queued')
+           AND NOT EXISTS (SELECT 1 FROM imports a
+                           WHERE a.tenant_id = i.tenant_id
+                             AND a.state IN ('running', 'finalizing', 'blocked'))))
+  AND greatest(i.created_at, i.started_at, c.progressed_at) < now() - make_interval(secs => $1)
+ORDER BY i.id;
 
 -- name: try_housekeeping_lock
 SELECT pg_try_advisory_lock($1);

@@ -41,8 +41,17 @@ class Settings:
     # threads plus its consumers (two per queue); callers wait when all are busy.
     redis_max_connections: int = 1_000
     # A dead worker's unacknowledged messages return to the queue after this
-    # many milliseconds without a heartbeat.
+    # many milliseconds without a heartbeat (live workers beat on every broker
+    # call, at least once a second), at the first queue maintenance after it.
     heartbeat_timeout_ms: int = 15_000
+    # How many broker calls in a million run that maintenance. dramatiq's
+    # default (1,000: one call in a thousand) brings a killed worker's messages
+    # back only after minutes; one in ten costs a sorted-set read per call and
+    # brings them back within seconds of the heartbeat timeout.
+    broker_maintenance_chance: int = 100_000
+    # An unfinished import with no progress for this long and no message of its
+    # own left in Redis is stalled: housekeeping reports it and resumes it.
+    stall_after_s: float = 120.0
     # Most rows one worker process applies in one transaction (group commit).
     row_batch_size: int = 200
     # An actor running longer than this is interrupted (and retried).
@@ -106,6 +115,10 @@ class Settings:
         settings = cls(**values)  # type: ignore[arg-type]
         if not 0 <= settings.sweep_max_share <= 1:
             raise ConfigurationError("SWEEP_MAX_SHARE must be between 0 and 1 (0.25 = 25%)")
+        if not 0 <= settings.broker_maintenance_chance <= 1_000_000:
+            raise ConfigurationError(
+                "BROKER_MAINTENANCE_CHANCE must be between 0 and 1000000 (broker calls in a million)"
+            )
         return settings
 
 

@@ -6,6 +6,8 @@ import email
 import email.policy
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from worker.errors import ConfigurationError
 from worker.mail import Invitation, SmtpSettings, compose, message_id
@@ -107,3 +109,21 @@ def test_smtp_urls(url: str, expected: tuple[object, ...]) -> None:
 def test_a_bad_smtp_url_is_named() -> None:
     with pytest.raises(ConfigurationError, match="SMTP_URL"):
         SmtpSettings.from_url("http://mail.example.com")
+
+
+names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(first=names, last=names, tenant=names)
+def test_no_name_adds_a_header_an_address_or_markup(first: str, last: str, tenant: str) -> None:
+    plain = parsed(invitation())
+    message = parsed(invitation(first_name=first, last_name=last, tenant_name=tenant))
+
+    assert sorted(message.keys()) == sorted(plain.keys())
+    assert [a.addr_spec for a in message["To"].addresses] == ["ada@example.com"]
+    assert "\n" not in message["Subject"] and "\r" not in message["Subject"]
+    _, html = parts(message)
+    _, plain_html = parts(plain)
+    # Whatever the names hold, the HTML has the template's tags and no others.
+    assert html.count("<") == plain_html.count("<")
