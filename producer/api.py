@@ -39,14 +39,16 @@ from producer import dashboard
 from producer.api_openapi import OPENAPI
 from producer.control import cancel_import
 from producer.operators import NotAnOperator
+from producer.queries import QUERIES
 from producer.reports import import_status, write_failed_rows
 from producer.review import review_file
 from producer.submit import INVITE_OPTIONS, MODES, ImportRequest, submit_import_async
 from producer.template import write_template
 from producer.timezones import parse_send_at, tenant_timezone
 from producer.tokens import Principal, check_tenant_id, verify_token
-from worker.db import QUERIES, connection, create_pool
+from worker.db import connection, create_pool
 from worker.errors import BulkImportError, FileRejected, ImportNotFound, InvalidState, ServiceUnavailable
+from worker.imports import tenant_of_import
 from worker.logs import configure_logging, render_library_loggers
 from worker.settings import Settings, get_settings
 
@@ -180,7 +182,7 @@ async def _owned_import(request: Request, principal: Principal) -> int:
     import_id: int = request.path_params["import_id"]
     tenant = None
     if import_id <= _MAX_ID:
-        tenant = await _pool(request).fetchval(QUERIES["import_tenant"], import_id)
+        tenant = await tenant_of_import(_pool(request), import_id)
     if tenant is None or (principal.tenant is not None and tenant != principal.tenant):
         raise ImportNotFound(f"no import {import_id}")
     structlog.contextvars.bind_contextvars(import_id=import_id)

@@ -13,8 +13,9 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from producer.queries import QUERIES
 from worker import invites
-from worker.db import QUERIES, connection
+from worker.db import connection
 from worker.errors import BulkImportError, ImportNotFound, InvalidState
 from worker.recovery import resend_unfinished, start_and_dispatch
 from worker.settings import Settings

@@ -31,9 +31,10 @@ from producer.control import cancel_import, resume_import, send_pending_invites
 from producer.metrics import metrics
 from producer.operators import COOKIE, COOKIE_MAX_AGE_S, NotAnOperator, Operator
 from producer.overview import RECENT_IMPORTS, import_detail, overview
+from producer.queries import QUERIES
 from producer.queues import retry_dead_letters
-from worker.db import QUERIES
 from worker.errors import BulkImportError, ImportNotFound
+from worker.imports import tenant_of_import
 from worker.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -216,7 +217,7 @@ async def import_action(request: Request) -> Response:
         elif action == "approve":
             message = await _in_own_loop(resume_import(settings, import_id, allow_mass_deactivation=True))
         else:
-            tenant = await request.app.state.pool.fetchval(QUERIES["import_tenant"], import_id)
+            tenant = await tenant_of_import(request.app.state.pool, import_id)
             if tenant is None:
                 raise ImportNotFound(f"no import {import_id}")
             message = await _in_own_loop(send_pending_invites(settings, tenant, import_id, None))

@@ -9,9 +9,9 @@ from typing import Any
 
 from starlette.requests import Request
 
+from producer.queries import QUERIES
 from producer.queues import broker_processes, queue_depths
 from producer.reports import import_status
-from worker.db import QUERIES
 from worker.settings import Settings
 
 RECENT_IMPORTS = 50
@@ -78,7 +78,7 @@ async def import_detail(request: Request, import_id: int) -> dict[str, Any]:
     """An import's status (as ``status --json``) with its progress."""
     async with request.app.state.pool.acquire() as conn:
         status = await import_status(conn, import_id)
-        now = await conn.fetchval(QUERIES["database_now"])
+        now = await conn.fetchval(QUERIES["dashboard_now"])
     counts = {
         "state": status["state"],
         "total_rows": status["rows"]["total"],

@@ -14,8 +14,8 @@ from typing import Any, TextIO
 import asyncpg
 
 from producer.fields import FIELDS, TEMPLATE_HEADERS
+from producer.queries import QUERIES
 from producer.validation import neutralise_formula
-from worker.db import QUERIES
 from worker.errors import ImportNotFound
 
 FINAL_STATES = frozenset({"done", "failed", "cancelled", "blocked"})

@@ -26,6 +26,7 @@ import asyncpg
 
 from producer.fields import FIELDS_BY_NAME
 from producer.mapping import ColumnMapping, map_header
+from producer.queries import QUERIES
 from producer.reading import CsvSource, open_csv
 from producer.review_checks import (
     ProblemLog,
@@ -38,7 +39,6 @@ from producer.review_checks import (
 from producer.review_report import review_command
 from producer.submit import MODES, no_data_rows, require_importable
 from producer.validation import validate_row
-from worker.db import QUERIES
 from worker.errors import BulkImportError, FileRejected
 from worker.settings import get_settings
 

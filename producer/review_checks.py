@@ -5,7 +5,7 @@ A review may meet a million problems, so :class:`ProblemLog` keeps the first
 the first :data:`MAX_EXAMPLES`: memory stays bounded however bad the file.
 
 The checks that need more than one row run set-based over the review's
-scratch table (``review_rows``, see ``worker/queries.sql``) and stream their
+scratch table (``review_rows``, see ``producer/sql/review.sql``) and stream their
 findings into a log: repeated e-mails, a domain one edit away from the usual
 one, team names spelled in several ways, and teams with more than one Manager.
 """
@@ -20,8 +20,8 @@ from typing import Any
 import asyncpg
 
 from producer.mapping import ColumnMapping
+from producer.queries import QUERIES
 from producer.validation import _PROVIDER_SET, Problem, _shown, email_domain_typo
-from worker.db import QUERIES
 
 MAX_LISTED = 1_000
 MAX_EXAMPLES = 20

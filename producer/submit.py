@@ -21,9 +21,10 @@ import structlog
 
 from producer.fields import FIELDS_BY_NAME
 from producer.mapping import ColumnMapping, map_header
+from producer.queries import QUERIES
 from producer.reading import CsvSource, open_csv
 from producer.validation import validate_row
-from worker.db import QUERIES, connection
+from worker.db import connection
 from worker.errors import BulkImportError, FileRejected, ServiceUnavailable
 from worker.logs import redact
 from worker.rows import COUNTER_SHARDS

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from worker.db import QUERIES
+from producer.queries import QUERIES
 from worker.errors import BulkImportError
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from worker.db import QUERIES
+from producer.queries import QUERIES
 from worker.errors import BulkImportError
 
 TOKEN_PREFIX = "bi_"

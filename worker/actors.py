@@ -26,7 +26,6 @@ from structlog.contextvars import bound_contextvars
 from worker import imports, invites, rows
 from worker.batching import RowBatcher
 from worker.broker import broker, get_pool
-from worker.db import QUERIES
 from worker.enqueue import enqueue_many
 from worker.mail import Mailer, MailError, SmtpSettings, compose
 from worker.settings import get_settings
@@ -199,7 +198,9 @@ async def _after_done(conn: Any, import_id: int) -> None:
 
 async def _start_next(conn: Any, ended_import_id: int) -> None:
     """After an import ends, start its tenant's next queued import, if any."""
-    tenant_id = await conn.fetchval(QUERIES["import_tenant"], ended_import_id)
+    tenant_id = await imports.tenant_of_import(conn, ended_import_id)
+    if tenant_id is None:
+        return
     started = await imports.start_next_import(conn, tenant_id)
     if started is not None:
         await asyncio.to_thread(dispatch_import.send, started)

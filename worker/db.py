@@ -1,7 +1,10 @@
-"""Database access: the named queries of ``queries.sql``, connections and pools.
+"""Database access: named statements, connections and pools.
 
-Python code runs SQL only by name (``QUERIES["settle_row"]``), so every
-statement lives in ``worker/queries.sql`` and nobody hunts for SQL in strings.
+Python code runs SQL only by name (``QUERIES["settle_rows"]``), so every
+statement lives in a ``.sql`` file of its package's ``sql/`` folder, one file
+per concern (``worker/sql/rows.sql`` for the rows' actor, ...), and nobody
+hunts for SQL in strings. ``load_queries`` reads a package's folder and
+refuses a name defined twice anywhere in it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from importlib import resources
 
 import asyncpg
 
-_QUERY_HEADER = re.compile(r"^-- name: ([a-z_]+)\s*$", re.MULTILINE)
+_QUERY_HEADER = re.compile(r"^-- name: ([a-z_0-9]+)\s*$", re.MULTILINE)
 
 
 def parse_queries(text: str) -> dict[str, str]:
@@ -29,9 +32,22 @@ def parse_queries(text: str) -> dict[str, str]:
     return queries
 
 
-QUERIES: dict[str, str] = parse_queries(
-    resources.files("worker").joinpath("queries.sql").read_text(encoding="utf-8")
-)
+def load_queries(package: str) -> dict[str, str]:
+    """Every named statement of ``<package>/sql/*.sql``; a name defined twice is refused."""
+    queries: dict[str, str] = {}
+    folder = resources.files(package).joinpath("sql")
+    for entry in sorted(folder.iterdir(), key=lambda item: item.name):
+        if not entry.name.endswith(".sql"):
+            continue
+        for name, sql in parse_queries(entry.read_text(encoding="utf-8")).items():
+            if name in queries:
+                raise ValueError(f"query {name!r} is defined twice in {package}/sql ({entry.name})")
+            queries[name] = sql
+    return queries
+
+
+QUERIES: dict[str, str] = load_queries("worker")
+"""The worker's statements (``worker/sql``); the producer has its own (``producer.queries``)."""
 
 
 def _encode_jsonb(value: object) -> bytes:

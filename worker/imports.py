@@ -28,6 +28,12 @@ SendRows = Callable[[int, list[int]], Awaitable[None]]
 QueueRoom = Callable[[], Awaitable[int]]
 
 
+async def tenant_of_import(conn: asyncpg.Connection | asyncpg.Pool, import_id: int) -> str | None:
+    """The tenant an import belongs to, or None when there is no such import."""
+    tenant: str | None = await conn.fetchval(QUERIES["import_tenant"], import_id)
+    return tenant
+
+
 async def start_next_import(conn: asyncpg.Connection, tenant_id: str) -> int | None:
     """Start the tenant's oldest queued import if none of its imports is active.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from producer.queries import QUERIES as PRODUCER_QUERIES
 from worker.db import QUERIES, parse_queries
 from worker.errors import ConfigurationError
 from worker.logs import redact
@@ -36,6 +37,11 @@ def test_queries_file_parses_into_named_statements() -> None:
     parsed = parse_queries("-- name: one\n-- says why\nSELECT 1;\n\n-- name: two\nSELECT 2;\n")
     assert parsed == {"one": "-- says why\nSELECT 1", "two": "SELECT 2"}
     assert "claim_finalize" in QUERIES and "sweep_candidates" in QUERIES
+    assert "insert_import" in PRODUCER_QUERIES and "review_classify_rows" in PRODUCER_QUERIES
+
+
+def test_no_statement_name_is_owned_by_both_packages() -> None:
+    assert not set(QUERIES) & set(PRODUCER_QUERIES)
 
 
 def test_a_query_defined_twice_is_refused() -> None:

@@ -1,0 +1,11 @@
+"""The producer's named statements (``producer/sql/*.sql``: intake, reports, review, web).
+
+The worker's statements are the worker's (``worker.db.QUERIES``); the producer
+reaches those only through the worker's functions.
+"""
+
+from __future__ import annotations
+
+from worker.db import load_queries
+
+QUERIES: dict[str, str] = load_queries("producer")

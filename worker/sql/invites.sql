@@ -1,0 +1,110 @@
+-- Invitations: batches, their release, one claimed send per invite (worker.invites).
+-- Named statements: a block runs from its "-- name: NAME" line to the next.
+
+-- name: database_now
+-- The database's clock: due times are compared with it, never with a worker's.
+SELECT now();
+
+-- name: invite_import_people
+-- Invites for the people an import created, and for the people it names who
+-- are active and have never been invited (a cancelled invite does not count).
+-- $3: 'pending' (sent later on request) or 'scheduled' (with batch $4, due $5).
+INSERT INTO invites (tenant_id, person_id, import_id, status, batch_id, send_at)
+SELECT $2, r.person_id, $1, $3, $4, $5
+FROM import_rows r
+JOIN people p ON p.id = r.person_id AND p.tenant_id = $2
+WHERE r.import_id = $1
+  AND r.status IN ('created', 'updated', 'unchanged', 'skipped')
+  AND p.status = 'active'
+  AND NOT EXISTS (SELECT 1 FROM invites i WHERE i.person_id = p.id AND i.status <> 'cancelled')
+ORDER BY r.row_number
+ON CONFLICT DO NOTHING;
+
+-- name: insert_invite_batch
+INSERT INTO invite_batches (tenant_id, import_id, send_at) VALUES ($1, $2, $3)
+RETURNING id, send_at;
+
+-- name: schedule_pending_invites
+-- `invites send`: the tenant's pending invites (of one import, when given) join batch $3.
+UPDATE invites SET status = 'scheduled', batch_id = $3, send_at = $4
+WHERE tenant_id = $1 AND status = 'pending' AND ($2::bigint IS NULL OR import_id = $2);
+
+-- name: scheduled_batches_of_import
+SELECT id, send_at FROM invite_batches WHERE import_id = $1 AND state = 'scheduled';
+
+-- name: lock_invite_batch
+SELECT id, tenant_id, send_at, state FROM invite_batches WHERE id = $1 FOR UPDATE;
+
+-- name: release_invite_batch
+UPDATE invite_batches SET state = 'released', released_at = now() WHERE id = $1 AND state = 'scheduled';
+
+-- name: invites_to_send
+-- Streamed by the fan-out: scheduled invites of a batch whose last attempt,
+-- if any, is older than $2 seconds (so a fan-out repeated by housekeeping does
+-- not hurry invites that are backing off between retries).
+-- Paged after invite $3, $4 at a time (short statements, as pending_rows).
+SELECT id FROM invites
+WHERE batch_id = $1 AND status = 'scheduled'
+  AND (claimed_at IS NULL OR claimed_at < now() - make_interval(secs => $2))
+  AND id > $3
+ORDER BY id
+LIMIT $4;
+
+-- name: overdue_invite_batches
+-- Batches whose delayed message should have fired $1 seconds ago (lost with
+-- Redis, or never sent because a worker died), and, when the broker holds no
+-- send message at all ($3), released batches that still hold scheduled
+-- invites (a fan-out cut short, or its messages lost). While send messages
+-- are queued the batch is still draining (at the rate limit, a big one takes
+-- hours): re-sending its invites then would only multiply the messages.
+SELECT b.id FROM invite_batches b
+WHERE b.state = 'scheduled' AND b.send_at < now() - make_interval(secs => $1)
+UNION
+SELECT DISTINCT i.batch_id FROM invites i
+JOIN invite_batches b ON b.id = i.batch_id
+WHERE $3 AND b.state = 'released' AND b.released_at < now() - make_interval(secs => $1)
+  AND i.status = 'scheduled'
+  AND (i.claimed_at IS NULL OR i.claimed_at < now() - make_interval(secs => $2))
+UNION
+SELECT DISTINCT i.batch_id FROM invites i
+WHERE i.status = 'sending' AND i.claimed_at < now() - make_interval(secs => $2);
+
+-- name: claim_invite
+-- Taken before sending: only one delivery of a send message gets a row back.
+-- A claim older than $4 seconds was abandoned by a dead worker and is taken over.
+UPDATE invites i
+SET status = 'sending', claimed_at = now(), attempts = i.attempts + 1, token_hash = $2,
+    message_id = $3
+FROM people p, tenants t
+WHERE i.id = $1 AND p.id = i.person_id AND p.tenant_id = i.tenant_id AND t.id = i.tenant_id
+  AND p.status = 'active'
+  AND (i.status = 'scheduled'
+       OR (i.status = 'sending' AND i.claimed_at < now() - make_interval(secs => $4)))
+RETURNING i.id, i.tenant_id, t.name AS tenant_name, t.default_language, p.email,
+          p.first_name, p.last_name, p.language;
+
+-- name: invite_state
+SELECT i.status, p.status AS person_status FROM invites i
+JOIN people p ON p.id = i.person_id AND p.tenant_id = i.tenant_id
+WHERE i.id = $1;
+
+-- name: cancel_invite_of_inactive_person
+UPDATE invites SET status = 'cancelled', error = 'the person was deactivated before it was sent'
+WHERE id = $1 AND status IN ('pending', 'scheduled', 'sending');
+
+-- name: mark_invite_sent
+UPDATE invites SET status = 'sent', sent_at = now(), error = NULL WHERE id = $1 AND status = 'sending';
+
+-- name: release_invite_claim
+-- A transient failure: back to scheduled, to be retried.
+UPDATE invites SET status = 'scheduled', error = $2 WHERE id = $1 AND status = 'sending';
+
+-- name: fail_invite
+UPDATE invites SET status = 'failed', error = $2 WHERE id = $1 AND status IN ('scheduled', 'sending');
+
+-- name: cancel_import_invites
+UPDATE invites SET status = 'cancelled', error = 'the import was cancelled'
+WHERE import_id = $1 AND status IN ('pending', 'scheduled');
+
+-- name: cancel_import_invite_batches
+UPDATE invite_batches SET state = 'cancelled' WHERE import_id = $1 AND state = 'scheduled';
