@@ -8,13 +8,12 @@ any loss of Redis: resume re-sends whatever the database says is unfinished
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from producer.queries import QUERIES
-from worker import invites
+from worker import imports, invites, outbox
 from worker.db import connection
 from worker.errors import BulkImportError, ImportNotFound, InvalidState
 from worker.recovery import resend_unfinished, start_and_dispatch
@@ -23,8 +22,6 @@ from worker.settings import Settings
 
 async def cancel_import(settings: Settings, import_id: int) -> str:
     """Cancel an unfinished import and start the tenant's next one; say what happened."""
-    from worker import imports
-
     async with connection(settings.database_url) as conn:
         imp = await conn.fetchrow(QUERIES["get_import"], import_id)
         if imp is None:
@@ -44,9 +41,6 @@ async def cancel_import(settings: Settings, import_id: int) -> str:
 
 async def resume_import(settings: Settings, import_id: int, allow_mass_deactivation: bool = False) -> str:
     """Re-send the unfinished work of an import; approve a blocked sweep when asked."""
-    from worker import imports
-    from worker.actors import schedule_invite_batch, sweep_missing_people
-
     async with connection(settings.database_url) as conn:
         imp = await conn.fetchrow(QUERIES["get_import"], import_id)
         if imp is None:
@@ -63,13 +57,13 @@ async def resume_import(settings: Settings, import_id: int, allow_mass_deactivat
                     f"`bulk-import resume {import_id} --allow-mass-deactivation`, or cancel it"
                 )
             await imports.approve_mass_deactivation(conn, import_id)
-            await asyncio.to_thread(sweep_missing_people.send, import_id)
+            await outbox.send_sweep(import_id)
             return f"import {import_id}: sweep approved; deactivating {imp['would_deactivate']} people"
         if state == "done":
             # Its invites: re-create the delayed messages Redis may have lost.
             batches = await invites.scheduled_batches(conn, import_id)
             for batch in batches:
-                await asyncio.to_thread(schedule_invite_batch, batch.id, batch.send_at)
+                await outbox.schedule_invite_batch(batch.id, batch.send_at)
             if batches:
                 return f"import {import_id} is done; re-scheduled {len(batches)} invite batches"
     raise InvalidState(f"import {import_id} is {state}: nothing to resume")
@@ -79,14 +73,12 @@ async def send_pending_invites(
     settings: Settings, tenant: str, import_id: int | None, send_at: datetime | None
 ) -> str:
     """``invites send``: send (or schedule) the tenant's pending invites."""
-    from worker.actors import schedule_invite_batch
-
     async with connection(settings.database_url) as conn:
         batch, count = await invites.schedule_pending_invites(conn, tenant, import_id, send_at)
     if batch is None:
         scope = f"import {import_id}" if import_id is not None else f"tenant {tenant}"
         return f"no pending invites for {scope}"
-    await asyncio.to_thread(schedule_invite_batch, batch.id, batch.send_at)
+    await outbox.schedule_invite_batch(batch.id, batch.send_at)
     when = "now" if send_at is None else f"at {batch.send_at.isoformat()}"
     return f"{count} invites will be sent {when} (batch {batch.id})"
 

@@ -1,7 +1,7 @@
 """``GET /metrics``: Prometheus text, computed at scrape time.
 
 Workers are separate processes, so nothing here counts in memory: queue depths
-are read from Redis (:mod:`producer.queues`) and row and invite totals from
+are read from Redis (:mod:`worker.queues`) and row and invite totals from
 PostgreSQL on every scrape, then handed to ``prometheus_client`` to render.
 A scrape costs a handful of Redis reads and three aggregate queries.
 """
@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from producer.operators import operator
 from producer.queries import QUERIES
-from producer.queues import broker_processes, queue_depths
+from worker.queues import broker_processes, queue_depths
 from worker.settings import Settings
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -10,8 +10,8 @@ from typing import Any
 from starlette.requests import Request
 
 from producer.queries import QUERIES
-from producer.queues import broker_processes, queue_depths
 from producer.reports import import_status
+from worker.queues import broker_processes, queue_depths
 from worker.settings import Settings
 
 RECENT_IMPORTS = 50

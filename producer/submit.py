@@ -24,8 +24,10 @@ from producer.mapping import ColumnMapping, map_header
 from producer.queries import QUERIES
 from producer.reading import CsvSource, open_csv
 from producer.validation import validate_row
+from worker import outbox
 from worker.db import connection
 from worker.errors import BulkImportError, FileRejected, ServiceUnavailable
+from worker.imports import start_next_import
 from worker.logs import redact
 from worker.rows import COUNTER_SHARDS
 from worker.settings import Settings, get_settings
@@ -164,9 +166,6 @@ async def submit_import_async(
 ) -> int:
     """Record an import and start it (or queue it behind the tenant's current one)."""
     # Imported here so that merely reading this module does not build a broker.
-    from worker.actors import dispatch_rows
-    from worker.imports import start_next_import
-
     settings = settings or get_settings()
     request.check()
     with open_csv(source) as csv_source:
@@ -175,7 +174,7 @@ async def submit_import_async(
             started = await start_next_import(conn, request.tenant)
             if started is not None:
                 try:
-                    await dispatch_rows(conn, started)
+                    await outbox.dispatch_rows(conn, started)
                 except redis.exceptions.ConnectionError as exc:
                     raise ServiceUnavailable(
                         f"import {started} is recorded but its rows could not be queued ({redact(str(exc))});"

@@ -29,12 +29,17 @@ import asyncpg
 import structlog
 
 from worker.db import QUERIES
-from worker.mail import Invitation, message_id
+from worker.mail import Invitation, Mailer, MailError, compose, message_id
+from worker.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 FANOUT_BATCH = 1_000
 SendInvites = Callable[[list[int]], Awaitable[None]]
+RatePermit = Callable[[], Awaitable[bool]]
+SendLater = Callable[[int, int], Awaitable[None]]
+# An invite over the shared rate comes back this much later.
+RATE_PAUSE_MS = 1_000
 
 
 @dataclass(frozen=True)
@@ -203,3 +208,54 @@ async def cancel_import_invites(conn: asyncpg.Connection, import_id: int) -> int
     await conn.execute(QUERIES["cancel_import_invite_batches"], import_id)
     status = await conn.execute(QUERIES["cancel_import_invites"], import_id)
     return int(status.split()[-1])
+
+
+async def deliver_invite(
+    pool: asyncpg.Pool,
+    invite_id: int,
+    settings: Settings,
+    mailer: Mailer,
+    rate_permit: RatePermit,
+    send_later: SendLater,
+) -> str:
+    """Send one invitation e-mail, once in effect; return what happened.
+
+    ``"not_needed"`` (sent, cancelled or claimed already), ``"later"`` (over
+    the shared rate: ``send_later`` brings it back without using a retry),
+    ``"sent"``. A permanent refusal fails the invite with the server's reason
+    and returns ``"failed"``; a transient one releases the claim and raises
+    ``MailError``, for the caller's retries. No connection is held while the
+    mail server answers.
+    """
+    async with pool.acquire() as conn:
+        # A repeated message (redelivered, or a repeated fan-out) must not
+        # use up a share of the rate that an unsent invite is waiting for.
+        if not await may_need_sending(conn, invite_id):
+            return "not_needed"
+    if not await rate_permit():
+        await send_later(invite_id, RATE_PAUSE_MS)
+        return "later"
+    async with pool.acquire() as conn:
+        invitation = await claim_invite(
+            conn,
+            invite_id,
+            accept_base_url=settings.accept_base_url,
+            mail_from=settings.mail_from,
+            claim_timeout_s=settings.invite_claim_timeout_s,
+        )
+    if invitation is None:
+        return "not_needed"
+    try:
+        await mailer.send(compose(invitation, settings.mail_from))
+    except MailError as exc:
+        async with pool.acquire() as conn:
+            if exc.permanent:
+                await fail_invite(conn, invite_id, str(exc))
+                return "failed"
+            await release_claim(conn, invite_id, str(exc))
+        log.warning("invite.retrying", reason=str(exc))
+        raise
+    async with pool.acquire() as conn:
+        await mark_sent(conn, invite_id)
+    log.info("invite.sent")
+    return "sent"

@@ -16,7 +16,7 @@ from worker.broker import broker
 QUEUE = "bench_noop"
 
 
-@dramatiq.actor(queue_name=QUEUE)
+@dramatiq.actor(queue_name=QUEUE, broker=broker)
 async def noop(import_id: int, row_number: int) -> None:
     """Do nothing, with the row actor's signature (what is left is dramatiq's own cost)."""
 

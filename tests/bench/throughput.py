@@ -469,7 +469,7 @@ class Bench:
         """
         import redis
 
-        from worker.enqueue import enqueue_many
+        from worker.queues import enqueue_many
 
         sys.path.insert(0, str(BENCH_DIR))
         import noop_actor
@@ -478,7 +478,7 @@ class Bench:
             started = time.monotonic()
             for first in range(0, self.rows, ENQUEUE_CHUNK):
                 last = min(first + ENQUEUE_CHUNK, self.rows)
-                enqueue_many(noop_actor.noop, [(0, n) for n in range(first, last)])
+                enqueue_many(noop_actor.QUEUE, "noop", [(0, n) for n in range(first, last)])
             return time.monotonic() - started
 
         async def drained(since: float) -> float:

@@ -224,7 +224,7 @@ async def check_invariants(
     if drill is not None:
         from worker.recovery import find_stalled_imports
 
-        stalled = await find_stalled_imports(conn, drill.redis, drill.namespace, 0)
+        stalled = await find_stalled_imports(conn, 0)
         assert [s for s in stalled if s.tenant_id == tenant] == []
 
 

@@ -424,8 +424,9 @@ async def test_a_redis_outage_during_submit_answers_503(
     import redis
     from conftest import _free_port
 
-    from worker.broker import broker
+    from worker.queues import current_broker
 
+    broker = current_broker()
     # Nothing listens on this port: every enqueue fails to connect, as with Redis down.
     monkeypatch.setattr(broker, "client", redis.Redis(host="127.0.0.1", port=_free_port()))
 

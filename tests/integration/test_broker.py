@@ -8,8 +8,9 @@ from typing import Any
 import orjson
 import redis
 
-from worker.broker import broker
-from worker.enqueue import enqueue_many
+from worker.queues import current_broker, enqueue_many
+
+broker = current_broker()
 
 
 def test_enqueue_many_stores_what_send_stores(redis_url: str) -> None:
@@ -24,7 +25,7 @@ def test_enqueue_many_stores_what_send_stores(redis_url: str) -> None:
     messages_key, queue_key = f"{broker.namespace}:enqueue-test.msgs", f"{broker.namespace}:enqueue-test"
     try:
         sent = probe.send(7, 2)
-        enqueue_many(probe, [(7, 3), (7, 4)])
+        enqueue_many("enqueue-test", "probe", [(7, 3), (7, 4)])
 
         stored = {key.decode(): orjson.loads(value) for key, value in client.hgetall(messages_key).items()}
         order = [message_id.decode() for message_id in client.lrange(queue_key, 0, -1)]

@@ -298,18 +298,20 @@ async def test_a_producer_held_back_by_a_full_row_queue_leaves_the_rest_to_a_wor
 
     from producer.reading import open_csv
     from producer.submit import ImportRequest, record_import
-    from worker import actors
+    from worker import outbox
     from worker.imports import start_next_import
+    from worker.settings import get_settings
 
     # The producer (this process) may fill the row queue up to 20 messages;
     # the worker, which runs the continuation, has the default limit.
-    monkeypatch.setattr(actors, "_settings", dataclasses.replace(actors._settings, max_queue_backlog=20))
+    limited = dataclasses.replace(get_settings(), max_queue_backlog=20)
+    monkeypatch.setattr(outbox, "get_settings", lambda: limited)
     people = [person(f"P{i}", "Row", f"p{i}@example.com", "Ops") for i in range(600)]
     with open_csv(write_csv(tmp_path / "a.csv", people)) as source:
         import_id = await record_import(conn, ImportRequest(tenant=tenant), source)
     assert await start_next_import(conn, tenant) == import_id
 
-    dispatched = await actors.dispatch_rows(conn, import_id)
+    dispatched = await outbox.dispatch_rows(conn, import_id)
 
     assert dispatched.resume_after is not None, dispatched
     assert dispatched.sent < 600

@@ -1,6 +1,6 @@
-"""producer.queues against a real Redis and dramatiq's own RedisBroker: the
-depths it reads and the dead letters it puts back are the ones dramatiq wrote
-and reads. A namespace of its own, so the session's worker never sees them."""
+"""worker.queues (and its Redis side, worker.queues.redis) against a real Redis
+and dramatiq's own RedisBroker: the depths it reads and the dead letters it
+puts back are the ones dramatiq wrote and reads. A namespace of its own, so the session's worker never sees them."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from conftest import TEST_REDIS_NAMESPACE, wait_until
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 
-from producer import queues
+from worker import queues
+from worker.queues import redis as redis_queues
 
 NAMESPACE = f"{TEST_REDIS_NAMESPACE}-queues"
 
@@ -51,7 +52,7 @@ async def test_dead_letters_go_back_to_their_queue_where_dramatiq_consumes_them(
     depth = (await queues.queue_depths(client, NAMESPACE))[0]
     assert (depth.name, depth.ready, depth.in_progress, depth.delayed, depth.dead) == ("rows", 0, 0, 1, 5)
 
-    monkeypatch.setattr(queues, "_BATCH", 2)  # several script calls: 2 + 2 + 1
+    monkeypatch.setattr(redis_queues, "_DEAD_LETTER_BATCH", 2)  # several script calls: 2 + 2 + 1
     assert await queues.retry_dead_letters(client, NAMESPACE, "rows") == 5
 
     depth = (await queues.queue_depths(client, NAMESPACE))[0]

@@ -8,7 +8,7 @@ from dramatiq.encoder import JSONEncoder
 from dramatiq.errors import DecodeError
 from dramatiq.message import Message
 
-from worker.broker import OrjsonEncoder
+from worker.queues.encoding import OrjsonEncoder
 
 
 def _message() -> Message[None]:

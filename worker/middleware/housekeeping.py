@@ -21,8 +21,10 @@ import structlog
 from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.middleware import Middleware
 
+from worker import invites, outbox, queues
 from worker.db import QUERIES
-from worker.recovery import queued_messages, resume_stalled_imports
+from worker.middleware.pool import get_pool
+from worker.recovery import resume_stalled_imports
 from worker.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -33,25 +35,19 @@ _HOUSEKEEPING_LOCK = 7_351_900_002
 
 async def run_housekeeping(conn: Any, settings: Settings) -> int:
     """One pass: release overdue invite batches, resume stalled imports; return how many of each."""
-    from worker import invites
-    from worker.actors import INVITES_QUEUE, broker, send_invite_messages
-
     if not await conn.fetchval(QUERIES["try_housekeeping_lock"], _HOUSEKEEPING_LOCK):
         return 0
     try:
-        namespace = settings.redis_namespace
-        sends = await asyncio.to_thread(queued_messages, broker.client, namespace, INVITES_QUEUE)
+        sends = await asyncio.to_thread(queues.held_messages, queues.INVITES)
         batch_ids = await invites.overdue_batches(
             conn, settings.invite_release_grace_s, settings.invite_claim_timeout_s, sends_queued=sends > 0
         )
         for batch_id in batch_ids:
             log.warning("housekeeping.releasing_overdue_batch", invite_batch=batch_id)
             await invites.release_batch(
-                conn, batch_id, send_invite_messages, retry_after_s=settings.invite_claim_timeout_s
+                conn, batch_id, outbox.send_invites, retry_after_s=settings.invite_claim_timeout_s
             )
-        stalled = await resume_stalled_imports(
-            conn, broker.client, settings.redis_namespace, settings.stall_after_s
-        )
+        stalled = await resume_stalled_imports(conn, settings.stall_after_s)
         return len(batch_ids) + stalled
     finally:
         await conn.execute(QUERIES["release_housekeeping_lock"], _HOUSEKEEPING_LOCK)
@@ -65,8 +61,6 @@ class Housekeeping(Middleware):
         self._task: concurrent.futures.Future[None] | None = None
 
     async def _loop(self) -> None:
-        from worker.broker import get_pool
-
         while True:
             await asyncio.sleep(self.settings.housekeeping_interval_s)
             try:

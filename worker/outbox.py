@@ -1,0 +1,116 @@
+"""Every message the system sends, by actor name, without importing the actors.
+
+A module that needs to move an import on (the producer, ``resume``, the
+housekeeping, an actor handing over to the next step) calls a function here;
+the actors themselves live in ``worker.actors``, which only the worker
+process imports. Each function names its actor and queue once; a unit test
+checks them against the declared actors. Sends are blocking Redis calls, so
+each runs off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import dramatiq
+
+from worker import imports, queues
+from worker.settings import get_settings
+
+# A dispatcher that found the row queue full looks again this much later.
+DISPATCH_PAUSE_MS = 1_000
+
+# (actor name, queue) of every message sent from here.
+UPSERT_ROW = ("upsert_row", queues.ROWS)
+DISPATCH_IMPORT = ("dispatch_import", queues.IMPORTS)
+FINALIZE_IMPORT = ("finalize_import", queues.IMPORTS)
+SWEEP_MISSING_PEOPLE = ("sweep_missing_people", queues.IMPORTS)
+RELEASE_INVITE_BATCH = ("release_invite_batch", queues.INVITE_SCHEDULES)
+SEND_INVITE = ("send_invite", queues.INVITES)
+SENT_ACTORS = (
+    UPSERT_ROW,
+    DISPATCH_IMPORT,
+    FINALIZE_IMPORT,
+    SWEEP_MISSING_PEOPLE,
+    RELEASE_INVITE_BATCH,
+    SEND_INVITE,
+)
+
+
+def _send(target: tuple[str, str], args: tuple[Any, ...], delay_ms: int | None = None) -> None:
+    actor_name, queue = target
+    message: dramatiq.Message[Any] = dramatiq.Message(
+        queue_name=queue, actor_name=actor_name, args=args, kwargs={}, options={}
+    )
+    queues.current_broker().enqueue(message, delay=delay_ms)
+
+
+async def send_finalize(import_id: int) -> None:
+    """Ask for the import's finalizing step (managers, then sweep or done)."""
+    await asyncio.to_thread(_send, FINALIZE_IMPORT, (import_id,))
+
+
+async def send_sweep(import_id: int) -> None:
+    """Ask the sweeper to deactivate everyone missing from a sync import's file."""
+    await asyncio.to_thread(_send, SWEEP_MISSING_PEOPLE, (import_id,))
+
+
+async def send_dispatch(import_id: int, after: int = 0, delay_ms: int | None = None) -> None:
+    """Ask a worker to send the import's pending rows after row ``after``."""
+    await asyncio.to_thread(_send, DISPATCH_IMPORT, (import_id, after), delay_ms)
+
+
+def send_rows_sync(import_id: int, row_numbers: list[int]) -> None:
+    """One ``upsert_row`` message per row, pipelined (blocking)."""
+    queues.enqueue_many(UPSERT_ROW[1], UPSERT_ROW[0], [(import_id, row) for row in row_numbers])
+
+
+async def send_rows(import_id: int, row_numbers: list[int]) -> None:
+    """One ``upsert_row`` message per row, pipelined, off the event loop."""
+    await asyncio.to_thread(send_rows_sync, import_id, row_numbers)
+
+
+async def row_queue_room() -> int:
+    """How many more row messages the queue may take (``MAX_QUEUE_BACKLOG``)."""
+    return get_settings().max_queue_backlog - await asyncio.to_thread(queues.unacked_messages, queues.ROWS)
+
+
+async def dispatch_rows(conn: Any, import_id: int, after: int = 0) -> imports.Dispatched:
+    """Send an import's pending rows after ``after``, and whatever comes next.
+
+    Used by every caller that dispatches (the producer, resume, the next
+    import of a tenant): when the row queue is full, a ``dispatch_import``
+    message picks up from where this stopped a moment later; when nothing was
+    pending, the finalizing step.
+    """
+    done = await imports.dispatch_pending_rows(conn, import_id, send_rows, after=after, room=row_queue_room)
+    if done.resume_after is not None:
+        await send_dispatch(import_id, done.resume_after, delay_ms=DISPATCH_PAUSE_MS)
+    elif done.claimed:
+        await send_finalize(import_id)
+    return done
+
+
+def schedule_invite_batch_sync(batch_id: int, send_at: datetime) -> None:
+    """The batch's delayed message, due at ``send_at`` (blocking)."""
+    delay_ms = int((send_at - datetime.now(UTC)).total_seconds() * 1000)
+    delay = min(delay_ms, queues.MAX_DELAY_MS) if delay_ms > 0 else None
+    _send(RELEASE_INVITE_BATCH, (batch_id,), delay)
+
+
+async def schedule_invite_batch(batch_id: int, send_at: datetime) -> None:
+    """The batch's delayed message, due at ``send_at`` (a hop at most ``MAX_DELAY_MS`` ahead)."""
+    await asyncio.to_thread(schedule_invite_batch_sync, batch_id, send_at)
+
+
+async def send_invites(invite_ids: list[int]) -> None:
+    """One ``send_invite`` message per invite, pipelined."""
+    arguments = [(invite_id,) for invite_id in invite_ids]
+    await asyncio.to_thread(queues.enqueue_many, SEND_INVITE[1], SEND_INVITE[0], arguments)
+
+
+async def send_invite_later(invite_id: int, delay_ms: int) -> None:
+    """The invite's send again in ``delay_ms`` (over the shared rate; no retry used up)."""
+    await asyncio.to_thread(_send, SEND_INVITE, (invite_id,), delay_ms)

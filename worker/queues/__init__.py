@@ -1,0 +1,175 @@
+"""The queues: their names, and everything the system asks of the broker that carries them.
+
+- ``ROWS`` carries one message per import row; ``IMPORTS`` the few per-import
+  steps (dispatch, finalize, sweep), kept apart so a deep row backlog of one
+  tenant never delays another import's completion; ``INVITE_SCHEDULES`` one
+  delayed message per invite batch, days ahead if need be, apart from
+  ``INVITES`` (one message per e-mail, and their short retry delays):
+  dramatiq fetches a queue's delayed messages in the order sent, so a
+  days-ahead message there would hold up a two-second retry.
+- ``install`` / ``current_broker``: the process's broker, built from the
+  settings when first needed (or whichever broker a test installed first).
+- The operations below (``enqueue_many``, ``held_messages``, ...) are the
+  whole of what the project asks of a broker beyond dramatiq's own API. Their
+  Redis implementation is ``worker.queues.redis``, the one module that knows
+  Redis keys and scripts; ``worker.queues.encoding`` encodes messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import dramatiq
+import dramatiq.broker
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import Retries, ShutdownNotifications, TimeLimit
+from dramatiq.rate_limits import RateLimiter
+from redis.asyncio import Redis as AsyncRedis
+
+from worker.queues import redis as backend
+from worker.queues.encoding import OrjsonEncoder
+from worker.queues.redis import BrokerProcess, QueueDepth, broker_processes
+from worker.settings import Settings, get_settings
+
+ROWS = "rows"
+IMPORTS = "imports"
+INVITE_SCHEDULES = "invite_schedules"
+INVITES = "invites"
+ALL_QUEUES = (ROWS, IMPORTS, INVITE_SCHEDULES, INVITES)
+# The queues whose messages carry an import id as their first argument
+# (row_gave_up carries the failed row message, whose first argument is one).
+IMPORT_QUEUES = (ROWS, IMPORTS)
+# The Redis broker refuses delays of 7 days or more; a message due later
+# waits in hops of at most this.
+MAX_DELAY_MS = 6 * 24 * 3600 * 1000
+# Beyond this many messages queued, nobody reads them all to look for one
+# import's: a backlog that deep is work in progress, not a stall.
+SCAN_LIMIT = 200_000
+
+
+def check_queue(name: str) -> str:
+    """Return ``name`` if it is one of the queues, else raise ValueError."""
+    if name not in ALL_QUEUES:
+        raise ValueError(f"no queue {name!r}: the queues are {', '.join(ALL_QUEUES)}")
+    return name
+
+
+def base_middleware(settings: Settings) -> list[dramatiq.Middleware]:
+    """dramatiq's middleware that every broker of the project carries, sender or worker."""
+    # A lean stack: each middleware costs every message. Kept: time limits
+    # (a stuck statement must not hold a thread for ever), shutdown
+    # notifications (a graceful stop interrupts long actors) and retries
+    # (whose options the actors declare). Left out: AgeLimit, Callbacks and
+    # Pipelines, which no actor uses.
+    return [
+        TimeLimit(time_limit=settings.actor_time_limit_ms),
+        ShutdownNotifications(),
+        Retries(max_retries=3),
+    ]
+
+
+def install(settings: Settings, extra_middleware: Sequence[dramatiq.Middleware] = ()) -> dramatiq.Broker:
+    """Build the broker the settings describe and make it the process's.
+
+    It carries ``base_middleware`` then ``extra_middleware`` (the worker's).
+    Connects to nothing: the Redis client connects on its first call.
+    """
+    dramatiq.set_encoder(OrjsonEncoder())
+    broker = backend.build_broker(settings, [*base_middleware(settings), *extra_middleware])
+    dramatiq.set_broker(broker)
+    return broker
+
+
+def current_broker() -> dramatiq.Broker:
+    """The process's broker: the one installed (a worker's, a test's stub), else one from the settings.
+
+    A process that only sends (the CLI, the web process) needs no worker
+    middleware, so the broker it gets on first use has none.
+    """
+    installed: dramatiq.Broker | None = dramatiq.broker.global_broker
+    return installed if installed is not None else install(get_settings())
+
+
+def _redis() -> RedisBroker | None:
+    broker = current_broker()
+    return broker if isinstance(broker, RedisBroker) else None
+
+
+def enqueue_many(queue: str, actor_name: str, argument_lists: Iterable[tuple[Any, ...]]) -> None:
+    """Send ``actor_name`` one message per argument tuple, in order (blocking; one round trip)."""
+    redis_broker = _redis()
+    if redis_broker is not None:
+        backend.enqueue_many(redis_broker, queue, actor_name, argument_lists)
+        return
+    broker = current_broker()  # a test's StubBroker: one at a time
+    for args in argument_lists:
+        broker.enqueue(
+            dramatiq.Message(queue_name=queue, actor_name=actor_name, args=args, kwargs={}, options={})
+        )
+
+
+def unacked_messages(queue: str) -> int:
+    """Messages of ``queue`` not yet acknowledged, ready or in a worker's hands (blocking)."""
+    redis_broker = _redis()
+    return backend.unacked_messages(redis_broker, queue) if redis_broker is not None else 0
+
+
+def held_messages(queue: str) -> int:
+    """Messages the broker holds for ``queue``: ready, delayed or in a worker's hands (blocking)."""
+    redis_broker = _redis()
+    return backend.held_messages(redis_broker, queue) if redis_broker is not None else 0
+
+
+def imports_with_held_messages() -> set[int] | None:
+    """Ids of the imports the broker holds a message for (blocking); None past ``SCAN_LIMIT``."""
+    redis_broker = _redis()
+    if redis_broker is None:
+        return set()
+    return backend.imports_with_held_messages(redis_broker, IMPORT_QUEUES, SCAN_LIMIT)
+
+
+def rate_limiter(name: str, per_second: int) -> RateLimiter:
+    """A rate shared by every process on the broker (the invite sends')."""
+    redis_broker = _redis()
+    if redis_broker is None:
+        raise RuntimeError("a shared rate needs the Redis broker")
+    return backend.rate_limiter(redis_broker, name, per_second)
+
+
+# The web process's reads (an asyncio client of its own, not the broker's).
+
+
+async def queue_depths(client: AsyncRedis, namespace: str) -> list[QueueDepth]:
+    """The depth of every queue, read in one round trip."""
+    return await backend.queue_depths(client, namespace, ALL_QUEUES)
+
+
+async def retry_dead_letters(client: AsyncRedis, namespace: str, queue: str) -> int:
+    """Move a queue's dead-lettered messages back onto it; return how many moved."""
+    return await backend.retry_dead_letters(client, namespace, check_queue(queue))
+
+
+__all__ = [
+    "ALL_QUEUES",
+    "IMPORTS",
+    "IMPORT_QUEUES",
+    "INVITES",
+    "INVITE_SCHEDULES",
+    "MAX_DELAY_MS",
+    "ROWS",
+    "SCAN_LIMIT",
+    "BrokerProcess",
+    "QueueDepth",
+    "broker_processes",
+    "check_queue",
+    "current_broker",
+    "enqueue_many",
+    "held_messages",
+    "imports_with_held_messages",
+    "install",
+    "queue_depths",
+    "rate_limiter",
+    "retry_dead_letters",
+    "unacked_messages",
+]
