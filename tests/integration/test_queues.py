@@ -1,6 +1,7 @@
 """worker.queues (and its Redis side, worker.queues.redis) against a real Redis
 and dramatiq's own RedisBroker: the depths it reads and the dead letters it
-puts back are the ones dramatiq wrote and reads. A namespace of its own, so the session's worker never sees them."""
+puts back are the ones dramatiq wrote and reads. A namespace of its own, so
+the session's worker never sees them."""
 
 from __future__ import annotations
 
