@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from producer.cli.running import async_command
-from producer.tokens import create_token, describe, revoke_token
+from producer.web.tokens import create_token, describe, revoke_token
 from worker.db import connection
 from worker.errors import BulkImportError
 from worker.settings import get_settings

@@ -19,9 +19,9 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
-from producer.operators import operator
 from producer.queries import QUERIES
 from producer.queues import broker_processes, queue_depths
+from producer.web.operators import operator
 from worker.settings import Settings
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
