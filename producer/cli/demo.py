@@ -1,4 +1,4 @@
-"""``demo``: the main job end to end on a generated file (:mod:`producer.demo`)."""
+"""``demo``: the main job end to end on a generated file (:mod:`producer.demo.demo`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from producer.cli.running import fail
-from producer.demo import run_demo
+from producer.demo.demo import run_demo
 from worker.errors import BulkImportError
 
 
