@@ -22,8 +22,8 @@ import asyncpg
 import pytest
 from conftest import SERVER_URL, WorkerProcess, subprocess_env, wait_until
 
+from producer.demo.sample import write_people_csv
 from producer.fields import TEMPLATE_HEADERS
-from producer.sample import write_people_csv
 from tests.integration.support import person, write_csv
 
 BULK_IMPORT = str(Path(sys.executable).parent / "bulk-import")

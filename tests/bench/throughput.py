@@ -3,7 +3,7 @@
 
     .venv/bin/python tests/bench/throughput.py --rows 100000 [--processes 2] [--threads 32] [--json]
 
-In one run, on one generated people file (``producer.sample``), in a fresh
+In one run, on one generated people file (``producer.demo.sample``), in a fresh
 database of its own (``bulk_import_bench_<pid>``, migrated, dropped at the end
 unless ``--keep-db``) and a Redis namespace of its own, it measures:
 
@@ -828,7 +828,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     created = False
     try:
         clear_namespace(redis_url)
-        from producer.sample import write_people_csv
+        from producer.demo.sample import write_people_csv
 
         started = time.monotonic()
         csv_path = write_people_csv(work_dir / "people.csv", args.rows)

@@ -1,4 +1,4 @@
-"""The HTTP API (producer.api) against real PostgreSQL and Redis.
+"""The HTTP API (producer.web.api) against real PostgreSQL and Redis.
 
 Most tests drive the app in process through httpx's ASGI transport (with its
 lifespan run, so the pool is the app's own); one starts the Procfile's ``web:``
@@ -25,11 +25,11 @@ import pytest
 from asgi_lifespan import LifespanManager
 from conftest import subprocess_env
 
-from producer.api import create_app
 from producer.control import update_tenant
 from producer.fields import TEMPLATE_HEADERS
 from producer.reports import FINAL_STATES
-from producer.tokens import create_token
+from producer.web.app import create_app
+from producer.web.tokens import create_token
 from tests.integration.support import person
 from worker.settings import Settings
 
@@ -151,7 +151,7 @@ async def test_every_route_wants_a_valid_token(client: httpx.AsyncClient, header
 
 
 async def test_a_revoked_token_stops_working(client: httpx.AsyncClient, conn: Any, tenant: str) -> None:
-    from producer.tokens import revoke_token
+    from producer.web.tokens import revoke_token
 
     new = await create_token(conn, tenant)
     assert (await client.get("/api/imports", headers=bearer(new.secret))).status_code == 200

@@ -16,9 +16,9 @@ from asgi_lifespan import LifespanManager
 from prometheus_client.parser import text_string_to_metric_families
 from test_api import TEAM, bearer, csv_body, poll_final, submit
 
-from producer.api import create_app
-from producer.operators import COOKIE, csrf_token
-from producer.tokens import create_token
+from producer.web.app import create_app
+from producer.web.operators import COOKIE, csrf_token
+from producer.web.tokens import create_token
 from tests.integration.support import person
 from worker.settings import Settings
 

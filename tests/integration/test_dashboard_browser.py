@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from conftest import WorkerProcess, wait_until
 
-from producer.tokens import create_token
+from producer.web.tokens import create_token
 from tests.integration.support import person, submit, wait_final, write_csv
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -22,7 +22,7 @@ import psutil
 import pytest
 import redis
 
-from worker.embedded import local_services, port_answers
+from producer.demo.embedded import local_services, port_answers
 from worker.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ HOLD_SERVERS = """
 import json, sys, time
 from pathlib import Path
 import psutil
-from worker.embedded import local_services
+from producer.demo.embedded import local_services
 from worker.logs import configure_logging
 from worker.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
 configure_logging()  # log lines to stderr, leaving stdout to the report

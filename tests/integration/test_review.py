@@ -23,12 +23,13 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from producer.cli.review import review_command
+from producer.demo.sample import write_people_csv
 from producer.fields import TEMPLATE_HEADERS
 from producer.reading import open_csv
-from producer.review import review_command, review_file
-from producer.review_checks import MAX_LISTED, one_edit_apart
-from producer.review_report import SHOWN_PER_GROUP
-from producer.sample import write_people_csv
+from producer.review import review_file
+from producer.review.checks import MAX_LISTED, one_edit_apart
+from producer.review.report import SHOWN_PER_GROUP
 from producer.submit import ImportRequest, record_import
 from tests.integration.support import person, write_csv
 from worker import imports, rows

@@ -28,7 +28,7 @@ from producer.fields import FIELDS_BY_NAME
 from producer.mapping import ColumnMapping, map_header
 from producer.queries import QUERIES
 from producer.reading import CsvSource, open_csv
-from producer.review_checks import (
+from producer.review.checks import (
     ProblemLog,
     check_domain_typos,
     check_duplicate_emails,
@@ -36,13 +36,12 @@ from producer.review_checks import (
     check_team_variants,
     problem_dict,
 )
-from producer.review_report import review_command
 from producer.submit import MODES, no_data_rows, require_importable
 from producer.validation import validate_row
 from worker.errors import BulkImportError, FileRejected
 from worker.settings import get_settings
 
-__all__ = ["ACTIONS", "review_command", "review_file"]
+__all__ = ["ACTIONS", "review_file"]
 
 ACTIONS = ("create", "update", "unchanged", "skip")
 # Per-row details are for programs; past this many rows they are cut short.

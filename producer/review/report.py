@@ -1,4 +1,4 @@
-"""The review at a terminal: the ``bulk-import review`` command and its report.
+"""The review at a terminal: the report the ``bulk-import review`` command prints.
 
 The report is drawn from the review JSON alone (:func:`producer.review.review_file`),
 so the terminal and ``--json`` never disagree: the file's format, how the columns
@@ -8,17 +8,12 @@ would do, and last, whether the file can be imported and the command to do it.
 
 from __future__ import annotations
 
-import json
 import shlex
-import sys
-from typing import Any, BinaryIO
+from typing import Any
 
 import click
 
 from producer.fields import FIELDS_BY_NAME
-from producer.submit import MODES
-from worker.errors import FileRejected
-from worker.settings import get_settings
 
 SHOWN_PER_GROUP = 20
 SHOWN_PEOPLE = 20
@@ -180,45 +175,3 @@ def render_review(review: dict[str, Any], file: str) -> str:
         lines += _preview_lines(review) + _row_detail_lines(review)
     lines += ["", _verdict(review, file)]
     return "\n".join(lines)
-
-
-@click.command("review")
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--tenant", required=True, help="The tenant the people belong to.")
-@click.option("--mode", type=click.Choice(MODES), default="upsert", show_default=True)
-@click.option("--rows", "row_details", is_flag=True, help="Also show what the import would do with each row.")
-@click.option("--json", "as_json", is_flag=True, help="Print the review as JSON.")
-def review_command(file: str, tenant: str, mode: str, row_details: bool, as_json: bool) -> None:
-    """Review FILE: matched columns, row errors and warnings, what the import would do.
-
-    Changes nothing. Exits 0 when the file can be imported (rows with errors
-    are left out) and 2 when it cannot be imported at all.
-    """
-    from producer.cli import run_async
-
-    review = run_async(_review_for_cli(file, tenant, mode, row_details, as_json))
-    if as_json:
-        click.echo(json.dumps(review, indent=2, ensure_ascii=False))
-    else:
-        click.echo(render_review(review, file))
-    if not review["importable"]:
-        sys.exit(2)
-
-
-async def _review_for_cli(
-    file: str, tenant: str, mode: str, row_details: bool, as_json: bool
-) -> dict[str, Any]:
-    from producer.review import review_file
-    from worker.db import connection
-
-    settings = get_settings()
-    source: str | BinaryIO = sys.stdin.buffer if file == "-" else file
-    try:
-        async with connection(settings.database_url) as conn:
-            return await review_file(
-                conn, source, tenant, mode, row_details=row_details, max_share=settings.sweep_max_share
-            )
-    except FileRejected as exc:
-        if not as_json:
-            raise
-        return {"tenant": tenant, "mode": mode, "importable": False, "error": str(exc)}

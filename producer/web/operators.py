@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from starlette.requests import Request
 
-from producer.tokens import Principal, verify_token
+from producer.web.tokens import Principal, verify_token
 
 COOKIE = "bulk_import_operator"
 COOKIE_MAX_AGE_S = 12 * 3600

@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 description of the HTTP API (:mod:`producer.api`), served at
+"""The OpenAPI 3.1 description of the HTTP API (:mod:`producer.web.api`), served at
 ``GET /api/openapi.json``. Written by hand: keep it in step with the routes."""
 
 from __future__ import annotations

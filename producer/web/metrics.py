@@ -19,8 +19,8 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
-from producer.operators import operator
 from producer.queries import QUERIES
+from producer.web.operators import operator
 from worker.queues import broker_processes, queue_depths
 from worker.settings import Settings
 

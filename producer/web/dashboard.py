@@ -7,7 +7,7 @@ resume, approve a blocked sweep, send pending invites. The actions call
 :mod:`producer.control` (and :mod:`worker.queues` for dead letters), as the
 command line does. A little JavaScript (``static/dashboard.js``) refreshes the
 figures from the JSON routes every 2 seconds. Who may see it:
-:mod:`producer.operators`.
+:mod:`producer.web.operators`.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from producer import operators
 from producer.control import cancel_import, resume_import, send_pending_invites
-from producer.metrics import metrics
-from producer.operators import COOKIE, COOKIE_MAX_AGE_S, NotAnOperator, Operator
-from producer.overview import RECENT_IMPORTS, import_detail, overview
 from producer.queries import QUERIES
+from producer.web import operators
+from producer.web.metrics import metrics
+from producer.web.operators import COOKIE, COOKIE_MAX_AGE_S, NotAnOperator, Operator
+from producer.web.overview import RECENT_IMPORTS, import_detail, overview
 from worker.errors import BulkImportError, ImportNotFound
 from worker.imports import tenant_of_import
 from worker.queues import retry_dead_letters
@@ -44,7 +44,7 @@ FAILED_ROWS_SHOWN = 200
 IMPORT_ACTIONS = ("cancel", "resume", "approve", "send-invites")
 
 templates = Environment(
-    loader=PackageLoader("producer", "templates"),
+    loader=PackageLoader("producer.web", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
     trim_blocks=True,
     lstrip_blocks=True,
@@ -262,5 +262,5 @@ ROUTES = [
     Route("/imports/{import_id:int}/{action:str}", import_action, methods=["POST"]),
     Route("/queues/{queue:str}/retry", retry_queue, methods=["POST"]),
     Route("/metrics", metrics, methods=["GET"]),
-    Mount("/static", StaticFiles(packages=[("producer", "static")]), name="static"),
+    Mount("/static", StaticFiles(packages=[("producer.web", "static")]), name="static"),
 ]

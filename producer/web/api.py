@@ -1,7 +1,7 @@
 """The HTTP API for other services: review, submit, poll, errors, cancel (Starlette).
 
 Every ``/api`` route but ``/api/openapi.json`` needs ``Authorization: Bearer
-<token>`` (:mod:`producer.tokens`). A service token acts for its own tenant
+<token>`` (:mod:`producer.web.tokens`). A service token acts for its own tenant
 only: another tenant's import answers 404, exactly like one that does not
 exist. An operator token sees every tenant and names one with ``?tenant=``
 where a request needs one (review, submit).
@@ -17,40 +17,33 @@ requests. Everything else uses the app's asyncpg pool, made at startup.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
-import os
 import tempfile
-from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
+from collections.abc import Coroutine, Iterator
 from typing import IO, Any, TextIO, TypeVar, cast
 
 import asyncpg
-import redis
-import redis.asyncio
 import structlog
-from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from producer import dashboard
-from producer.api_openapi import OPENAPI
 from producer.control import cancel_import
-from producer.operators import NotAnOperator
 from producer.queries import QUERIES
 from producer.reports import import_status, write_failed_rows
 from producer.review import review_file
 from producer.submit import INVITE_OPTIONS, MODES, ImportRequest, submit_import_async
 from producer.template import write_template
 from producer.timezones import parse_send_at, tenant_timezone
-from producer.tokens import Principal, check_tenant_id, verify_token
-from worker.db import connection, create_pool
-from worker.errors import BulkImportError, FileRejected, ImportNotFound, InvalidState, ServiceUnavailable
+from producer.web.errors import ApiError
+from producer.web.openapi import OPENAPI
+from producer.web.tokens import Principal, check_tenant_id, verify_token
+from producer.web.uploads import uploaded_csv
+from worker.db import connection
+from worker.errors import ImportNotFound
 from worker.imports import tenant_of_import
-from worker.logs import configure_logging, render_library_loggers
-from worker.settings import Settings, get_settings
+from worker.settings import Settings
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -59,54 +52,6 @@ _MAX_ID = 2**63 - 1
 _MAX_KEY_CHARS = 255
 _CHUNK = 64 * 1024
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
-_STATUS_OF = (
-    (FileRejected, 422),
-    (ImportNotFound, 404),
-    (InvalidState, 409),
-    (ServiceUnavailable, 503),
-    (BulkImportError, 400),
-)
-
-
-class ApiError(Exception):
-    """An answer other than success, with a message the caller can act on."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers
-
-
-def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-async def _on_api_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return _error(exc.status, exc.message, exc.headers)
-
-
-async def _on_bulk_import_error(_request: Request, exc: Exception) -> Response:
-    status = next(code for kind, code in _STATUS_OF if isinstance(exc, kind))
-    return _error(status, str(exc))
-
-
-async def _on_http_exception(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    return _error(exc.status_code, str(exc.detail), exc.headers)
-
-
-async def _on_unreachable(request: Request, exc: Exception) -> Response:
-    log.error("api.service_unreachable", path=request.url.path, error=repr(exc))
-    return _error(503, "a service the API needs (PostgreSQL, Redis or disk) is unavailable: retry later")
-
-
-async def _on_disconnect(_request: Request, _exc: Exception) -> Response:
-    return _error(400, "the request body ended before it was complete")
-
-
-async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    log.error("api.unexpected_error", path=request.url.path, error=repr(exc))
-    return _error(500, "internal error: the server's log has the details")
 
 
 # --- helpers -------------------------------------------------------------------
@@ -189,32 +134,6 @@ async def _owned_import(request: Request, principal: Principal) -> int:
     return import_id
 
 
-@contextlib.asynccontextmanager
-async def _uploaded_csv(request: Request) -> AsyncIterator[str]:
-    """Stream the body to a temporary file within the size limit; yield its path."""
-    limit = _settings(request).api_max_upload_bytes
-    too_large = ApiError(
-        413,
-        f"the body is over the limit of {limit:,} bytes (API_MAX_UPLOAD_BYTES):"
-        " split the file, or import it with the command line",
-    )
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise too_large
-    fd, path = tempfile.mkstemp(prefix="bulk-import-upload-", suffix=".csv")
-    try:
-        received = 0
-        with os.fdopen(fd, "wb") as out:
-            async for chunk in request.stream():
-                received += len(chunk)
-                if received > limit:
-                    raise too_large
-                out.write(chunk)
-        yield path
-    finally:
-        os.unlink(path)
-
-
 def _status_url(import_id: int) -> str:
     return f"/api/imports/{import_id}"
 
@@ -253,7 +172,7 @@ async def review(request: Request) -> Response:
             with open(path, "rb") as stream:  # a stream: the temporary file's name stays out of the JSON
                 return await review_file(conn, stream, tenant, mode, max_share=settings.sweep_max_share)
 
-    async with _uploaded_csv(request) as path:
+    async with uploaded_csv(request) as path:
         return JSONResponse(await _in_own_loop(run(path)))
 
 
@@ -282,7 +201,7 @@ async def submit(request: Request) -> Response:
         idempotency_key=key,
     )
     job.check()
-    async with _uploaded_csv(request) as path:
+    async with uploaded_csv(request) as path:
         existing = None
         if key is not None:
             existing = await _pool(request).fetchval(QUERIES["find_import_by_idempotency_key"], tenant, key)
@@ -386,48 +305,3 @@ ROUTES = [
     Route("/api/imports/{import_id:int}/errors.csv", errors_csv, methods=["GET"]),
     Route("/api/imports/{import_id:int}/cancel", cancel, methods=["POST"]),
 ]
-
-
-def create_app(settings: Settings | None = None) -> Starlette:
-    """The ASGI app; its asyncpg pool is opened at startup and closed at shutdown."""
-    settings = settings or get_settings()
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.pool = await create_pool(settings.database_url, settings.db_pool_size)
-        # The dashboard's and /metrics' reads of the broker's queues.
-        app.state.redis = redis.asyncio.Redis.from_url(settings.redis_url)
-        log.info("api.started")
-        try:
-            yield
-        finally:
-            await app.state.redis.aclose()
-            await app.state.pool.close()
-
-    app = Starlette(
-        routes=[*ROUTES, *dashboard.ROUTES],
-        lifespan=lifespan,
-        exception_handlers={
-            ApiError: _on_api_error,
-            NotAnOperator: dashboard.on_not_an_operator,
-            BulkImportError: _on_bulk_import_error,
-            HTTPException: _on_http_exception,
-            ClientDisconnect: _on_disconnect,
-            OSError: _on_unreachable,
-            asyncpg.PostgresConnectionError: _on_unreachable,
-            redis.exceptions.ConnectionError: _on_unreachable,
-            Exception: _on_unexpected,
-        },
-    )
-    app.state.settings = settings
-    return app
-
-
-def app_from_env() -> Starlette:
-    """The Procfile's ``web:`` factory: settings from the environment, logging configured."""
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
-    # uvicorn configured its loggers with handlers of its own before it called
-    # this factory; route them through structlog instead.
-    render_library_loggers("uvicorn", "uvicorn.error", "uvicorn.access")
-    return create_app(settings)

@@ -25,12 +25,15 @@ from pathlib import Path
 import click
 
 import schema
-from producer.sample import write_people_csv
+from producer.demo.embedded import local_services
+from producer.demo.sample import write_people_csv
+from producer.progress import wait_for_import
+from producer.reports import import_status, write_people
+from producer.submit import ImportRequest, submit_import_async
 from worker.db import connection, ensure_database
-from worker.embedded import local_services
 from worker.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, Settings, configured_url, use_services
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def procfile_worker_command(procfile: Path = PROJECT_ROOT / "Procfile") -> str:
@@ -81,10 +84,6 @@ async def _prepare_database(settings: Settings) -> None:
 
 
 async def _import(settings: Settings, path: Path, tenant: str, mode: str) -> dict[str, object]:
-    from producer.progress import wait_for_import
-    from producer.reports import import_status
-    from producer.submit import ImportRequest, submit_import_async
-
     import_id = await submit_import_async(
         path, ImportRequest(tenant=tenant, mode=mode, filename=path.name), settings
     )
@@ -97,8 +96,6 @@ async def _import(settings: Settings, path: Path, tenant: str, mode: str) -> dic
 
 
 async def _export_head(settings: Settings, tenant: str, lines: int) -> str:
-    from producer.reports import write_people
-
     out = io.StringIO()
     async with connection(settings.database_url) as conn:
         await write_people(conn, tenant, out)

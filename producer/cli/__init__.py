@@ -1,0 +1,51 @@
+"""The ``bulk-import`` command line: thin click commands over the producer,
+the worker's lifecycle functions and the reports.
+
+:data:`main` is the click group (the console script ``bulk-import``). Its
+commands live one family per module and each module is imported only when one
+of its commands runs (:class:`~producer.cli.lazy.LazyGroup`):
+
+- ``lazy``: :class:`LazyGroup`, the group that loads commands on first use.
+- ``running``: :func:`run_async` / :func:`async_command`, where an expected
+  failure (``BulkImportError``, an unreachable service) becomes one line on
+  stderr and an exit code, never a traceback; ``fail`` and ``emit``.
+- ``basics``: ``migrate`` and ``template``.
+- ``imports``: an import's life: ``run``, ``status``, ``errors``, ``export``,
+  ``cancel``, ``resume``.
+- ``review``: ``review``, drawn by :mod:`producer.review.report`.
+- ``invites``: the ``invites`` group (``invites send``).
+- ``tenants``: the ``tenant`` group (``tenant set``).
+- ``tokens``: the ``token`` group (``token create``, ``token revoke``).
+- ``demo``: ``demo``, the end-to-end demo (:mod:`producer.demo`).
+"""
+
+from __future__ import annotations
+
+import click
+
+from producer.cli.lazy import LazyGroup
+from worker.logs import configure_logging
+from worker.settings import get_settings
+
+COMMANDS = {
+    "migrate": "producer.cli.basics:migrate",
+    "template": "producer.cli.basics:template",
+    "run": "producer.cli.imports:run",
+    "status": "producer.cli.imports:status",
+    "errors": "producer.cli.imports:errors",
+    "export": "producer.cli.imports:export",
+    "cancel": "producer.cli.imports:cancel",
+    "resume": "producer.cli.imports:resume",
+    "review": "producer.cli.review:review_command",
+    "invites": "producer.cli.invites:invites",
+    "tenant": "producer.cli.tenants:tenant",
+    "token": "producer.cli.tokens:token",
+    "demo": "producer.cli.demo:demo",
+}
+
+
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS)
+def main() -> None:
+    """Bulk people import: review and import a CSV of people for a tenant."""
+    settings = get_settings()
+    configure_logging(settings.cli_log_level, settings.log_format)

@@ -1,0 +1,40 @@
+"""The ``token`` group: the HTTP API's bearer tokens (``token create``, ``token revoke``)."""
+
+from __future__ import annotations
+
+import click
+
+from producer.cli.running import async_command
+from producer.web.tokens import create_token, describe, revoke_token
+from worker.db import connection
+from worker.errors import BulkImportError
+from worker.settings import get_settings
+
+
+@click.group()
+def token() -> None:
+    """Bearer tokens of the HTTP API (service tokens per tenant, operator tokens)."""
+
+
+@token.command("create")
+@click.option("--tenant", help="The tenant the token acts for (a service token).")
+@click.option("--operator", is_flag=True, help="A token for operators: every tenant.")
+@click.option("--label", help="Who or what uses it, for your records.")
+@async_command
+async def token_create(tenant: str | None, operator: bool, label: str | None) -> None:
+    """Make a token; the token itself is printed last, on stdout, and only once."""
+    if operator == (tenant is not None):
+        raise BulkImportError("give either --tenant T (a service token) or --operator")
+    async with connection(get_settings().database_url) as conn:
+        new = await create_token(conn, tenant, label)
+    click.echo(describe(new), err=True)
+    click.echo(new.secret)
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+@async_command
+async def token_revoke(token_id: int) -> None:
+    """Revoke a token at once (by the id `token create` printed)."""
+    async with connection(get_settings().database_url) as conn:
+        click.echo(await revoke_token(conn, token_id))

@@ -1,0 +1,17 @@
+"""Review a file before importing it: what matches, what is wrong, what the import would do.
+
+Modules:
+
+- ``review``: :func:`review_file`, the review itself (one rolled-back,
+  read-only transaction; the file streamed into a temporary table) and
+  ``ACTIONS``.
+- ``checks``: the capped problem lists (``ProblemLog``) and the cross-row
+  checks answered in PostgreSQL: repeated e-mails, e-mail domain typos, team
+  spellings, managers.
+- ``report``: :func:`render_review`, the terminal report of a review (the
+  ``bulk-import review`` command itself is :mod:`producer.cli.review`).
+"""
+
+from producer.review.review import ACTIONS, review_file
+
+__all__ = ["ACTIONS", "review_file"]

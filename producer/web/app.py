@@ -1,0 +1,79 @@
+"""The ASGI app: :func:`create_app` (routes, error handlers, the pool's lifespan) and
+:func:`app_from_env`, the Procfile's ``web:`` factory."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import asyncpg
+import redis
+import redis.asyncio
+import structlog
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+
+from producer.web import dashboard
+from producer.web.api import ROUTES
+from producer.web.errors import (
+    ApiError,
+    on_api_error,
+    on_bulk_import_error,
+    on_disconnect,
+    on_http_exception,
+    on_unexpected,
+    on_unreachable,
+)
+from producer.web.operators import NotAnOperator
+from worker.db import create_pool
+from worker.errors import BulkImportError
+from worker.logs import configure_logging, render_library_loggers
+from worker.settings import Settings, get_settings
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The ASGI app; its asyncpg pool is opened at startup and closed at shutdown."""
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.pool = await create_pool(settings.database_url, settings.db_pool_size)
+        # The dashboard's and /metrics' reads of the broker's queues.
+        app.state.redis = redis.asyncio.Redis.from_url(settings.redis_url)
+        log.info("api.started")
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+            await app.state.pool.close()
+
+    app = Starlette(
+        routes=[*ROUTES, *dashboard.ROUTES],
+        lifespan=lifespan,
+        exception_handlers={
+            ApiError: on_api_error,
+            NotAnOperator: dashboard.on_not_an_operator,
+            BulkImportError: on_bulk_import_error,
+            HTTPException: on_http_exception,
+            ClientDisconnect: on_disconnect,
+            OSError: on_unreachable,
+            asyncpg.PostgresConnectionError: on_unreachable,
+            redis.exceptions.ConnectionError: on_unreachable,
+            Exception: on_unexpected,
+        },
+    )
+    app.state.settings = settings
+    return app
+
+
+def app_from_env() -> Starlette:
+    """The Procfile's ``web:`` factory: settings from the environment, logging configured."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    # uvicorn configured its loggers with handlers of its own before it called
+    # this factory; route them through structlog instead.
+    render_library_loggers("uvicorn", "uvicorn.error", "uvicorn.access")
+    return create_app(settings)

@@ -1,0 +1,68 @@
+"""The API's errors: :class:`ApiError` and the handlers that turn exceptions into JSON answers.
+
+Every error answer is ``{"error": message}`` with a status code: a
+``BulkImportError`` by its kind (422, 404, 409, 503, 400), an unreachable
+PostgreSQL, Redis or disk 503, anything unexpected 500 (logged, never shown).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import structlog
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from worker.errors import BulkImportError, FileRejected, ImportNotFound, InvalidState, ServiceUnavailable
+
+log = structlog.get_logger(__name__)
+
+_STATUS_OF = (
+    (FileRejected, 422),
+    (ImportNotFound, 404),
+    (InvalidState, 409),
+    (ServiceUnavailable, 503),
+    (BulkImportError, 400),
+)
+
+
+class ApiError(Exception):
+    """An answer other than success, with a message the caller can act on."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers
+
+
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+async def on_api_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return _error(exc.status, exc.message, exc.headers)
+
+
+async def on_bulk_import_error(_request: Request, exc: Exception) -> Response:
+    status = next(code for kind, code in _STATUS_OF if isinstance(exc, kind))
+    return _error(status, str(exc))
+
+
+async def on_http_exception(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return _error(exc.status_code, str(exc.detail), exc.headers)
+
+
+async def on_unreachable(request: Request, exc: Exception) -> Response:
+    log.error("api.service_unreachable", path=request.url.path, error=repr(exc))
+    return _error(503, "a service the API needs (PostgreSQL, Redis or disk) is unavailable: retry later")
+
+
+async def on_disconnect(_request: Request, _exc: Exception) -> Response:
+    return _error(400, "the request body ended before it was complete")
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    log.error("api.unexpected_error", path=request.url.path, error=repr(exc))
+    return _error(500, "internal error: the server's log has the details")
