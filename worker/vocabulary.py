@@ -310,3 +310,5 @@ PLAIN_COLUMNS: Final = tuple(column.name for column in VALUE_COLUMNS if column.k
 """Columns stored as the row's value itself (teams are stored as ids)."""
 PERSON_COLUMNS: Final = tuple(column.stored_as for column in VALUE_COLUMNS if column.stored_as is not None)
 """The ``people`` columns an import writes, in ``COLUMNS`` order."""
+PRIMARY_TEAM: Final = next(column.name for column in COLUMNS if column.kind == TEAM)
+SECONDARY_TEAMS: Final = next(column.name for column in COLUMNS if column.kind == TEAMS)
