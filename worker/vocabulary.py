@@ -96,6 +96,8 @@ ROLE: Final = "role"
 LANGUAGE: Final = "language"
 """An ISO 639-1 code, or a language's English name; stored as the code."""
 SECONDARY_TEAM_SEPARATOR: Final = ";"
+PRIMARY_TEAM_ID: Final = "primary_team_id"
+SECONDARY_TEAM_IDS: Final = "secondary_team_ids"
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,9 @@ class Column:
 
     ``aliases`` are headers other systems write for it, as people type them
     (compared after :func:`producer.mapping.normalise`); the name and header
-    match too. ``stored_as`` is the ``people`` column holding its value.
+    match too. ``stored_as`` is the ``people`` column holding its value;
+    ``default`` is stored for a blank cell and for a new person without the
+    column (``people``'s DEFAULT says the same).
     """
 
     name: str
@@ -114,6 +118,7 @@ class Column:
     kind: str = TEXT
     aliases: tuple[str, ...] = ()
     stored_as: str | None = ""
+    default: str | None = None
 
     def __post_init__(self) -> None:
         # Most columns are stored under their own name; saying so for each would be noise.
@@ -210,7 +215,7 @@ COLUMNS: Final[tuple[Column, ...]] = (
         False,
         200,
         TEAM,
-        stored_as="primary_team_id",
+        stored_as=PRIMARY_TEAM_ID,
         aliases=(
             "primary team",
             "team",
@@ -235,7 +240,7 @@ COLUMNS: Final[tuple[Column, ...]] = (
         False,
         2000,
         TEAMS,
-        stored_as="secondary_team_ids",
+        stored_as=SECONDARY_TEAM_IDS,
         aliases=(
             "secondary team",
             "secondary teams",
@@ -253,6 +258,7 @@ COLUMNS: Final[tuple[Column, ...]] = (
         False,
         20,
         ROLE,
+        default=DEFAULT_ROLE,
         aliases=(
             "role",
             "user role",
