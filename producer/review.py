@@ -37,14 +37,14 @@ from producer.review_checks import (
     problem_dict,
 )
 from producer.review_report import review_command
-from producer.submit import MODES, no_data_rows, require_importable
+from producer.submit import no_data_rows, require_importable
 from producer.validation import validate_row
 from worker.errors import BulkImportError, FileRejected
 from worker.settings import get_settings
+from worker.vocabulary import ACTIONS, CREATE, DEFAULT_MODE, INVALID, MODES, SYNC
 
 __all__ = ["ACTIONS", "review_command", "review_file"]
 
-ACTIONS = ("create", "update", "unchanged", "skip")
 # Per-row details are for programs; past this many rows they are cut short.
 ROW_DETAILS_CAP = 100_000
 DEACTIVATE_LISTED = 1_000
@@ -79,7 +79,7 @@ async def review_file(
     conn: asyncpg.Connection,
     source: str | os.PathLike[str] | BinaryIO,
     tenant: str,
-    mode: str = "upsert",
+    mode: str = DEFAULT_MODE,
     *,
     row_details: bool = False,
     max_share: float | None = None,
@@ -143,8 +143,8 @@ async def _review(
         },
         "rows": {
             "total": total,
-            "valid": total - actions.get("invalid", 0),
-            "invalid": actions.get("invalid", 0),
+            "valid": total - actions.get(INVALID, 0),
+            "invalid": actions.get(INVALID, 0),
             "blank": source.blank_rows,
         },
         **_problems(errors, warnings),
@@ -254,11 +254,11 @@ async def _preview(
     """The import's outcome counts; for sync, the sweep and whether its guard would stop it."""
     preview: dict[str, Any] = {action: actions.get(action, 0) for action in ACTIONS}
     preview |= {"deactivate": 0, "admins_kept": 0, "would_block": False, "deactivate_people": []}
-    if mode != "sync" or not importable:
+    if mode != SYNC or not importable:
         return preview
     sweep = await conn.fetchrow(QUERIES["review_sweep_counts"], tenant)
     # The sweeper runs after the rows and counts the active people then.
-    active = sweep["active"] + preview["create"] + sweep["reactivated"]
+    active = sweep["active"] + preview[CREATE] + sweep["reactivated"]
     people = await conn.fetch(QUERIES["review_sweep_people"], tenant, DEACTIVATE_LISTED)
     preview |= {
         "deactivate": sweep["would_deactivate"],

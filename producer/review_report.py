@@ -16,9 +16,9 @@ from typing import Any, BinaryIO
 import click
 
 from producer.fields import FIELDS_BY_NAME
-from producer.submit import MODES
 from worker.errors import FileRejected
 from worker.settings import get_settings
+from worker.vocabulary import ADD_ONLY, DEFAULT_MODE, MODES, SYNC
 
 SHOWN_PER_GROUP = 20
 SHOWN_PEOPLE = 20
@@ -121,12 +121,12 @@ def _preview_lines(review: dict[str, Any]) -> list[str]:
         f"{preview['update']:,} to update",
         f"{preview['unchanged']:,} unchanged",
     ]
-    if mode == "add-only":
+    if mode == ADD_ONLY:
         counts.append(f"{preview['skip']:,} skipped (already there)")
-    if mode == "sync":
+    if mode == SYNC:
         counts.append(f"{preview['deactivate']:,} to deactivate")
     lines = ["", _heading(f"The import ({mode}) would", "blue"), "  " + ", ".join(counts)]
-    if mode == "sync":
+    if mode == SYNC:
         people = preview["deactivate_people"][:SHOWN_PEOPLE]
         if people:
             more = preview["deactivate"] - len(people)
@@ -185,7 +185,7 @@ def render_review(review: dict[str, Any], file: str) -> str:
 @click.command("review")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--tenant", required=True, help="The tenant the people belong to.")
-@click.option("--mode", type=click.Choice(MODES), default="upsert", show_default=True)
+@click.option("--mode", type=click.Choice(MODES), default=DEFAULT_MODE, show_default=True)
 @click.option("--rows", "row_details", is_flag=True, help="Also show what the import would do with each row.")
 @click.option("--json", "as_json", is_flag=True, help="Print the review as JSON.")
 def review_command(file: str, tenant: str, mode: str, row_details: bool, as_json: bool) -> None:
