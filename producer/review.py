@@ -41,7 +41,7 @@ from producer.submit import no_data_rows, require_importable
 from producer.validation import validate_row
 from worker.errors import BulkImportError, FileRejected
 from worker.settings import get_settings
-from worker.vocabulary import ACTIONS, CREATE, DEFAULT_MODE, INVALID, MODES, SYNC
+from worker.vocabulary import ACTIONS, CREATE, DEFAULT_MODE, INVALID, MODES, SYNC, VALUE_COLUMNS
 
 __all__ = ["ACTIONS", "review_command", "review_file"]
 
@@ -49,6 +49,8 @@ __all__ = ["ACTIONS", "review_command", "review_file"]
 ROW_DETAILS_CAP = 100_000
 DEACTIVATE_LISTED = 1_000
 _YIELD_EVERY = 5_000
+# review_rows has a column per value column of the vocabulary, under its name.
+_STORED_FIELDS = tuple(column.name for column in VALUE_COLUMNS)
 _COPY_COLUMNS = (
     "row_number",
     "email",
@@ -58,16 +60,8 @@ _COPY_COLUMNS = (
     "raw_secondary_teams",
     "raw_role",
     "domain",
-    "first_name",
-    "last_name",
-    "job_title",
-    "role",
-    "language",
-    "location",
-    "primary_team",
-    "secondary_teams",
+    *_STORED_FIELDS,
 )
-_STORED_FIELDS = _COPY_COLUMNS[8:]
 
 
 @dataclass
