@@ -1,40 +1,35 @@
-"""The template's fields: the single description of what a row may carry.
+"""The template's fields, as the producer names them: a view of :mod:`worker.vocabulary`.
 
-Everything that maps headers, validates cells, writes the template or exports
-people reads this table, so adding a column is a change in one place.
+The columns themselves (header, required, length, kind, aliases) are listed in
+``worker.vocabulary.COLUMNS``; this module keeps the names the producer's
+modules and the tests import.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class Field:
-    """One column of the template."""
-
-    name: str
-    header: str
-    required: bool
-    max_length: int
-
-
-FIELDS: tuple[Field, ...] = (
-    Field("first_name", "First name", True, 100),
-    Field("last_name", "Last name", True, 100),
-    Field("email", "Email", True, 254),
-    Field("job_title", "Job title", False, 200),
-    Field("primary_team", "Primary team", False, 200),
-    Field("secondary_teams", "Secondary team", False, 2000),
-    Field("role", "Role", False, 20),
-    Field("language", "Language", False, 50),
-    Field("location", "Location", False, 200),
+from worker.vocabulary import (
+    COLUMNS,
+    COLUMNS_BY_NAME,
+    DEFAULT_ROLE,
+    REQUIRED_COLUMNS,
+    ROLES,
+    SECONDARY_TEAM_SEPARATOR,
+    TEMPLATE_HEADERS,
+    Column,
 )
 
-FIELDS_BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}
-TEMPLATE_HEADERS: tuple[str, ...] = tuple(field.header for field in FIELDS)
-REQUIRED_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.required)
+__all__ = [
+    "DEFAULT_ROLE",
+    "FIELDS",
+    "FIELDS_BY_NAME",
+    "REQUIRED_FIELDS",
+    "ROLES",
+    "SECONDARY_TEAM_SEPARATOR",
+    "TEMPLATE_HEADERS",
+    "Field",
+]
 
-ROLES: tuple[str, ...] = ("learner", "manager", "admin")
-DEFAULT_ROLE = "learner"
-SECONDARY_TEAM_SEPARATOR = ";"
+Field = Column
+FIELDS: tuple[Field, ...] = COLUMNS
+FIELDS_BY_NAME: dict[str, Field] = COLUMNS_BY_NAME
+REQUIRED_FIELDS: tuple[str, ...] = REQUIRED_COLUMNS

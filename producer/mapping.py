@@ -4,7 +4,8 @@ Admins rarely upload our template untouched: they export from Google Workspace,
 Microsoft Entra or an HR system and rename nothing. So a header matches a field
 when, stripped of vendor decorations (``[Required]``, ``(optional)``, a trailing
 ``*``, Entra's trailing ``Required``) and normalised (case, accents, spaces and
-punctuation ignored), it equals one of the field's aliases.
+punctuation ignored), it equals one of the field's aliases (listed with each
+column in :mod:`worker.vocabulary`).
 
 Deliberately *not* matched, because the column means something else:
 
@@ -26,125 +27,6 @@ import unicodedata
 from dataclasses import dataclass
 
 from producer.fields import FIELDS, FIELDS_BY_NAME, REQUIRED_FIELDS
-
-# Written as people type them; compared after `normalise`, so "e-mail", "E Mail"
-# and "email" are one alias. The template header and field name are added too.
-_ALIASES: dict[str, tuple[str, ...]] = {
-    "email": (
-        "e-mail",
-        "email address",
-        "e-mail address",
-        "work email",
-        "work e-mail",
-        "mail",
-        "user principal name",
-        "userPrincipalName",
-        "upn",
-        "primary email",
-        "business email",
-        "email - work",
-        "courriel",
-        "adresse e-mail",
-        "e-mail-adresse",
-    ),
-    "first_name": (
-        "first name",
-        "given name",
-        "givenName",
-        "forename",
-        "first",
-        "fname",
-        "legal first name",
-        "prénom",
-        "vorname",
-    ),
-    "last_name": (
-        "last name",
-        "surname",
-        "family name",
-        "sn",
-        "last",
-        "lname",
-        "legal last name",
-        "nom",
-        "nom de famille",
-        "nachname",
-    ),
-    "job_title": (
-        "title",
-        "position",
-        "job title",
-        "jobTitle",
-        "designation",
-        "role title",
-        "employee title",
-        "business title",
-        "position title",
-        "poste",
-        "intitulé du poste",
-        "fonction",
-        "berufsbezeichnung",
-    ),
-    "primary_team": (
-        "primary team",
-        "team",
-        "department",
-        "dept",
-        "group",
-        "primary department",
-        "org unit",
-        "organizational unit",
-        "organisational unit",
-        "team name",
-        "department name",
-        "supervisory organization",
-        "équipe",
-        "département",
-        "abteilung",
-    ),
-    "secondary_teams": (
-        "secondary team",
-        "secondary teams",
-        "additional team",
-        "additional teams",
-        "other team",
-        "other teams",
-        "teams",
-        "équipes secondaires",
-    ),
-    "role": (
-        "role",
-        "user role",
-        "access level",
-        "permission",
-        "permissions",
-        "platform role",
-        "rôle",
-        "rolle",
-    ),
-    "language": (
-        "language",
-        "locale",
-        "preferred language",
-        "preferredLanguage",
-        "lang",
-        "language code",
-        "langue",
-        "sprache",
-    ),
-    "location": (
-        "location",
-        "office",
-        "city",
-        "site",
-        "office location",
-        "work location",
-        "officeLocation",
-        "physicalDeliveryOfficeName",
-        "lieu",
-        "standort",
-    ),
-}
 
 # Below this length an alias is too generic to suggest from ("sn" is close to "SSN").
 _HINT_MIN_ALIAS_LENGTH = 5
@@ -170,7 +52,8 @@ def normalise(text: str) -> str:
 def _build_alias_index() -> dict[str, str]:
     index: dict[str, str] = {}
     for field in FIELDS:
-        for alias in (field.name, field.header, *_ALIASES.get(field.name, ())):
+        # Aliases are compared after `normalise`, so "e-mail", "E Mail" and "email" are one.
+        for alias in (field.name, field.header, *field.aliases):
             key = normalise(alias)
             if index.setdefault(key, field.name) != field.name:
                 raise ValueError(f"alias {alias!r} names both {index[key]} and {field.name}")

@@ -17,8 +17,9 @@ from producer.fields import FIELDS, TEMPLATE_HEADERS
 from producer.queries import QUERIES
 from producer.validation import neutralise_formula
 from worker.errors import ImportNotFound
+from worker.vocabulary import FINAL_STATES as FINAL_STATES  # re-exported for the status pollers
+from worker.vocabulary import ROLE
 
-FINAL_STATES = frozenset({"done", "failed", "cancelled", "blocked"})
 EXPORT_HEADERS = (*TEMPLATE_HEADERS, "Status", "Manager email", "Invite status")
 
 
@@ -99,7 +100,7 @@ async def write_people(conn: asyncpg.Connection, tenant: str, out: TextIO) -> in
     async with conn.transaction(readonly=True):
         async for person in conn.cursor(QUERIES["export_people"], tenant):
             values = [
-                person["role"].capitalize() if field.name == "role" else person[field.name]
+                person[field.name].capitalize() if field.kind == ROLE else person[field.name]
                 for field in FIELDS
             ]
             write_csv_row(

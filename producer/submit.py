@@ -32,10 +32,13 @@ from worker.logs import redact
 from worker.rows import COUNTER_SHARDS
 from worker.settings import Settings, get_settings
 
+# MODES and INVITE_OPTIONS are re-exported: the CLI and the API take their choices from here.
+from worker.vocabulary import DEFAULT_MODE, INVALID, INVITE_AT, INVITE_NONE, PENDING
+from worker.vocabulary import INVITE_OPTIONS as INVITE_OPTIONS
+from worker.vocabulary import MODES as MODES
+
 log = structlog.get_logger(__name__)
 
-MODES = ("upsert", "sync", "add-only")
-INVITE_OPTIONS = ("none", "now", "at")
 _ROW_COLUMNS = ("import_id", "row_number", "email", "data", "raw", "status", "errors")
 
 
@@ -44,8 +47,8 @@ class ImportRequest:
     """What an admin or a service asks for."""
 
     tenant: str
-    mode: str = "upsert"
-    invites: str = "none"
+    mode: str = DEFAULT_MODE
+    invites: str = INVITE_NONE
     send_at: datetime | None = None
     allow_mass_deactivation: bool = False
     idempotency_key: str | None = None
@@ -59,7 +62,7 @@ class ImportRequest:
             raise BulkImportError(
                 f"unknown invites option {self.invites!r}: choose one of {', '.join(INVITE_OPTIONS)}"
             )
-        if (self.invites == "at") != (self.send_at is not None):
+        if (self.invites == INVITE_AT) != (self.send_at is not None):
             raise BulkImportError("--send-at is required with --invites at, and only with it")
         if self.send_at is not None and self.send_at.tzinfo is None:
             raise BulkImportError("send_at must be timezone-aware by the time it reaches submit")
@@ -95,7 +98,7 @@ async def _row_records(
         cells = source_row.values
         if result.row is not None:
             data = dict(result.row.fields)
-            yield (import_id, source_row.line, result.row.email, data, cells, "pending", None)
+            yield (import_id, source_row.line, result.row.email, data, cells, PENDING, None)
         else:
             raw_email = cells[email_column] if email_column < len(cells) else ""
             errors = [{"column": p.column, "value": p.value, "message": p.message} for p in result.errors]
@@ -105,7 +108,7 @@ async def _row_records(
                 raw_email.strip().lower() or None,
                 None,
                 cells,
-                "invalid",
+                INVALID,
                 errors,
             )
         if count % 5_000 == 0:
@@ -187,8 +190,8 @@ def submit_import(
     source: str | os.PathLike[str] | BinaryIO,
     tenant: str,
     *,
-    mode: str = "upsert",
-    invites: str = "none",
+    mode: str = DEFAULT_MODE,
+    invites: str = INVITE_NONE,
     send_at: datetime | None = None,
     allow_mass_deactivation: bool = False,
     idempotency_key: str | None = None,

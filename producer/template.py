@@ -5,54 +5,62 @@ from __future__ import annotations
 import csv
 from typing import TextIO
 
-from producer.fields import TEMPLATE_HEADERS
+from worker.vocabulary import COLUMNS, TEMPLATE_HEADERS
 
-EXAMPLE_ROWS: tuple[tuple[str, ...], ...] = (
-    (
-        "Ada",
-        "Lovelace",
-        "ada.lovelace@example.com",
-        "Head of Engineering",
-        "Engineering",
-        "",
-        "Manager",
-        "English",
-        "London",
-    ),
-    (
-        "Grace",
-        "Hopper",
-        "grace.hopper@example.com",
-        "Staff Engineer",
-        "Engineering",
-        "Architecture; Security",
-        "Learner",
-        "en",
-        "New York",
-    ),
-    (
-        "Marie",
-        "Curie",
-        "marie.curie@example.com",
-        "Research Lead",
-        "Research",
-        "Engineering",
-        "Manager",
-        "fr",
-        "Paris",
-    ),
-    (
-        "Émile",
-        "Durand",
-        "emile.durand@example.com",
-        "Research Assistant",
-        "Research",
-        "",
-        "",
-        "French",
-        "Lyon",
-    ),
-    ("Lena", "Schmidt", "lena.schmidt@example.com", "People Partner", "People", "", "Admin", "de", "Berlin"),
+# By column name, so the examples follow the vocabulary's column order and a
+# new column needs no change here (its cells are left blank).
+EXAMPLE_ROWS: tuple[dict[str, str], ...] = (
+    {
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "email": "ada.lovelace@example.com",
+        "job_title": "Head of Engineering",
+        "primary_team": "Engineering",
+        "role": "Manager",
+        "language": "English",
+        "location": "London",
+    },
+    {
+        "first_name": "Grace",
+        "last_name": "Hopper",
+        "email": "grace.hopper@example.com",
+        "job_title": "Staff Engineer",
+        "primary_team": "Engineering",
+        "secondary_teams": "Architecture; Security",
+        "role": "Learner",
+        "language": "en",
+        "location": "New York",
+    },
+    {
+        "first_name": "Marie",
+        "last_name": "Curie",
+        "email": "marie.curie@example.com",
+        "job_title": "Research Lead",
+        "primary_team": "Research",
+        "secondary_teams": "Engineering",
+        "role": "Manager",
+        "language": "fr",
+        "location": "Paris",
+    },
+    {
+        "first_name": "Émile",
+        "last_name": "Durand",
+        "email": "emile.durand@example.com",
+        "job_title": "Research Assistant",
+        "primary_team": "Research",
+        "language": "French",
+        "location": "Lyon",
+    },
+    {
+        "first_name": "Lena",
+        "last_name": "Schmidt",
+        "email": "lena.schmidt@example.com",
+        "job_title": "People Partner",
+        "primary_team": "People",
+        "role": "Admin",
+        "language": "de",
+        "location": "Berlin",
+    },
 )
 
 
@@ -61,4 +69,4 @@ def write_template(out: TextIO, *, example: bool = False) -> None:
     writer = csv.writer(out)
     writer.writerow(TEMPLATE_HEADERS)
     if example:
-        writer.writerows(EXAMPLE_ROWS)
+        writer.writerows([example.get(column.name, "") for column in COLUMNS] for example in EXAMPLE_ROWS)

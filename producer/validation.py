@@ -10,130 +10,45 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
-from producer.fields import DEFAULT_ROLE, FIELDS_BY_NAME, ROLES, SECONDARY_TEAM_SEPARATOR
-from producer.mapping import ColumnMapping, normalise
-
-# ISO 639-1: all 184 codes, bh (Bihari, a collective code) included; ";" separates
-# other English names for the same code.
-_ISO_639_1 = """
-aa Afar|ab Abkhazian|ae Avestan|af Afrikaans|ak Akan|am Amharic|an Aragonese|ar Arabic
-as Assamese|av Avaric|ay Aymara|az Azerbaijani|ba Bashkir|be Belarusian|bg Bulgarian
-bi Bislama|bh Bihari;Bihari languages|bm Bambara|bn Bengali;Bangla|bo Tibetan|br Breton|bs Bosnian
-ca Catalan;Valencian|ce Chechen|ch Chamorro|co Corsican|cr Cree|cs Czech
-cu Church Slavic;Church Slavonic;Old Church Slavonic;Old Slavonic;Old Bulgarian
-cv Chuvash|cy Welsh|da Danish|de German|dv Divehi;Dhivehi;Maldivian|dz Dzongkha|ee Ewe
-el Greek;Modern Greek|en English|eo Esperanto|es Spanish;Castilian|et Estonian|eu Basque
-fa Persian;Farsi|ff Fulah;Fula|fi Finnish|fj Fijian|fo Faroese|fr French
-fy Western Frisian;Frisian|ga Irish|gd Gaelic;Scottish Gaelic|gl Galician|gn Guarani
-gu Gujarati|gv Manx|ha Hausa|he Hebrew|hi Hindi|ho Hiri Motu|hr Croatian
-ht Haitian;Haitian Creole|hu Hungarian|hy Armenian|hz Herero|ia Interlingua|id Indonesian
-ie Interlingue;Occidental|ig Igbo|ii Sichuan Yi;Nuosu|ik Inupiaq|io Ido|is Icelandic
-it Italian|iu Inuktitut|ja Japanese|jv Javanese|ka Georgian|kg Kongo|ki Kikuyu;Gikuyu
-kj Kuanyama;Kwanyama|kk Kazakh|kl Kalaallisut;Greenlandic|km Khmer;Central Khmer
-kn Kannada|ko Korean|kr Kanuri|ks Kashmiri|ku Kurdish|kv Komi|kw Cornish|ky Kyrgyz;Kirghiz
-la Latin|lb Luxembourgish;Letzeburgesch|lg Ganda;Luganda|li Limburgish;Limburgan;Limburger
-ln Lingala|lo Lao|lt Lithuanian|lu Luba-Katanga|lv Latvian|mg Malagasy|mh Marshallese
-mi Maori|mk Macedonian|ml Malayalam|mn Mongolian|mr Marathi|ms Malay|mt Maltese|my Burmese
-na Nauru|nb Norwegian Bokmål;Bokmål|nd North Ndebele|ne Nepali|ng Ndonga|nl Dutch;Flemish
-nn Norwegian Nynorsk;Nynorsk|no Norwegian|nr South Ndebele|nv Navajo;Navaho
-ny Chichewa;Chewa;Nyanja|oc Occitan|oj Ojibwa;Ojibwe|om Oromo|or Oriya;Odia
-os Ossetian;Ossetic|pa Punjabi;Panjabi|pi Pali|pl Polish|ps Pashto;Pushto|pt Portuguese
-qu Quechua|rm Romansh|rn Rundi;Kirundi|ro Romanian;Moldavian;Moldovan|ru Russian
-rw Kinyarwanda|sa Sanskrit|sc Sardinian|sd Sindhi|se Northern Sami|sg Sango
-si Sinhala;Sinhalese|sk Slovak|sl Slovenian;Slovene|sm Samoan|sn Shona|so Somali
-sq Albanian|sr Serbian|ss Swati;Swazi|st Southern Sotho;Sesotho|su Sundanese|sv Swedish
-sw Swahili|ta Tamil|te Telugu|tg Tajik|th Thai|ti Tigrinya|tk Turkmen|tl Tagalog
-tn Tswana|to Tongan;Tonga|tr Turkish|ts Tsonga|tt Tatar|tw Twi|ty Tahitian|ug Uyghur;Uighur
-uk Ukrainian|ur Urdu|uz Uzbek|ve Venda|vi Vietnamese|vo Volapük|wa Walloon|wo Wolof
-xh Xhosa|yi Yiddish|yo Yoruba|za Zhuang;Chuang|zh Chinese;Mandarin|zu Zulu
-"""
-# Withdrawn codes that old systems (Java's Locale, for one) still write.
-_RETIRED_CODES = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "mo": "ro", "sh": "sr"}
-
-
-def _parse_languages() -> tuple[dict[str, str], dict[str, str]]:
-    names: dict[str, str] = {}
-    by_name: dict[str, str] = {}
-    for entry in re.split(r"[|\n]", _ISO_639_1.strip()):
-        code, _, alternatives = entry.partition(" ")
-        names[code] = alternatives.split(";")[0]
-        for name in alternatives.split(";"):
-            by_name[normalise(name)] = code
-    return names, by_name
-
-
-LANGUAGE_NAMES, _LANGUAGE_BY_NAME = _parse_languages()
-_LANGUAGE_TAG = re.compile(r"([a-z]{2})(?:[-_][a-z0-9]{1,8})*")
-
-# Free webmail domains, most used first (a tie suggests the earlier one). Also
-# the whitelist: real domains an edit away from another (mail.com, ymail.com).
-_PROVIDERS = (
-    "gmail.com",
-    "googlemail.com",
-    "outlook.com",
-    "hotmail.com",
-    "live.com",
-    "msn.com",
-    "yahoo.com",
-    "ymail.com",
-    "icloud.com",
-    "me.com",
-    "mac.com",
-    "aol.com",
-    "protonmail.com",
-    "proton.me",
-    "pm.me",
-    "gmx.com",
-    "gmx.net",
-    "gmx.de",
-    "gmx.at",
-    "gmx.ch",
-    "gmx.fr",
-    "web.de",
-    "t-online.de",
-    "freenet.de",
-    "orange.fr",
-    "wanadoo.fr",
-    "free.fr",
-    "sfr.fr",
-    "laposte.net",
-    "hotmail.fr",
-    "hotmail.co.uk",
-    "hotmail.de",
-    "hotmail.it",
-    "hotmail.es",
-    "outlook.fr",
-    "outlook.de",
-    "live.fr",
-    "live.co.uk",
-    "yahoo.fr",
-    "yahoo.co.uk",
-    "yahoo.de",
-    "yahoo.es",
-    "yahoo.it",
-    "libero.it",
-    "mail.com",
-    "email.com",
-    "zoho.com",
-    "yandex.ru",
-    "mail.ru",
+from producer.languages import LANGUAGE_NAMES, language_code
+from producer.mapping import ColumnMapping
+from producer.webmail import email_domain_typo
+from worker.vocabulary import (
+    COLUMNS_BY_NAME,
+    DEFAULT_ROLE,
+    LANGUAGE,
+    PRIMARY_TEAM,
+    ROLE,
+    ROLES,
+    SECONDARY_TEAM_SEPARATOR,
+    TEAM,
+    TEAMS,
+    TEXT,
+    VALUE_COLUMNS,
+    Column,
 )
-_PROVIDER_SET = frozenset(_PROVIDERS)
-_TLD_TYPOS = {
-    **dict.fromkeys(("con", "cmo", "ocm", "co", "cm", "om", "comm", "vom", "xom", "cim", "cpm"), "com"),
-    **dict.fromkeys(("nte", "ent", "ner", "met"), "net"),
-    "rf": "fr",
-    "ed": "de",
-}
+
+__all__ = [
+    "LANGUAGE_NAMES",
+    "CleanRow",
+    "Problem",
+    "RowResult",
+    "email_domain_typo",
+    "looks_like_formula",
+    "neutralise_formula",
+    "team_key",
+    "validate_row",
+]
+
 # RFC 5321 limits, which the library enforces on its full path.
 _MAX_LOCAL_PART, _MAX_ADDRESS = 64, 254
 _ASCII_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
-_PARENTHESES = re.compile(r"\([^()]*\)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _HARMLESS_AFTER_SIGN = re.compile(r"[0-9\s.,()/%:+-]*")
 
@@ -177,50 +92,6 @@ def team_key(name: str) -> str:
     rules (final sigma) or expansions (``İ`` → ``i̇``).
     """
     return "".join(char.lower()[0] for char in "".join(name.split()))
-
-
-def _osa_distance(a: str, b: str) -> int:
-    """Levenshtein distance counting a swap of neighbours as one edit."""
-    previous2: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                cost = min(cost, previous2[j - 2] + 1)
-            current.append(cost)
-        previous2, previous = previous, current
-    return previous[-1]
-
-
-@lru_cache(maxsize=4096)
-def email_domain_typo(domain: str) -> str | None:
-    """The well-known webmail domain ``domain`` is probably a typo of, or None.
-
-    ``gmial.com`` → ``gmail.com``; ``gmail.con`` → ``gmail.com``. The suffix
-    must be the provider's own or a typo of it from a fixed list, so real
-    country variants (``hotmail.be``) pass. The provider's name may be off by a
-    swap, insertion, deletion or substitution: up to two for names of seven
-    letters or more (hotmail, outlook), one for five or six (gmail, yahoo), none
-    for shorter ones (aol, msn, gmx), which real companies sit one edit away
-    from (aon.com, man.com). Cached: a file repeats a few domains many times.
-    """
-    domain = domain.strip().lower().rstrip(".")
-    if domain in _PROVIDER_SET:
-        return None
-    name, _, suffix = domain.partition(".")
-    suffix = _TLD_TYPOS.get(suffix, suffix)
-    best, best_distance = None, 3
-    for provider in _PROVIDERS:
-        provider_name, _, provider_suffix = provider.partition(".")
-        allowed = 2 if len(provider_name) >= 7 else 1 if len(provider_name) >= 5 else 0
-        if suffix != provider_suffix or abs(len(provider_name) - len(name)) > allowed:
-            continue
-        distance = _osa_distance(name, provider_name)
-        if distance <= allowed and distance < best_distance:
-            best, best_distance = provider, distance
-    return best
 
 
 def looks_like_formula(value: str) -> bool:
@@ -324,7 +195,7 @@ class _RowChecker:
             return None
         if collapse:
             text = " ".join(text.split())
-        if len(text) > (limit := FIELDS_BY_NAME[field].max_length):
+        if len(text) > (limit := COLUMNS_BY_NAME[field].max_length):
             self.error(
                 field, f"{_shown(value)} is {len(text)} characters long; {header} allows at most {limit}"
             )
@@ -351,16 +222,16 @@ def _check_email(check: _RowChecker) -> str | None:
     return email
 
 
-def _check_secondary_teams(check: _RowChecker, primary: object) -> list[str]:
-    text = check.text("secondary_teams")
+def _check_secondary_teams(check: _RowChecker, column: Column, primary: object) -> list[str]:
+    text = check.text(column.name)
     seen = {team_key(primary)} if isinstance(primary, str) else set()
     teams: list[str] = []
-    limit = FIELDS_BY_NAME["primary_team"].max_length
+    limit = COLUMNS_BY_NAME[PRIMARY_TEAM].max_length
     for part in (text or "").split(SECONDARY_TEAM_SEPARATOR):
         team = " ".join(part.split())
         if len(team) > limit:
             check.error(
-                "secondary_teams",
+                column.name,
                 f"the team {_shown(team)} is {len(team)} characters long; a team name allows at most {limit}",
             )
         elif team and team_key(team) not in seen:
@@ -369,37 +240,50 @@ def _check_secondary_teams(check: _RowChecker, primary: object) -> list[str]:
     return teams
 
 
-def _check_role(check: _RowChecker) -> str:
-    role = check.raw("role").strip().casefold()
+def _check_role(check: _RowChecker, column: Column) -> str:
+    role = check.raw(column.name).strip().casefold()
     if not role or role in ROLES:
         return role or DEFAULT_ROLE
     allowed = ", ".join(r.capitalize() for r in ROLES[:-1]) + f" or {ROLES[-1].capitalize()}"
     check.error(
-        "role",
-        f"{_shown(check.raw('role'))} is not a role; use {allowed}, "
+        column.name,
+        f"{_shown(check.raw(column.name))} is not a role; use {allowed}, "
         f"or leave it blank for {DEFAULT_ROLE.capitalize()}",
     )
     return DEFAULT_ROLE
 
 
-def _check_language(check: _RowChecker) -> str | None:
-    text = check.raw("language").strip()
+def _check_language(check: _RowChecker, column: Column) -> str | None:
+    text = check.raw(column.name).strip()
     if not text:
         return None
-    if (tag := _LANGUAGE_TAG.fullmatch(text.lower())) is not None:
-        code = _RETIRED_CODES.get(tag.group(1), tag.group(1))
-        if code in LANGUAGE_NAMES:
-            return code
-    # "English (United States)", as HR systems write it, names English.
-    if (named := _LANGUAGE_BY_NAME.get(normalise(_PARENTHESES.sub("", text)))) is not None:
-        return named
+    if (code := language_code(text)) is not None:
+        return code
     check.error(
-        "language",
+        column.name,
         f"{_shown(text)} is not a language we know; use an ISO 639-1 "
         "code such as 'fr' or an English name such as 'French', or leave it "
         "blank for the tenant's default",
     )
     return None
+
+
+def _check_text(check: _RowChecker, column: Column) -> str | None:
+    return check.text(column.name, required=column.required)
+
+
+def _check_team(check: _RowChecker, column: Column) -> str | None:
+    return check.text(column.name, required=column.required, collapse=True)
+
+
+# How each kind of column (worker.vocabulary) is checked and cleaned; TEAMS needs
+# the primary team and is checked after the others.
+_CHECKS: dict[str, Callable[[_RowChecker, Column], object]] = {
+    TEXT: _check_text,
+    TEAM: _check_team,
+    ROLE: _check_role,
+    LANGUAGE: _check_language,
+}
 
 
 def validate_row(line: int, cells: list[str], mapping: ColumnMapping) -> RowResult:
@@ -413,15 +297,12 @@ def validate_row(line: int, cells: list[str], mapping: ColumnMapping) -> RowResu
     check = _RowChecker(line, cells, mapping)
     email = _check_email(check)
     values: dict[str, object] = {
-        "first_name": check.text("first_name", required=True),
-        "last_name": check.text("last_name", required=True),
-        "job_title": check.text("job_title"),
-        "primary_team": check.text("primary_team", collapse=True),
-        "role": _check_role(check),
-        "language": _check_language(check),
-        "location": check.text("location"),
+        column.name: _CHECKS[column.kind](check, column) for column in VALUE_COLUMNS if column.kind != TEAMS
     }
-    values["secondary_teams"] = _check_secondary_teams(check, values["primary_team"])
+    # After the primary team: a secondary team repeating it is dropped.
+    for column in VALUE_COLUMNS:
+        if column.kind == TEAMS:
+            values[column.name] = _check_secondary_teams(check, column, values[PRIMARY_TEAM])
     for field, index in mapping.fields.items():
         if index < len(cells) and looks_like_formula(cells[index]):
             check.warn(

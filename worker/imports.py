@@ -20,6 +20,7 @@ import structlog
 from worker import invites
 from worker.db import QUERIES
 from worker.rows import claim_finalize
+from worker.vocabulary import ADD_ONLY, FINALIZING, SYNC
 
 log = structlog.get_logger(__name__)
 
@@ -116,14 +117,14 @@ async def finalize_import(conn: asyncpg.Connection, import_id: int) -> str | Non
     await conn.execute(QUERIES["analyze_import_tables"])
     async with conn.transaction():
         imp = await conn.fetchrow(QUERIES["lock_import"], import_id)
-        if imp is None or imp["state"] != "finalizing":
+        if imp is None or imp["state"] != FINALIZING:
             return None
         tenant_id, mode = imp["tenant_id"], imp["mode"]
-        if mode != "add-only":
+        if mode != ADD_ONLY:
             await conn.execute(QUERIES["release_demoted_managers"], import_id, tenant_id)
-        await conn.execute(QUERIES["assign_team_managers"], import_id, tenant_id, mode == "add-only")
+        await conn.execute(QUERIES["assign_team_managers"], import_id, tenant_id, mode == ADD_ONLY)
         # Each person's manager follows from their primary team's (no copy to update).
-        if mode == "sync":
+        if mode == SYNC:
             log.info("import.managers_resolved", import_id=import_id)
             return "sweep"
         await conn.execute(QUERIES["finish_import"], import_id, 0, 0, None)
@@ -147,7 +148,7 @@ async def sweep_missing_people(conn: asyncpg.Connection, import_id: int, max_sha
     """
     async with conn.transaction():
         imp = await conn.fetchrow(QUERIES["lock_import"], import_id)
-        if imp is None or imp["state"] != "finalizing" or imp["mode"] != "sync":
+        if imp is None or imp["state"] != FINALIZING or imp["mode"] != SYNC:
             return None
         tenant_id = imp["tenant_id"]
         counts = await conn.fetchrow(QUERIES["sweep_candidates"], import_id, tenant_id)

@@ -31,6 +31,7 @@ import structlog
 from worker.db import QUERIES
 from worker.mail import Invitation, Mailer, MailError, compose, message_id
 from worker.settings import Settings
+from worker.vocabulary import ACTIVE, CANCELLED, INVITE_AT, INVITE_NONE, PENDING, SCHEDULED, SENDING
 
 log = structlog.get_logger(__name__)
 
@@ -59,13 +60,17 @@ async def invite_import_people(
     ``at``: they join a new batch due now or at ``send_at``. Must run in the
     transaction that finishes the import.
     """
-    if option == "none":
-        await conn.execute(QUERIES["invite_import_people"], import_id, tenant_id, "pending", None, None)
+    if option == INVITE_NONE:
+        await conn.execute(QUERIES["invite_import_people"], import_id, tenant_id, PENDING, None, None)
         return None
-    due = send_at if option == "at" and send_at is not None else await conn.fetchval(QUERIES["database_now"])
+    due = (
+        send_at
+        if option == INVITE_AT and send_at is not None
+        else await conn.fetchval(QUERIES["database_now"])
+    )
     row = await conn.fetchrow(QUERIES["insert_invite_batch"], tenant_id, import_id, due)
     await conn.execute(
-        QUERIES["invite_import_people"], import_id, tenant_id, "scheduled", row["id"], row["send_at"]
+        QUERIES["invite_import_people"], import_id, tenant_id, SCHEDULED, row["id"], row["send_at"]
     )
     return Batch(row["id"], row["send_at"])
 
@@ -109,9 +114,9 @@ async def release_batch(
     """
     async with conn.transaction():
         batch = await conn.fetchrow(QUERIES["lock_invite_batch"], batch_id)
-        if batch is None or batch["state"] == "cancelled":
+        if batch is None or batch["state"] == CANCELLED:
             return 0
-        if batch["state"] == "scheduled" and batch["send_at"] > await conn.fetchval(QUERIES["database_now"]):
+        if batch["state"] == SCHEDULED and batch["send_at"] > await conn.fetchval(QUERIES["database_now"]):
             return batch["send_at"]  # type: ignore[no-any-return]
         await conn.execute(QUERIES["release_invite_batch"], batch_id)
     sent, after = 0, 0
@@ -154,7 +159,7 @@ async def claim_invite(
     )
     if row is None:
         state = await conn.fetchrow(QUERIES["invite_state"], invite_id)
-        if state is not None and state["person_status"] != "active":
+        if state is not None and state["person_status"] != ACTIVE:
             await conn.execute(QUERIES["cancel_invite_of_inactive_person"], invite_id)
             log.info("invite.cancelled", invite_id=invite_id, reason="person deactivated")
         return None
@@ -172,7 +177,7 @@ async def claim_invite(
 async def may_need_sending(conn: asyncpg.Connection, invite_id: int) -> bool:
     """False when the invite is sent, failed or cancelled: a send message for it has nothing to do."""
     state = await conn.fetchrow(QUERIES["invite_state"], invite_id)
-    return state is not None and state["status"] in ("scheduled", "sending")
+    return state is not None and state["status"] in (SCHEDULED, SENDING)
 
 
 async def mark_sent(conn: asyncpg.Connection, invite_id: int) -> None:

@@ -20,12 +20,31 @@ import structlog
 
 from worker.db import QUERIES
 from worker.errors import BulkImportError
+from worker.vocabulary import (
+    ACTIVE,
+    ADD_ONLY,
+    COLUMNS_BY_NAME,
+    CREATED,
+    FAILED,
+    OUTCOMES,
+    PENDING,
+    PERSON_COLUMNS,
+    PLAIN_COLUMNS,
+    PRIMARY_TEAM,
+    PRIMARY_TEAM_ID,
+    RUNNING,
+    SECONDARY_TEAM_IDS,
+    SECONDARY_TEAMS,
+    SKIPPED,
+    UNCHANGED,
+    UPDATED,
+    VALUE_COLUMNS,
+)
 
 log = structlog.get_logger(__name__)
 
 # Must match the number of rows insert_import_counters creates per import.
 COUNTER_SHARDS = 16
-OUTCOMES = ("created", "updated", "unchanged", "skipped", "failed")
 
 # Errors that the same row will hit again however often it is retried: the
 # row is recorded as failed with the reason instead of being retried.
@@ -36,17 +55,9 @@ PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.ForeignKeyViolationError,
 )
 
-_PERSON_COLUMNS = (
-    "first_name",
-    "last_name",
-    "job_title",
-    "role",
-    "language",
-    "location",
-    "primary_team_id",
-    "secondary_team_ids",
-)
-_PLAIN_FIELDS = ("first_name", "last_name", "job_title", "role", "language", "location")
+# Plain values first, then the team ids: the parameter order of the statements
+# that write people (worker/sql/rows.sql).
+_SQL_ORDER = (*PLAIN_COLUMNS, PRIMARY_TEAM_ID, SECONDARY_TEAM_IDS)
 
 
 class RowConflict(BulkImportError):
@@ -65,8 +76,8 @@ class _Change:
 
 
 def _team_names(data: dict[str, Any]) -> list[str]:
-    names = [data["primary_team"]] if data.get("primary_team") else []
-    return names + list(data.get("secondary_teams") or [])
+    names = [data[PRIMARY_TEAM]] if data.get(PRIMARY_TEAM) else []
+    return names + list(data.get(SECONDARY_TEAMS) or [])
 
 
 async def _team_ids(conn: asyncpg.Connection, tenant_id: str, names: list[str]) -> dict[str, int]:
@@ -94,43 +105,46 @@ def desired_person(
     a present column clears it (role back to learner, language to the tenant's).
     """
     person: dict[str, Any] = (
-        {column: existing[column] for column in _PERSON_COLUMNS}
+        {column: existing[column] for column in PERSON_COLUMNS}
         if existing is not None
-        else dict.fromkeys(_PERSON_COLUMNS) | {"role": "learner", "secondary_team_ids": []}
+        else dict(zip(PERSON_COLUMNS, (c.default for c in VALUE_COLUMNS), strict=True))
+        | {SECONDARY_TEAM_IDS: []}
     )
-    for field in _PLAIN_FIELDS:
+    for field in PLAIN_COLUMNS:
         if field in data:
-            person[field] = data[field] if field != "role" else (data[field] or "learner")
-    if "primary_team" in data:
-        primary = data["primary_team"]
-        person["primary_team_id"] = team_ids[primary] if primary else None
-    if "secondary_teams" in data:
-        primary_id = person["primary_team_id"]
+            default = COLUMNS_BY_NAME[field].default
+            person[field] = data[field] if default is None else (data[field] or default)
+    if PRIMARY_TEAM in data:
+        primary = data[PRIMARY_TEAM]
+        person[PRIMARY_TEAM_ID] = team_ids[primary] if primary else None
+    if SECONDARY_TEAMS in data:
+        primary_id = person[PRIMARY_TEAM_ID]
         # The primary team may be spelled differently among the secondary ones.
-        person["secondary_team_ids"] = list(
-            dict.fromkeys(team_ids[n] for n in data["secondary_teams"] if team_ids[n] != primary_id)
+        person[SECONDARY_TEAM_IDS] = list(
+            dict.fromkeys(team_ids[n] for n in data[SECONDARY_TEAMS] if team_ids[n] != primary_id)
         )
     return person
 
 
 def is_unchanged(existing: asyncpg.Record, person: dict[str, Any]) -> bool:
     """True when applying ``person`` would change nothing (status included)."""
-    if existing["status"] != "active":
+    if existing["status"] != ACTIVE:
         return False
     return all(
-        sorted(existing[c]) == sorted(person[c]) if c == "secondary_team_ids" else existing[c] == person[c]
-        for c in _PERSON_COLUMNS
+        sorted(existing[c]) == sorted(person[c]) if c == SECONDARY_TEAM_IDS else existing[c] == person[c]
+        for c in PERSON_COLUMNS
     )
 
 
 def _columns(changes: list[_Change], key: str) -> list[Any]:
-    if key == "secondary":
-        return ["{" + ",".join(map(str, c.values["secondary_team_ids"])) + "}" for c in changes]
+    if key == SECONDARY_TEAM_IDS:
+        return ["{" + ",".join(map(str, c.values[key])) + "}" for c in changes]
     return [c.values[key] for c in changes]
 
 
 def _value_arrays(changes: list[_Change]) -> list[list[Any]]:
-    return [_columns(changes, key) for key in (*_PLAIN_FIELDS, "primary_team_id", "secondary")]
+    # The order of insert_people's and update_people's unnest() arguments.
+    return [_columns(changes, key) for key in _SQL_ORDER]
 
 
 async def _plan(
@@ -139,27 +153,29 @@ async def _plan(
     """Decide each row's outcome against the locked people."""
     emails = sorted(row["email"] for row in rows)
     existing = {p["email"]: p for p in await conn.fetch(QUERIES["lock_people"], tenant_id, emails)}
-    applying = [r for r in rows if not (mode == "add-only" and r["email"] in existing)]
+    applying = [r for r in rows if not (mode == ADD_ONLY and r["email"] in existing)]
     names = sorted({name for r in applying for name in _team_names(r["data"])})
     team_ids = await _team_ids(conn, tenant_id, names)
     changes = []
     for row in rows:
         email, current = row["email"], existing.get(row["email"])
-        if current is not None and mode == "add-only":
-            changes.append(_Change(row["row_number"], email, "skipped", current["id"], {}))
+        if current is not None and mode == ADD_ONLY:
+            changes.append(_Change(row["row_number"], email, SKIPPED, current["id"], {}))
             continue
         values = desired_person(row["data"], current, team_ids)
         if current is None:
-            outcome = "created"
+            outcome = CREATED
+        elif is_unchanged(current, values):
+            outcome = UNCHANGED
         else:
-            outcome = "unchanged" if is_unchanged(current, values) else "updated"
+            outcome = UPDATED
         person_id = current["id"] if current is not None else None
         changes.append(_Change(row["row_number"], email, outcome, person_id, values))
     return changes
 
 
 async def _write(conn: asyncpg.Connection, tenant_id: str, import_id: int, changes: list[_Change]) -> None:
-    creates = sorted((c for c in changes if c.outcome == "created"), key=lambda c: c.email)
+    creates = sorted((c for c in changes if c.outcome == CREATED), key=lambda c: c.email)
     if creates:
         inserted = {
             r["email"]: r["id"]
@@ -175,7 +191,7 @@ async def _write(conn: asyncpg.Connection, tenant_id: str, import_id: int, chang
             raise RowConflict("a person of this batch was created concurrently; retrying")
         for change in creates:
             change.person_id = inserted[change.email]
-    updates = [c for c in changes if c.outcome == "updated"]
+    updates = [c for c in changes if c.outcome == UPDATED]
     if updates:
         await conn.execute(
             QUERIES["update_people"],
@@ -211,7 +227,7 @@ async def upsert_rows(conn: asyncpg.Connection, import_id: int, row_numbers: Seq
     """
     async with conn.transaction():
         imp = await conn.fetchrow(QUERIES["lock_import_for_rows"], import_id)
-        if imp is None or imp["state"] != "running":
+        if imp is None or imp["state"] != RUNNING:
             return {}
         rows = await conn.fetch(QUERIES["lock_pending_rows"], import_id, sorted(row_numbers))
         if not rows:
@@ -226,11 +242,11 @@ async def fail_row(conn: asyncpg.Connection, import_id: int, row_number: int, re
     """Record a row that cannot succeed as failed with ``reason``; False if it had settled."""
     async with conn.transaction():
         status = await conn.fetchval(QUERIES["lock_import_row"], import_id, row_number)
-        if status != "pending":
+        if status != PENDING:
             return False
         errors = [{"column": None, "value": None, "message": reason}]
         await conn.execute(QUERIES["settle_failed_row"], import_id, row_number, errors)
-        await _count(conn, import_id, Counter(failed=1))
+        await _count(conn, import_id, Counter({FAILED: 1}))
     return True
 
 
@@ -255,7 +271,7 @@ async def process_rows(
             reason = f"the database refused this row: {exc}"
             log.warning("row.failed", import_id=import_id, row=row_number, reason=reason)
             if await fail_row(conn, import_id, row_number, reason):
-                outcomes[row_number] = "failed"
+                outcomes[row_number] = FAILED
     return outcomes
 
 

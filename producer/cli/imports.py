@@ -15,17 +15,18 @@ from producer.cli.running import async_command, emit
 from producer.control import cancel_import, resume_import
 from producer.progress import wait_for_import
 from producer.reports import import_status, write_failed_rows, write_people
-from producer.submit import INVITE_OPTIONS, MODES, ImportRequest, submit_import_async
+from producer.submit import ImportRequest, submit_import_async
 from producer.timezones import parse_send_at, tenant_timezone
 from worker.db import connection
 from worker.settings import get_settings
+from worker.vocabulary import INVITE_NONE, INVITE_OPTIONS, MODES
 
 
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tenant", required=True, help="The tenant the people belong to.")
 @click.option("--mode", type=click.Choice(MODES), required=True)
-@click.option("--invites", type=click.Choice(INVITE_OPTIONS), default="none", show_default=True)
+@click.option("--invites", type=click.Choice(INVITE_OPTIONS), default=INVITE_NONE, show_default=True)
 @click.option("--send-at", help="With --invites at: ISO 8601 time; without an offset, the tenant's timezone.")
 @click.option(
     "--allow-mass-deactivation",

@@ -11,16 +11,16 @@ import click
 from producer.cli.running import run_async
 from producer.review import review_file
 from producer.review.report import render_review
-from producer.submit import MODES
 from worker.db import connection
 from worker.errors import FileRejected
 from worker.settings import get_settings
+from worker.vocabulary import DEFAULT_MODE, MODES
 
 
 @click.command("review")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--tenant", required=True, help="The tenant the people belong to.")
-@click.option("--mode", type=click.Choice(MODES), default="upsert", show_default=True)
+@click.option("--mode", type=click.Choice(MODES), default=DEFAULT_MODE, show_default=True)
 @click.option("--rows", "row_details", is_flag=True, help="Also show what the import would do with each row.")
 @click.option("--json", "as_json", is_flag=True, help="Print the review as JSON.")
 def review_command(file: str, tenant: str, mode: str, row_details: bool, as_json: bool) -> None:

@@ -32,6 +32,7 @@ from producer.reports import import_status, write_people
 from producer.submit import ImportRequest, submit_import_async
 from worker.db import connection, ensure_database
 from worker.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, Settings, configured_url, use_services
+from worker.vocabulary import SYNC, UPSERT
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -139,10 +140,10 @@ def run_demo(rows: int, workdir: Path | None, *, embedded: bool = False) -> None
         second = write_people_csv(folder / "people-sync.csv", rows, skip=gone)
         click.echo(f"\nGenerated {first} ({rows} people in teams of 12, each with a manager)")
         with running_worker(folder / "worker.log"):
-            click.echo(_summary(asyncio.run(_import(settings, first, tenant, "upsert"))))
-            click.echo(_summary(asyncio.run(_import(settings, first, tenant, "upsert"))))
+            click.echo(_summary(asyncio.run(_import(settings, first, tenant, UPSERT))))
+            click.echo(_summary(asyncio.run(_import(settings, first, tenant, UPSERT))))
             click.echo("  (the same file again: nothing changes)")
-            click.echo(_summary(asyncio.run(_import(settings, second, tenant, "sync"))))
+            click.echo(_summary(asyncio.run(_import(settings, second, tenant, SYNC))))
             click.echo(f"  ({len(gone)} people were missing from {second.name}: deactivated, not deleted)")
         click.echo(f"\n$ bulk-import export --tenant {tenant}   (first rows)")
         click.echo(asyncio.run(_export_head(settings, tenant, 6)))

@@ -21,7 +21,9 @@ import asyncpg
 
 from producer.mapping import ColumnMapping
 from producer.queries import QUERIES
-from producer.validation import _PROVIDER_SET, Problem, _shown, email_domain_typo
+from producer.validation import Problem, _shown
+from producer.webmail import PROVIDER_SET, email_domain_typo
+from worker.vocabulary import ADD_ONLY
 
 MAX_LISTED = 1_000
 MAX_EXAMPLES = 20
@@ -173,7 +175,7 @@ async def check_domain_typos(
     async for r in _stream(conn, "review_domains_near", tenant, dominant):
         domain = r["domain"]
         if (
-            domain not in _PROVIDER_SET
+            domain not in PROVIDER_SET
             and email_domain_typo(domain) is None
             and one_edit_apart(domain, dominant)
         ):
@@ -219,7 +221,7 @@ async def check_managers(
 ) -> None:
     """Warn on Manager rows that will not become their team's manager, saying who does."""
     column = mapping.header_of("role")
-    async for r in _stream(conn, "review_extra_managers", tenant, mode == "add-only"):
+    async for r in _stream(conn, "review_extra_managers", tenant, mode == ADD_ONLY):
         team = r["team"]
         if r["kept_manager"] is not None:
             message = (

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from producer.fields import FIELDS_BY_NAME
+from worker.vocabulary import ADD_ONLY, SYNC
 
 SHOWN_PER_GROUP = 20
 SHOWN_PEOPLE = 20
@@ -116,12 +117,12 @@ def _preview_lines(review: dict[str, Any]) -> list[str]:
         f"{preview['update']:,} to update",
         f"{preview['unchanged']:,} unchanged",
     ]
-    if mode == "add-only":
+    if mode == ADD_ONLY:
         counts.append(f"{preview['skip']:,} skipped (already there)")
-    if mode == "sync":
+    if mode == SYNC:
         counts.append(f"{preview['deactivate']:,} to deactivate")
     lines = ["", _heading(f"The import ({mode}) would", "blue"), "  " + ", ".join(counts)]
-    if mode == "sync":
+    if mode == SYNC:
         people = preview["deactivate_people"][:SHOWN_PEOPLE]
         if people:
             more = preview["deactivate"] - len(people)

@@ -36,18 +36,20 @@ from producer.review.checks import (
     check_team_variants,
     problem_dict,
 )
-from producer.submit import MODES, no_data_rows, require_importable
+from producer.submit import no_data_rows, require_importable
 from producer.validation import validate_row
 from worker.errors import BulkImportError, FileRejected
 from worker.settings import get_settings
+from worker.vocabulary import ACTIONS, CREATE, DEFAULT_MODE, INVALID, MODES, SYNC, VALUE_COLUMNS
 
 __all__ = ["ACTIONS", "review_file"]
 
-ACTIONS = ("create", "update", "unchanged", "skip")
 # Per-row details are for programs; past this many rows they are cut short.
 ROW_DETAILS_CAP = 100_000
 DEACTIVATE_LISTED = 1_000
 _YIELD_EVERY = 5_000
+# review_rows has a column per value column of the vocabulary, under its name.
+_STORED_FIELDS = tuple(column.name for column in VALUE_COLUMNS)
 _COPY_COLUMNS = (
     "row_number",
     "email",
@@ -57,16 +59,8 @@ _COPY_COLUMNS = (
     "raw_secondary_teams",
     "raw_role",
     "domain",
-    "first_name",
-    "last_name",
-    "job_title",
-    "role",
-    "language",
-    "location",
-    "primary_team",
-    "secondary_teams",
+    *_STORED_FIELDS,
 )
-_STORED_FIELDS = _COPY_COLUMNS[8:]
 
 
 @dataclass
@@ -78,7 +72,7 @@ async def review_file(
     conn: asyncpg.Connection,
     source: str | os.PathLike[str] | BinaryIO,
     tenant: str,
-    mode: str = "upsert",
+    mode: str = DEFAULT_MODE,
     *,
     row_details: bool = False,
     max_share: float | None = None,
@@ -142,8 +136,8 @@ async def _review(
         },
         "rows": {
             "total": total,
-            "valid": total - actions.get("invalid", 0),
-            "invalid": actions.get("invalid", 0),
+            "valid": total - actions.get(INVALID, 0),
+            "invalid": actions.get(INVALID, 0),
             "blank": source.blank_rows,
         },
         **_problems(errors, warnings),
@@ -253,11 +247,11 @@ async def _preview(
     """The import's outcome counts; for sync, the sweep and whether its guard would stop it."""
     preview: dict[str, Any] = {action: actions.get(action, 0) for action in ACTIONS}
     preview |= {"deactivate": 0, "admins_kept": 0, "would_block": False, "deactivate_people": []}
-    if mode != "sync" or not importable:
+    if mode != SYNC or not importable:
         return preview
     sweep = await conn.fetchrow(QUERIES["review_sweep_counts"], tenant)
     # The sweeper runs after the rows and counts the active people then.
-    active = sweep["active"] + preview["create"] + sweep["reactivated"]
+    active = sweep["active"] + preview[CREATE] + sweep["reactivated"]
     people = await conn.fetch(QUERIES["review_sweep_people"], tenant, DEACTIVATE_LISTED)
     preview |= {
         "deactivate": sweep["would_deactivate"],

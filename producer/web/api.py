@@ -33,7 +33,7 @@ from producer.control import cancel_import
 from producer.queries import QUERIES
 from producer.reports import import_status, write_failed_rows
 from producer.review import review_file
-from producer.submit import INVITE_OPTIONS, MODES, ImportRequest, submit_import_async
+from producer.submit import ImportRequest, submit_import_async
 from producer.template import write_template
 from producer.timezones import parse_send_at, tenant_timezone
 from producer.web.errors import ApiError
@@ -44,6 +44,7 @@ from worker.db import connection
 from worker.errors import ImportNotFound
 from worker.imports import tenant_of_import
 from worker.settings import Settings
+from worker.vocabulary import DEFAULT_MODE, INVITE_NONE, INVITE_OPTIONS, MODES
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -164,7 +165,7 @@ async def review(request: Request) -> Response:
     principal = await _principal(request)
     tenant = _tenant(request, principal, required=True)
     assert tenant is not None
-    mode = _choice(request, "mode", MODES, "upsert")
+    mode = _choice(request, "mode", MODES, DEFAULT_MODE)
     settings = _settings(request)
 
     async def run(path: str) -> dict[str, Any]:
@@ -181,7 +182,7 @@ async def submit(request: Request) -> Response:
     tenant = _tenant(request, principal, required=True)
     assert tenant is not None
     mode = _choice(request, "mode", MODES, None)
-    invites = _choice(request, "invites", INVITE_OPTIONS, "none")
+    invites = _choice(request, "invites", INVITE_OPTIONS, INVITE_NONE)
     raw_send_at = request.query_params.get("send_at") or None
     if (invites == "at") != (raw_send_at is not None):
         raise ApiError(400, "send_at is required with invites=at, and only with it")

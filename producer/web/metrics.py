@@ -23,9 +23,10 @@ from producer.queries import QUERIES
 from producer.web.operators import operator
 from worker.queues import broker_processes, queue_depths
 from worker.settings import Settings
+from worker.vocabulary import INVALID, OUTCOMES
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-ROW_OUTCOMES = ("created", "updated", "unchanged", "skipped", "failed", "invalid")
+ROW_OUTCOMES = (*OUTCOMES, INVALID)
 INVITE_STATUSES = ("pending", "scheduled", "sending", "sent", "failed", "cancelled")
 IMPORT_STATES = ("queued", "running", "finalizing", "done", "failed", "cancelled", "blocked")
 

@@ -1,0 +1,193 @@
+"""The vocabulary against the database: the schema allows exactly its values, and the
+review's preview applies the worker's person-update rule.
+
+The rule is written twice, on purpose: in Python (``worker.rows.desired_person``
+and ``is_unchanged``), where the import applies rows in batches, and in SQL
+(``review_classify_rows``), where the review predicts a whole file set-based
+without reading people into memory. The generated cases below hold the two to
+the same answers: random stored people, random files in every mode, and for
+each row the review's action must be what the worker then does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import re
+import uuid
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from producer.reading import open_csv
+from producer.review import review_file
+from producer.submit import ImportRequest, record_import
+from worker import imports, rows, vocabulary
+from worker.db import connection
+from worker.vocabulary import COLUMNS, MODES, OUTCOME_OF_ACTION, PERSON_COLUMNS, UPSERT
+
+# --- the schema's CHECK constraints ----------------------------------------------------------
+
+CHECKED = [
+    ("imports", "mode", vocabulary.MODES),
+    ("imports", "invites", vocabulary.INVITE_OPTIONS),
+    ("imports", "state", vocabulary.IMPORT_STATES),
+    ("import_rows", "status", vocabulary.ROW_STATUSES),
+    ("people", "role", vocabulary.ROLES),
+    ("people", "status", vocabulary.PERSON_STATUSES),
+    ("invites", "status", vocabulary.INVITE_STATES),
+    ("invite_batches", "state", vocabulary.BATCH_STATES),
+]
+
+
+@pytest.mark.parametrize(("table", "column", "values"), CHECKED)
+async def test_the_schema_allows_exactly_the_vocabularys_values(
+    conn: Any, table: str, column: str, values: tuple[str, ...]
+) -> None:
+    definitions = await conn.fetch(
+        "SELECT pg_get_constraintdef(c.oid) AS definition FROM pg_constraint c "
+        "JOIN pg_class t ON t.oid = c.conrelid WHERE t.relname = $1 AND c.contype = 'c'",
+        table,
+    )
+    # PostgreSQL shows "col IN ('a', 'b')" as "col = ANY (ARRAY['a'::text, 'b'::text])".
+    pattern = re.compile(rf"\({column} = ANY \(ARRAY\[(.*?)\]\)\)")
+    allowed = [
+        re.findall(r"'([^']*)'::text", match.group(1))
+        for d in definitions
+        if (match := pattern.search(d["definition"])) is not None
+    ]
+    assert allowed == [list(values)], f"{table}.{column}"
+
+
+async def test_people_has_every_column_the_vocabulary_stores(conn: Any) -> None:
+    columns = await conn.fetch(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'people'"
+    )
+    assert set(PERSON_COLUMNS) <= {c["column_name"] for c in columns}
+
+
+async def test_the_stored_defaults_are_the_schemas(conn: Any) -> None:
+    defaults = {
+        r["column_name"]: r["column_default"]
+        for r in await conn.fetch(
+            "SELECT column_name, column_default FROM information_schema.columns WHERE table_name = 'people'"
+        )
+    }
+    for column in COLUMNS:
+        if column.default is not None:
+            assert defaults[column.stored_as] == f"'{column.default}'::text"
+
+
+# --- the review's preview applies the worker's rule -----------------------------------------
+
+EMAILS = ["a@example.com", "b@example.com", "c@example.com", "d@example.com"]
+# Few values per column, so that stored and new values often agree; team names
+# that are spellings of one team, and teams that exist only once a file names them.
+CELLS: dict[str, list[str]] = {
+    "first_name": ["Ann", "Bob", ""],
+    "last_name": ["Lee", "Kim"],
+    "job_title": ["", "Dev", "Lead"],
+    "primary_team": ["", "Sales", "sales", "S ales", "Ops", "New Team"],
+    "secondary_teams": ["", "Ops", "Sales; Ops", "ops;SALES", "New Team", "Fresh; Ops", "Sales"],
+    "role": ["", "Learner", "manager", "ADMIN"],
+    "language": ["", "fr", "French", "de", "en-GB"],
+    "location": ["", "Paris", "Berlin"],
+}
+OPTIONAL = [c.name for c in COLUMNS if not c.required]
+
+
+def _row(columns: list[str], *, valid: bool = False) -> st.SearchStrategy[dict[str, str]]:
+    cells = {name: [c for c in CELLS[name] if c or not valid] for name in CELLS} | {"email": EMAILS}
+    return st.fixed_dictionaries({name: st.sampled_from(cells[name]) for name in columns})
+
+
+def _near(data: st.DataObject, stored: list[dict[str, str]], columns: list[str]) -> list[dict[str, str]]:
+    """The second file: for each of some e-mails, mostly the stored row with at most one
+    cell changed (one differing column decides between update and unchanged), else a
+    new row; now and then a repeated e-mail."""
+    emails = data.draw(st.lists(st.sampled_from(EMAILS), min_size=1, unique=True), label="emails")
+    if data.draw(st.integers(0, 7)) == 0:
+        emails.append(emails[0])
+    by_email = {row["email"]: row for row in reversed(stored)}
+    file = []
+    for email in emails:
+        if email in by_email and data.draw(st.integers(0, 3)) > 0:
+            row = dict(by_email[email])
+        else:
+            row = data.draw(_row([c.name for c in COLUMNS])) | {"email": email}
+        for name in data.draw(st.lists(st.sampled_from(columns[3:] or columns), max_size=1)):
+            row[name] = data.draw(st.sampled_from(CELLS[name] if name != "email" else EMAILS))
+        file.append({name: row[name] for name in columns})
+    return file
+
+
+def _csv(columns: list[str], data: list[dict[str, str]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([vocabulary.COLUMNS_BY_NAME[name].header for name in columns])
+    writer.writerows([row[name] for name in columns] for row in data)
+    return out.getvalue().encode()
+
+
+async def _apply(conn: Any, data: bytes, tenant: str, mode: str) -> dict[int, str]:
+    """Import ``data`` through the worker's own functions, without a broker; each row's status."""
+    with open_csv(io.BytesIO(data)) as source:
+        import_id = await record_import(conn, ImportRequest(tenant=tenant, mode=mode), source)
+    assert await imports.start_next_import(conn, tenant) == import_id
+    pending: list[int] = []
+
+    async def collect(_: int, batch: list[int]) -> None:
+        pending.extend(batch)
+
+    await imports.dispatch_pending_rows(conn, import_id, collect)
+    await rows.process_rows(conn, import_id, pending)
+    await rows.claim_finalize(conn, import_id)
+    if await imports.finalize_import(conn, import_id) == "sweep":
+        await imports.sweep_missing_people(conn, import_id, 1.0)
+    statuses = await conn.fetch("SELECT row_number, status FROM import_rows WHERE import_id = $1", import_id)
+    return {r["row_number"]: r["status"] for r in statuses}
+
+
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    stored=st.lists(
+        _row([c.name for c in COLUMNS], valid=True), max_size=4, unique_by=lambda row: row["email"]
+    ),
+    deactivated=st.sets(st.sampled_from(EMAILS), max_size=1),
+    columns=st.lists(st.sampled_from(OPTIONAL), unique=True).map(
+        lambda optional: ["first_name", "last_name", "email", *optional]
+    ),
+    second=st.data(),
+    mode=st.sampled_from(MODES),
+)
+def test_the_review_predicts_what_the_worker_does_to_each_row(
+    database_url: str,
+    stored: list[dict[str, str]],
+    deactivated: set[str],
+    columns: list[str],
+    second: st.DataObject,
+    mode: str,
+) -> None:
+    data = _csv(columns, _near(second, stored, columns))
+
+    async def run() -> tuple[dict[int, str], dict[int, str]]:
+        tenant = f"t-rule-{uuid.uuid4().hex[:12]}"
+        async with connection(database_url) as conn:
+            if stored:
+                await _apply(conn, _csv([c.name for c in COLUMNS], stored), tenant, UPSERT)
+            await conn.execute(
+                "UPDATE people SET status = 'deactivated', deactivated_at = now() "
+                "WHERE tenant_id = $1 AND email = ANY($2::text[])",
+                tenant,
+                sorted(deactivated),
+            )
+            review = await review_file(conn, io.BytesIO(data), tenant, mode, row_details=True)
+            applied = await _apply(conn, data, tenant, mode)
+        actions = review["rows_preview"]
+        return {r["row"]: OUTCOME_OF_ACTION.get(r["action"], r["action"]) for r in actions}, applied
+
+    predicted, applied = asyncio.run(run())
+    assert predicted == applied
