@@ -6,11 +6,13 @@ The folder tells which process runs a module:
   ``submit`` (record an import in PostgreSQL, then send one message per row;
   :func:`submit_import` is the Python entry point for other services),
   ``mapping`` (header → fields), ``validation`` (one row → a clean row or
-  reasons), ``fields`` (the template's columns), ``reports`` (status, failed
+  reasons; ``languages`` and ``webmail`` hold its language table and its
+  webmail typo finder), ``fields`` (the template's columns, a view of
+  ``worker.vocabulary``), ``reports`` (status, failed
   rows, export), ``control`` (cancel, resume, send invites, tenants),
   ``timezones`` (``send_at`` in a tenant's timezone), ``progress`` (``run
   --wait``'s bar), ``template`` (the CSV template), ``queries`` (the named SQL
-  of ``sql/``), ``queues`` (the broker's Redis keys, for the dashboard).
+  of ``sql/``: intake, reports, review, web).
 - ``reading/``: decoding, CSV dialect and the streamed :class:`CsvSource`.
 - ``review/``: the review of a file before importing it, and its terminal report.
 - ``cli/``: the ``bulk-import`` command (``producer.cli:main``), one module

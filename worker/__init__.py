@@ -1,11 +1,29 @@
-"""The worker side: what dramatiq runs, and what everything shares.
+"""The worker side: what dramatiq runs, and the core every process shares.
 
-- ``broker``: the Redis broker and its middleware (asyncpg pool per process).
-- ``actors``: the thin dramatiq actors (``upsert_row``, ``finalize_import``,
-  ``sweep_missing_people``, ``dispatch_import``, ...).
-- ``rows``: upserting one row, idempotently. ``imports``: an import's life
-  after its rows are recorded (start, dispatch, finalize, sweep).
-- ``db`` + ``queries.sql``: every SQL statement, by name; ``settings``: the
-  one settings object; ``logs``: structlog setup; ``errors``: the exception root;
-  ``embedded``: throw-away PostgreSQL and Redis for the demo.
+The shared core (no process of its own; the producer uses it too):
+
+- ``settings``: the one settings object, read from the environment when first
+  needed. ``errors``: the exception root. ``logs``: structlog setup.
+- ``vocabulary``: modes, states, outcomes, invite options and person columns:
+  the one list everything else derives from.
+- ``db``: connections, pools and the named statements of ``sql/`` (one file
+  per concern: ``imports``, ``rows``, ``invites``, ``housekeeping``).
+- ``queues/``: queue names and what the system asks of a broker;
+  ``queues/redis.py`` is the only module that knows Redis keys and scripts,
+  ``queues/encoding.py`` the message encoder.
+- ``outbox``: every message sent (rows, dispatch, finalize, sweep, invite
+  batches, invites), by actor name, without importing the actors.
+- ``imports``: an import's life after its rows are recorded (start, dispatch,
+  finalize, sweep, end). ``rows``: applying a batch of rows, idempotently.
+  ``invites`` + ``mail``: invitations, claimed and sent once in effect.
+  ``recovery``: finding and resuming stalled imports.
+
+The worker process only (``dramatiq worker.broker worker.actors``):
+
+- ``broker``: installs the broker with the worker's middleware.
+- ``middleware/``: ``pool`` (the asyncpg pool on dramatiq's event loop),
+  ``housekeeping`` (the periodic check for lost work), ``settings`` (retry
+  options from the settings).
+- ``actors``: thin dramatiq actors over the plain functions above.
+  ``batching``: group commit of the row actors' rows.
 """

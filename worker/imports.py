@@ -85,7 +85,7 @@ async def dispatch_pending_rows(
     call claimed the finalizing step.
     """
     if after == 0:
-        await conn.execute(QUERIES["create_import_teams"], import_id)
+        await conn.execute(QUERIES["create_import_teams"], import_id, ADD_ONLY)
     sent, start = 0, after
     while True:
         limit = DISPATCH_BATCH if room is None else min(DISPATCH_BATCH, await room())

@@ -40,7 +40,7 @@ from producer.submit import no_data_rows, require_importable
 from producer.validation import validate_row
 from worker.errors import BulkImportError, FileRejected
 from worker.settings import get_settings
-from worker.vocabulary import ACTIONS, CREATE, DEFAULT_MODE, INVALID, MODES, SYNC, VALUE_COLUMNS
+from worker.vocabulary import ACTIONS, ADD_ONLY, CREATE, DEFAULT_MODE, INVALID, MODES, SYNC, VALUE_COLUMNS
 
 __all__ = ["ACTIONS", "review_file"]
 
@@ -185,7 +185,7 @@ async def _check_rows(
 ) -> None:
     """The cross-row checks, and each row's action (which the warnings depend on)."""
     await check_duplicate_emails(conn, mapping, errors)
-    await conn.execute(QUERIES["review_classify_rows"], tenant, mode, list(mapping.fields))
+    await conn.execute(QUERIES["review_classify_rows"], tenant, list(mapping.fields), mode == ADD_ONLY)
     await conn.execute(QUERIES["review_analyze_rows"])  # the checks below filter on the new actions
     await check_domain_typos(conn, tenant, mapping, warnings)
     await check_team_variants(conn, tenant, mapping, warnings)

@@ -57,9 +57,10 @@ SELECT row_number, email, raw_email, duplicate_of
 FROM review_rows WHERE duplicate_of IS NOT NULL ORDER BY row_number;
 
 -- name: review_classify_rows
--- What the import would do with each row of tenant $1 in mode $2; $3 lists the
--- fields the file has a column for. Mirrors worker.rows.desired_person and
--- is_unchanged: an absent column keeps the stored value, a deactivated person
+-- What the import would do with each row of tenant $1; $2 lists the fields the
+-- file has a column for; $3 is true in add-only mode. Mirrors
+-- worker.rows.desired_person and is_unchanged (tests/integration/test_vocabulary
+-- checks that they agree): an absent column keeps the stored value, a deactivated person
 -- is reactivated (an update), and a team that does not exist yet will be
 -- created, so naming it (primary or secondary) changes the person.
 UPDATE review_rows r
@@ -69,18 +70,18 @@ FROM (
            CASE
                WHEN NOT r.valid THEN 'invalid'
                WHEN p.id IS NULL THEN 'create'
-               WHEN $2 = 'add-only' THEN 'skip'
+               WHEN $3 THEN 'skip'
                WHEN p.status = 'active'
-                    AND (NOT ('first_name' = ANY($3)) OR r.first_name IS NOT DISTINCT FROM p.first_name)
-                    AND (NOT ('last_name' = ANY($3)) OR r.last_name IS NOT DISTINCT FROM p.last_name)
-                    AND (NOT ('job_title' = ANY($3)) OR r.job_title IS NOT DISTINCT FROM p.job_title)
-                    AND (NOT ('role' = ANY($3)) OR r.role IS NOT DISTINCT FROM p.role)
-                    AND (NOT ('language' = ANY($3)) OR r.language IS NOT DISTINCT FROM p.language)
-                    AND (NOT ('location' = ANY($3)) OR r.location IS NOT DISTINCT FROM p.location)
-                    AND (NOT ('primary_team' = ANY($3))
+                    AND (NOT ('first_name' = ANY($2)) OR r.first_name IS NOT DISTINCT FROM p.first_name)
+                    AND (NOT ('last_name' = ANY($2)) OR r.last_name IS NOT DISTINCT FROM p.last_name)
+                    AND (NOT ('job_title' = ANY($2)) OR r.job_title IS NOT DISTINCT FROM p.job_title)
+                    AND (NOT ('role' = ANY($2)) OR r.role IS NOT DISTINCT FROM p.role)
+                    AND (NOT ('language' = ANY($2)) OR r.language IS NOT DISTINCT FROM p.language)
+                    AND (NOT ('location' = ANY($2)) OR r.location IS NOT DISTINCT FROM p.location)
+                    AND (NOT ('primary_team' = ANY($2))
                          OR (r.primary_team IS NULL AND p.primary_team_id IS NULL)
                          OR (pt.id IS NOT NULL AND pt.id IS NOT DISTINCT FROM p.primary_team_id))
-                    AND (NOT ('secondary_teams' = ANY($3))
+                    AND (NOT ('secondary_teams' = ANY($2))
                          OR (NOT EXISTS (
                                  SELECT 1 FROM unnest(r.secondary_teams) AS n(name)
                                  WHERE NOT EXISTS (
@@ -93,7 +94,7 @@ FROM (
                                  JOIN teams t ON t.tenant_id = $1
                                              AND t.name_key = lower(regexp_replace(n.name, '\s', '', 'g'))
                                  WHERE t.id IS DISTINCT FROM
-                                       CASE WHEN 'primary_team' = ANY($3) THEN pt.id
+                                       CASE WHEN 'primary_team' = ANY($2) THEN pt.id
                                             ELSE p.primary_team_id END), '{}')
                                  = coalesce((SELECT array_agg(s.id ORDER BY s.id)
                                              FROM unnest(p.secondary_team_ids) AS s(id)), '{}')))

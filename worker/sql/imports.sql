@@ -39,7 +39,8 @@ WHERE tenant_id = $1 AND state IN ('running', 'finalizing', 'blocked');
 -- Creates, before any row runs, the teams an import names, spelled as first
 -- written in the file (rows run concurrently, so leaving it to them would let
 -- a later row's spelling win). Existing teams keep their spelling. In
--- add-only mode rows of existing people are skipped, so their teams are not made.
+-- add-only mode ($2, the vocabulary's name for it) rows of existing people are
+-- skipped, so their teams are not made.
 INSERT INTO teams (tenant_id, name)
 SELECT DISTINCT ON (lower(regexp_replace(named.name, '\s', '', 'g'))) i.tenant_id, named.name
 FROM imports i
@@ -47,7 +48,7 @@ JOIN LATERAL (
     SELECT r.row_number, 0::bigint AS position, r.data ->> 'primary_team' AS name
     FROM import_rows r
     WHERE r.import_id = i.id AND r.status = 'pending' AND r.data ->> 'primary_team' IS NOT NULL
-      AND (i.mode <> 'add-only'
+      AND (i.mode <> $2
            OR NOT EXISTS (SELECT 1 FROM people p WHERE p.tenant_id = i.tenant_id AND p.email = r.email))
     UNION ALL
     SELECT r.row_number, s.position, s.name
@@ -55,7 +56,7 @@ JOIN LATERAL (
     CROSS JOIN LATERAL jsonb_array_elements_text(coalesce(r.data -> 'secondary_teams', '[]'))
          WITH ORDINALITY AS s(name, position)
     WHERE r.import_id = i.id AND r.status = 'pending'
-      AND (i.mode <> 'add-only'
+      AND (i.mode <> $2
            OR NOT EXISTS (SELECT 1 FROM people p WHERE p.tenant_id = i.tenant_id AND p.email = r.email))
 ) named ON true
 WHERE i.id = $1
