@@ -181,6 +181,7 @@ def test_an_invite_over_the_shared_rate_comes_back_without_using_a_retry(
     actors: ModuleType, stub: StubBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[int] = []
+    later: list[tuple[int, int]] = []
 
     async def may_need_sending(conn: Any, invite_id: int) -> bool:
         calls.append(invite_id)
@@ -189,20 +190,18 @@ def test_an_invite_over_the_shared_rate_comes_back_without_using_a_retry(
     async def no_permit() -> bool:
         return False
 
+    async def send_invite_later(invite_id: int, delay_ms: int) -> None:
+        later.append((invite_id, delay_ms))
+
     monkeypatch.setattr(actors, "get_pool", FakePool)
     monkeypatch.setattr(actors, "_rate_permit", no_permit)
     monkeypatch.setattr(actors.invites, "may_need_sending", may_need_sending)
+    monkeypatch.setattr(actors.outbox, "send_invite_later", send_invite_later)
     actors.send_invite.send(5)
-    worker = dramatiq.Worker(stub, worker_timeout=50, worker_threads=1)
-    worker.start()
-    try:
-        stub.join(queues.INVITES, fail_fast=True)  # not the delayed queue: it holds the invite now
-    finally:
-        worker.stop()
+    run(stub, queues.INVITES)
 
     assert calls == [5]
-    later = [dramatiq.Message.decode(data) for data in stub.queues[f"{queues.INVITES}.DQ"].queue]
-    assert [(m.actor_name, tuple(m.args), m.options.get("retries")) for m in later] == [
-        ("send_invite", (5,), None)
-    ]
-    assert later[0].options["eta"] > 0
+    assert later == [(5, actors.invites.RATE_PAUSE_MS)]
+    # The actor returned normally: no retry of the message was scheduled, and nothing died.
+    assert stub.queues[f"{queues.INVITES}.DQ"].qsize() == 0
+    assert stub.dead_letters == []
