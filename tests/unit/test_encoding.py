@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dramatiq
+import dramatiq.broker
+import dramatiq.message
 import pytest
 from dramatiq.encoder import JSONEncoder
 from dramatiq.errors import DecodeError
 from dramatiq.message import Message
 
+from worker import queues
 from worker.queues.encoding import OrjsonEncoder
+from worker.settings import Settings
 
 
 def _message() -> Message[None]:
@@ -21,8 +25,16 @@ def _message() -> Message[None]:
     )
 
 
-def test_the_broker_module_installs_the_encoder() -> None:
-    assert isinstance(dramatiq.get_encoder(), OrjsonEncoder)
+def test_installing_the_broker_installs_the_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every process that sends or consumes installs its broker through worker.queues.
+    monkeypatch.setattr(dramatiq.broker, "global_broker", None)
+    monkeypatch.setattr(dramatiq.message, "global_encoder", JSONEncoder())
+    broker = queues.install(Settings())  # connects to nothing
+    try:
+        assert isinstance(dramatiq.get_encoder(), OrjsonEncoder)
+        assert dramatiq.get_broker() is broker
+    finally:
+        broker.close()
 
 
 def test_messages_round_trip_with_dramatiqs_default_encoder_both_ways() -> None:
