@@ -83,6 +83,17 @@ async def send_pending_invites(
     return f"{count} invites will be sent {when} (batch {batch.id})"
 
 
+async def retry_failed_invites(settings: Settings, tenant: str, import_id: int | None) -> str:
+    """``invites retry``: send the tenant's failed invites again, now; each once in effect."""
+    async with connection(settings.database_url) as conn:
+        batch, count = await invites.retry_failed_invites(conn, tenant, import_id)
+    if batch is None:
+        scope = f"import {import_id}" if import_id is not None else f"tenant {tenant}"
+        return f"no failed invites for {scope} (of people still active)"
+    await outbox.schedule_invite_batch(batch.id, batch.send_at)
+    return f"{count} failed invites will be sent again now (batch {batch.id})"
+
+
 async def update_tenant(
     settings: Settings, tenant: str, name: str | None, timezone: str | None, language: str | None
 ) -> dict[str, str]:

@@ -17,6 +17,8 @@ from producer.fields import FIELDS, TEMPLATE_HEADERS
 from producer.queries import QUERIES
 from producer.validation import neutralise_formula
 from worker.errors import ImportNotFound
+from worker.recovery import stalled_since
+from worker.settings import get_settings
 from worker.vocabulary import FINAL_STATES as FINAL_STATES  # re-exported for the status pollers
 from worker.vocabulary import ROLE
 
@@ -38,6 +40,7 @@ async def import_status(
     if imp is None or (tenant is not None and imp["tenant_id"] != tenant):
         raise ImportNotFound(f"no import {import_id}" + (f" for tenant {tenant!r}" if tenant else ""))
     counts = await conn.fetchrow(QUERIES["import_row_counts"], import_id)
+    stalled = await stalled_since(conn, get_settings().stall_after_s, import_id)
     invites = await conn.fetchrow(QUERIES["import_invite_counts"], import_id)
     valid = imp["total_rows"] - imp["invalid_rows"]
     settled = sum(counts.values())
@@ -61,6 +64,7 @@ async def import_status(
         "admins_kept": imp["admins_kept"],
         "invites": dict(invites),
         "error": imp["error"],
+        "stalled_since": _iso(stalled.get(import_id)),
         "created_at": _iso(imp["created_at"]),
         "started_at": _iso(imp["started_at"]),
         "finished_at": _iso(imp["finished_at"]),

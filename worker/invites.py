@@ -82,13 +82,30 @@ async def schedule_pending_invites(
 
     With nothing pending no batch is kept (None, 0).
     """
+    return await _new_batch(conn, "schedule_pending_invites", tenant_id, import_id, send_at)
+
+
+async def retry_failed_invites(
+    conn: asyncpg.Connection, tenant_id: str, import_id: int | None
+) -> tuple[Batch | None, int]:
+    """``invites retry``: put the tenant's failed invites (of active people) in a batch due now.
+
+    Returns the batch and how many joined it; (None, 0) when none had failed.
+    Each is then sent once in effect, as any scheduled invite (claimed before
+    the e-mail goes out).
+    """
+    return await _new_batch(conn, "retry_failed_invites", tenant_id, import_id, None)
+
+
+async def _new_batch(
+    conn: asyncpg.Connection, statement: str, tenant_id: str, import_id: int | None, send_at: datetime | None
+) -> tuple[Batch | None, int]:
+    """A batch due at ``send_at`` (now when None) holding the invites ``statement`` moves into it."""
     try:
         async with conn.transaction():
             due = send_at or await conn.fetchval(QUERIES["database_now"])
             row = await conn.fetchrow(QUERIES["insert_invite_batch"], tenant_id, import_id, due)
-            status = await conn.execute(
-                QUERIES["schedule_pending_invites"], tenant_id, import_id, row["id"], row["send_at"]
-            )
+            status = await conn.execute(QUERIES[statement], tenant_id, import_id, row["id"], row["send_at"])
             count = int(status.split()[-1])
             if count == 0:
                 raise _NothingPending

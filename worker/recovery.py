@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 import structlog
@@ -38,7 +39,7 @@ class Stall:
 
 async def find_stalled_imports(conn: asyncpg.Connection, after_s: float) -> list[Stall]:
     """The imports stalled now (see the module's docstring)."""
-    candidates = await conn.fetch(QUERIES["stalled_import_candidates"], after_s)
+    candidates = await conn.fetch(QUERIES["stalled_import_candidates"], after_s, None)
     if not candidates:
         return []
     queued = await asyncio.to_thread(queues.imports_with_held_messages)
@@ -47,6 +48,19 @@ async def find_stalled_imports(conn: asyncpg.Connection, after_s: float) -> list
     return [
         Stall(r["id"], r["tenant_id"], r["state"], r["idle_s"]) for r in candidates if r["id"] not in queued
     ]
+
+
+async def stalled_since(
+    conn: asyncpg.Connection, after_s: float, import_id: int | None = None
+) -> dict[int, datetime]:
+    """When each import idle for ``after_s`` seconds last moved (only ``import_id``'s, when given).
+
+    What ``status`` and the dashboard report: an import that should be moving
+    and is not, whatever the broker holds (with no worker running, its
+    messages wait in Redis and it is stalled all the same).
+    """
+    rows = await conn.fetch(QUERIES["stalled_import_candidates"], after_s, import_id)
+    return {row["id"]: row["since"] for row in rows}
 
 
 async def start_and_dispatch(conn: asyncpg.Connection, tenant: str) -> int | None:

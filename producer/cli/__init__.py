@@ -13,7 +13,7 @@ of its commands runs (:class:`~producer.cli.lazy.LazyGroup`):
 - ``imports``: an import's life: ``run``, ``status``, ``errors``, ``export``,
   ``cancel``, ``resume``.
 - ``review``: ``review``, drawn by :mod:`producer.review.report`.
-- ``invites``: the ``invites`` group (``invites send``).
+- ``invites``: the ``invites`` group (``invites send``, ``invites retry``).
 - ``tenants``: the ``tenant`` group (``tenant set``).
 - ``tokens``: the ``token`` group (``token create``, ``token revoke``).
 - ``demo``: ``demo``, the end-to-end demo (:mod:`producer.demo`).

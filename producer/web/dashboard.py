@@ -26,7 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from producer.control import cancel_import, resume_import, send_pending_invites
+from producer.control import cancel_import, resume_import, retry_failed_invites, send_pending_invites
 from producer.queries import QUERIES
 from producer.web import operators
 from producer.web.metrics import metrics
@@ -41,7 +41,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 FAILED_ROWS_SHOWN = 200
-IMPORT_ACTIONS = ("cancel", "resume", "approve", "send-invites")
+IMPORT_ACTIONS = ("cancel", "resume", "approve", "send-invites", "retry-invites")
 
 templates = Environment(
     loader=PackageLoader("producer.web", "templates"),
@@ -203,7 +203,7 @@ def _back(path: str, who: Operator, kind: str, text: str) -> RedirectResponse:
 
 
 async def import_action(request: Request) -> Response:
-    """cancel | resume | approve | send-invites, from the import's page."""
+    """cancel | resume | approve | send-invites | retry-invites, from the import's page."""
     who, _ = await operators.operator_post(request)
     import_id, action = request.path_params["import_id"], request.path_params["action"]
     if action not in IMPORT_ACTIONS:
@@ -220,7 +220,10 @@ async def import_action(request: Request) -> Response:
             tenant = await tenant_of_import(request.app.state.pool, import_id)
             if tenant is None:
                 raise ImportNotFound(f"no import {import_id}")
-            message = await _in_own_loop(send_pending_invites(settings, tenant, import_id, None))
+            if action == "retry-invites":
+                message = await _in_own_loop(retry_failed_invites(settings, tenant, import_id))
+            else:
+                message = await _in_own_loop(send_pending_invites(settings, tenant, import_id, None))
     except BulkImportError as refused:
         log.info("dashboard.action.refused", action=action, import_id=import_id, reason=str(refused))
         return _back(page, who, "problem", str(refused))

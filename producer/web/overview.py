@@ -12,6 +12,7 @@ from starlette.requests import Request
 from producer.queries import QUERIES
 from producer.reports import import_status
 from worker.queues import broker_processes, queue_depths
+from worker.recovery import stalled_since
 from worker.settings import Settings
 
 RECENT_IMPORTS = 50
@@ -42,7 +43,7 @@ def progress(counts: dict[str, Any], now: datetime) -> dict[str, Any]:
     }
 
 
-def _import_entry(row: Any) -> dict[str, Any]:
+def _import_entry(row: Any, stalled: dict[int, datetime]) -> dict[str, Any]:
     entry = {
         "id": row["id"],
         "tenant": row["tenant_id"],
@@ -55,6 +56,7 @@ def _import_entry(row: Any) -> dict[str, Any]:
         "deactivated": row["deactivated"],
         "error": row["error"],
         "created_at": row["created_at"].isoformat(),
+        "stalled_since": stalled[row["id"]].isoformat() if row["id"] in stalled else None,
     }
     return entry | progress(dict(row), row["now"])
 
@@ -65,12 +67,14 @@ async def overview(request: Request) -> dict[str, Any]:
     settings: Settings = state.settings
     depths = await queue_depths(state.redis, settings.redis_namespace)
     brokers = await broker_processes(state.redis, settings.redis_namespace, settings.heartbeat_timeout_ms)
-    rows = await state.pool.fetch(QUERIES["dashboard_imports"], RECENT_IMPORTS)
+    async with state.pool.acquire() as conn:
+        rows = await conn.fetch(QUERIES["dashboard_imports"], RECENT_IMPORTS)
+        stalled = await stalled_since(conn, settings.stall_after_s)
     return {
         "queues": [vars(depth) for depth in depths],
         "brokers": [vars(process) for process in brokers],
         "heartbeat_timeout_s": settings.heartbeat_timeout_ms / 1000,
-        "imports": [_import_entry(row) for row in rows],
+        "imports": [_import_entry(row, stalled) for row in rows],
     }
 
 

@@ -206,3 +206,36 @@ async def test_invites_scheduled_across_a_worker_restart_are_sent_once(
 
     await wait_for_invites(conn, tenant, "sent", 2, timeout=40)
     assert [len(smtp_server.to(f"p{i}.{tenant}@example.com")) for i in range(2)] == [1, 1]
+
+
+async def test_invites_retry_sends_each_failed_invite_again_once(
+    conn: Any, tmp_path: Path, tenant: str, smtp_server: MailServer
+) -> None:
+    from producer.control import retry_failed_invites
+
+    smtp_server.refusals += ["550 5.1.1 mailbox unavailable"] * 2
+    status = await run_import(conn, write_csv(tmp_path / "a.csv", rows_for(tenant, 3)), tenant, invites="now")
+    await wait_for_invites(conn, tenant, "failed", 2)
+    await wait_for_invites(conn, tenant, "sent", 1)
+    failed = {
+        r["email"]
+        for r in await conn.fetch(
+            "SELECT p.email FROM invites i JOIN people p ON p.id = i.person_id"
+            " WHERE i.tenant_id = $1 AND i.status = 'failed'",
+            tenant,
+        )
+    }
+
+    message = await retry_failed_invites(get_settings(), tenant, status["id"])
+    again = await retry_failed_invites(get_settings(), tenant, status["id"])
+
+    assert message.startswith("2 failed invites will be sent again now")
+    assert again == f"no failed invites for import {status['id']} (of people still active)"
+    await wait_for_invites(conn, tenant, "sent", 3)
+    for i in range(3):
+        address = f"p{i}.{tenant}@example.com"
+        assert len(smtp_server.to(address)) == 1, address
+    assert (await wait_final(conn, status["id"]))["invites"]["failed"] == 0
+    errors = await conn.fetch("SELECT error FROM invites WHERE tenant_id = $1", tenant)
+    assert [r["error"] for r in errors] == [None, None, None]
+    assert len(failed) == 2

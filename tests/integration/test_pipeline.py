@@ -317,3 +317,32 @@ async def test_a_producer_held_back_by_a_full_row_queue_leaves_the_rest_to_a_wor
     assert dispatched.sent < 600
     status = await wait_final(conn, import_id)
     assert (status["state"], status["rows"]["created"]) == ("done", 600)
+
+
+async def test_status_says_since_when_an_import_has_not_moved(
+    conn: Any, tmp_path: Path, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from producer import reports
+    from producer.reading import open_csv
+    from producer.submit import ImportRequest, record_import
+    from worker import outbox
+    from worker.imports import start_next_import
+    from worker.settings import get_settings
+
+    # Stalled after 0 s without progress, for this process's status only.
+    impatient = dataclasses.replace(get_settings(), stall_after_s=0)
+    monkeypatch.setattr(reports, "get_settings", lambda: impatient)
+    with open_csv(write_csv(tmp_path / "a.csv", TEAM)) as source:
+        import_id = await record_import(conn, ImportRequest(tenant=tenant), source)
+    assert await start_next_import(conn, tenant) == import_id  # started; its rows never sent
+
+    stalled = await reports.import_status(conn, import_id)
+    started = await conn.fetchval("SELECT started_at FROM imports WHERE id = $1", import_id)
+
+    assert stalled["state"] == "running"
+    assert stalled["stalled_since"] == started.isoformat()
+    await outbox.dispatch_rows(conn, import_id)
+    done = await wait_final(conn, import_id)
+    assert done["state"] == "done" and done["stalled_since"] is None

@@ -2,18 +2,21 @@
 -- Named statements: a block runs from its "-- name: NAME" line to the next.
 
 -- name: stalled_import_candidates
--- Imports that should be moving and have not for $1 seconds: running or
--- finalizing ones whose last row settled (or that started) longer ago, and a
--- tenant's oldest queued import when none of the tenant's imports is active
--- (the step that starts it was lost). Whether the broker still holds work for
--- them is for the caller to check.
+-- Imports that should be moving and have not for $1 seconds (only import $2,
+-- when given): running or finalizing ones whose last row settled (or that
+-- started) longer ago, and a tenant's oldest queued import when none of the
+-- tenant's imports is active (the step that starts it was lost). since: when
+-- it last moved. Whether the broker still holds work for them is for the
+-- caller to check.
 SELECT i.id, i.tenant_id, i.state,
+       greatest(i.created_at, i.started_at, c.progressed_at) AS since,
        extract(epoch FROM now() - greatest(i.created_at, i.started_at, c.progressed_at))::int
            AS idle_s
 FROM imports i
 LEFT JOIN LATERAL (SELECT max(progressed_at) AS progressed_at
                    FROM import_counters WHERE import_id = i.id) c ON true
-WHERE (i.state IN ('running', 'finalizing')
+WHERE ($2::bigint IS NULL OR i.id = $2)
+  AND (i.state IN ('running', 'finalizing')
        OR (i.state = 'queued'
            AND i.id = (SELECT min(q.id) FROM imports q
                        WHERE q.tenant_id = i.tenant_id AND q.state = 'queued')

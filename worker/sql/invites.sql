@@ -29,6 +29,16 @@ RETURNING id, send_at;
 UPDATE invites SET status = 'scheduled', batch_id = $3, send_at = $4
 WHERE tenant_id = $1 AND status = 'pending' AND ($2::bigint IS NULL OR import_id = $2);
 
+-- name: retry_failed_invites
+-- `invites retry`: the tenant's failed invites (of one import, when given) of
+-- people still active join batch $3 as if new: the failed attempt's claim and
+-- error go (its attempts stay counted). Each joins one batch only: a second
+-- retry finds it scheduled, not failed.
+UPDATE invites i SET status = 'scheduled', batch_id = $3, send_at = $4, claimed_at = NULL, error = NULL
+FROM people p
+WHERE i.tenant_id = $1 AND i.status = 'failed' AND ($2::bigint IS NULL OR i.import_id = $2)
+  AND p.id = i.person_id AND p.tenant_id = i.tenant_id AND p.status = 'active';
+
 -- name: scheduled_batches_of_import
 SELECT id, send_at FROM invite_batches WHERE import_id = $1 AND state = 'scheduled';
 

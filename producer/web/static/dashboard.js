@@ -59,6 +59,9 @@ function importRow(i) {
   tr.firstChild.append(link);
   const state = el("td");
   state.append(el("span", { class: `state state-${i.state}`, "data-field": "state" }, i.state));
+  if (i.stalled_since) {
+    state.append(" ", el("span", { class: "state state-stalled", title: `no progress since ${i.stalled_since}` }, "stalled"));
+  }
   const bar = el("div", { class: "bar", role: "progressbar", "aria-label": "rows settled", "aria-valuemin": 0 });
   bar.append(el("div", { class: "fill" }));
   setBar(bar, i, i.state);
