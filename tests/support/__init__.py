@@ -1,0 +1,12 @@
+"""Helpers shared by the test suite, imported by test modules and by
+``tests/conftest.py`` (which holds only fixtures and is never imported).
+
+- ``environment``: the environment every process of the test run reads
+  (DATABASE_URL, REDIS_URL, REDIS_NAMESPACE, SMTP_URL and its port, the fast
+  backoff and housekeeping settings), set at import; and the constants it is
+  built from: ``SERVER_URL``, ``TEST_DATABASE``, ``TEST_DATABASE_URL``,
+  ``TEST_REDIS_URL``, ``TEST_REDIS_NAMESPACE``, ``SMTP_PORT``.
+- ``services``: ``require_service``, ``WorkerProcess`` (the Procfile's worker
+  line), ``procfile_command``, ``subprocess_env``, ``MailServer`` (what the
+  test SMTP server received), ``wait_until``, ``free_port``, ``ROOT``.
+"""
