@@ -23,8 +23,8 @@ import pytest
 
 from producer.demo.sample import write_people_csv
 from producer.fields import TEMPLATE_HEADERS
-from tests.integration.support import person, write_csv
 from tests.support.environment import SERVER_URL
+from tests.support.imports import person, write_csv
 from tests.support.services import WorkerProcess, subprocess_env, wait_until
 
 BULK_IMPORT = str(Path(sys.executable).parent / "bulk-import")

@@ -31,7 +31,7 @@ import asyncpg
 import redis
 
 from producer.reports import FINAL_STATES
-from tests.integration.support import export_rows, person, wait_final
+from tests.support.imports import export_rows, person, wait_final
 from tests.support.services import MailServer, WorkerProcess, free_port, subprocess_env
 
 BULK_IMPORT = str(Path(sys.executable).parent / "bulk-import")

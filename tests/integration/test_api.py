@@ -29,7 +29,7 @@ from producer.fields import TEMPLATE_HEADERS
 from producer.reports import FINAL_STATES
 from producer.web.app import create_app
 from producer.web.tokens import create_token
-from tests.integration.support import person
+from tests.support.imports import person
 from tests.support.services import subprocess_env
 from worker.settings import Settings
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from producer.web.tokens import create_token
-from tests.integration.support import person, submit, wait_final, write_csv
+from tests.support.imports import person, submit, wait_final, write_csv
 from tests.support.services import WorkerProcess, wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -29,8 +29,8 @@ from tests.integration.drills import (
     wait_invites_settled,
     wait_rows_settled,
 )
-from tests.integration.support import wait_final, write_csv
 from tests.support.environment import SERVER_URL, TEST_DATABASE
+from tests.support.imports import wait_final, write_csv
 from tests.support.services import MailServer, wait_until
 from worker.db import connect
 

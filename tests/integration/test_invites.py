@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.support import export_rows, person, run_import, wait_final, write_csv
+from tests.support.imports import export_rows, person, run_import, wait_final, write_csv
 from tests.support.services import MailServer, WorkerProcess
 from worker.settings import get_settings
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from tests.integration.drills import Drill, drill_rows, shared_server_database
-from tests.integration.support import wait_final, write_csv
 from tests.support.environment import SERVER_URL, TEST_DATABASE
+from tests.support.imports import wait_final, write_csv
 from tests.support.services import free_port
 from worker.db import connect
 

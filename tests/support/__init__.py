@@ -9,4 +9,7 @@
 - ``services``: ``require_service``, ``WorkerProcess`` (the Procfile's worker
   line), ``procfile_command``, ``subprocess_env``, ``MailServer`` (what the
   test SMTP server received), ``wait_until``, ``free_port``, ``ROOT``.
+- ``imports``: writing and importing people files the way the CLI does:
+  ``person`` (a template row), ``write_csv``, ``submit``, ``run_import``,
+  ``wait_final`` and ``export_rows`` (a tenant's export keyed by e-mail).
 """
