@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from producer.reports import import_status
-from tests.integration.drills import (
+from tests.support.drills import (
     Drill,
     PrivateCluster,
     check_invariants,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.drills import Drill, drill_rows, shared_server_database
+from tests.support.drills import Drill, drill_rows, shared_server_database
 from tests.support.environment import SERVER_URL, TEST_DATABASE
 from tests.support.imports import wait_final, write_csv
 from tests.support.services import free_port

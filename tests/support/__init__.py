@@ -12,4 +12,9 @@
 - ``imports``: writing and importing people files the way the CLI does:
   ``person`` (a template row), ``write_csv``, ``submit``, ``run_import``,
   ``wait_final`` and ``export_rows`` (a tenant's export keyed by e-mail).
+- ``drills``: the fault drills' isolated worlds (``Drill``: own database,
+  Redis namespace, worker and CLI; ``PrivateCluster``, a PostgreSQL the drill
+  may restart; ``shared_server_database``) and what must hold after every
+  drill (``check_invariants``, ``outcome``, ``received``, the ``wait_*``
+  helpers, ``sigkill_group``).
 """
