@@ -1,7 +1,7 @@
 """Acceptance: the ``bulk-import`` command line, run as a user runs it.
 
 Every test starts the real console script as a subprocess. The environment
-(conftest) points DATABASE_URL and REDIS_URL at the test session's services;
+(tests.support.environment) points DATABASE_URL and REDIS_URL at the test session's services;
 the Procfile's worker (the ``worker`` fixture) processes the rows.
 """
 
@@ -20,11 +20,12 @@ from typing import Any
 
 import asyncpg
 import pytest
-from conftest import SERVER_URL, WorkerProcess, subprocess_env, wait_until
 
 from producer.demo.sample import write_people_csv
 from producer.fields import TEMPLATE_HEADERS
-from tests.integration.support import person, write_csv
+from tests.support.environment import SERVER_URL
+from tests.support.imports import person, write_csv
+from tests.support.services import WorkerProcess, subprocess_env, wait_until
 
 BULK_IMPORT = str(Path(sys.executable).parent / "bulk-import")
 FINAL_STATES = {"done", "failed", "cancelled", "blocked"}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import subprocess_env
+from tests.support.services import subprocess_env
 
 
 def _world_traversable(path: Path) -> bool:

@@ -23,14 +23,14 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from conftest import subprocess_env
 
 from producer.control import update_tenant
 from producer.fields import TEMPLATE_HEADERS
 from producer.reports import FINAL_STATES
 from producer.web.app import create_app
 from producer.web.tokens import create_token
-from tests.integration.support import person
+from tests.support.imports import person
+from tests.support.services import subprocess_env
 from worker.settings import Settings
 
 BULK_IMPORT = str(Path(sys.executable).parent / "bulk-import")
@@ -422,13 +422,13 @@ async def test_a_redis_outage_during_submit_answers_503(
     client: httpx.AsyncClient, token: str, conn: Any, tenant: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import redis
-    from conftest import _free_port
 
+    from tests.support.services import free_port
     from worker.queues import current_broker
 
     broker = current_broker()
     # Nothing listens on this port: every enqueue fails to connect, as with Redis down.
-    monkeypatch.setattr(broker, "client", redis.Redis(host="127.0.0.1", port=_free_port()))
+    monkeypatch.setattr(broker, "client", redis.Redis(host="127.0.0.1", port=free_port()))
 
     response = await client.post("/api/imports?mode=upsert", content=csv_body(TEAM), headers=bearer(token))
 

@@ -19,7 +19,7 @@ from test_api import TEAM, bearer, csv_body, poll_final, submit
 from producer.web.app import create_app
 from producer.web.operators import COOKIE, csrf_token
 from producer.web.tokens import create_token
-from tests.integration.support import person
+from tests.support.imports import person
 from worker.settings import Settings
 
 

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import WorkerProcess, wait_until
 
 from producer.web.tokens import create_token
-from tests.integration.support import person, submit, wait_final, write_csv
+from tests.support.imports import person, submit, wait_final, write_csv
+from tests.support.services import WorkerProcess, wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 playwright_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 
 from producer.reports import import_status
-from tests.conftest import SERVER_URL, TEST_DATABASE, MailServer, wait_until
-from tests.integration.drills import (
+from tests.support.drills import (
     Drill,
     PrivateCluster,
     check_invariants,
@@ -30,7 +29,9 @@ from tests.integration.drills import (
     wait_invites_settled,
     wait_rows_settled,
 )
-from tests.integration.support import wait_final, write_csv
+from tests.support.environment import SERVER_URL, TEST_DATABASE
+from tests.support.imports import wait_final, write_csv
+from tests.support.services import MailServer, wait_until
 from worker.db import connect
 
 # A drill is two imports, a fault and a recovery: on a loaded two-core machine
@@ -206,9 +207,9 @@ async def test_the_mail_server_down_for_a_while_then_back(
 ) -> None:
     from aiosmtpd.controller import Controller
 
-    from tests.conftest import _free_port
+    from tests.support.services import free_port
 
-    port = _free_port()
+    port = free_port()
     mail = MailServer()
     world = Drill(drill_database, redis_url, tmp_path, SMTP_URL=f"smtp://127.0.0.1:{port}")
     controller = Controller(mail, hostname="127.0.0.1", port=port)

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import MailServer, WorkerProcess
-from tests.integration.support import export_rows, person, run_import, wait_final, write_csv
+from tests.support.imports import export_rows, person, run_import, wait_final, write_csv
+from tests.support.services import MailServer, WorkerProcess
 from worker.settings import get_settings
 
 pytestmark = pytest.mark.usefixtures("worker")

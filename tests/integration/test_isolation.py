@@ -14,7 +14,7 @@ import pytest
 
 from producer.fields import TEMPLATE_HEADERS
 from producer.review import review_file
-from tests.integration.support import export_rows, person, run_import, write_csv
+from tests.support.imports import export_rows, person, run_import, write_csv
 
 pytestmark = pytest.mark.usefixtures("worker")
 

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 import redis.asyncio
-from conftest import TEST_REDIS_NAMESPACE, wait_until
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 
+from tests.support.environment import TEST_REDIS_NAMESPACE
+from tests.support.services import wait_until
 from worker import queues
 from worker.queues import redis as redis_queues
 

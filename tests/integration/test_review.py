@@ -31,7 +31,7 @@ from producer.review import review_file
 from producer.review.checks import MAX_LISTED, one_edit_apart
 from producer.review.report import SHOWN_PER_GROUP
 from producer.submit import ImportRequest, record_import
-from tests.integration.support import person, write_csv
+from tests.support.imports import person, write_csv
 from worker import imports, rows
 from worker.db import connection
 from worker.errors import FileRejected

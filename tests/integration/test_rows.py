@@ -11,7 +11,7 @@ import pytest
 
 from producer.reading import open_csv
 from producer.submit import ImportRequest, record_import
-from tests.integration.support import person, write_csv
+from tests.support.imports import person, write_csv
 from worker import imports, rows
 
 TEAM = [

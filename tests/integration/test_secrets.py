@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SERVER_URL, TEST_DATABASE, _free_port
-from tests.integration.drills import Drill, drill_rows, shared_server_database
-from tests.integration.support import wait_final, write_csv
+from tests.support.drills import Drill, drill_rows, shared_server_database
+from tests.support.environment import SERVER_URL, TEST_DATABASE
+from tests.support.imports import wait_final, write_csv
+from tests.support.services import free_port
 from worker.db import connect
 
 
@@ -27,7 +28,7 @@ async def test_an_smtp_password_is_never_logged_or_stored(
     secrets_database: str, redis_url: str, tmp_path: Path
 ) -> None:
     # Nothing listens there: every send fails and is retried, and says why.
-    smtp_url = f"smtp://mailer:s3cret-smtp-pw@127.0.0.1:{_free_port()}"
+    smtp_url = f"smtp://mailer:s3cret-smtp-pw@127.0.0.1:{free_port()}"
     world = Drill(secrets_database, redis_url, tmp_path, SMTP_URL=smtp_url, INVITE_MIN_BACKOFF_MS="100")
     conn = await connect(secrets_database)
     try:

@@ -31,8 +31,8 @@ import asyncpg
 import redis
 
 from producer.reports import FINAL_STATES
-from tests.conftest import MailServer, WorkerProcess, _free_port, subprocess_env
-from tests.integration.support import export_rows, person, wait_final
+from tests.support.imports import export_rows, person, wait_final
+from tests.support.services import MailServer, WorkerProcess, free_port, subprocess_env
 
 BULK_IMPORT = str(Path(sys.executable).parent / "bulk-import")
 
@@ -286,7 +286,7 @@ class PrivateCluster:
         if self.account is not None:
             os.chown(self.scratch, self.account.pw_uid, self.account.pw_gid)
         self.pgdata = self.scratch / "pgdata"
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, *argv: str) -> None:

@@ -1,4 +1,4 @@
-"""Helpers for integration tests: write a CSV, import it, wait for the end."""
+"""Helpers for tests that import files: write a CSV, import it, wait for the end."""
 
 from __future__ import annotations
 

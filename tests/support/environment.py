@@ -1,0 +1,38 @@
+"""The environment every process of the test run reads, set at import.
+
+The test process itself, and the CLI, web and worker subprocesses it starts
+(they inherit ``os.environ``), read their settings from the environment. This
+module points them at the test services before any project module builds its
+broker: ``tests/conftest.py`` imports it before anything else, and it is only
+ever imported as ``tests.support.environment``, so it runs once per session.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tests.support.services import free_port
+
+SERVER_URL = os.environ.get("TEST_DATABASE_SERVER_URL", "postgresql://127.0.0.1:5432/postgres")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TEST_DATABASE = f"bulk_import_test_{os.getpid()}"
+TEST_DATABASE_URL = SERVER_URL.rsplit("/", 1)[0] + "/" + TEST_DATABASE
+
+os.environ["DATABASE_URL"] = TEST_DATABASE_URL
+os.environ["REDIS_URL"] = TEST_REDIS_URL
+# A namespace of its own, so test runs side by side never see each other's queues.
+TEST_REDIS_NAMESPACE = f"bulk-import-test-{os.getpid()}"
+os.environ["REDIS_NAMESPACE"] = TEST_REDIS_NAMESPACE
+os.environ.setdefault("LOG_FORMAT", "json")
+
+# A real SMTP server (aiosmtpd, the ``smtp_server`` fixture) runs in the test
+# process for the session, on this port (TEST_SMTP_PORT, else a free one).
+SMTP_PORT = int(os.environ.setdefault("TEST_SMTP_PORT", str(free_port())))
+os.environ["SMTP_URL"] = f"smtp://127.0.0.1:{SMTP_PORT}"
+# Fast retries and housekeeping, so the tests wait seconds rather than minutes.
+os.environ["INVITE_MIN_BACKOFF_MS"] = "200"
+os.environ["HOUSEKEEPING_INTERVAL_S"] = "1"
+os.environ["INVITE_RELEASE_GRACE_S"] = "2"
+os.environ["ACCEPT_BASE_URL"] = "https://people.example.com/accept"
+os.environ["HEARTBEAT_TIMEOUT_MS"] = "5000"
+os.environ["ROW_MIN_BACKOFF_MS"] = "100"
