@@ -23,7 +23,8 @@ The worker process only (``dramatiq worker.broker worker.actors``):
 - ``broker``: installs the broker with the worker's middleware.
 - ``middleware/``: ``pool`` (the asyncpg pool on dramatiq's event loop),
   ``housekeeping`` (the periodic check for lost work), ``settings`` (retry
-  options from the settings).
+  options from the settings), ``stopping`` (one graceful stop per process,
+  whatever signals arrive).
 - ``actors``: thin dramatiq actors over the plain functions above.
   ``batching``: group commit of the row actors' rows.
 """

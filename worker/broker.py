@@ -6,7 +6,10 @@ nothing yet), then the actors, which declare themselves on it. Nothing else
 imports this module: a process that only sends gets a plain broker from
 ``worker.queues.current_broker``.
 
-The worker's middleware, after ``worker.queues.base_middleware``: ``AsyncIO``
+The worker's middleware, after ``worker.queues.base_middleware``:
+``GracefulStop`` (one graceful stop per process whatever signals arrive,
+ended by force when it overruns; first, so its "after" hooks run last and
+it sees the stop complete), ``AsyncIO``
 (async actors share one event loop thread per worker process), then
 ``DatabasePool`` (the asyncpg pool on that loop: "before" hooks run in order,
 so the loop exists, and "after" hooks in reverse, so it still turns while the
@@ -24,12 +27,19 @@ from worker.logs import configure_logging
 from worker.middleware.housekeeping import Housekeeping
 from worker.middleware.pool import DatabasePool
 from worker.middleware.settings import ActorSettings
+from worker.middleware.stopping import GracefulStop
 from worker.settings import Settings, get_settings
 
 
 def worker_middleware(settings: Settings) -> list[Middleware]:
     """The worker's own middleware, in order."""
-    return [AsyncIO(), DatabasePool(settings), Housekeeping(settings), ActorSettings(settings)]
+    return [
+        GracefulStop(settings),
+        AsyncIO(),
+        DatabasePool(settings),
+        Housekeeping(settings),
+        ActorSettings(settings),
+    ]
 
 
 def build_broker(settings: Settings) -> dramatiq.Broker:

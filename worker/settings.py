@@ -56,6 +56,11 @@ class Settings:
     row_batch_size: int = 200
     # An actor running longer than this is interrupted (and retried).
     actor_time_limit_ms: int = 600_000
+    # How long a stopping worker process waits for its messages in progress
+    # (passed to dramatiq by the Procfile's worker line as
+    # --worker-shutdown-timeout); past it plus a few seconds the process is
+    # ended. Keep it under the process manager's own stop timeout.
+    worker_shutdown_timeout_ms: int = 20_000
     # Retries of a row whose database work failed transiently.
     row_max_retries: int = 8
     row_min_backoff_ms: int = 500

@@ -79,3 +79,21 @@ async def test_broker_processes_are_the_live_heartbeats(broker: Any, client: red
     assert 0 <= alive[0].seconds_ago < 60
     await client.zadd(f"{NAMESPACE}:__heartbeats__", {"long-gone": 1_000})
     assert len(await queues.broker_processes(client, NAMESPACE, heartbeat_timeout_ms=60_000)) == 1
+
+
+async def test_a_stopping_consumer_puts_back_what_it_fetched_and_never_handed_out(
+    broker: Any, client: redis.asyncio.Redis
+) -> None:
+    sent = [broker.enqueue(message(n)) for n in range(5)]
+    consumer = broker.consume("rows", prefetch=5, timeout=100)
+    handed_out = wait_until(lambda: next(consumer), timeout=10, what="a message")  # all 5 fetched
+    depth = (await queues.queue_depths(client, NAMESPACE))[0]
+    assert (depth.ready, depth.in_progress) == (0, 5)
+
+    assert queues.requeue_prefetched(consumer) == 4
+    depth = (await queues.queue_depths(client, NAMESPACE))[0]
+    assert (depth.ready, depth.in_progress) == (4, 1)  # the one handed out stays in progress
+    again = broker.consume("rows", prefetch=5, timeout=100)
+    back = [wait_until(lambda: next(again), timeout=10, what="a requeued message") for _ in range(4)]
+    assert sorted(m.message_id for m in [handed_out, *back]) == sorted(m.message_id for m in sent)
+    assert queues.requeue_prefetched(consumer) == 0

@@ -108,9 +108,9 @@ class WorkerProcess:
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Stop the worker: SIGTERM to its main process is a graceful stop (the
-        main process forwards it once to each worker process; signalling the
-        whole group would make them take it as a second, hard stop); SIGKILL to
-        the whole group is a crash."""
+        main process forwards it to each worker process; signalling the whole
+        group is drilled in ``test_faults_stop``); SIGKILL to the whole group
+        is a crash."""
         if self.process is None:
             return
         try:

@@ -129,6 +129,11 @@ def imports_with_held_messages() -> set[int] | None:
     return backend.imports_with_held_messages(redis_broker, IMPORT_QUEUES, SCAN_LIMIT)
 
 
+def requeue_prefetched(consumer: dramatiq.Consumer) -> int:
+    """Return to the queue what a stopping consumer fetched and never handed out; return how many."""
+    return backend.requeue_prefetched(consumer)
+
+
 def rate_limiter(name: str, per_second: int) -> RateLimiter:
     """A rate shared by every process on the broker (the invite sends')."""
     redis_broker = _redis()
@@ -170,6 +175,7 @@ __all__ = [
     "install",
     "queue_depths",
     "rate_limiter",
+    "requeue_prefetched",
     "retry_dead_letters",
     "unacked_messages",
 ]

@@ -37,7 +37,7 @@ from uuid import uuid4
 import dramatiq
 import redis
 import redis.asyncio
-from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import current_millis
 from dramatiq.rate_limits import BucketRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
@@ -190,6 +190,23 @@ def imports_with_held_messages(
             if import_id is not None:
                 found.add(import_id)
     return found
+
+
+def requeue_prefetched(consumer: dramatiq.Consumer) -> int:
+    """Put back on its queue what a stopping consumer fetched but never handed out; return how many.
+
+    dramatiq 2.2.1's Redis consumer fetches up to its prefetch in one call
+    into ``message_cache`` (the ids move to the worker's ack set) and hands
+    them out one by one. A graceful stop requeues the messages handed out
+    and not started (the worker's work queue), not the rest of the cache:
+    those would wait in the ack set for the worker's heartbeat to time out.
+    """
+    if not isinstance(consumer, _RedisConsumer) or not consumer.message_cache:
+        return 0
+    cache, consumer.message_cache = consumer.message_cache, []
+    messages = [dramatiq.MessageProxy(dramatiq.Message.decode(data)) for data in cache if data is not None]
+    consumer.requeue(messages)  # type: ignore[no-untyped-call]
+    return len(messages)
 
 
 def rate_limiter(broker: RedisBroker, name: str, per_second: int) -> BucketRateLimiter:
