@@ -3,7 +3,8 @@
 The shared core (no process of its own; the producer uses it too):
 
 - ``settings``: the one settings object, read from the environment when first
-  needed. ``errors``: the exception root. ``logs``: structlog setup.
+  needed. ``errors``: the exception root, and which errors are transient.
+  ``logs``: structlog setup.
 - ``vocabulary``: modes, states, outcomes, invite options and person columns:
   the one list everything else derives from.
 - ``db``: connections, pools and the named statements of ``sql/`` (one file
@@ -24,7 +25,8 @@ The worker process only (``dramatiq worker.broker worker.actors``):
 - ``middleware/``: ``pool`` (the asyncpg pool on dramatiq's event loop),
   ``housekeeping`` (the periodic check for lost work), ``settings`` (retry
   options from the settings), ``stopping`` (one graceful stop per process,
-  whatever signals arrive).
+  whatever signals arrive), ``transient`` (tells the gave-up actors whether
+  the last error was transient, ``errors.is_transient``).
 - ``actors``: thin dramatiq actors over the plain functions above.
   ``batching``: group commit of the row actors' rows.
 """

@@ -24,12 +24,16 @@ from worker import imports, invites, outbox, queues, rows
 from worker.batching import RowBatcher
 from worker.mail import Mailer, SmtpSettings
 from worker.middleware.pool import get_pool
+from worker.middleware.transient import failed_transiently
 from worker.settings import get_settings
 
 log = structlog.get_logger(__name__)
 broker = queues.current_broker()
 
 _batcher: RowBatcher | None = None
+
+# What happens to work left pending after a transient error, for the log.
+_RECOVERY = "resumed by housekeeping once the import has been idle for STALL_AFTER_S"
 
 
 async def _apply_rows(import_id: int, row_numbers: list[int]) -> tuple[dict[int, str], bool]:
@@ -64,10 +68,19 @@ async def upsert_row(import_id: int, row_number: int) -> None:
 
 @dramatiq.actor(broker=broker, queue_name=queues.IMPORTS, max_retries=3)
 async def row_gave_up(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
-    """Record a row whose retries ran out as failed, so its import can finish."""
+    """Settle a row whose retries ran out: failed, so its import can finish.
+
+    Unless its last error was transient (``worker.errors.is_transient``: the
+    database away, a lost connection, a deadlock), which is not the row's
+    fault: the row stays pending, and the stalled-import recovery
+    (``worker.recovery``) sends it again once the database answers.
+    """
     import_id, row_number = message["args"]
     reason = _last_error_line(message) or "the row kept failing"
     with bound_contextvars(import_id=import_id, row=row_number):
+        if failed_transiently(message):
+            log.warning("row.left_pending", reason=reason, attempts=retry_info.get("retries"), then=_RECOVERY)
+            return
         async with get_pool().acquire() as conn:
             text = f"gave up after {retry_info.get('retries')} attempts: {reason}"
             if await rows.fail_row(conn, import_id, row_number, text):
@@ -76,7 +89,13 @@ async def row_gave_up(message: dict[str, Any], retry_info: dict[str, Any]) -> No
                     await outbox.send_finalize(import_id)
 
 
-@dramatiq.actor(broker=broker, queue_name=queues.IMPORTS, max_retries=10, min_backoff=1_000)
+@dramatiq.actor(
+    broker=broker,
+    queue_name=queues.IMPORTS,
+    max_retries=10,
+    min_backoff=1_000,
+    on_retry_exhausted="import_gave_up",
+)
 async def dispatch_import(import_id: int, after: int = 0) -> None:
     """Send the row messages of an import, from the row after ``after`` on."""
     with bound_contextvars(import_id=import_id):
@@ -120,10 +139,20 @@ async def sweep_missing_people(import_id: int) -> None:
 
 @dramatiq.actor(broker=broker, queue_name=queues.IMPORTS, max_retries=3)
 async def import_gave_up(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
-    """Mark an import failed when its finalizing step kept failing."""
-    (import_id,) = message["args"]
+    """Mark an import failed when its finalizing step kept failing.
+
+    Not when the last error was transient, nor for ``dispatch_import`` (its
+    rows are all recorded; only their messages are missing): the import stays
+    in its state and the stalled-import recovery resumes it.
+    """
+    import_id = message["args"][0]  # dispatch_import also carries the row to go on after
+    step = message.get("actor_name")
     reason = _last_error_line(message) or "its finalizing step kept failing"
     with bound_contextvars(import_id=import_id):
+        transient = failed_transiently(message)
+        if transient or step == "dispatch_import":
+            log.warning("import.left_pending", step=step, reason=reason, transient=transient, then=_RECOVERY)
+            return
         async with get_pool().acquire() as conn:
             if await imports.fail_import(conn, import_id, reason) is not None:
                 await _start_next(conn, import_id)

@@ -13,8 +13,10 @@ it sees the stop complete), ``AsyncIO``
 (async actors share one event loop thread per worker process), then
 ``DatabasePool`` (the asyncpg pool on that loop: "before" hooks run in order,
 so the loop exists, and "after" hooks in reverse, so it still turns while the
-pool closes), ``Housekeeping`` (the periodic check for lost work) and
-``ActorSettings`` (retry limits from the settings).
+pool closes), ``Housekeeping`` (the periodic check for lost work),
+``ActorSettings`` (retry limits from the settings) and ``TransientErrors``
+(after ``Retries``, so that its "after" hook runs first and tells the
+gave-up actors whether the last error was transient).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from worker.middleware.housekeeping import Housekeeping
 from worker.middleware.pool import DatabasePool
 from worker.middleware.settings import ActorSettings
 from worker.middleware.stopping import GracefulStop
+from worker.middleware.transient import TransientErrors
 from worker.settings import Settings, get_settings
 
 
@@ -39,6 +42,7 @@ def worker_middleware(settings: Settings) -> list[Middleware]:
         DatabasePool(settings),
         Housekeeping(settings),
         ActorSettings(settings),
+        TransientErrors(),
     ]
 
 

@@ -46,8 +46,10 @@ log = structlog.get_logger(__name__)
 # Must match the number of rows insert_import_counters creates per import.
 COUNTER_SHARDS = 16
 
-# Errors that the same row will hit again however often it is retried: the
-# row is recorded as failed with the reason instead of being retried.
+# Errors about the row's own data, which it will hit again however often it
+# is retried: the row is recorded as failed with the reason instead of being
+# retried. Their opposite, errors that are nobody's fault and never fail a
+# row, is ``worker.errors.is_transient``.
 PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.DataError,
     asyncpg.CheckViolationError,
@@ -62,6 +64,8 @@ _SQL_ORDER = (*PLAIN_COLUMNS, PRIMARY_TEAM_ID, SECONDARY_TEAM_IDS)
 
 class RowConflict(BulkImportError):
     """Another transaction created the same person first; retrying settles it."""
+
+    transient = True
 
 
 @dataclass

@@ -25,6 +25,7 @@ from dramatiq.middleware import AsyncIO
 
 from worker import outbox, queues
 from worker.middleware.settings import ActorSettings
+from worker.middleware.transient import TransientErrors
 from worker.settings import Settings
 
 
@@ -33,7 +34,11 @@ def stub() -> Iterator[StubBroker]:
     previous = dramatiq.broker.global_broker
     broker = StubBroker()  # type: ignore[no-untyped-call]
     broker.add_middleware(AsyncIO())
-    broker.add_middleware(ActorSettings(replace(Settings(), row_max_retries=2, invite_max_retries=5)))
+    broker.add_middleware(
+        ActorSettings(replace(Settings(), row_max_retries=2, row_min_backoff_ms=10, invite_max_retries=5))
+    )
+    # After the stub's Retries, as in the worker's stack (see worker.broker).
+    broker.add_middleware(TransientErrors())
     dramatiq.set_broker(broker)
     try:
         yield broker
@@ -205,3 +210,150 @@ def test_an_invite_over_the_shared_rate_comes_back_without_using_a_retry(
     # The actor returned normally: no retry of the message was scheduled, and nothing died.
     assert stub.queues[f"{queues.INVITES}.DQ"].qsize() == 0
     assert stub.dead_letters == []
+
+
+def run_to_exhaustion(stub: StubBroker, *queue_names: str) -> None:
+    """Like ``run``, for messages expected to use up their retries and be dead-lettered."""
+    worker = dramatiq.Worker(stub, worker_timeout=50, worker_threads=2)
+    worker.start()
+    try:
+        for name in queue_names:
+            stub.join(name, fail_fast=False)
+        worker.join()
+    finally:
+        worker.stop()
+
+
+@pytest.fixture
+def failing_rows(actors: ModuleType, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Rows whose batches raise ``state["error"]``; rows failed by the gave-up actor are recorded."""
+    state: dict[str, Any] = {"error": None, "attempts": 0, "failed": []}
+
+    async def process_rows(conn: Any, import_id: int, rows: list[int]) -> dict[int, str]:
+        state["attempts"] += 1
+        raise state["error"]
+
+    async def fail_row(conn: Any, import_id: int, row_number: int, reason: str) -> bool:
+        state["failed"].append((import_id, row_number, reason))
+        return True
+
+    async def claim_finalize(conn: Any, import_id: int) -> bool:
+        return False
+
+    monkeypatch.setattr(actors, "get_pool", FakePool)
+    monkeypatch.setattr(actors, "_batcher", None)
+    monkeypatch.setattr(actors.rows, "process_rows", process_rows)
+    monkeypatch.setattr(actors.rows, "fail_row", fail_row)
+    monkeypatch.setattr(actors.rows, "claim_finalize", claim_finalize)
+    return state
+
+
+def test_a_row_that_kept_losing_the_database_is_left_pending_not_failed(
+    actors: ModuleType, stub: StubBroker, failing_rows: dict[str, Any]
+) -> None:
+    import asyncpg
+    from structlog.testing import capture_logs
+
+    failing_rows["error"] = asyncpg.ConnectionDoesNotExistError(
+        "connection was closed in the middle of operation"
+    )
+    actors.upsert_row.send(7, 2)
+    with capture_logs() as logs:
+        run_to_exhaustion(stub, queues.ROWS, queues.IMPORTS)
+
+    assert failing_rows["attempts"] == 3  # the first attempt and ROW_MAX_RETRIES (2) retries
+    assert failing_rows["failed"] == []
+    left = [entry for entry in logs if entry["event"] == "row.left_pending"]
+    assert len(left) == 1, logs
+    assert "connection was closed" in left[0]["reason"]
+
+
+def test_a_row_that_kept_failing_for_another_reason_is_still_failed(
+    actors: ModuleType, stub: StubBroker, failing_rows: dict[str, Any]
+) -> None:
+    import asyncpg
+
+    failing_rows["error"] = asyncpg.InvalidTextRepresentationError('invalid input syntax for type uuid: "x"')
+    actors.upsert_row.send(7, 2)
+    run_to_exhaustion(stub, queues.ROWS, queues.IMPORTS)
+
+    assert [(i, r) for i, r, _ in failing_rows["failed"]] == [(7, 2)]
+    assert failing_rows["failed"][0][2].startswith("gave up after 2 attempts: ")
+    assert "invalid input syntax" in failing_rows["failed"][0][2]
+
+
+@pytest.mark.parametrize(
+    ("error_name", "fails_import"), [("CannotConnectNowError", False), ("UndefinedTableError", True)]
+)
+@pytest.mark.parametrize("step", ["finalize_import", "sweep_missing_people"])
+def test_an_import_step_that_kept_failing_fails_its_import_only_for_a_lasting_error(
+    actors: ModuleType,
+    stub: StubBroker,
+    monkeypatch: pytest.MonkeyPatch,
+    step: str,
+    error_name: str,
+    fails_import: bool,
+) -> None:
+    import asyncpg
+
+    failed: list[tuple[int, str]] = []
+
+    async def broken_step(*args: Any) -> str:
+        raise getattr(asyncpg, error_name)("the database said no")
+
+    async def fail_import(conn: Any, import_id: int, reason: str) -> None:
+        failed.append((import_id, reason))
+
+    monkeypatch.setattr(actors, "get_pool", FakePool)
+    monkeypatch.setattr(actors.imports, step, broken_step)
+    monkeypatch.setattr(actors.imports, "fail_import", fail_import)
+    # Give up at the first failure: the decorators' ten retries take minutes.
+    monkeypatch.setitem(stub.get_actor(step).options, "max_retries", 0)
+    stub.get_actor(step).send(7)
+    run_to_exhaustion(stub, queues.IMPORTS)
+
+    assert failed == ([(7, f"asyncpg.exceptions.{error_name}: the database said no")] if fails_import else [])
+
+
+def test_a_dispatch_that_kept_failing_leaves_its_import_to_the_recovery(
+    actors: ModuleType, stub: StubBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from structlog.testing import capture_logs
+
+    failed: list[int] = []
+
+    async def dispatch_rows(conn: Any, import_id: int, after: int = 0) -> None:
+        raise ConnectionRefusedError(111, "Connect call failed")
+
+    async def fail_import(conn: Any, import_id: int, reason: str) -> None:
+        failed.append(import_id)
+
+    monkeypatch.setattr(actors, "get_pool", FakePool)
+    monkeypatch.setattr(actors.outbox, "dispatch_rows", dispatch_rows)
+    monkeypatch.setattr(actors.imports, "fail_import", fail_import)
+    monkeypatch.setitem(stub.get_actor("dispatch_import").options, "max_retries", 0)
+    actors.dispatch_import.send(7, 1000)
+    with capture_logs() as logs:
+        run_to_exhaustion(stub, queues.IMPORTS)
+
+    assert failed == []
+    left = [entry for entry in logs if entry["event"] == "import.left_pending"]
+    assert [(e["step"], e["transient"]) for e in left] == [("dispatch_import", True)]
+
+
+def test_the_worker_records_transient_errors_before_retries_hands_the_message_on() -> None:
+    import json
+    import subprocess
+    import sys
+
+    # The worker's own broker module, in a process of its own (importing it installs a broker).
+    code = (
+        "import json; from worker.broker import broker;"
+        " print(json.dumps([type(m).__name__ for m in broker.middleware]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    names = json.loads(result.stdout.strip().splitlines()[-1])
+    # emit_after runs the stack in reverse: later in the list is earlier in the "after" hooks.
+    assert names.index("TransientErrors") > names.index("Retries")
