@@ -80,7 +80,7 @@ def check_zip(stream: BinaryIO, limits: ReadLimits) -> str | None:
         archive = zipfile.ZipFile(stream)
     except (zipfile.BadZipFile, OSError, EOFError) as error:
         raise FileRejected(
-            f"the file starts like a ZIP or workbook but is damaged ({error}): save it again"
+            f"the file starts like a ZIP archive or Excel workbook but is damaged ({error}): save it again"
         ) from None
     with archive:
         infos = archive.infolist()

@@ -176,7 +176,7 @@ def open_workbook(
         raise FileRejected(PASSWORD_PROTECTED) from None
     except CalamineError as error:
         raise FileRejected(
-            f"the {fmt} workbook cannot be read ({error}): open it and save it again"
+            f"the {KINDS.get(fmt, fmt)} cannot be read ({error}): open it and save it again"
         ) from None
     with book:
         names = [m.name for m in book.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet]
@@ -197,6 +197,12 @@ def open_workbook(
         return fallback
 
 
+KINDS = {
+    "xlsx": "Excel workbook (.xlsx)",
+    "xlsm": "Excel workbook (.xlsm)",
+    "ods": "OpenDocument spreadsheet (.ods)",
+    "xls": "legacy Excel workbook (.xls)",
+}
 PASSWORD_PROTECTED = (
     "the workbook is protected by a password: open it, remove the password "
     "(File › Info › Protect Workbook › Encrypt with Password) and save it again"

@@ -621,6 +621,9 @@ async def test_files_in_each_encoding_and_dialect(
 
     assert review["file"] == {
         "name": "people.csv",
+        "format": "csv",
+        "sheet": None,
+        "other_sheets": [],
         "encoding": reported,
         "delimiter": delimiter,
         "header_row": 1,
