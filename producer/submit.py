@@ -22,7 +22,7 @@ import structlog
 from producer.fields import FIELDS_BY_NAME
 from producer.mapping import ColumnMapping, map_header
 from producer.queries import QUERIES
-from producer.reading import CsvSource, open_csv
+from producer.reading import Source, open_source
 from producer.validation import validate_row
 from worker import outbox
 from worker.db import connection
@@ -53,6 +53,7 @@ class ImportRequest:
     allow_mass_deactivation: bool = False
     idempotency_key: str | None = None
     filename: str | None = None
+    sheet: str | None = None  # a workbook's sheet; None: the first whose header matches
 
     def check(self) -> None:
         """Refuse a request that cannot be carried out, naming the fix."""
@@ -84,13 +85,13 @@ def require_importable(mapping: ColumnMapping) -> None:
     )
 
 
-def no_data_rows(source: CsvSource) -> str:
+def no_data_rows(source: Source) -> str:
     """The message for a file with a header and nothing under it."""
     return f"the file has no data rows under its header (row {source.header_row}): nothing to import"
 
 
 async def _row_records(
-    import_id: int, source: CsvSource, mapping: ColumnMapping
+    import_id: int, source: Source, mapping: ColumnMapping
 ) -> AsyncIterator[tuple[Any, ...]]:
     email_column = mapping.fields["email"]
     for count, source_row in enumerate(source.rows(), start=1):
@@ -116,7 +117,7 @@ async def _row_records(
             await asyncio.sleep(0)
 
 
-async def record_import(conn: asyncpg.Connection, request: ImportRequest, source: CsvSource) -> int:
+async def record_import(conn: asyncpg.Connection, request: ImportRequest, source: Source) -> int:
     """Record the import and all its rows in one transaction; return its id."""
     mapping = map_header(source.header)
     require_importable(mapping)
@@ -126,6 +127,8 @@ async def record_import(conn: asyncpg.Connection, request: ImportRequest, source
         "unmatched": mapping.unmatched,
         "encoding": source.encoding,
         "delimiter": source.delimiter,
+        "format": source.format,
+        "sheet": source.sheet,
     }
     async with conn.transaction():
         await conn.execute(QUERIES["ensure_tenant"], request.tenant)
@@ -171,7 +174,7 @@ async def submit_import_async(
     # Imported here so that merely reading this module does not build a broker.
     settings = settings or get_settings()
     request.check()
-    with open_csv(source) as csv_source:
+    with open_source(source, sheet=request.sheet) as csv_source:
         async with connection(settings.database_url) as conn:
             import_id = await record_import(conn, request, csv_source)
             started = await start_next_import(conn, request.tenant)
@@ -195,9 +198,12 @@ def submit_import(
     send_at: datetime | None = None,
     allow_mass_deactivation: bool = False,
     idempotency_key: str | None = None,
+    sheet: str | None = None,
     settings: Settings | None = None,
 ) -> int:
-    """Start an import of ``source`` (a path or a binary stream) for ``tenant``.
+    """Start an import of ``source`` (a path or a binary stream: CSV, xlsx, ods or xls) for ``tenant``.
+
+    ``sheet`` names a workbook's sheet (default: the first whose header matches).
 
     Returns the import id at once; the work runs on the workers. Poll it with
     ``bulk-import status ID`` or :func:`producer.reports.import_status`.
@@ -212,6 +218,7 @@ def submit_import(
         send_at=send_at,
         allow_mass_deactivation=allow_mass_deactivation,
         idempotency_key=idempotency_key,
+        sheet=sheet,
         filename=os.path.basename(filename) if filename else None,
     )
     return asyncio.run(submit_import_async(source, request, settings))

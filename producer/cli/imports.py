@@ -26,6 +26,7 @@ from worker.vocabulary import INVITE_NONE, INVITE_OPTIONS, MODES
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tenant", required=True, help="The tenant the people belong to.")
 @click.option("--mode", type=click.Choice(MODES), required=True)
+@click.option("--sheet", help="A workbook's sheet to import (default: the first whose header matches).")
 @click.option("--invites", type=click.Choice(INVITE_OPTIONS), default=INVITE_NONE, show_default=True)
 @click.option("--send-at", help="With --invites at: ISO 8601 time; without an offset, the tenant's timezone.")
 @click.option(
@@ -40,13 +41,14 @@ async def run(
     file: Path,
     tenant: str,
     mode: str,
+    sheet: str | None,
     invites: str,
     send_at: str | None,
     allow_mass_deactivation: bool,
     wait: bool,
     as_json: bool,
 ) -> None:
-    """Start an import of FILE and print its id."""
+    """Start an import of FILE (CSV, or an xlsx, ods or xls workbook) and print its id."""
     settings = get_settings()
     timezone = await tenant_timezone_of(tenant) if send_at is not None else "UTC"
     request = ImportRequest(
@@ -56,6 +58,7 @@ async def run(
         send_at=parse_send_at(send_at, timezone),
         allow_mass_deactivation=allow_mass_deactivation,
         filename=file.name,
+        sheet=sheet,
     )
     import_id = await submit_import_async(file, request, settings)
     if not wait:

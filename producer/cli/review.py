@@ -21,15 +21,18 @@ from worker.vocabulary import DEFAULT_MODE, MODES
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--tenant", required=True, help="The tenant the people belong to.")
 @click.option("--mode", type=click.Choice(MODES), default=DEFAULT_MODE, show_default=True)
+@click.option("--sheet", help="A workbook's sheet to read (default: the first whose header matches).")
 @click.option("--rows", "row_details", is_flag=True, help="Also show what the import would do with each row.")
 @click.option("--json", "as_json", is_flag=True, help="Print the review as JSON.")
-def review_command(file: str, tenant: str, mode: str, row_details: bool, as_json: bool) -> None:
-    """Review FILE: matched columns, row errors and warnings, what the import would do.
+def review_command(
+    file: str, tenant: str, mode: str, sheet: str | None, row_details: bool, as_json: bool
+) -> None:
+    """Review FILE (CSV, or an xlsx, ods or xls workbook): columns, row problems, what an import would do.
 
     Changes nothing. Exits 0 when the file can be imported (rows with errors
     are left out) and 2 when it cannot be imported at all.
     """
-    review = run_async(_review_for_cli(file, tenant, mode, row_details, as_json))
+    review = run_async(_review_for_cli(file, tenant, mode, sheet, row_details, as_json))
     if as_json:
         click.echo(json.dumps(review, indent=2, ensure_ascii=False))
     else:
@@ -39,14 +42,20 @@ def review_command(file: str, tenant: str, mode: str, row_details: bool, as_json
 
 
 async def _review_for_cli(
-    file: str, tenant: str, mode: str, row_details: bool, as_json: bool
+    file: str, tenant: str, mode: str, sheet: str | None, row_details: bool, as_json: bool
 ) -> dict[str, Any]:
     settings = get_settings()
     source: str | BinaryIO = sys.stdin.buffer if file == "-" else file
     try:
         async with connection(settings.database_url) as conn:
             return await review_file(
-                conn, source, tenant, mode, row_details=row_details, max_share=settings.sweep_max_share
+                conn,
+                source,
+                tenant,
+                mode,
+                row_details=row_details,
+                max_share=settings.sweep_max_share,
+                sheet=sheet,
             )
     except FileRejected as exc:
         if not as_json:

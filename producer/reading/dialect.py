@@ -26,7 +26,7 @@ def choose_layout(sample: str, *, complete: bool) -> tuple[str, int]:
         records = [r for r in _sample_records(sample, delimiter, complete=complete) if not is_blank(r)]
         if not records:
             continue
-        skip = _count_preamble(records)
+        skip = count_preamble(records)
         columns = len(records[skip])
         following = records[skip + 1 :]
         share = sum(len(r) == columns for r in following) / len(following) if following else 1.0
@@ -38,7 +38,7 @@ def choose_layout(sample: str, *, complete: bool) -> tuple[str, int]:
     return best[1], best[2]
 
 
-def _count_preamble(records: list[list[str]]) -> int:
+def count_preamble(records: list[list[str]]) -> int:
     """Count the non-blank records before the header.
 
     Preamble lines are leading lines with at most one non-empty cell, plus at most

@@ -35,6 +35,11 @@ class ReadLimits:
     max_field_chars: int = 10_000
     max_columns: int = 200
     max_line_chars: int = 1_000_000  # one record, quoted line breaks included
+    # Workbooks only: a ZIP is inflated, and a sheet held whole, before any row is read.
+    max_rows: int = 1_048_576  # Excel's own last row
+    max_archive_entries: int = 10_000
+    max_unpacked_bytes: int = 1024**3  # the declared uncompressed sizes of all entries together
+    max_cells: int = 30_000_000  # the used area of a sheet (rows × columns) held in memory
 
 
 DEFAULT_LIMITS = ReadLimits()
@@ -57,6 +62,10 @@ class CsvSource:
 
     encoding: str
     delimiter: str
+    # What a workbook source also says, so the review and the import need not ask which it is.
+    format = "csv"
+    sheet: str | None = None
+    other_sheets: tuple[str, ...] = ()
     header: list[str]
     header_row: int
     preamble: list[str]

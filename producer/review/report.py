@@ -19,6 +19,12 @@ from worker.vocabulary import ADD_ONLY, SYNC
 SHOWN_PER_GROUP = 20
 SHOWN_PEOPLE = 20
 _ENCODINGS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "utf-16": "UTF-16", "cp1252": "Windows-1252"}
+_WORKBOOKS = {
+    "xlsx": "Excel workbook",
+    "xlsm": "Excel workbook with macros (ignored)",
+    "ods": "OpenDocument spreadsheet",
+    "xls": "Excel 97-2003 workbook",
+}
 _DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 # Short titles for the kinds of problem, found by a phrase of their message;
 # cosmetic only: a kind matching none is shown under its column alone.
@@ -54,9 +60,15 @@ def _header(field: str) -> str:
 
 def _file_lines(review: dict[str, Any]) -> list[str]:
     info = review["file"]
-    encoding = _ENCODINGS.get(info["encoding"], info["encoding"])
-    delimiter = _DELIMITERS.get(info["delimiter"], repr(info["delimiter"]))
-    lines = [f"File      {encoding}, {delimiter}-separated, header on row {info['header_row']}"]
+    if info.get("sheet") is not None:
+        kind = _WORKBOOKS.get(info["format"], info["format"])
+        lines = [f"File      {kind}, sheet {info['sheet']!r}, header on row {info['header_row']}"]
+        if info["other_sheets"]:
+            lines.append("          other sheets, not read: " + ", ".join(info["other_sheets"]))
+    else:
+        encoding = _ENCODINGS.get(info["encoding"], info["encoding"])
+        delimiter = _DELIMITERS.get(info["delimiter"], repr(info["delimiter"]))
+        lines = [f"File      {encoding}, {delimiter}-separated, header on row {info['header_row']}"]
     if info["preamble"]:
         lines.append("          lines above the header, ignored: " + " | ".join(info["preamble"]))
     return lines

@@ -1,6 +1,6 @@
 """Review a file before importing it: what matches, what is wrong, what the import would do.
 
-:func:`review_file` reads the file the way the import does (``open_csv``,
+:func:`review_file` reads the file the way the import does (``open_source``,
 ``map_header``, ``validate_row``), copies every row into a temporary table and
 answers the rest set-based in PostgreSQL: repeated e-mails, the cross-row
 warnings (:mod:`producer.review_checks`) and the preview against the tenant's
@@ -27,7 +27,7 @@ import asyncpg
 from producer.fields import FIELDS_BY_NAME
 from producer.mapping import ColumnMapping, map_header
 from producer.queries import QUERIES
-from producer.reading import CsvSource, open_csv
+from producer.reading import Source, open_source
 from producer.review.checks import (
     ProblemLog,
     check_domain_typos,
@@ -76,6 +76,7 @@ async def review_file(
     *,
     row_details: bool = False,
     max_share: float | None = None,
+    sheet: str | None = None,
 ) -> dict[str, Any]:
     """Review ``source`` for an import into ``tenant`` in ``mode``; return the review JSON.
 
@@ -83,12 +84,13 @@ async def review_file(
     missing; a file that cannot be read at all raises
     :class:`~worker.errors.FileRejected`. ``row_details`` adds ``rows_preview``
     (each row's e-mail and action). ``max_share`` is the sync sweep's guard
-    (default: the ``SWEEP_MAX_SHARE`` setting). Writes nothing to the database.
+    (default: the ``SWEEP_MAX_SHARE`` setting). ``sheet`` names a workbook's
+    sheet (default: the first whose header matches). Writes nothing to the database.
     """
     if mode not in MODES:
         raise BulkImportError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
     share = get_settings().sweep_max_share if max_share is None else max_share
-    with open_csv(source) as csv_source:
+    with open_source(source, sheet=sheet) as csv_source:
         mapping = map_header(csv_source.header)
         transaction = conn.transaction()
         await transaction.start()
@@ -104,7 +106,7 @@ async def review_file(
 
 async def _review(
     conn: asyncpg.Connection,
-    source: CsvSource,
+    source: Source,
     mapping: ColumnMapping,
     tenant: str,
     mode: str,
@@ -122,6 +124,9 @@ async def _review(
         "importable": importable,
         "file": {
             "name": None,
+            "format": source.format,
+            "sheet": source.sheet,
+            "other_sheets": list(source.other_sheets),
             "encoding": source.encoding,
             "delimiter": source.delimiter,
             "header_row": source.header_row,
@@ -157,7 +162,7 @@ async def _review(
 
 async def _load_rows(
     conn: asyncpg.Connection,
-    source: CsvSource,
+    source: Source,
     mapping: ColumnMapping,
     errors: ProblemLog,
     warnings: ProblemLog,
@@ -209,7 +214,7 @@ def _problems(errors: ProblemLog, warnings: ProblemLog) -> dict[str, Any]:
 
 
 async def _records(
-    source: CsvSource, mapping: ColumnMapping, errors: ProblemLog, warnings: ProblemLog, tally: _Tally
+    source: Source, mapping: ColumnMapping, errors: ProblemLog, warnings: ProblemLog, tally: _Tally
 ) -> AsyncIterator[tuple[Any, ...]]:
     """Validate each row into the log and yield it for ``review_rows`` (see _COPY_COLUMNS)."""
     # A missing required column is reported once for the file, not on every row.

@@ -6,12 +6,13 @@ only: another tenant's import answers 404, exactly like one that does not
 exist. An operator token sees every tenant and names one with ``?tenant=``
 where a request needs one (review, submit).
 
-A CSV body is streamed to a temporary file, counted against
-``API_MAX_UPLOAD_BYTES`` (413 as soon as it is over), and handed to the
-producer by path. The review and the submission validate every row in Python,
-which is CPU work: they run on an event loop of their own in a worker thread
-(with their own connection), so one large file never stalls the other
-requests. Everything else uses the app's asyncpg pool, made at startup.
+A CSV or workbook body (told apart by its content, not its Content-Type) is
+streamed to a temporary file, counted against ``API_MAX_UPLOAD_BYTES`` (413
+as soon as it is over), and handed to the producer by path. The review and
+the submission validate every row in Python, which is CPU work: they run on
+an event loop of their own in a worker thread (with their own connection),
+so one large file never stalls the other requests. Everything else uses the
+app's asyncpg pool, made at startup.
 """
 
 from __future__ import annotations
@@ -166,12 +167,15 @@ async def review(request: Request) -> Response:
     tenant = _tenant(request, principal, required=True)
     assert tenant is not None
     mode = _choice(request, "mode", MODES, DEFAULT_MODE)
+    sheet = request.query_params.get("sheet") or None
     settings = _settings(request)
 
     async def run(path: str) -> dict[str, Any]:
         async with connection(settings.database_url) as conn:
             with open(path, "rb") as stream:  # a stream: the temporary file's name stays out of the JSON
-                return await review_file(conn, stream, tenant, mode, max_share=settings.sweep_max_share)
+                return await review_file(
+                    conn, stream, tenant, mode, max_share=settings.sweep_max_share, sheet=sheet
+                )
 
     async with uploaded_csv(request) as path:
         return JSONResponse(await _in_own_loop(run(path)))
@@ -200,6 +204,7 @@ async def submit(request: Request) -> Response:
         send_at=send_at,
         allow_mass_deactivation=_flag(request, "allow_mass_deactivation"),
         idempotency_key=key,
+        sheet=request.query_params.get("sheet") or None,
     )
     job.check()
     async with uploaded_csv(request) as path:

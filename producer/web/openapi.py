@@ -10,8 +10,18 @@ from producer.submit import INVITE_OPTIONS, MODES
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _CSV_BODY = {
     "required": True,
-    "description": "The CSV file itself as the raw body (not multipart), at most API_MAX_UPLOAD_BYTES.",
-    "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}},
+    "description": (
+        "The file itself as the raw body (not multipart), at most API_MAX_UPLOAD_BYTES: CSV, or an "
+        "xlsx, ods or xls workbook, told apart by its content whatever the Content-Type."
+    ),
+    "content": {
+        "text/csv": {"schema": {"type": "string", "format": "binary"}},
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+            "schema": {"type": "string", "format": "binary"}
+        },
+        "application/vnd.oasis.opendocument.spreadsheet": {"schema": {"type": "string", "format": "binary"}},
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+    },
 }
 _IMPORT_ID = {"name": "import_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 _TENANT = {
@@ -46,6 +56,9 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(code): _json(meaning[code], _ERROR) for code in (401, *codes)}
 
 
+_SHEET = _query(
+    "sheet", "A workbook's sheet to read (default: the first whose header matches).", {"type": "string"}
+)
 _MODE = _query("mode", "upsert, sync or add-only.", {"type": "string", "enum": list(MODES)})
 _SUBMITTED = {
     "type": "object",
@@ -98,7 +111,7 @@ OPENAPI: dict[str, Any] = {
         "/api/imports/review": {
             "post": {
                 "summary": "Review a file: columns, row errors and warnings, preview; changes nothing",
-                "parameters": [_MODE, _TENANT],
+                "parameters": [_MODE, _SHEET, _TENANT],
                 "requestBody": _CSV_BODY,
                 "responses": {
                     "200": _json("The review JSON (as `bulk-import review --json`)."),
@@ -111,6 +124,7 @@ OPENAPI: dict[str, Any] = {
                 "summary": "Start an import",
                 "parameters": [
                     {**_MODE, "required": True},
+                    _SHEET,
                     _query(
                         "invites",
                         "When to send invitations (default none).",

@@ -1,4 +1,4 @@
-"""A CSV request body, streamed to a temporary file within ``API_MAX_UPLOAD_BYTES``."""
+"""A CSV or workbook request body, streamed to a temporary file within ``API_MAX_UPLOAD_BYTES``."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ async def uploaded_csv(request: Request) -> AsyncIterator[str]:
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise too_large
-    fd, path = tempfile.mkstemp(prefix="bulk-import-upload-", suffix=".csv")
+    fd, path = tempfile.mkstemp(prefix="bulk-import-upload-", suffix=".upload")
     try:
         received = 0
         with os.fdopen(fd, "wb") as out:

@@ -487,7 +487,10 @@ def test_run_of_a_file_without_an_email_column_is_rejected(
 @pytest.mark.parametrize(
     ("content", "words"),
     [
-        (b"PK\x03\x04\x14\x00\x06\x00" + b"[Content_Types].xml" + b"\x00" * 40 + b"xl/workbook.xml", "xlsx"),
+        (
+            b"PK\x03\x04\x14\x00\x06\x00" + b"[Content_Types].xml" + b"\x00" * 40 + b"xl/workbook.xml",
+            "damaged",
+        ),
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 200, "xls"),
         (b"First name,Last name,Email\n\x00\x01\x02\x03binary\xff\xfe\x00", "NUL"),
     ],

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from producer.cli.review import review_command
 from producer.demo.sample import write_people_csv
 from producer.fields import TEMPLATE_HEADERS
-from producer.reading import open_csv
+from producer.reading import open_source
 from producer.review import review_file
 from producer.review.checks import MAX_LISTED, one_edit_apart
 from producer.review.report import SHOWN_PER_GROUP
@@ -49,7 +49,7 @@ async def apply_import(
     conn: Any, path: Path, tenant: str, mode: str = "upsert", max_share: float = 1.0
 ) -> dict[str, Any]:
     """Import ``path`` as the worker would, without a broker; return each row's status and the sweep."""
-    with open_csv(path) as source:
+    with open_source(path) as source:
         import_id = await record_import(conn, ImportRequest(tenant=tenant, mode=mode), source)
     assert await imports.start_next_import(conn, tenant) == import_id
     pending: list[int] = []
@@ -621,6 +621,9 @@ async def test_files_in_each_encoding_and_dialect(
 
     assert review["file"] == {
         "name": "people.csv",
+        "format": "csv",
+        "sheet": None,
+        "other_sheets": [],
         "encoding": reported,
         "delimiter": delimiter,
         "header_row": 1,
