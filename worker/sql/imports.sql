@@ -31,6 +31,20 @@ WHERE import_id = $1 AND status = 'pending' AND row_number > $2
 ORDER BY row_number
 LIMIT $3;
 
+-- name: rows_in_flight
+-- Rows of the import sent and not yet settled: the pending ones at or below
+-- the last row sent, $2 (the dispatcher sends in row order). Read through the
+-- partial index import_rows_pending, which holds the pending rows only.
+SELECT count(*)::int FROM import_rows
+WHERE import_id = $1 AND status = 'pending' AND row_number <= $2;
+
+-- name: import_idle_seconds
+-- Seconds since a row of the import last settled (or since it started).
+SELECT extract(epoch FROM now() - greatest(i.started_at,
+                                           (SELECT max(c.progressed_at) FROM import_counters c
+                                            WHERE c.import_id = i.id)))::float8
+FROM imports i WHERE i.id = $1;
+
 -- name: active_import_of_tenant
 SELECT id FROM imports
 WHERE tenant_id = $1 AND state IN ('running', 'finalizing', 'blocked');

@@ -1,0 +1,11 @@
+-- 0006: an import's pending rows, by row number.
+-- The dispatcher keeps at most IMPORT_MAX_IN_FLIGHT rows of an import sent
+-- and not yet settled, counting them before each top-up as the import's
+-- pending rows at or below the last row it sent. Through the primary key that
+-- count reads every row below that one (up to a million, once a second); this
+-- index holds the pending rows only, so it reads about as many entries as
+-- there are rows in flight. It serves the dispatcher's pages as well. Rows
+-- leave it as they settle, which costs nothing extra: a settled row's new
+-- version is not indexed here, and its update was seldom HOT anyway (9% in a
+-- 50,000-row import: the rows are wide).
+CREATE INDEX import_rows_pending ON import_rows (import_id, row_number) WHERE status = 'pending';
