@@ -949,8 +949,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "file_mb": round(csv_path.stat().st_size / 1024**2, 1),
             "generate_seconds": round(generated, 2),
         }
-        for name in measurements:
+        for index, name in enumerate(measurements):
             print(f"bench: {name} ({args.rows} rows) ...", file=sys.stderr, flush=True)
+            if name == "fairness" and index > 0:
+                # A fresh database: a large import recorded after another large
+                # one in the same database meets the producer's duplicate-e-mail
+                # statement planned for one row (the statistics hold only the
+                # earlier import), which takes minutes per thousand rows.
+                await create_database(database_url, args.db_setting)
             if name == "producer":
                 await bench.system(with_worker=False)
             else:
