@@ -25,6 +25,10 @@ from worker.vocabulary import ADD_ONLY, FINALIZING, SYNC
 log = structlog.get_logger(__name__)
 
 DISPATCH_BATCH = 1_000
+# Rows in flight are counted among this many times the cap below the last row
+# sent: the workers take rows in the order sent, so what is in flight lies
+# there, and the count stays a bounded read at any import size.
+IN_FLIGHT_WINDOW = 2
 SendRows = Callable[[int, list[int]], Awaitable[None]]
 QueueRoom = Callable[[], Awaitable[int]]
 
@@ -69,11 +73,14 @@ class Dispatched:
     at_cap: bool = False
 
 
-async def rows_in_flight(conn: asyncpg.Connection, import_id: int, after: int) -> int:
-    """Rows of the import sent up to row ``after`` and not yet settled."""
+async def rows_in_flight(conn: asyncpg.Connection, import_id: int, after: int, window: int) -> int:
+    """Rows of the import sent up to row ``after`` and not yet settled.
+
+    Counted among the ``window`` rows up to ``after`` (see the statement).
+    """
     if after == 0:
         return 0
-    count: int = await conn.fetchval(QUERIES["rows_in_flight"], import_id, after)
+    count: int = await conn.fetchval(QUERIES["rows_in_flight"], import_id, after, window)
     return count
 
 
@@ -100,11 +107,11 @@ async def dispatch_pending_rows(
     the call early, and it then returns where to go on from:
 
     - ``cap``: the import may have at most this many rows sent and not yet
-      settled. The rows up to ``after`` still pending are in flight (a call
-      from ``after`` 0, the first or a resume, counts none), so this call
-      sends at most ``cap`` minus those: one import never fills the shared
-      row queue, and another tenant's rows find at most ``cap`` of its rows
-      ahead of them.
+      settled. The rows up to ``after`` still pending are in flight (counted
+      among the last 2 × ``cap`` rows; a call from ``after`` 0, the first or
+      a resume, counts none), so this call sends at most ``cap`` minus those:
+      one import never fills the shared row queue, and another tenant's rows
+      find at most about ``cap`` of its rows ahead of them.
     - ``room``: how many more messages the row queue may take, asked before
       each page: Redis holds a bounded backlog whatever the imports' sizes.
 
@@ -113,7 +120,9 @@ async def dispatch_pending_rows(
     """
     if after == 0:
         await conn.execute(QUERIES["create_import_teams"], import_id, ADD_ONLY)
-    allowed = None if cap is None else cap - await rows_in_flight(conn, import_id, after)
+    allowed = None
+    if cap is not None:
+        allowed = cap - await rows_in_flight(conn, import_id, after, IN_FLIGHT_WINDOW * cap)
     sent, start = 0, after
     while True:
         limit = DISPATCH_BATCH if allowed is None else min(DISPATCH_BATCH, allowed - sent)
