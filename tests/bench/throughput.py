@@ -813,7 +813,7 @@ class Bench:
                     raise BenchError(f"the large import settled {settled} rows in {limit:.0f}s")
                 await asyncio.sleep(0.05)
             big_settled_at_submit = settled
-            small_started = time.monotonic()
+            small_started, small_submitted_wall = time.monotonic(), time.time()
             submit(small_csv, small_tenant)
             small_seconds: float | None = None
             big_seconds: float | None = None
@@ -825,7 +825,7 @@ class Bench:
                     state, _ = await state_of(small_tenant)
                     check(small_tenant, state)
                     if state == "done":
-                        small_seconds = now - small_started
+                        small_seconds, small_done_wall = now - small_started, time.time()
                         big_state_when_small_done, big_settled_when_small_done = await state_of(big_tenant)
                 if big_seconds is None:
                     state, _ = await state_of(big_tenant)
@@ -835,6 +835,15 @@ class Bench:
                 if now - big_started > limit:
                     raise BenchError(f"the fairness imports did not finish within {limit:.0f}s")
                 await asyncio.sleep(0.05)
+            # Where the small import's time went: the CLI (start, read, COPY),
+            # its rows waiting in the shared queue and being applied, finalizing.
+            phases = await conn.fetchrow(
+                """SELECT extract(epoch FROM i.started_at)::float8 AS started,
+                          extract(epoch FROM max(r.settled_at))::float8 AS settled
+                   FROM imports i JOIN import_rows r ON r.import_id = i.id
+                   WHERE i.tenant_id = $1 GROUP BY i.id""",
+                small_tenant,
+            )
         finally:
             worker.stop()
             for producer in producers:
@@ -844,6 +853,9 @@ class Bench:
             await conn.close()
         self.result |= {
             "fairness_small_seconds": round(small_seconds, 2),
+            "fairness_small_submit_to_started_seconds": round(phases["started"] - small_submitted_wall, 2),
+            "fairness_small_started_to_rows_settled_seconds": round(phases["settled"] - phases["started"], 2),
+            "fairness_small_rows_settled_to_done_seconds": round(small_done_wall - phases["settled"], 2),
             "fairness_big_rows": big_rows,
             "fairness_big_settled_at_submit": big_settled_at_submit,
             "fairness_big_state_when_small_done": big_state_when_small_done,
@@ -1040,6 +1052,9 @@ def print_table(result: dict[str, Any]) -> None:
         ("enqueue_under_load_msgs_per_s", "pipelined enqueue while the no-op worker consumes", " msgs/s"),
         ("worker_boot_seconds", "worker boot", " s"),
         ("fairness_small_seconds", "fairness: 40-row import of another tenant, submit → done", " s"),
+        ("fairness_small_submit_to_started_seconds", "fairness: small, submit → started (CLI, COPY)", " s"),
+        ("fairness_small_started_to_rows_settled_seconds", "fairness: small, started → rows settled", " s"),
+        ("fairness_small_rows_settled_to_done_seconds", "fairness: small import, rows settled → done", " s"),
         ("fairness_big_settled_at_submit", "fairness: large import's rows settled at that submit", ""),
         ("fairness_big_state_when_small_done", "fairness: large import's state when the small was done", ""),
         ("fairness_big_settled_when_small_done", "fairness: large import's rows settled then", ""),
