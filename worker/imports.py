@@ -25,6 +25,10 @@ from worker.vocabulary import ADD_ONLY, FINALIZING, SYNC
 log = structlog.get_logger(__name__)
 
 DISPATCH_BATCH = 1_000
+# Rows in flight are counted among this many times the cap below the last row
+# sent: the workers take rows in the order sent, so what is in flight lies
+# there, and the count stays a bounded read at any import size.
+IN_FLIGHT_WINDOW = 2
 SendRows = Callable[[int, list[int]], Awaitable[None]]
 QueueRoom = Callable[[], Awaitable[int]]
 
@@ -57,13 +61,33 @@ async def start_next_import(conn: asyncpg.Connection, tenant_id: str) -> int | N
 class Dispatched:
     """What one dispatch call did.
 
-    ``resume_after`` is set when the call stopped because the row queue was
-    full: the rows after that row number are still to be sent, by a later call.
+    ``resume_after`` is set when the call stopped before the last pending row:
+    the rows after that row number are still to be sent, by a later call.
+    ``at_cap``: it stopped because the import had ``cap`` rows in flight (not
+    because the row queue was full).
     """
 
     sent: int
     claimed: bool
     resume_after: int | None = None
+    at_cap: bool = False
+
+
+async def rows_in_flight(conn: asyncpg.Connection, import_id: int, after: int, window: int) -> int:
+    """Rows of the import sent up to row ``after`` and not yet settled.
+
+    Counted among the ``window`` rows up to ``after`` (see the statement).
+    """
+    if after == 0:
+        return 0
+    count: int = await conn.fetchval(QUERIES["rows_in_flight"], import_id, after, window)
+    return count
+
+
+async def idle_seconds(conn: asyncpg.Connection, import_id: int) -> float:
+    """Seconds since a row of the import last settled (or since it started)."""
+    idle: float | None = await conn.fetchval(QUERIES["import_idle_seconds"], import_id)
+    return idle or 0.0
 
 
 async def dispatch_pending_rows(
@@ -73,25 +97,46 @@ async def dispatch_pending_rows(
     *,
     after: int = 0,
     room: QueueRoom | None = None,
+    cap: int | None = None,
 ) -> Dispatched:
-    """Send a row message for every pending row after row ``after``.
+    """Send a row message for every pending row after row ``after``, within bounds.
 
     The first call (``after`` 0) also creates the import's teams. Pages
     through row numbers with short statements, so memory stays flat for any
-    number of rows and no transaction stays open meanwhile. ``room`` says how
-    many more messages the row queue may take: when it says none, the call
-    stops and returns where to go on from, so Redis holds a bounded backlog
-    whatever the file's size. ``claimed``: nothing at all was pending, and this
-    call claimed the finalizing step.
+    number of rows and no transaction stays open meanwhile. Two bounds stop
+    the call early, and it then returns where to go on from:
+
+    - ``cap``: the import may have at most this many rows sent and not yet
+      settled. The rows up to ``after`` still pending are in flight (counted
+      among the last 2 × ``cap`` rows; a call from ``after`` 0, the first or
+      a resume, counts none), so this call sends at most ``cap`` minus those:
+      one import never fills the shared row queue, and another tenant's rows
+      find at most about ``cap`` of its rows ahead of them.
+    - ``room``: how many more messages the row queue may take, asked before
+      each page: Redis holds a bounded backlog whatever the imports' sizes.
+
+    ``claimed``: nothing at all was pending, and this call claimed the
+    finalizing step.
     """
     if after == 0:
         await conn.execute(QUERIES["create_import_teams"], import_id, ADD_ONLY)
+    allowed = None
+    if cap is not None:
+        allowed = cap - await rows_in_flight(conn, import_id, after, IN_FLIGHT_WINDOW * cap)
     sent, start = 0, after
     while True:
-        limit = DISPATCH_BATCH if room is None else min(DISPATCH_BATCH, await room())
+        limit = DISPATCH_BATCH if allowed is None else min(DISPATCH_BATCH, allowed - sent)
         if limit <= 0:
-            log.info("import.dispatch_paused", import_id=import_id, rows=sent, after=after)
-            return Dispatched(sent, False, after)
+            # No continuation when every row is sent: the rows settling end the import.
+            if not await conn.fetch(QUERIES["pending_rows"], import_id, after, 1):
+                break
+            log.debug("import.dispatch_at_cap", import_id=import_id, rows=sent, after=after)
+            return Dispatched(sent, False, after, at_cap=True)
+        if room is not None:
+            limit = min(limit, await room())
+            if limit <= 0:
+                log.info("import.dispatch_paused", import_id=import_id, rows=sent, after=after)
+                return Dispatched(sent, False, after)
         page = [r["row_number"] for r in await conn.fetch(QUERIES["pending_rows"], import_id, after, limit)]
         if not page:
             break

@@ -15,12 +15,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
+import structlog
 
 from worker import imports, queues
 from worker.settings import get_settings
 
+log = structlog.get_logger(__name__)
+
 # A dispatcher that found the row queue full looks again this much later.
 DISPATCH_PAUSE_MS = 1_000
+# A dispatcher that found its import at IMPORT_MAX_IN_FLIGHT tops it up again
+# this much later: short, so the import's rows never run out while it waits
+# (the delayed message reaches a worker up to a second or so after it is due:
+# the consumers of the delay queue and of "imports" poll that often when idle).
+TOP_UP_PAUSE_MS = 250
 
 # (actor name, queue) of every message sent from here.
 UPSERT_ROW = ("upsert_row", queues.ROWS)
@@ -78,19 +86,41 @@ async def row_queue_room() -> int:
 
 
 async def dispatch_rows(conn: Any, import_id: int, after: int = 0) -> imports.Dispatched:
-    """Send an import's pending rows after ``after``, and whatever comes next.
+    """Send an import's pending rows after ``after``, within bounds, and whatever comes next.
 
     Used by every caller that dispatches (the producer, resume, the next
-    import of a tenant): when the row queue is full, a ``dispatch_import``
-    message picks up from where this stopped a moment later; when nothing was
-    pending, the finalizing step.
+    import of a tenant, the continuations): the import keeps at most
+    ``IMPORT_MAX_IN_FLIGHT`` rows sent and unsettled, and the row queue at
+    most ``MAX_QUEUE_BACKLOG`` messages. When either stops it, a
+    ``dispatch_import`` message picks up from where this stopped a moment
+    later; when nothing was pending, the finalizing step.
     """
-    done = await imports.dispatch_pending_rows(conn, import_id, send_rows, after=after, room=row_queue_room)
+    settings = get_settings()
+    cap = settings.import_max_in_flight or None
+    done = await imports.dispatch_pending_rows(
+        conn, import_id, send_rows, after=after, room=row_queue_room, cap=cap
+    )
+    if done.at_cap and done.sent == 0 and await in_flight_lost(conn, import_id, settings.stall_after_s):
+        # The rows counted in flight have no message left (lost with Redis
+        # keys, say) and would hold the import at its cap for ever, while this
+        # continuation, being a message of the import, keeps housekeeping from
+        # seeing it stalled: send them again from the first, as resume would.
+        log.warning("import.dispatch_restarted", import_id=import_id, after=after)
+        done = await imports.dispatch_pending_rows(conn, import_id, send_rows, room=row_queue_room, cap=cap)
     if done.resume_after is not None:
-        await send_dispatch(import_id, done.resume_after, delay_ms=DISPATCH_PAUSE_MS)
+        delay = TOP_UP_PAUSE_MS if done.at_cap else DISPATCH_PAUSE_MS
+        await send_dispatch(import_id, done.resume_after, delay_ms=delay)
     elif done.claimed:
         await send_finalize(import_id)
     return done
+
+
+async def in_flight_lost(conn: Any, import_id: int, stall_after_s: float) -> bool:
+    """True when the import's in-flight rows are lost: idle that long, no row message held."""
+    if await imports.idle_seconds(conn, import_id) < stall_after_s:
+        return False
+    held = await asyncio.to_thread(queues.imports_with_held_messages, (queues.ROWS,))
+    return held is not None and import_id not in held
 
 
 def schedule_invite_batch_sync(batch_id: int, send_at: datetime) -> None:

@@ -67,6 +67,14 @@ class Settings:
     # The producer pauses while the row queue holds more messages than this,
     # so Redis memory stays bounded whatever the file size.
     max_queue_backlog: int = 200_000
+    # Row messages one import may have sent and not yet settled (queued,
+    # prefetched or being applied); the dispatcher tops it up as rows settle.
+    # It is what a small import of another tenant can find ahead of it in the
+    # shared row queue, so it sets how soon that import starts; it must stay
+    # above what keeps every worker thread busy on its own (the Procfile's
+    # 2 processes prefetch up to 1,000 messages each, and the dispatcher tops
+    # up about every second or two). 0: no cap.
+    import_max_in_flight: int = 5_000
     # Invitations. SMTP_URL: smtp:// (plain, STARTTLS when offered),
     # smtp+starttls:// (STARTTLS required), smtps:// (implicit TLS); user and
     # password in the URL log in.
@@ -124,6 +132,8 @@ class Settings:
             raise ConfigurationError(
                 "BROKER_MAINTENANCE_CHANCE must be between 0 and 1000000 (broker calls in a million)"
             )
+        if settings.import_max_in_flight < 0:
+            raise ConfigurationError("IMPORT_MAX_IN_FLIGHT must be 0 (no cap) or a number of rows")
         return settings
 
 

@@ -19,6 +19,9 @@ unless ``--keep-db``) and a Redis namespace of its own, it measures:
   (``tests/bench/noop_actor.py``): dramatiq's own limit.
 - producer (only with ``--only producer``): the producer alone, no worker,
   for its time and peak memory on big files.
+- fairness (only with ``--only fairness``): while an import of
+  ``--fairness-rows`` rows (150,000) runs, a 40-row import of another tenant
+  is submitted; the seconds from its submit to ``done``.
 
 Not a test: nothing asserts a time. Numbers on a shared machine are noisy;
 compare the ratios of one run. See tests/bench/README.md.
@@ -55,9 +58,10 @@ PID = os.getpid()
 DB_NAME = f"bulk_import_bench_{PID}"
 NAMESPACE = f"bulk-import-bench-{PID}"
 DEFAULT_SERVER_URL = "postgresql://127.0.0.1:5432/postgres"
-MEASUREMENTS = ("ceiling", "system", "naive", "copy", "producer")
+MEASUREMENTS = ("ceiling", "system", "naive", "copy", "producer", "fairness")
 DEFAULT_MEASUREMENTS = ("ceiling", "system", "naive", "copy")
 FINAL_FAILURES = ("failed", "cancelled", "blocked")
+FAIRNESS_SMALL_ROWS = 40  # the small import of the fairness measurement
 ENQUEUE_CHUNK = 1_000  # what the dispatcher sends per pipeline (worker.imports.DISPATCH_BATCH)
 
 # The root of this checkout first, so a scratch copy benchmarks its own code.
@@ -455,12 +459,12 @@ class Bench:
         )
         return Worker(command, env, self.work_dir / f"{name}-worker.log", self.args.processes)
 
-    def producer_command(self, tenant: str) -> list[str]:
+    def producer_command(self, tenant: str, path: Path | None = None) -> list[str]:
         cli = Path(sys.executable).parent / "bulk-import"
         prefix = (
             [str(cli)] if cli.exists() else [sys.executable, "-c", "from producer.cli import main; main()"]
         )
-        path = self.producer_path or self.csv_path
+        path = path or self.producer_path or self.csv_path
         return [*prefix, "run", str(path), "--tenant", tenant, "--mode", "upsert"]
 
     # ----------------------------------------------------------------- (d) ceiling
@@ -752,6 +756,125 @@ class Bench:
             "copy_read_and_copy_seconds": round(copied, 2),
         }
 
+    # ----------------------------------------------------------------- fairness
+    async def fairness(self) -> None:
+        """A small import of another tenant submitted while a large one runs: submit → done.
+
+        The Procfile worker is booted; the large import (``--fairness-rows``) is
+        submitted with the CLI and, once its CLI has returned and
+        ``--fairness-settled`` of its rows have settled (it is under way, its
+        rows queued), a 40-row import of another tenant is submitted the same
+        way. Reported: the small import's seconds from its submit to ``done``,
+        whether the large one was still running then, and the large one's own
+        rate (rows / seconds, submit → done).
+        """
+        import asyncpg
+
+        from producer.demo.sample import write_people_csv
+
+        big_rows, small_rows = int(self.args.fairness_rows), FAIRNESS_SMALL_ROWS
+        big_csv = write_people_csv(self.work_dir / "fair-big.csv", big_rows, seed=11)
+        small_csv = write_people_csv(self.work_dir / "fair-small.csv", small_rows, seed=13)
+        big_tenant, small_tenant = "bench-fair-big", "bench-fair-small"
+        conn = await asyncpg.connect(self.database_url)
+        worker = self.worker(procfile_command("worker"), "fairness")
+        producers: list[subprocess.Popen[bytes]] = []
+        try:
+            worker.start()
+
+            def submit(path: Path, tenant: str) -> None:
+                out = (self.work_dir / f"fairness-{tenant}.out").open("wb")
+                command = self.producer_command(tenant, path)
+                producers.append(
+                    subprocess.Popen(command, cwd=ROOT, env=subprocess_env(self.env), stdout=out, stderr=out)
+                )
+
+            async def state_of(tenant: str) -> tuple[str | None, int]:
+                row = await conn.fetchrow(
+                    """SELECT i.state, coalesce((SELECT sum(c.created + c.updated + c.unchanged + c.skipped
+                                                          + c.failed)
+                                                 FROM import_counters c WHERE c.import_id = i.id), 0)::int
+                                         AS settled
+                       FROM imports i WHERE i.tenant_id = $1 ORDER BY i.id DESC LIMIT 1""",
+                    tenant,
+                )
+                return (row["state"], row["settled"]) if row else (None, 0)
+
+            def check(tenant: str, state: str | None) -> None:
+                if state in FINAL_FAILURES:
+                    raise BenchError(f"the {tenant} import ended {state}; see {self.work_dir} (--keep-files)")
+                if worker.process is not None and worker.process.poll() is not None:
+                    raise BenchError(f"the worker died during the fairness run; see {worker.log_path}")
+
+            limit = big_rows * 0.01 + 120
+            big_started = time.monotonic()
+            submit(big_csv, big_tenant)
+            threshold = min(int(self.args.fairness_settled), big_rows // 2)
+            while True:
+                state, settled = await state_of(big_tenant)
+                check(big_tenant, state)
+                # Under way: rows settling, and the large import's CLI has
+                # returned, i.e. it has queued all it queues at once (on a
+                # loaded machine it may still be enqueueing well after its
+                # first rows settle, and the small import would find fewer
+                # rows ahead of it than it does once that is done).
+                if (settled >= threshold and producers[0].poll() is not None) or state == "done":
+                    break
+                if time.monotonic() - big_started > limit:
+                    raise BenchError(f"the large import settled {settled} rows in {limit:.0f}s")
+                await asyncio.sleep(0.05)
+            big_settled_at_submit = settled
+            small_started, small_submitted_wall = time.monotonic(), time.time()
+            submit(small_csv, small_tenant)
+            small_seconds: float | None = None
+            big_seconds: float | None = None
+            big_state_when_small_done: str | None = None
+            big_settled_when_small_done = 0
+            while small_seconds is None or big_seconds is None:
+                now = time.monotonic()
+                if small_seconds is None:
+                    state, _ = await state_of(small_tenant)
+                    check(small_tenant, state)
+                    if state == "done":
+                        small_seconds, small_done_wall = now - small_started, time.time()
+                        big_state_when_small_done, big_settled_when_small_done = await state_of(big_tenant)
+                if big_seconds is None:
+                    state, _ = await state_of(big_tenant)
+                    check(big_tenant, state)
+                    if state == "done":
+                        big_seconds = now - big_started
+                if now - big_started > limit:
+                    raise BenchError(f"the fairness imports did not finish within {limit:.0f}s")
+                await asyncio.sleep(0.05)
+            # Where the small import's time went: the CLI (start, read, COPY),
+            # its rows waiting in the shared queue and being applied, finalizing.
+            phases = await conn.fetchrow(
+                """SELECT extract(epoch FROM i.started_at)::float8 AS started,
+                          extract(epoch FROM max(r.settled_at))::float8 AS settled
+                   FROM imports i JOIN import_rows r ON r.import_id = i.id
+                   WHERE i.tenant_id = $1 GROUP BY i.id""",
+                small_tenant,
+            )
+        finally:
+            worker.stop()
+            for producer in producers:
+                if producer.poll() is None:
+                    producer.kill()
+                producer.wait()
+            await conn.close()
+        self.result |= {
+            "fairness_small_seconds": round(small_seconds, 2),
+            "fairness_small_submit_to_started_seconds": round(phases["started"] - small_submitted_wall, 2),
+            "fairness_small_started_to_rows_settled_seconds": round(phases["settled"] - phases["started"], 2),
+            "fairness_small_rows_settled_to_done_seconds": round(small_done_wall - phases["settled"], 2),
+            "fairness_big_rows": big_rows,
+            "fairness_big_settled_at_submit": big_settled_at_submit,
+            "fairness_big_state_when_small_done": big_state_when_small_done,
+            "fairness_big_settled_when_small_done": big_settled_when_small_done,
+            "fairness_big_seconds": round(big_seconds, 2),
+            "fairness_big_rows_per_s": round(big_rows / big_seconds),
+        }
+
 
 # --------------------------------------------------------------------------- the run
 
@@ -863,8 +986,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "file_mb": round((bench.producer_path or csv_path).stat().st_size / 1024**2, 1),
             "generate_seconds": round(generated, 2),
         }
-        for name in measurements:
+        for index, name in enumerate(measurements):
             print(f"bench: {name} ({args.rows} rows) ...", file=sys.stderr, flush=True)
+            if name == "fairness" and index > 0:
+                # A fresh database: a large import recorded after another large
+                # one in the same database meets the producer's duplicate-e-mail
+                # statement planned for one row (the statistics hold only the
+                # earlier import), which takes minutes per thousand rows.
+                await create_database(database_url, args.db_setting)
             if name == "producer":
                 await bench.system(with_worker=False)
             else:
@@ -947,6 +1076,15 @@ def print_table(result: dict[str, Any]) -> None:
         ("ceiling_concurrent_msgs_per_s", "no-op: enqueue while consuming, to empty", " msgs/s"),
         ("enqueue_under_load_msgs_per_s", "pipelined enqueue while the no-op worker consumes", " msgs/s"),
         ("worker_boot_seconds", "worker boot", " s"),
+        ("fairness_small_seconds", "fairness: 40-row import of another tenant, submit → done", " s"),
+        ("fairness_small_submit_to_started_seconds", "fairness: small, submit → started (CLI, COPY)", " s"),
+        ("fairness_small_started_to_rows_settled_seconds", "fairness: small, started → rows settled", " s"),
+        ("fairness_small_rows_settled_to_done_seconds", "fairness: small import, rows settled → done", " s"),
+        ("fairness_big_settled_at_submit", "fairness: large import's rows settled at that submit", ""),
+        ("fairness_big_state_when_small_done", "fairness: large import's state when the small was done", ""),
+        ("fairness_big_settled_when_small_done", "fairness: large import's rows settled then", ""),
+        ("fairness_big_seconds", "fairness: large import, submit → done", " s"),
+        ("fairness_big_rows_per_s", "fairness: large import", " rows/s"),
     ):
         if result.get(key) is not None:
             details.add_row(label, fmt(result[key], suffix))
@@ -997,6 +1135,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         metavar="NAME=VALUE",
         help="ALTER DATABASE … SET for the bench database (plan_cache_mode=force_custom_plan, ...)",
+    )
+    parser.add_argument(
+        "--fairness-rows",
+        type=int,
+        default=150_000,
+        help="rows of the large import the fairness measurement runs beside (default %(default)s)",
+    )
+    parser.add_argument(
+        "--fairness-settled",
+        type=int,
+        default=5_000,
+        help="rows of the large import settled before the small one is submitted (default %(default)s)",
     )
     parser.add_argument(
         "--profile-dir", help="py-spy each worker process during the system run and sample pg_stat_activity"

@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.support.imports import export_rows, person, run_import, submit, wait_final, write_csv
+from tests.integration.support import export_rows, person, run_import, submit, wait_final, write_csv
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -317,6 +316,63 @@ async def test_a_producer_held_back_by_a_full_row_queue_leaves_the_rest_to_a_wor
     assert dispatched.sent < 600
     status = await wait_final(conn, import_id)
     assert (status["state"], status["rows"]["created"]) == ("done", 600)
+
+
+async def test_an_import_capped_in_flight_is_topped_up_by_the_worker_until_done(
+    conn: Any, tmp_path: Path, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from producer.reading import open_csv
+    from producer.submit import ImportRequest, record_import
+    from worker import outbox
+    from worker.imports import start_next_import
+    from worker.settings import get_settings
+
+    # This process sends 50 rows at most; the worker's continuations top the
+    # import up as its rows settle.
+    capped = dataclasses.replace(get_settings(), import_max_in_flight=50)
+    monkeypatch.setattr(outbox, "get_settings", lambda: capped)
+    people = [person(f"P{i}", "Row", f"p{i}@example.com", "Ops") for i in range(600)]
+    with open_csv(write_csv(tmp_path / "a.csv", people)) as source:
+        import_id = await record_import(conn, ImportRequest(tenant=tenant), source)
+    assert await start_next_import(conn, tenant) == import_id
+
+    dispatched = await outbox.dispatch_rows(conn, import_id)
+
+    assert (dispatched.sent, dispatched.resume_after, dispatched.at_cap) == (50, 51, True)
+    status = await wait_final(conn, import_id)
+    assert (status["state"], status["rows"]["created"]) == ("done", 600)
+
+
+async def test_a_capped_import_whose_rows_in_flight_were_lost_is_sent_again_from_the_first(
+    conn: Any, tmp_path: Path, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from producer.reading import open_csv
+    from producer.submit import ImportRequest, record_import
+    from worker import outbox
+    from worker.imports import start_next_import
+    from worker.settings import get_settings
+
+    people = [person(f"P{i}", "Row", f"p{i}@example.com", "Ops") for i in range(300)]
+    with open_csv(write_csv(tmp_path / "a.csv", people)) as source:
+        import_id = await record_import(conn, ImportRequest(tenant=tenant), source)
+    assert await start_next_import(conn, tenant) == import_id
+    # As a continuation after rows 2..201 were sent and their messages lost:
+    # 200 rows count as in flight, the cap is 100, and Redis holds none of them.
+    young = dataclasses.replace(get_settings(), import_max_in_flight=100)
+    monkeypatch.setattr(outbox, "get_settings", lambda: young)
+    assert not await outbox.in_flight_lost(conn, import_id, young.stall_after_s), "idle for less than that"
+    stalled = dataclasses.replace(young, stall_after_s=0)
+    monkeypatch.setattr(outbox, "get_settings", lambda: stalled)
+
+    dispatched = await outbox.dispatch_rows(conn, import_id, after=201)
+
+    assert (dispatched.sent, dispatched.resume_after) == (100, 101), "sent again from the first row"
+    status = await wait_final(conn, import_id)
+    assert (status["state"], status["rows"]["created"]) == ("done", 300)
 
 
 async def test_status_says_since_when_an_import_has_not_moved(

@@ -13,6 +13,7 @@ from producer.reading import open_csv
 from producer.submit import ImportRequest, record_import
 from tests.support.imports import person, write_csv
 from worker import imports, rows
+from worker.db import QUERIES
 
 TEAM = [
     person("Mia", "Manager", "mia@example.com", "Sales", "Manager"),
@@ -141,3 +142,86 @@ async def test_a_full_row_queue_pauses_the_dispatcher_where_it_stopped(
     rest = await imports.dispatch_pending_rows(conn, import_id, collect, after=paused.resume_after)
     assert rest == imports.Dispatched(sent=1_400, claimed=False)
     assert sent == list(range(2, 2_502)), "every row sent once, in order"
+
+
+async def test_the_cap_keeps_an_import_topped_up_to_its_rows_in_flight(
+    conn: Any, tmp_path: Path, tenant: str
+) -> None:
+    people = [person(f"P{i}", "Row", f"p{i}@example.com") for i in range(2_500)]
+    with open_csv(write_csv(tmp_path / "a.csv", people)) as source:
+        import_id = await record_import(conn, ImportRequest(tenant=tenant), source)
+    assert await imports.start_next_import(conn, tenant) == import_id
+    sent: list[int] = []
+
+    async def collect(_: int, batch: list[int]) -> None:
+        sent.extend(batch)
+
+    async def dispatch(after: int) -> imports.Dispatched:
+        return await imports.dispatch_pending_rows(conn, import_id, collect, after=after, cap=1_200)
+
+    # Rows 2..2501. The first call counts nothing in flight: 1,200 rows.
+    first = await dispatch(0)
+    assert first == imports.Dispatched(sent=1_200, claimed=False, resume_after=1_201, at_cap=True)
+    assert await imports.rows_in_flight(conn, import_id, 1_201, 2_400) == 1_200
+    # 500 of them settle: 700 in flight, so 500 more.
+    await rows.process_rows(conn, import_id, sent[:500])
+    second = await dispatch(1_201)
+    assert second == imports.Dispatched(sent=500, claimed=False, resume_after=1_701, at_cap=True)
+    # Nothing settled since: nothing more, and the same place to go on from.
+    assert await dispatch(1_701) == imports.Dispatched(sent=0, claimed=False, resume_after=1_701, at_cap=True)
+    # Everything sent settles: the last 800 rows, and no continuation.
+    await rows.process_rows(conn, import_id, sent[500:])
+    assert await dispatch(1_701) == imports.Dispatched(sent=800, claimed=False)
+    assert sent == list(range(2, 2_502)), "every row sent once, in order"
+
+
+async def test_the_row_queue_bounds_an_import_below_its_cap(conn: Any, tmp_path: Path, tenant: str) -> None:
+    people = [person(f"P{i}", "Row", f"p{i}@example.com") for i in range(600)]
+    with open_csv(write_csv(tmp_path / "a.csv", people)) as source:
+        import_id = await record_import(conn, ImportRequest(tenant=tenant), source)
+    assert await imports.start_next_import(conn, tenant) == import_id
+    sent: list[int] = []
+    rooms = iter([300, 0])
+
+    async def collect(_: int, batch: list[int]) -> None:
+        sent.extend(batch)
+
+    async def room() -> int:
+        return next(rooms)
+
+    paused = await imports.dispatch_pending_rows(conn, import_id, collect, room=room, cap=1_000)
+
+    # MAX_QUEUE_BACKLOG stays the global bound: paused by the queue, not the cap.
+    assert paused == imports.Dispatched(sent=300, claimed=False, resume_after=301, at_cap=False)
+
+
+async def test_an_import_whose_last_row_is_sent_at_the_cap_leaves_no_continuation(
+    conn: Any, tmp_path: Path, tenant: str
+) -> None:
+    import_id, _ = await started_import(conn, write_csv(tmp_path / "a.csv", TEAM), tenant)
+    sent: list[int] = []
+
+    async def collect(_: int, batch: list[int]) -> None:
+        sent.extend(batch)
+
+    done = await imports.dispatch_pending_rows(conn, import_id, collect, cap=len(TEAM))
+
+    assert (done, sent) == (imports.Dispatched(sent=3, claimed=False), [2, 3, 4])
+
+
+async def test_counting_rows_in_flight_reads_a_bounded_range_of_the_primary_key(
+    conn: Any, tmp_path: Path, tenant: str
+) -> None:
+    people = [person(f"P{i}", "Row", f"p{i}@example.com") for i in range(3_000)]
+    with open_csv(write_csv(tmp_path / "a.csv", people)) as source:
+        import_id = await record_import(conn, ImportRequest(tenant=tenant), source)
+    await conn.execute("ANALYZE import_rows")
+    # As the worker pools plan it: with the values, not a generic plan.
+    await conn.execute("SET plan_cache_mode = force_custom_plan")
+    plan = json.dumps(
+        await conn.fetchval("EXPLAIN (FORMAT JSON) " + QUERIES["rows_in_flight"], import_id, 2_500, 400)
+    )
+
+    assert "import_rows_pkey" in plan and "Seq Scan" not in plan, plan
+    assert "2100" in plan, "bounded below: the rows before the window are not read"
+    assert await imports.rows_in_flight(conn, import_id, 2_500, 400) == 400

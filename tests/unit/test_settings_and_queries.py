@@ -26,7 +26,11 @@ def test_settings_read_and_convert_the_environment() -> None:
 
 @pytest.mark.parametrize(
     ("env", "message"),
-    [({"DB_POOL_SIZE": "many"}, "DB_POOL_SIZE"), ({"SWEEP_MAX_SHARE": "25"}, "between 0 and 1")],
+    [
+        ({"DB_POOL_SIZE": "many"}, "DB_POOL_SIZE"),
+        ({"SWEEP_MAX_SHARE": "25"}, "between 0 and 1"),
+        ({"IMPORT_MAX_IN_FLIGHT": "-1"}, "IMPORT_MAX_IN_FLIGHT"),
+    ],
 )
 def test_bad_settings_are_named(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):

@@ -121,12 +121,15 @@ def held_messages(queue: str) -> int:
     return backend.held_messages(redis_broker, queue) if redis_broker is not None else 0
 
 
-def imports_with_held_messages() -> set[int] | None:
-    """Ids of the imports the broker holds a message for (blocking); None past ``SCAN_LIMIT``."""
+def imports_with_held_messages(queues: Sequence[str] = IMPORT_QUEUES) -> set[int] | None:
+    """Ids of the imports the broker holds a message for in ``queues`` (blocking).
+
+    None past ``SCAN_LIMIT`` messages: too many to read.
+    """
     redis_broker = _redis()
     if redis_broker is None:
         return set()
-    return backend.imports_with_held_messages(redis_broker, IMPORT_QUEUES, SCAN_LIMIT)
+    return backend.imports_with_held_messages(redis_broker, queues, SCAN_LIMIT)
 
 
 def requeue_prefetched(consumer: dramatiq.Consumer) -> int:
