@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.drills import (
+
+from tests.support.drills import (
     Drill,
     check_invariants,
     drill_rows,
@@ -24,9 +25,8 @@ from tests.integration.drills import (
     shared_server_database,
     wait_rows_settled,
 )
-from tests.integration.support import wait_final, write_csv
-
-from tests.conftest import SERVER_URL, TEST_DATABASE
+from tests.support.environment import SERVER_URL, TEST_DATABASE
+from tests.support.imports import wait_final, write_csv
 from worker.db import connect
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1_200), pytest.mark.usefixtures("smtp_server")]

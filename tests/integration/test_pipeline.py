@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.support import export_rows, person, run_import, submit, wait_final, write_csv
+
+from tests.support.imports import export_rows, person, run_import, submit, wait_final, write_csv
 
 pytestmark = pytest.mark.usefixtures("worker")
 
