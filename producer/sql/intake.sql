@@ -30,14 +30,22 @@ SELECT id FROM imports WHERE tenant_id = $1 AND idempotency_key = $2;
 INSERT INTO import_counters (import_id, shard)
 SELECT $1, shard FROM generate_series(0, $2 - 1) AS shard;
 
+-- name: analyze_recorded_rows
+-- Run after a large COPY, inside the recording transaction (see submit.py).
+ANALYZE import_rows;
+
 -- name: reject_duplicate_emails
 -- Later rows repeating an e-mail (already lower-cased) are invalid; the first
--- occurrence stands and is named in the message.
-WITH ranked AS (
-    SELECT row_number, email,
-           first_value(row_number) OVER (PARTITION BY email ORDER BY row_number) AS first_row
-    FROM import_rows
-    WHERE import_id = $1 AND email IS NOT NULL
+-- occurrence stands and is named in the message. The repeats are found once
+-- (MATERIALIZED): planned on stale statistics, the window over the import's
+-- rows was otherwise re-run for every row of the import.
+WITH ranked AS MATERIALIZED (
+    SELECT row_number, email, first_row
+    FROM (SELECT row_number, email,
+                 first_value(row_number) OVER (PARTITION BY email ORDER BY row_number) AS first_row
+          FROM import_rows
+          WHERE import_id = $1 AND email IS NOT NULL) numbered
+    WHERE first_row <> row_number
 )
 UPDATE import_rows r
 SET status = 'invalid',
@@ -48,8 +56,7 @@ SET status = 'invalid',
         'message', format('%s is already on row %s: each person may appear only once in a file',
                           ranked.email, ranked.first_row)))
 FROM ranked
-WHERE r.import_id = $1 AND r.row_number = ranked.row_number
-  AND ranked.first_row <> ranked.row_number;
+WHERE r.import_id = $1 AND r.row_number = ranked.row_number;
 
 -- name: set_import_totals
 UPDATE imports
