@@ -27,7 +27,7 @@ from producer.validation import validate_row
 from worker import outbox
 from worker.db import connection
 from worker.errors import BulkImportError, FileRejected, ServiceUnavailable
-from worker.imports import start_next_import
+from worker.imports import ANALYZE_AFTER_ROWS, start_next_import
 from worker.logs import redact
 from worker.rows import COUNTER_SHARDS
 from worker.settings import Settings, get_settings
@@ -115,10 +115,6 @@ async def _row_records(
         if count % 5_000 == 0:
             # Let the event loop breathe: COPY keeps streaming meanwhile.
             await asyncio.sleep(0)
-
-
-# An import this large changes import_rows' statistics enough to matter.
-ANALYZE_AFTER_ROWS = 1_000
 
 
 async def record_import(conn: asyncpg.Connection, request: ImportRequest, source: Source) -> int:

@@ -86,6 +86,9 @@ ON CONFLICT (tenant_id, name_key) DO NOTHING;
 -- name: analyze_import_tables
 ANALYZE import_rows, people, teams;
 
+-- name: import_total_rows
+SELECT total_rows FROM imports WHERE id = $1;
+
 -- name: assign_team_managers
 -- A team's manager is the first row of the file (lowest row number) whose
 -- person is an active Manager with that team as primary team. In add-only
