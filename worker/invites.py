@@ -216,7 +216,7 @@ async def fail_invite(conn: asyncpg.Connection, invite_id: int, reason: str) -> 
 async def overdue_batches(
     conn: asyncpg.Connection, grace_s: float, claim_timeout_s: float, *, sends_queued: bool = False
 ) -> list[int]:
-    """Batches whose release the broker should have triggered by now (see queries.sql).
+    """Batches whose release the broker should have triggered by now (see worker/sql/invites.sql).
 
     ``sends_queued``: the broker holds send messages, so released batches are
     still draining and are left alone.

@@ -9,9 +9,9 @@ problem lists are capped (``truncated`` says by how much).
 
 It changes nothing. Everything happens in one transaction that is always
 rolled back; once the temporary table exists the transaction is made read
-only, so PostgreSQL itself refuses any other write. ``review_command`` is the
-``bulk-import review`` command, defined with its report in
-:mod:`producer.review_report` and re-exported here.
+only, so PostgreSQL itself refuses any other write. The ``bulk-import
+review`` command is :mod:`producer.cli.review`; its terminal report is
+:mod:`producer.review.report`.
 """
 
 from __future__ import annotations

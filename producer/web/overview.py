@@ -1,6 +1,6 @@
 """What the operators' dashboard shows, as JSON-ready data: the queues, the
 broker processes alive, the imports with their progress, rate and ETA
-(:mod:`producer.dashboard` renders it; ``/dashboard.json`` serves it as is)."""
+(:mod:`producer.web.dashboard` renders it; ``/dashboard.json`` serves it as is)."""
 
 from __future__ import annotations
 
