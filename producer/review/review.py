@@ -3,7 +3,7 @@
 :func:`review_file` reads the file the way the import does (``open_source``,
 ``map_header``, ``validate_row``), copies every row into a temporary table and
 answers the rest set-based in PostgreSQL: repeated e-mails, the cross-row
-warnings (:mod:`producer.review_checks`) and the preview against the tenant's
+warnings (:mod:`producer.review.checks`) and the preview against the tenant's
 people. Memory stays flat for any file size: rows stream into COPY, and the
 problem lists are capped (``truncated`` says by how much).
 
