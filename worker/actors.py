@@ -13,8 +13,9 @@ Queues are named in ``worker.queues``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import dramatiq
 import structlog
@@ -31,6 +32,25 @@ log = structlog.get_logger(__name__)
 broker = queues.current_broker()
 
 _batcher: RowBatcher | None = None
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _import_step(fn: Callable[P, Awaitable[R]]) -> dramatiq.Actor[P, R]:
+    """Declare an import's step (dispatch, finalize, sweep): retried for a while,
+    then ``import_gave_up`` decides what becomes of the import."""
+    # A decorator made once cannot be reused: dramatiq's keeps the first
+    # function's name for every actor it declares.
+    declare = dramatiq.actor(
+        broker=broker,
+        queue_name=queues.IMPORTS,
+        max_retries=10,
+        min_backoff=1_000,
+        on_retry_exhausted="import_gave_up",
+    )
+    return declare(fn)
+
 
 # What happens to work left pending after a transient error, for the log.
 _RECOVERY = "resumed by housekeeping once the import has been idle for STALL_AFTER_S"
@@ -89,13 +109,7 @@ async def row_gave_up(message: dict[str, Any], retry_info: dict[str, Any]) -> No
                     await outbox.send_finalize(import_id)
 
 
-@dramatiq.actor(
-    broker=broker,
-    queue_name=queues.IMPORTS,
-    max_retries=10,
-    min_backoff=1_000,
-    on_retry_exhausted="import_gave_up",
-)
+@_import_step
 async def dispatch_import(import_id: int, after: int = 0) -> None:
     """Send the row messages of an import, from the row after ``after`` on."""
     with bound_contextvars(import_id=import_id):
@@ -103,13 +117,7 @@ async def dispatch_import(import_id: int, after: int = 0) -> None:
             await outbox.dispatch_rows(conn, import_id, after)
 
 
-@dramatiq.actor(
-    broker=broker,
-    queue_name=queues.IMPORTS,
-    max_retries=10,
-    min_backoff=1_000,
-    on_retry_exhausted="import_gave_up",
-)
+@_import_step
 async def finalize_import(import_id: int) -> None:
     """Resolve managers once every row has settled; then sweep or finish."""
     with bound_contextvars(import_id=import_id):
@@ -121,13 +129,7 @@ async def finalize_import(import_id: int) -> None:
             await outbox.send_sweep(import_id)
 
 
-@dramatiq.actor(
-    broker=broker,
-    queue_name=queues.IMPORTS,
-    max_retries=10,
-    min_backoff=1_000,
-    on_retry_exhausted="import_gave_up",
-)
+@_import_step
 async def sweep_missing_people(import_id: int) -> None:
     """The sweeper: deactivate everyone missing from a sync import's file."""
     with bound_contextvars(import_id=import_id):
