@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -109,6 +110,16 @@ async def status(import_id: int, as_json: bool) -> None:
     emit(data, as_json, _status_text)
 
 
+async def _write_csv(output: Path | None, noun: str, write: Callable[[TextIO], Awaitable[int]]) -> None:
+    """A report as CSV on stdout, or in ``output`` with a count of what it holds on stderr."""
+    if output is None:
+        await write(sys.stdout)
+        return
+    with output.open("w", newline="", encoding="utf-8") as out:
+        count = await write(out)
+    click.echo(f"wrote {count} {noun} to {output}", err=True)
+
+
 @click.command()
 @click.argument("import_id", type=int)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path))
@@ -116,12 +127,7 @@ async def status(import_id: int, as_json: bool) -> None:
 async def errors(import_id: int, output: Path | None) -> None:
     """Write the rows that were rejected or failed, with reasons, as CSV."""
     async with connection(get_settings().database_url) as conn:
-        if output is None:
-            await write_failed_rows(conn, import_id, sys.stdout)
-        else:
-            with output.open("w", newline="", encoding="utf-8") as out:
-                count = await write_failed_rows(conn, import_id, out)
-            click.echo(f"wrote {count} rows to {output}", err=True)
+        await _write_csv(output, "rows", lambda out: write_failed_rows(conn, import_id, out))
 
 
 @click.command()
@@ -131,12 +137,7 @@ async def errors(import_id: int, output: Path | None) -> None:
 async def export(tenant: str, output: Path | None) -> None:
     """Write everyone of the tenant as CSV (template columns, status, manager, invite)."""
     async with connection(get_settings().database_url) as conn:
-        if output is None:
-            await write_people(conn, tenant, sys.stdout)
-        else:
-            with output.open("w", newline="", encoding="utf-8") as out:
-                count = await write_people(conn, tenant, out)
-            click.echo(f"wrote {count} people to {output}", err=True)
+        await _write_csv(output, "people", lambda out: write_people(conn, tenant, out))
 
 
 @click.command()
