@@ -27,7 +27,8 @@ Modules:
 - ``opening``: :func:`open_source`, the format by content, and :data:`Source`.
 - ``archive``: the workbook's container checked: format, sizes, extent, password.
 - ``workbook``: :class:`WorkbookSource`, :func:`open_workbook`, :func:`cell_text`.
-- ``source``: :func:`open_csv`, :class:`CsvSource` (the streaming reader),
+- ``source``: :func:`open_csv`, :class:`CsvSource` (the streaming reader; its
+  base :class:`RowSource` is shared with the workbook source),
   :class:`ReadLimits`, :class:`SourceRow`, :data:`SNIFF_BYTES`.
 - ``encodings``: the text encoding from the file's prefix, and the rejection of
   files that are not CSV (workbooks, PDFs, archives).

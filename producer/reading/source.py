@@ -53,7 +53,40 @@ class SourceRow:
     values: list[str]
 
 
-class CsvSource:
+class RowSource:
+    """A file opened for the review or the import: its header, then its rows, once.
+
+    The shared half of :class:`CsvSource` and the workbook's source: they read
+    their rows as they are consumed, so ``rows`` may be iterated only once, and
+    leaving a ``with`` block closes them.
+    """
+
+    _iterated = False
+
+    def rows(self) -> Iterator[SourceRow]:
+        """Stream the non-blank data rows (see ``_iter_rows``); may be called only once."""
+        if self._iterated:
+            raise RuntimeError(f"{type(self).__name__}.rows() may only be iterated once")
+        self._iterated = True
+        return self._iter_rows()
+
+    def _iter_rows(self) -> Iterator[SourceRow]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the source holds."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class CsvSource(RowSource):
     """A CSV file opened for streaming: its format and header, then its rows.
 
     Build one with :func:`open_csv`; the header has been read by then. ``blank_rows``
@@ -90,34 +123,16 @@ class CsvSource:
         self._label = LABELS.get(encoding, encoding)
         self._row = 1  # spreadsheet row of the record being read
         self._record_chars = 0
-        self._iterated = False
         self._records = self._read_records(csv.reader(self._lines(), delimiter=delimiter))
         self.header = self._read_header(preamble_lines)
         self.header_row = self._row
-
-    def rows(self) -> Iterator[SourceRow]:
-        """Stream the non-blank data rows, short ones padded with ``""`` to the header's width.
-
-        The file is read as the rows are consumed, so this may be called only once.
-        """
-        if self._iterated:
-            raise RuntimeError("CsvSource.rows() may only be iterated once")
-        self._iterated = True
-        return self._iter_rows()
 
     def close(self) -> None:
         """Release the file; a stream passed in by the caller is left open."""
         self._text.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
     def _iter_rows(self) -> Iterator[SourceRow]:
+        """The non-blank data rows, short ones padded with ``""`` to the header's width."""
         width = len(self.header)
         for record in self._records:
             if is_blank(record):

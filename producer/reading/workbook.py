@@ -14,14 +14,13 @@ from __future__ import annotations
 import datetime
 import itertools
 from collections.abc import Iterator
-from types import TracebackType
-from typing import BinaryIO, Self
+from typing import BinaryIO
 
 from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook, PasswordError, SheetTypeEnum
 
 from producer.mapping import map_header
 from producer.reading.dialect import count_preamble, is_blank, width
-from producer.reading.source import ReadLimits, SourceRow
+from producer.reading.source import ReadLimits, RowSource, SourceRow
 from worker.errors import FileRejected
 
 __all__ = ["WorkbookSource", "cell_text", "open_workbook"]
@@ -58,7 +57,7 @@ def cell_text(value: CellValue) -> str:
     return f"{sign}{seconds // 3600}:{seconds // 60 % 60:02}:{seconds % 60:02}"
 
 
-class WorkbookSource:
+class WorkbookSource(RowSource):
     """One sheet of a workbook, with the same interface as :class:`~producer.reading.CsvSource`.
 
     ``sheet`` is the sheet read and ``other_sheets`` the rest; ``encoding`` and
@@ -78,7 +77,6 @@ class WorkbookSource:
         self.preamble: list[str] = []
         self.blank_rows = 0
         self._limits = limits
-        self._iterated = False
         first_row = (sheet.start or (0, 0))[0] + 1
         records = self._read_records(sheet.iter_rows(), first_row)
         # The rows read to find the header are replayed after it, then the rest follow.
@@ -101,30 +99,16 @@ class WorkbookSource:
                 f"columns, more than the {limits.max_columns} allowed: delete the unused columns"
             )
 
-    def rows(self) -> Iterator[SourceRow]:
-        """Stream the non-blank data rows, each cut or padded to the header's width.
-
-        Cells past the header's width are kept only when they hold something,
-        as a CSV keeps them. May be called only once.
-        """
-        if self._iterated:
-            raise RuntimeError("WorkbookSource.rows() may only be iterated once")
-        self._iterated = True
-        return self._iter_rows()
-
     def close(self) -> None:
         """Release the sheet (the workbook was read into memory and closed when opened)."""
         self._rest = iter(())
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
     def _iter_rows(self) -> Iterator[SourceRow]:
+        """The non-blank data rows, each cut or padded to the header's width.
+
+        Cells past the header's width are kept only when they hold something,
+        as a CSV keeps them.
+        """
         header_width = len(self.header)
         for line, record in self._rest:
             if is_blank(record):
