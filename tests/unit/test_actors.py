@@ -73,13 +73,16 @@ class FakePool:
         return FakeConnection()
 
 
-def run(stub: StubBroker, *queue_names: str) -> None:
-    """Process every message of the queues (and what they send meanwhile) with a real worker."""
+def run(stub: StubBroker, *queue_names: str, fail_fast: bool = True) -> None:
+    """Process every message of the queues (and what they send meanwhile) with a real worker.
+
+    ``fail_fast=False`` for messages expected to use up their retries and be dead-lettered.
+    """
     worker = dramatiq.Worker(stub, worker_timeout=50, worker_threads=2)
     worker.start()
     try:
         for name in queue_names:
-            stub.join(name, fail_fast=True)
+            stub.join(name, fail_fast=fail_fast)
         worker.join()
     finally:
         worker.stop()
@@ -212,18 +215,6 @@ def test_an_invite_over_the_shared_rate_comes_back_without_using_a_retry(
     assert stub.dead_letters == []
 
 
-def run_to_exhaustion(stub: StubBroker, *queue_names: str) -> None:
-    """Like ``run``, for messages expected to use up their retries and be dead-lettered."""
-    worker = dramatiq.Worker(stub, worker_timeout=50, worker_threads=2)
-    worker.start()
-    try:
-        for name in queue_names:
-            stub.join(name, fail_fast=False)
-        worker.join()
-    finally:
-        worker.stop()
-
-
 @pytest.fixture
 def failing_rows(actors: ModuleType, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Rows whose batches raise ``state["error"]``; rows failed by the gave-up actor are recorded."""
@@ -259,7 +250,7 @@ def test_a_row_that_kept_losing_the_database_is_left_pending_not_failed(
     )
     actors.upsert_row.send(7, 2)
     with capture_logs() as logs:
-        run_to_exhaustion(stub, queues.ROWS, queues.IMPORTS)
+        run(stub, queues.ROWS, queues.IMPORTS, fail_fast=False)
 
     assert failing_rows["attempts"] == 3  # the first attempt and ROW_MAX_RETRIES (2) retries
     assert failing_rows["failed"] == []
@@ -275,7 +266,7 @@ def test_a_row_that_kept_failing_for_another_reason_is_still_failed(
 
     failing_rows["error"] = asyncpg.InvalidTextRepresentationError('invalid input syntax for type uuid: "x"')
     actors.upsert_row.send(7, 2)
-    run_to_exhaustion(stub, queues.ROWS, queues.IMPORTS)
+    run(stub, queues.ROWS, queues.IMPORTS, fail_fast=False)
 
     assert [(i, r) for i, r, _ in failing_rows["failed"]] == [(7, 2)]
     assert failing_rows["failed"][0][2].startswith("gave up after 2 attempts: ")
@@ -310,7 +301,7 @@ def test_an_import_step_that_kept_failing_fails_its_import_only_for_a_lasting_er
     # Give up at the first failure: the decorators' ten retries take minutes.
     monkeypatch.setitem(stub.get_actor(step).options, "max_retries", 0)
     stub.get_actor(step).send(7)
-    run_to_exhaustion(stub, queues.IMPORTS)
+    run(stub, queues.IMPORTS, fail_fast=False)
 
     assert failed == ([(7, f"asyncpg.exceptions.{error_name}: the database said no")] if fails_import else [])
 
@@ -334,7 +325,7 @@ def test_a_dispatch_that_kept_failing_leaves_its_import_to_the_recovery(
     monkeypatch.setitem(stub.get_actor("dispatch_import").options, "max_retries", 0)
     actors.dispatch_import.send(7, 1000)
     with capture_logs() as logs:
-        run_to_exhaustion(stub, queues.IMPORTS)
+        run(stub, queues.IMPORTS, fail_fast=False)
 
     assert failed == []
     left = [entry for entry in logs if entry["event"] == "import.left_pending"]
