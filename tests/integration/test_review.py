@@ -26,13 +26,10 @@ from hypothesis import strategies as st
 from producer.cli.review import review_command
 from producer.demo.sample import write_people_csv
 from producer.fields import TEMPLATE_HEADERS
-from producer.reading import open_source
 from producer.review import review_file
 from producer.review.checks import MAX_LISTED, one_edit_apart
 from producer.review.report import SHOWN_PER_GROUP
-from producer.submit import ImportRequest, record_import
-from tests.support.imports import person, write_csv
-from worker import imports, rows
+from tests.support.imports import apply_import, person, write_csv
 from worker.db import connection
 from worker.errors import FileRejected
 
@@ -43,34 +40,6 @@ TEAM = [
     person("Ann", "Admin", "ann@example.com", "Support", "Admin"),
     person("Tom", "Solo", "tom@example.com"),
 ]
-
-
-async def apply_import(
-    conn: Any, path: Path, tenant: str, mode: str = "upsert", max_share: float = 1.0
-) -> dict[str, Any]:
-    """Import ``path`` as the worker would, without a broker; return each row's status and the sweep."""
-    with open_source(path) as source:
-        import_id = await record_import(conn, ImportRequest(tenant=tenant, mode=mode), source)
-    assert await imports.start_next_import(conn, tenant) == import_id
-    pending: list[int] = []
-
-    async def collect(_: int, batch: list[int]) -> None:
-        pending.extend(batch)
-
-    await imports.dispatch_pending_rows(conn, import_id, collect)
-    await rows.process_rows(conn, import_id, pending)
-    await rows.claim_finalize(conn, import_id)
-    if await imports.finalize_import(conn, import_id) == "sweep":
-        await imports.sweep_missing_people(conn, import_id, max_share)
-    statuses = await conn.fetch(
-        "SELECT row_number, status, errors FROM import_rows WHERE import_id = $1", import_id
-    )
-    imp = await conn.fetchrow("SELECT state, deactivated, admins_kept FROM imports WHERE id = $1", import_id)
-    return {
-        "statuses": {r["row_number"]: r["status"] for r in statuses},
-        "errors": {r["row_number"]: r["errors"] for r in statuses if r["errors"]},
-        **dict(imp),
-    }
 
 
 def csv_bytes(rows: Sequence[Sequence[str]], header: Sequence[str] = TEMPLATE_HEADERS) -> bytes:

@@ -22,10 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from producer.reading import open_csv
 from producer.review import review_file
-from producer.submit import ImportRequest, record_import
-from worker import imports, rows, vocabulary
+from tests.support.imports import apply_import
+from worker import vocabulary
 from worker.db import connection
 from worker.vocabulary import COLUMNS, MODES, OUTCOME_OF_ACTION, PERSON_COLUMNS, UPSERT
 
@@ -132,25 +131,6 @@ def _csv(columns: list[str], data: list[dict[str, str]]) -> bytes:
     return out.getvalue().encode()
 
 
-async def _apply(conn: Any, data: bytes, tenant: str, mode: str) -> dict[int, str]:
-    """Import ``data`` through the worker's own functions, without a broker; each row's status."""
-    with open_csv(io.BytesIO(data)) as source:
-        import_id = await record_import(conn, ImportRequest(tenant=tenant, mode=mode), source)
-    assert await imports.start_next_import(conn, tenant) == import_id
-    pending: list[int] = []
-
-    async def collect(_: int, batch: list[int]) -> None:
-        pending.extend(batch)
-
-    await imports.dispatch_pending_rows(conn, import_id, collect)
-    await rows.process_rows(conn, import_id, pending)
-    await rows.claim_finalize(conn, import_id)
-    if await imports.finalize_import(conn, import_id) == "sweep":
-        await imports.sweep_missing_people(conn, import_id, 1.0)
-    statuses = await conn.fetch("SELECT row_number, status FROM import_rows WHERE import_id = $1", import_id)
-    return {r["row_number"]: r["status"] for r in statuses}
-
-
 @settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     stored=st.lists(
@@ -177,7 +157,7 @@ def test_the_review_predicts_what_the_worker_does_to_each_row(
         tenant = f"t-rule-{uuid.uuid4().hex[:12]}"
         async with connection(database_url) as conn:
             if stored:
-                await _apply(conn, _csv([c.name for c in COLUMNS], stored), tenant, UPSERT)
+                await apply_import(conn, io.BytesIO(_csv([c.name for c in COLUMNS], stored)), tenant, UPSERT)
             await conn.execute(
                 "UPDATE people SET status = 'deactivated', deactivated_at = now() "
                 "WHERE tenant_id = $1 AND email = ANY($2::text[])",
@@ -185,7 +165,7 @@ def test_the_review_predicts_what_the_worker_does_to_each_row(
                 sorted(deactivated),
             )
             review = await review_file(conn, io.BytesIO(data), tenant, mode, row_details=True)
-            applied = await _apply(conn, data, tenant, mode)
+            applied = (await apply_import(conn, io.BytesIO(data), tenant, mode))["statuses"]
         actions = review["rows_preview"]
         return {r["row"]: OUTCOME_OF_ACTION.get(r["action"], r["action"]) for r in actions}, applied
 

@@ -18,8 +18,7 @@ from producer.cli.review import review_command
 from producer.fields import TEMPLATE_HEADERS
 from producer.review import review_file
 from tests.integration.test_api import bearer, client, poll_final, settings, submit, token
-from tests.integration.test_review import apply_import
-from tests.support.imports import person, write_csv
+from tests.support.imports import apply_import, person, write_csv
 
 __all__ = ["client", "settings", "token"]  # fixtures, used by name
 

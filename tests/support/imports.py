@@ -8,11 +8,13 @@ import io
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from producer.fields import TEMPLATE_HEADERS
+from producer.reading import open_source
 from producer.reports import FINAL_STATES, import_status, write_people
-from producer.submit import ImportRequest, submit_import_async
+from producer.submit import ImportRequest, record_import, submit_import_async
+from worker import imports, rows
 
 Row = Sequence[str]
 
@@ -73,3 +75,31 @@ async def export_rows(conn: Any, tenant: str) -> dict[str, dict[str, str]]:
     await write_people(conn, tenant, out)
     out.seek(0)
     return {row["Email"]: row for row in csv.DictReader(out)}
+
+
+async def apply_import(
+    conn: Any, path: Path | BinaryIO, tenant: str, mode: str = "upsert", max_share: float = 1.0
+) -> dict[str, Any]:
+    """Import ``path`` as the worker would, without a broker; return each row's status and the sweep."""
+    with open_source(path) as source:
+        import_id = await record_import(conn, ImportRequest(tenant=tenant, mode=mode), source)
+    assert await imports.start_next_import(conn, tenant) == import_id
+    pending: list[int] = []
+
+    async def collect(_: int, batch: list[int]) -> None:
+        pending.extend(batch)
+
+    await imports.dispatch_pending_rows(conn, import_id, collect)
+    await rows.process_rows(conn, import_id, pending)
+    await rows.claim_finalize(conn, import_id)
+    if await imports.finalize_import(conn, import_id) == "sweep":
+        await imports.sweep_missing_people(conn, import_id, max_share)
+    statuses = await conn.fetch(
+        "SELECT row_number, status, errors FROM import_rows WHERE import_id = $1", import_id
+    )
+    imp = await conn.fetchrow("SELECT state, deactivated, admins_kept FROM imports WHERE id = $1", import_id)
+    return {
+        "statuses": {r["row_number"]: r["status"] for r in statuses},
+        "errors": {r["row_number"]: r["errors"] for r in statuses if r["errors"]},
+        **dict(imp),
+    }
