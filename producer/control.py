@@ -9,8 +9,11 @@ any loss of Redis: resume re-sends whatever the database says is unfinished
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import asyncpg
 
 from producer.queries import QUERIES
 from worker import imports, invites, outbox
@@ -73,25 +76,45 @@ async def send_pending_invites(
     settings: Settings, tenant: str, import_id: int | None, send_at: datetime | None
 ) -> str:
     """``invites send``: send (or schedule) the tenant's pending invites."""
-    async with connection(settings.database_url) as conn:
-        batch, count = await invites.schedule_pending_invites(conn, tenant, import_id, send_at)
+    batch, count = await _new_invite_batch(
+        settings, tenant, lambda conn: invites.schedule_pending_invites(conn, tenant, import_id, send_at)
+    )
     if batch is None:
-        scope = f"import {import_id}" if import_id is not None else f"tenant {tenant}"
-        return f"no pending invites for {scope}"
-    await outbox.schedule_invite_batch(batch.id, batch.send_at)
+        return f"no pending invites for {_scope(tenant, import_id)}"
     when = "now" if send_at is None else f"at {batch.send_at.isoformat()}"
     return f"{count} invites will be sent {when} (batch {batch.id})"
 
 
 async def retry_failed_invites(settings: Settings, tenant: str, import_id: int | None) -> str:
     """``invites retry``: send the tenant's failed invites again, now; each once in effect."""
-    async with connection(settings.database_url) as conn:
-        batch, count = await invites.retry_failed_invites(conn, tenant, import_id)
+    batch, count = await _new_invite_batch(
+        settings, tenant, lambda conn: invites.retry_failed_invites(conn, tenant, import_id)
+    )
     if batch is None:
-        scope = f"import {import_id}" if import_id is not None else f"tenant {tenant}"
-        return f"no failed invites for {scope} (of people still active)"
-    await outbox.schedule_invite_batch(batch.id, batch.send_at)
+        return f"no failed invites for {_scope(tenant, import_id)} (of people still active)"
     return f"{count} failed invites will be sent again now (batch {batch.id})"
+
+
+async def _new_invite_batch(
+    settings: Settings,
+    tenant: str,
+    make: Callable[[asyncpg.Connection], Awaitable[tuple[invites.Batch | None, int]]],
+) -> tuple[invites.Batch | None, int]:
+    """The batch ``make`` records for an existing tenant, with its delayed message sent."""
+    async with connection(settings.database_url) as conn:
+        if await conn.fetchrow(QUERIES["get_tenant"], tenant) is None:
+            raise BulkImportError(
+                f"no tenant {tenant!r}: a tenant exists once it has imported a file"
+                " (or been set with `bulk-import tenant set`)"
+            )
+        batch, count = await make(conn)
+    if batch is not None:
+        await outbox.schedule_invite_batch(batch.id, batch.send_at)
+    return batch, count
+
+
+def _scope(tenant: str, import_id: int | None) -> str:
+    return f"import {import_id}" if import_id is not None else f"tenant {tenant}"
 
 
 async def update_tenant(

@@ -611,3 +611,11 @@ def test_rerunning_the_same_file_changes_nothing(tmp_path: Path, tenant: str) ->
     assert second["rows"]["unchanged"] == valid_rows(second) == len(TEAM), second
     assert (second["rows"]["created"], second["rows"]["updated"], second["rows"]["failed"]) == (0, 0, 0)
     assert export(tenant, tmp_path) == before
+
+
+@pytest.mark.parametrize("command", ["send", "retry"])
+def test_invites_for_a_tenant_that_does_not_exist_is_one_line(command: str, database_url: str) -> None:
+    result = cli("invites", command, "--tenant", "nobody-at-all")
+
+    message = one_line_error(result, 1)
+    assert "no tenant 'nobody-at-all'" in message
