@@ -61,6 +61,8 @@ STOP_MARGIN_S = 5.0
 # dramatiq's exit status for a killed worker process (``dramatiq.cli.RET_KILLED``).
 EXIT_KILLED = 1
 _POLL_S = 0.5
+# How long the watchdog may spend writing its last log line before it exits anyway.
+_LAST_WORDS_S = 2.0
 
 
 class GracefulStop(Middleware):
@@ -79,6 +81,11 @@ class GracefulStop(Middleware):
         self.booted = threading.Event()
         self.shut_down = threading.Event()
         self._requested_at: float | None = None
+        # What the signal handler saw, logged by the watchdog thread: a handler
+        # that writes a log line can be interrupted by the next signal in the
+        # middle of that write, and the repeat's own write then fails or waits.
+        self._first_signal: str | None = None
+        self._repeats = 0
 
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
         """Wrap dramatiq's signal handlers and start the watchdog (in each worker process)."""
@@ -90,12 +97,12 @@ class GracefulStop(Middleware):
 
         def on_stop_signal(signum: int, frame: FrameType | None) -> None:
             if self._requested_at is not None:
-                log.warning("worker.stop.signal_ignored", signal=signal.Signals(signum).name)
+                self._repeats += 1
                 return
             # Set before dramatiq's handler runs: a signal arriving while it
             # logs re-enters this function and must find the stop under way.
             self._requested_at = time.monotonic()
-            log.info("worker.stop.requested", signal=signal.Signals(signum).name)
+            self._first_signal = signal.Signals(signum).name
             dramatiq_stop(signum, frame)
 
         for signum in STOP_SIGNALS:
@@ -128,7 +135,14 @@ class GracefulStop(Middleware):
     def _watch(self) -> None:
         # Still watching after the stop completed: the interpreter's own
         # shutdown (joining non-daemon threads) is where the old hang was.
+        reported = 0
         while True:
+            if self._first_signal is not None and reported == 0:
+                log.info("worker.stop.requested", signal=self._first_signal)
+                reported = 1
+            if self._repeats >= reported > 0:
+                log.warning("worker.stop.signal_ignored", repeats=self._repeats)
+                reported = self._repeats + 1
             if self.booted.is_set() and not self.shut_down.is_set() and not self.main_thread.is_alive():
                 self._end("worker.stop.main_thread_gone")
                 return
@@ -139,6 +153,11 @@ class GracefulStop(Middleware):
             time.sleep(_POLL_S)
 
     def _end(self, event: str, **details: Any) -> None:
+        # The last line is worth a try, not a hang: a thread stopped in the
+        # middle of a write may hold the stream's lock for good.
+        deadline = threading.Timer(_LAST_WORDS_S, self.end_process, args=(EXIT_KILLED,))
+        deadline.daemon = True
+        deadline.start()
         log.error(event, exiting=True, **details)
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):  # nothing more can be done about a lost line
