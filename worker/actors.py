@@ -13,16 +13,18 @@ Queues are named in ``worker.queues``.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 import dramatiq
 import structlog
+from dramatiq.asyncio import get_event_loop_thread
 from structlog.contextvars import bound_contextvars
 
 from worker import imports, invites, outbox, queues, rows
-from worker.batching import RowBatcher
+from worker.batching import RowBatcher, RowHandoff, Settled
 from worker.mail import Mailer, SmtpSettings
 from worker.middleware.pool import get_pool
 from worker.middleware.transient import failed_transiently
@@ -31,7 +33,7 @@ from worker.settings import get_settings
 log = structlog.get_logger(__name__)
 broker = queues.current_broker()
 
-_batcher: RowBatcher | None = None
+_handoff: RowHandoff | None = None
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -58,32 +60,53 @@ _RECOVERY = "resumed by housekeeping once the import has been idle for STALL_AFT
 
 async def _apply_rows(import_id: int, row_numbers: list[int]) -> tuple[dict[int, str], bool]:
     async with get_pool().acquire() as conn:
-        outcomes = await rows.process_rows(conn, import_id, row_numbers)
-        # Claimed even when nothing was applied: a redelivered last row must
-        # still be able to finish an import whose claim was lost in a crash.
-        return outcomes, await rows.claim_finalize(conn, import_id)
+        applied = await rows.process_rows(conn, import_id, row_numbers)
+        # Only when this batch may have been among the last, or when nothing
+        # was applied: a redelivered last row must still be able to finish an
+        # import whose claim was lost in a crash. Housekeeping is the backstop.
+        if not applied.outcomes or applied.may_be_last(get_settings().import_max_in_flight):
+            return applied.outcomes, await rows.claim_finalize(conn, import_id)
+        return applied.outcomes, False
 
 
-def row_batcher() -> RowBatcher:
-    """The process's batcher (created on first use, on the worker's event loop)."""
-    global _batcher
-    if _batcher is None:
-        _batcher = RowBatcher(_apply_rows, max_batch=get_settings().row_batch_size)
-    return _batcher
+def row_handoff() -> RowHandoff:
+    """The process's way to its batcher, on the worker's event loop (made on first use,
+    and again if dramatiq's loop was replaced, as a test's second worker does)."""
+    global _handoff
+    loop_thread = get_event_loop_thread()
+    if loop_thread is None:
+        raise RuntimeError("upsert_row needs dramatiq's AsyncIO middleware")
+    if _handoff is None or _handoff.loop is not loop_thread.loop:
+        batcher = RowBatcher(_apply_rows, max_batch=get_settings().row_batch_size)
+        _handoff = RowHandoff(batcher, loop_thread.loop)
+    return _handoff
+
+
+def _wait(future: concurrent.futures.Future[Settled]) -> Settled:
+    # In short waits, so that dramatiq's time limit and shutdown notices
+    # (exceptions raised in this thread) are seen.
+    while True:
+        try:
+            return future.result(timeout=0.1)
+        except concurrent.futures.TimeoutError:
+            if future.done():
+                raise
 
 
 @dramatiq.actor(broker=broker, queue_name=queues.ROWS, max_backoff=60_000, on_retry_exhausted="row_gave_up")
-async def upsert_row(import_id: int, row_number: int) -> None:
+def upsert_row(import_id: int, row_number: int) -> None:
     """Create, update or skip the person of one import row (idempotent).
 
     The row is applied together with the rows other threads of this process
-    are handling (group commit); this returns once its batch has committed.
+    are handling (group commit, on the event loop); this returns once its
+    batch has committed. A plain function, not a coroutine: the row is handed
+    over with the others that arrived meanwhile, in one wake-up of the loop.
     """
     with bound_contextvars(import_id=import_id, row=row_number):
-        outcome, claimed = await row_batcher().submit(import_id, row_number)
+        outcome, claimed = _wait(row_handoff().submit(import_id, row_number))
         log.debug("row.settled", outcome=outcome)
         if claimed:
-            await outbox.send_finalize(import_id)
+            outbox.send_finalize_sync(import_id)
 
 
 @dramatiq.actor(broker=broker, queue_name=queues.IMPORTS, max_retries=3)

@@ -55,9 +55,14 @@ def _send(target: tuple[str, str], args: tuple[Any, ...], delay_ms: int | None =
     queues.current_broker().enqueue(message, delay=delay_ms)
 
 
+def send_finalize_sync(import_id: int) -> None:
+    """Ask for the import's finalizing step (managers, then sweep or done; blocking)."""
+    _send(FINALIZE_IMPORT, (import_id,))
+
+
 async def send_finalize(import_id: int) -> None:
-    """Ask for the import's finalizing step (managers, then sweep or done)."""
-    await asyncio.to_thread(_send, FINALIZE_IMPORT, (import_id,))
+    """Ask for the import's finalizing step, off the event loop."""
+    await asyncio.to_thread(send_finalize_sync, import_id)
 
 
 async def send_sweep(import_id: int) -> None:

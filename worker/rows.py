@@ -32,7 +32,6 @@ from worker.vocabulary import (
     PLAIN_COLUMNS,
     PRIMARY_TEAM,
     PRIMARY_TEAM_ID,
-    RUNNING,
     SECONDARY_TEAM_IDS,
     SECONDARY_TEAMS,
     SKIPPED,
@@ -66,6 +65,26 @@ class RowConflict(BulkImportError):
     """Another transaction created the same person first; retrying settles it."""
 
     transient = True
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying a batch did: each applied row's outcome, and how many rows were left."""
+
+    outcomes: dict[int, str]
+    # The import's rows still pending as the batch's transaction saw them
+    # after settling its own; None when unknown (nothing applied, or the rows
+    # applied one by one). Rows that concurrent batches settle are not seen.
+    remaining: int | None = None
+
+    def may_be_last(self, in_flight_cap: int) -> bool:
+        """Whether the import may have no pending row left once this batch committed.
+
+        The rows the batch could not see settle are in concurrent batches,
+        and those are among the rows in flight, at most ``in_flight_cap``
+        (``IMPORT_MAX_IN_FLIGHT``; 0: no cap, so always maybe).
+        """
+        return self.remaining is None or in_flight_cap == 0 or self.remaining <= in_flight_cap
 
 
 @dataclass
@@ -206,40 +225,40 @@ async def _write(conn: asyncpg.Connection, tenant_id: str, import_id: int, chang
         )
 
 
-async def _settle(conn: asyncpg.Connection, import_id: int, changes: list[_Change]) -> None:
-    await conn.execute(
+def _shard() -> int:
+    # Any shard will do: spreading batches over shards keeps them off one hot row.
+    return random.randrange(COUNTER_SHARDS)
+
+
+async def _settle(conn: asyncpg.Connection, import_id: int, changes: list[_Change]) -> int:
+    counts = Counter(c.outcome for c in changes)
+    remaining: int = await conn.fetchval(
         QUERIES["settle_rows"],
         import_id,
         [c.row_number for c in changes],
         [c.outcome for c in changes],
         [c.person_id for c in changes],
+        _shard(),
+        *(counts[o] for o in OUTCOMES),
     )
-    await _count(conn, import_id, Counter(c.outcome for c in changes))
+    return remaining
 
 
-async def _count(conn: asyncpg.Connection, import_id: int, counts: Counter[str]) -> None:
-    # Any shard will do: spreading batches over shards keeps them off one hot row.
-    shard = random.randrange(COUNTER_SHARDS)
-    await conn.execute(QUERIES["count_outcomes"], import_id, shard, *(counts[o] for o in OUTCOMES))
-
-
-async def upsert_rows(conn: asyncpg.Connection, import_id: int, row_numbers: Sequence[int]) -> dict[int, str]:
+async def upsert_rows(conn: asyncpg.Connection, import_id: int, row_numbers: Sequence[int]) -> Applied:
     """Apply pending rows of one import in one transaction; return their outcomes.
 
     Rows already settled (a redelivery) and rows of an import that is no longer
     running (cancelled) are left out of the result: there was nothing to do.
     """
     async with conn.transaction():
-        imp = await conn.fetchrow(QUERIES["lock_import_for_rows"], import_id)
-        if imp is None or imp["state"] != RUNNING:
-            return {}
-        rows = await conn.fetch(QUERIES["lock_pending_rows"], import_id, sorted(row_numbers))
-        if not rows:
-            return {}
+        rows = await conn.fetch(QUERIES["lock_import_rows"], import_id, sorted(row_numbers))
+        if not rows or rows[0]["row_number"] is None:  # no such import, not running, or nothing pending
+            return Applied({})
+        imp = rows[0]
         changes = await _plan(conn, imp["tenant_id"], imp["mode"], rows)
         await _write(conn, imp["tenant_id"], import_id, changes)
-        await _settle(conn, import_id, changes)
-    return {c.row_number: c.outcome for c in changes}
+        remaining = await _settle(conn, import_id, changes)
+    return Applied({c.row_number: c.outcome for c in changes}, remaining)
 
 
 async def fail_row(conn: asyncpg.Connection, import_id: int, row_number: int, reason: str) -> bool:
@@ -250,13 +269,12 @@ async def fail_row(conn: asyncpg.Connection, import_id: int, row_number: int, re
             return False
         errors = [{"column": None, "value": None, "message": reason}]
         await conn.execute(QUERIES["settle_failed_row"], import_id, row_number, errors)
-        await _count(conn, import_id, Counter({FAILED: 1}))
+        counts = Counter({FAILED: 1})
+        await conn.execute(QUERIES["count_outcomes"], import_id, _shard(), *(counts[o] for o in OUTCOMES))
     return True
 
 
-async def process_rows(
-    conn: asyncpg.Connection, import_id: int, row_numbers: Sequence[int]
-) -> dict[int, str]:
+async def process_rows(conn: asyncpg.Connection, import_id: int, row_numbers: Sequence[int]) -> Applied:
     """Apply a batch of rows; a row the database refuses is recorded as failed.
 
     When the batch hits a permanent error, each row is applied on its own so
@@ -270,13 +288,13 @@ async def process_rows(
     outcomes: dict[int, str] = {}
     for row_number in row_numbers:
         try:
-            outcomes |= await upsert_rows(conn, import_id, [row_number])
+            outcomes |= (await upsert_rows(conn, import_id, [row_number])).outcomes
         except PERMANENT_ERRORS as exc:
             reason = f"the database refused this row: {exc}"
             log.warning("row.failed", import_id=import_id, row=row_number, reason=reason)
             if await fail_row(conn, import_id, row_number, reason):
                 outcomes[row_number] = FAILED
-    return outcomes
+    return Applied(outcomes)
 
 
 async def claim_finalize(conn: asyncpg.Connection, import_id: int) -> bool:

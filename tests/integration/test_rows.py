@@ -41,8 +41,8 @@ async def test_applying_the_same_rows_twice_changes_nothing_the_second_time(
 ) -> None:
     import_id, row_numbers = await started_import(conn, write_csv(tmp_path / "a.csv", TEAM), tenant)
 
-    first = await rows.process_rows(conn, import_id, row_numbers)
-    second = await rows.process_rows(conn, import_id, row_numbers)
+    first = (await rows.process_rows(conn, import_id, row_numbers)).outcomes
+    second = (await rows.process_rows(conn, import_id, row_numbers)).outcomes
 
     assert first == dict.fromkeys(row_numbers, "created")
     assert second == {}
@@ -65,7 +65,7 @@ async def test_a_row_the_database_refuses_fails_alone(conn: Any, tmp_path: Path,
         json.dumps("english"),
     )
 
-    outcomes = await rows.process_rows(conn, import_id, row_numbers)
+    outcomes = (await rows.process_rows(conn, import_id, row_numbers)).outcomes
 
     assert outcomes == {2: "created", 3: "failed", 4: "created"}
     errors = await conn.fetchval(
@@ -79,7 +79,7 @@ async def test_rows_of_a_cancelled_import_are_not_applied(conn: Any, tmp_path: P
     import_id, row_numbers = await started_import(conn, write_csv(tmp_path / "a.csv", TEAM), tenant)
     assert await imports.cancel_import(conn, import_id) == (tenant, 0)
 
-    assert await rows.process_rows(conn, import_id, row_numbers) == {}
+    assert (await rows.process_rows(conn, import_id, row_numbers)).outcomes == {}
     assert await conn.fetchval("SELECT count(*) FROM people WHERE tenant_id = $1", tenant) == 0
 
 
@@ -94,7 +94,7 @@ async def test_add_only_skips_existing_people(conn: Any, tmp_path: Path, tenant:
         conn, write_csv(tmp_path / "b.csv", changed), tenant, "add-only"
     )
 
-    assert await rows.process_rows(conn, second, second_rows) == {2: "skipped", 3: "created"}
+    assert (await rows.process_rows(conn, second, second_rows)).outcomes == {2: "skipped", 3: "created"}
     assert await conn.fetchval(
         "SELECT last_name FROM people WHERE email = 'leo@example.com' AND tenant_id = $1", tenant
     ) == ("Learner")
@@ -163,8 +163,10 @@ async def test_the_cap_keeps_an_import_topped_up_to_its_rows_in_flight(
     first = await dispatch(0)
     assert first == imports.Dispatched(sent=1_200, claimed=False, resume_after=1_201, at_cap=True)
     assert await imports.rows_in_flight(conn, import_id, 1_201, 2_400) == 1_200
-    # 500 of them settle: 700 in flight, so 500 more.
-    await rows.process_rows(conn, import_id, sent[:500])
+    # 500 of them settle: 700 in flight, so 500 more. The batch saw 2,000 rows left.
+    applied = await rows.process_rows(conn, import_id, sent[:500])
+    assert applied.remaining == 2_000
+    assert not applied.may_be_last(1_200) and applied.may_be_last(2_000) and applied.may_be_last(0)
     second = await dispatch(1_201)
     assert second == imports.Dispatched(sent=500, claimed=False, resume_after=1_701, at_cap=True)
     # Nothing settled since: nothing more, and the same place to go on from.
@@ -173,6 +175,9 @@ async def test_the_cap_keeps_an_import_topped_up_to_its_rows_in_flight(
     await rows.process_rows(conn, import_id, sent[500:])
     assert await dispatch(1_701) == imports.Dispatched(sent=800, claimed=False)
     assert sent == list(range(2, 2_502)), "every row sent once, in order"
+    last = await rows.process_rows(conn, import_id, sent[1_700:])
+    assert last.remaining == 0 and last.may_be_last(1)
+    assert await rows.claim_finalize(conn, import_id)
 
 
 async def test_the_row_queue_bounds_an_import_below_its_cap(conn: Any, tmp_path: Path, tenant: str) -> None:

@@ -26,6 +26,7 @@ from dramatiq.middleware import AsyncIO
 from worker import outbox, queues
 from worker.middleware.settings import ActorSettings
 from worker.middleware.transient import TransientErrors
+from worker.rows import Applied
 from worker.settings import Settings
 
 
@@ -117,9 +118,9 @@ def test_a_row_that_completes_its_import_sends_the_finalizing_step(
     applied: list[tuple[int, list[int]]] = []
     finalized: list[int] = []
 
-    async def process_rows(conn: Any, import_id: int, rows: list[int]) -> dict[int, str]:
+    async def process_rows(conn: Any, import_id: int, rows: list[int]) -> Applied:
         applied.append((import_id, rows))
-        return dict.fromkeys(rows, "created")
+        return Applied(dict.fromkeys(rows, "created"))
 
     async def claim_finalize(conn: Any, import_id: int) -> bool:
         return (import_id, [3]) in applied  # row 3 is the import's last
@@ -129,7 +130,7 @@ def test_a_row_that_completes_its_import_sends_the_finalizing_step(
         return "finalizing"  # not done yet: nothing follows
 
     monkeypatch.setattr(actors, "get_pool", FakePool)
-    monkeypatch.setattr(actors, "_batcher", None)
+    monkeypatch.setattr(actors, "_handoff", None)
     monkeypatch.setattr(actors.rows, "process_rows", process_rows)
     monkeypatch.setattr(actors.rows, "claim_finalize", claim_finalize)
     monkeypatch.setattr(actors.imports, "finalize_import", finalize_import)
@@ -220,7 +221,7 @@ def failing_rows(actors: ModuleType, monkeypatch: pytest.MonkeyPatch) -> dict[st
     """Rows whose batches raise ``state["error"]``; rows failed by the gave-up actor are recorded."""
     state: dict[str, Any] = {"error": None, "attempts": 0, "failed": []}
 
-    async def process_rows(conn: Any, import_id: int, rows: list[int]) -> dict[int, str]:
+    async def process_rows(conn: Any, import_id: int, rows: list[int]) -> Applied:
         state["attempts"] += 1
         raise state["error"]
 
@@ -232,7 +233,7 @@ def failing_rows(actors: ModuleType, monkeypatch: pytest.MonkeyPatch) -> dict[st
         return False
 
     monkeypatch.setattr(actors, "get_pool", FakePool)
-    monkeypatch.setattr(actors, "_batcher", None)
+    monkeypatch.setattr(actors, "_handoff", None)
     monkeypatch.setattr(actors.rows, "process_rows", process_rows)
     monkeypatch.setattr(actors.rows, "fail_row", fail_row)
     monkeypatch.setattr(actors.rows, "claim_finalize", claim_finalize)

@@ -11,16 +11,23 @@ WHERE id = $1 AND state = 'running'
       FROM import_counters WHERE import_id = $1)
 RETURNING id;
 
--- name: lock_import_for_rows
--- A share lock: row batches run side by side, while cancel (which updates the
--- import) waits for the batches in flight and every later batch sees it.
-SELECT tenant_id, mode, state FROM imports WHERE id = $1 FOR SHARE;
-
--- name: lock_pending_rows
-SELECT row_number, email, data FROM import_rows
-WHERE import_id = $1 AND row_number = ANY($2::int[]) AND status = 'pending'
-ORDER BY row_number
-FOR UPDATE;
+-- name: lock_import_rows
+-- The import first, with a share lock: row batches run side by side, while
+-- cancel (which updates the import) waits for the batches in flight and every
+-- later batch sees it. Then, if it is running, its pending rows among $2,
+-- locked: one row per pending row, or a single row with a NULL row_number.
+WITH imp AS MATERIALIZED (
+    SELECT tenant_id, mode, state FROM imports WHERE id = $1 FOR SHARE
+)
+SELECT imp.tenant_id, imp.mode, imp.state, r.row_number, r.email, r.data
+FROM imp
+LEFT JOIN LATERAL (
+    SELECT row_number, email, data FROM import_rows
+    WHERE import_id = $1 AND row_number = ANY($2::int[]) AND status = 'pending' AND imp.state = 'running'
+    ORDER BY row_number
+    FOR UPDATE
+) r ON true
+ORDER BY r.row_number;
 
 -- name: lock_people
 -- Sorted, so concurrent batches lock people in one order and cannot deadlock.
@@ -71,10 +78,27 @@ FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::te
 WHERE p.tenant_id = $1 AND p.id = u.id;
 
 -- name: settle_rows
-UPDATE import_rows r
-SET status = u.status, person_id = u.person_id, settled_at = now()
-FROM unnest($2::int[], $3::text[], $4::bigint[]) AS u(row_number, status, person_id)
-WHERE r.import_id = $1 AND r.row_number = u.row_number AND r.status = 'pending';
+-- Settles a batch's (locked, pending) rows and adds their outcome counts
+-- ($6..$10, in worker.vocabulary.OUTCOMES order) to counter shard $5, in one
+-- statement. Returns the import's rows still pending as this transaction sees
+-- them once its own are settled: rows that concurrent batches settle are not
+-- seen, so it is a hint (worker.rows.Applied.may_be_last), not a count.
+WITH settled AS (
+    UPDATE import_rows r
+    SET status = u.status, person_id = u.person_id, settled_at = now()
+    FROM unnest($2::int[], $3::text[], $4::bigint[]) AS u(row_number, status, person_id)
+    WHERE r.import_id = $1 AND r.row_number = u.row_number AND r.status = 'pending'
+    RETURNING 1
+), counted AS (
+    UPDATE import_counters
+    SET created = created + $6, updated = updated + $7, unchanged = unchanged + $8,
+        skipped = skipped + $9, failed = failed + $10, progressed_at = now()
+    WHERE import_id = $1 AND shard = $5
+)
+SELECT i.total_rows - i.invalid_rows - (SELECT count(*) FROM settled)
+       - (SELECT coalesce(sum(created + updated + unchanged + skipped + failed), 0)
+          FROM import_counters WHERE import_id = $1) AS remaining
+FROM imports i WHERE i.id = $1;
 
 -- name: lock_import_row
 SELECT status FROM import_rows WHERE import_id = $1 AND row_number = $2 FOR UPDATE;
