@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+import references
 from harness import (
     BENCH_DIR,
     DB_NAME,
@@ -70,8 +71,8 @@ from harness import (
 # The root of this checkout first, so a scratch copy benchmarks its own code.
 sys.path.insert(0, str(ROOT))
 
-MEASUREMENTS = ("ceiling", "system", "naive", "copy", "producer", "fairness")
-DEFAULT_MEASUREMENTS = ("ceiling", "system", "naive", "copy")
+MEASUREMENTS = ("ceiling", "stock_ceiling", "system", "naive", "copy", "producer", "fairness")
+DEFAULT_MEASUREMENTS = ("ceiling", "stock_ceiling", "system", "naive", "copy")
 FAIRNESS_SMALL_ROWS = 40  # the small import of the fairness measurement
 ENQUEUE_CHUNK = 1_000  # what the dispatcher sends per pipeline (worker.imports.DISPATCH_BATCH)
 
@@ -308,6 +309,8 @@ class Bench:
     figures: dict[str, Any] = field(default_factory=dict)
     _wall_start: float = 0.0
     _done_wall: float = 0.0
+    _producer_exit_wall: float = 0.0
+    _logs: list[Path] = field(default_factory=list)  # the system run's producer output and worker log
 
     @property
     def rows(self) -> int:
@@ -381,6 +384,31 @@ class Bench:
             "ceiling_worker_peak_rss_mb": child_rss,
         }
 
+    # ----------------------------------------------------------------- stock ceiling
+    async def stock_ceiling(self) -> None:
+        """A no-op actor on a stock dramatiq RedisBroker (references.stock_ceiling): dramatiq as shipped."""
+        worker = self.worker(references.stock_ceiling_command(), "stock-ceiling")
+        self.result |= await references.stock_ceiling(self.rows, worker, self.env)
+
+    # ----------------------------------------------------------------- history
+    async def history(self, key: str = "history_seconds") -> None:
+        """Another tenant's import to done before anything is measured (references.import_history).
+
+        Reported under ``key``, counted nowhere.
+        """
+        rows = int(self.args.history_rows)
+        if rows <= 0:
+            return
+        print(
+            f"bench: history ({rows} rows of another tenant, not measured) ...", file=sys.stderr, flush=True
+        )
+        worker = self.worker(procfile_command("worker"), key.removesuffix("_seconds").replace("_", "-"))
+        seconds = await references.import_history(
+            rows, self.database_url, self.work_dir, worker, self.producer_command, self.env
+        )
+        self.result |= {"history_rows": rows, key: round(seconds, 2)}
+        clear_namespace(self.env["REDIS_URL"])
+
     # ----------------------------------------------------------------- (a) system
     async def system(self, *, with_worker: bool = True) -> None:
         """(a) The producer CLI plus the Procfile worker; without the worker, the producer alone."""
@@ -410,6 +438,7 @@ class Bench:
         producer_seconds: float | None = None
         try:
             if worker is not None:
+                self._logs = [producer_out, worker.log_path]
                 worker.start()
                 self.result["worker_boot_seconds"] = round(worker.boot_seconds, 2)
             limit = self.rows * 0.01 + 120
@@ -419,7 +448,9 @@ class Bench:
                 producer = subprocess.Popen(
                     self.producer_command(tenant),
                     cwd=ROOT,
-                    env=subprocess_env(self.env),
+                    # info: the producer's "import.dispatched" line dates the end of dispatch
+                    # when it sends every row itself (the CLI logs warnings only by default).
+                    env=subprocess_env(self.env, CLI_LOG_LEVEL=self.env.get("CLI_LOG_LEVEL") or "info"),
                     stdout=out,
                     stderr=subprocess.STDOUT,
                 )
@@ -432,6 +463,7 @@ class Bench:
                     pid, status, usage = os.wait4(producer.pid, os.WNOHANG)
                     if pid:
                         producer_seconds = time.monotonic() - started
+                        self._producer_exit_wall = time.time()
                         producer_rss_kib = usage.ru_maxrss
                         producer.returncode = os.waitstatus_to_exitcode(status)
                         if producer.returncode != 0:
@@ -530,6 +562,8 @@ class Bench:
             else None,
             "invalid_rows": imp["invalid_rows"],
         }
+        if batches["batches"]:
+            await self._phases(conn, imp, batches["first"].timestamp(), batches["last"].timestamp())
         figures = dict(await conn.fetchrow(TENANT_FIGURES, tenant))
         counts = await conn.fetchrow(
             "SELECT sum(created)::int AS created, sum(failed)::int AS failed FROM import_counters"
@@ -537,6 +571,43 @@ class Bench:
             imp["id"],
         )
         self.figures["system"] = figures | dict(counts)
+
+    async def _phases(self, conn: Any, imp: Any, first_commit: float, last_commit: float) -> None:
+        """The system run's phases, and its rate in each tenth of the rows (by settled_at).
+
+        Phases overlap (rows settle while dispatch goes on): recording is the
+        producer's start → ``started_at``; dispatch ``started_at`` → the last
+        ``import.dispatched`` line logged for the import (producer or worker:
+        the last row message sent), else the producer's exit; rows the first
+        → the last batch's ``settled_at``; finalize that → ``done`` seen.
+        """
+        started = imp["started_at"].timestamp()
+        dispatched = last_dispatched(self._logs, imp["id"])
+        dispatch_end = dispatched if dispatched is not None else self._producer_exit_wall
+        self.result["phases"] = {
+            "recording_seconds": round(started - self._wall_start, 2),
+            "dispatch_seconds": round(dispatch_end - started, 2),
+            "dispatch_end": "log" if dispatched is not None else "producer_exit",
+            "rows_seconds": round(last_commit - first_commit, 2),
+            "finalize_seconds": round(self._done_wall - last_commit, 2),
+        }
+        # Decile k's rate: its rows over the time from the end of decile k-1 (the
+        # first commit for the first) to its last row's settled_at: the ten spans
+        # add up to the rows phase, so a slowdown as the import grows shows.
+        deciles = await conn.fetch(
+            """SELECT count(*)::int AS rows, extract(epoch FROM max(settled_at))::float8 AS last
+               FROM (SELECT settled_at, ntile(10) OVER (ORDER BY settled_at, row_number) AS decile
+                     FROM import_rows WHERE import_id = $1 AND settled_at IS NOT NULL) r
+               GROUP BY decile ORDER BY decile""",
+            imp["id"],
+        )
+        rates: list[int | None] = []
+        previous = first_commit
+        for decile in deciles:
+            span = decile["last"] - previous
+            rates.append(round(decile["rows"] / span) if span > 0 else None)
+            previous = decile["last"]
+        self.result["rate_by_decile"] = rates
 
     # ----------------------------------------------------------------- (b) naive
     async def naive(self) -> None:
@@ -741,6 +812,24 @@ class Bench:
         }
 
 
+def last_dispatched(logs: list[Path], import_id: int) -> float | None:
+    """When the last ``import.dispatched`` line for the import was logged (epoch seconds), if any."""
+    last: float | None = None
+    for path in logs:
+        with contextlib.suppress(OSError), path.open(errors="replace") as lines:
+            for line in lines:
+                if '"import.dispatched"' not in line:
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if record.get("event") == "import.dispatched" and record.get("import_id") == import_id:
+                    at = datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
+                    last = at if last is None else max(last, at)
+    return last
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -842,6 +931,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         bench = Bench(args, csv_path, work_dir, database_url, dict(os.environ))
         if args.format == "xlsx":
             bench.producer_path = write_xlsx(csv_path, work_dir / "people.xlsx")
+        await bench.history()
         bench.result |= {
             "format": args.format,
             "rows": args.rows,
@@ -859,6 +949,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 # statement planned for one row (the statistics hold only the
                 # earlier import), which takes minutes per thousand rows.
                 await create_database(database_url, args.db_setting)
+                await bench.history("fairness_history_seconds")
             if name == "producer":
                 await bench.system(with_worker=False)
             else:
@@ -869,6 +960,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result |= {
             "ratio_vs_naive": _ratio(system, result.get("naive_rows_per_s")),
             "ratio_vs_ceiling": _ratio(system, result.get("ceiling_msgs_per_s")),
+            "ratio_vs_stock_ceiling": _ratio(system, result.get("stock_ceiling_msgs_per_s")),
             "ratio_vs_copy": _ratio(system, result.get("copy_rows_per_s")),
             "checks": bench.figures,
         }
@@ -913,6 +1005,12 @@ def print_table(result: dict[str, Any]) -> None:
         ("naive: serial INSERT … ON CONFLICT per row", "naive_seconds", "naive_rows_per_s", "ratio_vs_naive"),
         ("copy: COPY + set-based merges + managers", "copy_seconds", "copy_rows_per_s", "ratio_vs_copy"),
         ("ceiling: same worker, no-op actor", "ceiling_seconds", "ceiling_msgs_per_s", "ratio_vs_ceiling"),
+        (
+            "stock ceiling: stock dramatiq RedisBroker, no-op actor",
+            "stock_ceiling_seconds",
+            "stock_ceiling_msgs_per_s",
+            "ratio_vs_stock_ceiling",
+        ),
     ):
         if result.get(rate) is not None:
             shown = "1.00" if ratio is None else fmt(result.get(ratio))
@@ -933,6 +1031,8 @@ def print_table(result: dict[str, Any]) -> None:
         ("worker_peak_rss_mb", "worker process peak RSS (largest)", " MB"),
         ("worker_main_peak_rss_mb", "worker main process peak RSS", " MB"),
         ("ceiling_worker_peak_rss_mb", "no-op worker process peak RSS", " MB"),
+        ("stock_ceiling_worker_peak_rss_mb", "stock no-op worker process peak RSS", " MB"),
+        ("stock_enqueue_msgs_per_s", "stock actor.send, pipelined, alone", " msgs/s"),
         ("worker_rows_per_s", "worker: rows settled per second (first → last commit)", ""),
         ("batches", "worker: transactions", ""),
         ("mean_batch_rows", "worker: rows per transaction", ""),
@@ -941,6 +1041,9 @@ def print_table(result: dict[str, Any]) -> None:
         ("ceiling_concurrent_msgs_per_s", "no-op: enqueue while consuming, to empty", " msgs/s"),
         ("enqueue_under_load_msgs_per_s", "pipelined enqueue while the no-op worker consumes", " msgs/s"),
         ("worker_boot_seconds", "worker boot", " s"),
+        ("history_rows", "history: rows of another tenant imported first (not counted)", ""),
+        ("history_seconds", "history: worker start → done (not counted)", " s"),
+        ("fairness_history_seconds", "history again, in fairness's fresh database", " s"),
         ("fairness_small_seconds", "fairness: 40-row import of another tenant, submit → done", " s"),
         ("fairness_small_submit_to_started_seconds", "fairness: small, submit → started (CLI, COPY)", " s"),
         ("fairness_small_started_to_rows_settled_seconds", "fairness: small, started → rows settled", " s"),
@@ -955,8 +1058,41 @@ def print_table(result: dict[str, Any]) -> None:
             details.add_row(label, fmt(result[key], suffix))
     if details.row_count:
         console.print(details)
+    print_phases(console, result)
     if result.get("checks"):
         console.print("checks (each tenant's people and managers):", result["checks"])
+
+
+def print_phases(console: Any, result: dict[str, Any]) -> None:
+    """The system run's phases (they overlap) and its rate by tenth of the rows."""
+    from rich.table import Table
+
+    phases = result.get("phases")
+    if not phases:
+        return
+    dispatch_end = (
+        "the last import.dispatched logged"
+        if phases["dispatch_end"] == "log"
+        else "the producer's exit (no import.dispatched line found)"
+    )
+    table = Table(title="system phases (they overlap: rows settle while dispatch goes on)")
+    table.add_column("phase")
+    table.add_column("from → to")
+    table.add_column("seconds", justify="right")
+    for name, span in (
+        ("recording", "producer start → import started_at"),
+        ("dispatch", f"started_at → {dispatch_end}"),
+        ("rows", "first batch's settled_at → last batch's"),
+        ("finalize", "last batch's settled_at → done seen"),
+    ):
+        table.add_row(name, span, f"{phases[name + '_seconds']}")
+    console.print(table)
+    rates = result.get("rate_by_decile") or []
+    deciles = Table(title="rows/s by tenth of the rows (settled_at order)")
+    for index in range(len(rates)):
+        deciles.add_column(f"{index * 10}-{index * 10 + 10}%", justify="right")
+    deciles.add_row(*("-" if rate is None else f"{rate:,}" for rate in rates))
+    console.print(deciles)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -1014,6 +1150,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="rows of the large import settled before the small one is submitted (default %(default)s)",
     )
     parser.add_argument(
+        "--history-rows",
+        type=int,
+        default=5_000,
+        help="rows of another tenant imported to done before anything is measured, 0 for none"
+        " (default %(default)s)",
+    )
+    parser.add_argument(
         "--profile-dir", help="py-spy each worker process during the system run and sample pg_stat_activity"
     )
     parser.add_argument("--profile-seconds", type=int, default=10, help="py-spy duration (default 10)")
@@ -1027,6 +1170,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"unknown measurement(s) {', '.join(sorted(unknown))}: choose among {MEASUREMENTS}")
     if args.rows < 1 or args.processes < 1 or args.threads < 1:
         parser.error("--rows, --processes and --threads must be positive")
+    if args.history_rows < 0:
+        parser.error("--history-rows must be 0 (no history) or a number of rows")
     # The Procfile's worker line reads these.
     os.environ["WORKER_PROCESSES"], os.environ["WORKER_THREADS"] = str(args.processes), str(args.threads)
     return args
