@@ -16,12 +16,19 @@ unless ``--keep-db``) and a Redis namespace of its own, it measures:
 - copy: COPY into a staging table and set-based merges (teams, people,
   managers): PostgreSQL's own limit.
 - ceiling: the same worker line and settings consuming no-op messages
-  (``tests/bench/noop_actor.py``): dramatiq's own limit.
+  (``tests/bench/noop_actor.py``): dramatiq's own limit on our broker.
+- stock_ceiling: the same, on a stock dramatiq RedisBroker with nothing of
+  ours (``tests/bench/stock_noop_actor.py``, ``references.py``): the anchor.
 - producer (only with ``--only producer``): the producer alone, no worker,
   for its time and peak memory on big files.
 - fairness (only with ``--only fairness``): while an import of
   ``--fairness-rows`` rows (150,000) runs, a 40-row import of another tenant
   is submitted; the seconds from its submit to ``done``.
+
+Before anything is measured, ``--history-rows`` (5,000) rows of another
+tenant are imported to ``done`` with the real system, so that every
+measurement runs on a database with statistics and history. The system
+measurement also reports its phases and its rate by tenth of the rows.
 
 Not a test: nothing asserts a time. Numbers on a shared machine are noisy;
 compare the ratios of one run. See tests/bench/README.md.
