@@ -100,7 +100,11 @@ async def stock_ceiling(rows: int, worker: Worker, env: dict[str, str]) -> dict[
     finally:
         worker.stop()
         client.close()
+    log = worker.log_path.read_text(errors="replace")
     return {
+        # Lines of stock dramatiq giving up a Redis call for a while (an exhausted
+        # redis-py pool, say): the figure then measures those stalls.
+        "stock_ceiling_connection_errors": log.count("connection error"),
         "stock_ceiling_msgs_per_s": round(rows / consumed),
         "stock_ceiling_seconds": round(consumed, 2),
         "stock_enqueue_msgs_per_s": round(rows / enqueued),

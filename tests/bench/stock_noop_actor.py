@@ -12,7 +12,14 @@ loaded)::
 
     python tests/bench/stock_noop_actor.py N    # prints {"messages": N, "seconds": S}
 
-Redis URL and namespace from ``REDIS_URL`` and ``REDIS_NAMESPACE``.
+Redis URL and namespace from ``REDIS_URL`` and ``REDIS_NAMESPACE``. One
+setting is not dramatiq's default but redis-py's: the URL gets
+``max_connections`` (``STOCK_REDIS_MAX_CONNECTIONS``, default 1,000, the size
+of our broker's pool, ``REDIS_MAX_CONNECTIONS``) unless it names one. redis-py
+8 caps a pool at 100 connections by default and *raises* past it: with 128
+threads a process, stock dramatiq then logs "Too many connections" and
+retries its acks 5 s later, and the anchor would measure those stalls rather
+than dramatiq (``throughput.py`` counts such lines in the worker's log).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import json
 import os
 import sys
 import time
+import urllib.parse
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
@@ -29,10 +37,18 @@ from dramatiq.middleware import AsyncIO
 QUEUE = "bench_stock_noop"
 PIPELINE = 1_000  # messages per Redis round trip when filling the queue
 
-broker = RedisBroker(
-    url=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
-    namespace=os.environ.get("REDIS_NAMESPACE") or "dramatiq",
-)
+
+def redis_url() -> str:
+    """``REDIS_URL`` with a ``max_connections`` for redis-py's pool (see the module's doc)."""
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query)
+    if not any(name == "max_connections" for name, _ in query):
+        query.append(("max_connections", os.environ.get("STOCK_REDIS_MAX_CONNECTIONS") or "1000"))
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+broker = RedisBroker(url=redis_url(), namespace=os.environ.get("REDIS_NAMESPACE") or "dramatiq")
 broker.add_middleware(AsyncIO())
 dramatiq.set_broker(broker)
 
