@@ -16,12 +16,19 @@ unless ``--keep-db``) and a Redis namespace of its own, it measures:
 - copy: COPY into a staging table and set-based merges (teams, people,
   managers): PostgreSQL's own limit.
 - ceiling: the same worker line and settings consuming no-op messages
-  (``tests/bench/noop_actor.py``): dramatiq's own limit.
+  (``tests/bench/noop_actor.py``): dramatiq's own limit on our broker.
+- stock_ceiling: the same, on a stock dramatiq RedisBroker with nothing of
+  ours (``tests/bench/stock_noop_actor.py``, ``references.py``): the anchor.
 - producer (only with ``--only producer``): the producer alone, no worker,
   for its time and peak memory on big files.
 - fairness (only with ``--only fairness``): while an import of
   ``--fairness-rows`` rows (150,000) runs, a 40-row import of another tenant
   is submitted; the seconds from its submit to ``done``.
+
+Before anything is measured, ``--history-rows`` (5,000) rows of another
+tenant are imported to ``done`` with the real system, so that every
+measurement runs on a database with statistics and history. The system
+measurement also reports its phases and its rate by tenth of the rows.
 
 Not a test: nothing asserts a time. Numbers on a shared machine are noisy;
 compare the ratios of one run. See tests/bench/README.md.
@@ -43,7 +50,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,169 +57,31 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
-
-ROOT = Path(__file__).resolve().parents[2]
-BENCH_DIR = Path(__file__).resolve().parent
-PID = os.getpid()
-DB_NAME = f"bulk_import_bench_{PID}"
-NAMESPACE = f"bulk-import-bench-{PID}"
-DEFAULT_SERVER_URL = "postgresql://127.0.0.1:5432/postgres"
-MEASUREMENTS = ("ceiling", "system", "naive", "copy", "producer", "fairness")
-DEFAULT_MEASUREMENTS = ("ceiling", "system", "naive", "copy")
-FINAL_FAILURES = ("failed", "cancelled", "blocked")
-FAIRNESS_SMALL_ROWS = 40  # the small import of the fairness measurement
-ENQUEUE_CHUNK = 1_000  # what the dispatcher sends per pipeline (worker.imports.DISPATCH_BATCH)
+import references
+from harness import (
+    BENCH_DIR,
+    DB_NAME,
+    FINAL_FAILURES,
+    NAMESPACE,
+    PID,
+    ROOT,
+    BenchError,
+    Worker,
+    ceiling_command,
+    kib_to_mb,
+    procfile_command,
+    server_url,
+    subprocess_env,
+    with_database,
+)
 
 # The root of this checkout first, so a scratch copy benchmarks its own code.
 sys.path.insert(0, str(ROOT))
 
-
-class BenchError(Exception):
-    """A measurement that could not be carried out; the message says why."""
-
-
-# --------------------------------------------------------------------------- setup
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
-
-
-def server_url() -> str:
-    """The ``postgres`` database on the server of DATABASE_URL (or the local default)."""
-    configured = os.environ.get("DATABASE_URL")
-    return _with_database(configured, "postgres") if configured else DEFAULT_SERVER_URL
-
-
-def procfile_command(process: str) -> str:
-    """The command of one Procfile line, as an operator would run it."""
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        name, _, command = line.partition(":")
-        if name.strip() == process:
-            return command.strip()
-    raise BenchError(f"the Procfile has no {process}: line")
-
-
-def ceiling_command() -> str:
-    """The Procfile's worker line with the no-op actor module and queue swapped in."""
-    command = procfile_command("worker")
-    if " worker.actors" not in command or "--queues" not in command:
-        raise BenchError(f"cannot derive the no-op worker from the Procfile's worker line: {command!r}")
-    command = command.replace(" worker.actors", " noop_actor")
-    return re.sub(r"--queues(\s+[\w.-]+)+", "--queues bench_noop", command)
-
-
-def subprocess_env(base: dict[str, str], **overrides: str) -> dict[str, str]:
-    """Environment for the project's subprocesses: this venv's scripts, this checkout's code."""
-    env = dict(base)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(BENCH_DIR), env.get("PYTHONPATH", "")]).rstrip(
-        os.pathsep
-    )
-    env.update(overrides)
-    return env
-
-
-def kib_to_mb(kib: int | float) -> float:
-    return round(kib / 1024, 1)
-
-
-def proc_status_kib(pid: int, key: str) -> int | None:
-    """A ``kB`` figure of /proc/<pid>/status (VmHWM: peak resident memory)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        return None
-    return None
-
-
-def child_pids(pid: int) -> list[int]:
-    """Direct children of ``pid`` (the dramatiq worker processes of a main process)."""
-    children: list[int] = []
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            text = (task / "children").read_text().split()
-            children.extend(int(c) for c in text)
-    except OSError:
-        pass
-    return sorted(set(children))
-
-
-# --------------------------------------------------------------------------- worker
-
-
-@dataclass
-class Worker:
-    """A dramatiq worker command (a Procfile line) running as a process group of its own."""
-
-    command: str
-    env: dict[str, str]
-    log_path: Path
-    processes: int
-    process: subprocess.Popen[bytes] | None = None
-    boot_seconds: float = 0.0
-    booted_at: float = 0.0  # time.monotonic() when the last process had opened its pool
-
-    def start(self, timeout: float = 120) -> None:
-        """Start the worker and wait until each of its processes has opened its pool."""
-        started = time.monotonic()
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                ["sh", "-c", "exec " + self.command],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        while self.log_path.read_text(errors="replace").count("worker.pool.opened") < self.processes:
-            if self.process.poll() is not None:
-                raise BenchError(f"the worker exited with {self.process.returncode}; see {self.log_path}")
-            if time.monotonic() - started > timeout:
-                raise BenchError(f"the worker did not boot within {timeout:.0f}s; see {self.log_path}")
-            time.sleep(0.01)
-        self.booted_at = time.monotonic()
-        self.boot_seconds = self.booted_at - started
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def children(self) -> list[int]:
-        return child_pids(self.pid) if self.process is not None else []
-
-    def peak_rss_mb(self) -> tuple[float | None, float | None]:
-        """(main process, largest worker process) peak resident memory, in MB."""
-        if self.process is None:
-            return None, None
-        main = proc_status_kib(self.pid, "VmHWM")
-        children = [k for k in (proc_status_kib(c, "VmHWM") for c in self.children()) if k is not None]
-        return (
-            kib_to_mb(main) if main is not None else None,
-            kib_to_mb(max(children)) if children else None,
-        )
-
-    def stop(self) -> None:
-        """SIGTERM to the main process only (it forwards it once); SIGKILL the group if stuck."""
-        if self.process is None:
-            return
-        process, self.process = self.process, None
-        try:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            print(
-                f"bench: the worker {process.pid} ignored SIGTERM for 60s: killing its group", file=sys.stderr
-            )
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-        except ProcessLookupError:
-            pass
+MEASUREMENTS = ("ceiling", "stock_ceiling", "system", "naive", "copy", "producer", "fairness")
+DEFAULT_MEASUREMENTS = ("ceiling", "stock_ceiling", "system", "naive", "copy")
+FAIRNESS_SMALL_ROWS = 40  # the small import of the fairness measurement
+ENQUEUE_CHUNK = 1_000  # what the dispatcher sends per pipeline (worker.imports.DISPATCH_BATCH)
 
 
 # --------------------------------------------------------------------------- profiling aids
@@ -448,6 +316,8 @@ class Bench:
     figures: dict[str, Any] = field(default_factory=dict)
     _wall_start: float = 0.0
     _done_wall: float = 0.0
+    _producer_exit_wall: float = 0.0
+    _logs: list[Path] = field(default_factory=list)  # the system run's producer output and worker log
 
     @property
     def rows(self) -> int:
@@ -504,6 +374,9 @@ class Bench:
         try:
             enqueued = enqueue_all()
             worker.start()
+            # The clock starts at the boot the log shows; consumers start a little
+            # earlier, so at small sizes part of the queue is gone by then.
+            acked_before_boot = self.rows - client.hlen(key)
             consumed = await drained(worker.booted_at)
             started = time.monotonic()
             enqueued_under_load = enqueue_all()
@@ -515,11 +388,37 @@ class Bench:
         self.result |= {
             "ceiling_msgs_per_s": round(self.rows / consumed),
             "ceiling_seconds": round(consumed, 2),
+            "ceiling_acked_before_boot": acked_before_boot,
             "enqueue_msgs_per_s": round(self.rows / enqueued),
             "ceiling_concurrent_msgs_per_s": round(self.rows / both),
             "enqueue_under_load_msgs_per_s": round(self.rows / enqueued_under_load),
             "ceiling_worker_peak_rss_mb": child_rss,
         }
+
+    # ----------------------------------------------------------------- stock ceiling
+    async def stock_ceiling(self) -> None:
+        """A no-op actor on a stock dramatiq RedisBroker (references.stock_ceiling): dramatiq as shipped."""
+        worker = self.worker(references.stock_ceiling_command(), "stock-ceiling")
+        self.result |= await references.stock_ceiling(self.rows, worker, self.env)
+
+    # ----------------------------------------------------------------- history
+    async def history(self, key: str = "history_seconds") -> None:
+        """Another tenant's import to done before anything is measured (references.import_history).
+
+        Reported under ``key``, counted nowhere.
+        """
+        rows = int(self.args.history_rows)
+        if rows <= 0:
+            return
+        print(
+            f"bench: history ({rows} rows of another tenant, not measured) ...", file=sys.stderr, flush=True
+        )
+        worker = self.worker(procfile_command("worker"), key.removesuffix("_seconds").replace("_", "-"))
+        seconds = await references.import_history(
+            rows, self.database_url, self.work_dir, worker, self.producer_command, self.env
+        )
+        self.result |= {"history_rows": rows, key: round(seconds, 2)}
+        clear_namespace(self.env["REDIS_URL"])
 
     # ----------------------------------------------------------------- (a) system
     async def system(self, *, with_worker: bool = True) -> None:
@@ -550,6 +449,7 @@ class Bench:
         producer_seconds: float | None = None
         try:
             if worker is not None:
+                self._logs = [producer_out, worker.log_path]
                 worker.start()
                 self.result["worker_boot_seconds"] = round(worker.boot_seconds, 2)
             limit = self.rows * 0.01 + 120
@@ -559,7 +459,9 @@ class Bench:
                 producer = subprocess.Popen(
                     self.producer_command(tenant),
                     cwd=ROOT,
-                    env=subprocess_env(self.env),
+                    # info: the producer's "import.dispatched" line dates the end of dispatch
+                    # when it sends every row itself (the CLI logs warnings only by default).
+                    env=subprocess_env(self.env, CLI_LOG_LEVEL=self.env.get("CLI_LOG_LEVEL") or "info"),
                     stdout=out,
                     stderr=subprocess.STDOUT,
                 )
@@ -572,6 +474,7 @@ class Bench:
                     pid, status, usage = os.wait4(producer.pid, os.WNOHANG)
                     if pid:
                         producer_seconds = time.monotonic() - started
+                        self._producer_exit_wall = time.time()
                         producer_rss_kib = usage.ru_maxrss
                         producer.returncode = os.waitstatus_to_exitcode(status)
                         if producer.returncode != 0:
@@ -670,6 +573,8 @@ class Bench:
             else None,
             "invalid_rows": imp["invalid_rows"],
         }
+        if batches["batches"]:
+            await self._phases(conn, imp, batches["first"].timestamp(), batches["last"].timestamp())
         figures = dict(await conn.fetchrow(TENANT_FIGURES, tenant))
         counts = await conn.fetchrow(
             "SELECT sum(created)::int AS created, sum(failed)::int AS failed FROM import_counters"
@@ -677,6 +582,43 @@ class Bench:
             imp["id"],
         )
         self.figures["system"] = figures | dict(counts)
+
+    async def _phases(self, conn: Any, imp: Any, first_commit: float, last_commit: float) -> None:
+        """The system run's phases, and its rate in each tenth of the rows (by settled_at).
+
+        Phases overlap (rows settle while dispatch goes on): recording is the
+        producer's start → ``started_at``; dispatch ``started_at`` → the last
+        ``import.dispatched`` line logged for the import (producer or worker:
+        the last row message sent), else the producer's exit; rows the first
+        → the last batch's ``settled_at``; finalize that → ``done`` seen.
+        """
+        started = imp["started_at"].timestamp()
+        dispatched = last_dispatched(self._logs, imp["id"])
+        dispatch_end = dispatched if dispatched is not None else self._producer_exit_wall
+        self.result["phases"] = {
+            "recording_seconds": round(started - self._wall_start, 2),
+            "dispatch_seconds": round(dispatch_end - started, 2),
+            "dispatch_end": "log" if dispatched is not None else "producer_exit",
+            "rows_seconds": round(last_commit - first_commit, 2),
+            "finalize_seconds": round(self._done_wall - last_commit, 2),
+        }
+        # Decile k's rate: its rows over the time from the end of decile k-1 (the
+        # first commit for the first) to its last row's settled_at: the ten spans
+        # add up to the rows phase, so a slowdown as the import grows shows.
+        deciles = await conn.fetch(
+            """SELECT count(*)::int AS rows, extract(epoch FROM max(settled_at))::float8 AS last
+               FROM (SELECT settled_at, ntile(10) OVER (ORDER BY settled_at, row_number) AS decile
+                     FROM import_rows WHERE import_id = $1 AND settled_at IS NOT NULL) r
+               GROUP BY decile ORDER BY decile""",
+            imp["id"],
+        )
+        rates: list[int | None] = []
+        previous = first_commit
+        for decile in deciles:
+            span = decile["last"] - previous
+            rates.append(round(decile["rows"] / span) if span > 0 else None)
+            previous = decile["last"]
+        self.result["rate_by_decile"] = rates
 
     # ----------------------------------------------------------------- (b) naive
     async def naive(self) -> None:
@@ -712,6 +654,11 @@ class Bench:
                     primary_id,
                     [t for t in dict.fromkeys(secondary_ids) if t != primary_id],
                 )
+            # Fresh statistics before the set-based statement, as any script that
+            # bulk-writes then joins must take: planned on the statistics of the
+            # empty (or much smaller) tables, the managers' update ran for minutes
+            # at 100% CPU at 200,000 rows. ANALYZE samples: well under a second.
+            await conn.execute("ANALYZE people, teams")
             await conn.execute(NAIVE_TEAM_MANAGERS, tenant)
             elapsed = time.monotonic() - started
             self.figures["naive"] = dict(await conn.fetchrow(TENANT_FIGURES, tenant))
@@ -876,6 +823,24 @@ class Bench:
         }
 
 
+def last_dispatched(logs: list[Path], import_id: int) -> float | None:
+    """When the last ``import.dispatched`` line for the import was logged (epoch seconds), if any."""
+    last: float | None = None
+    for path in logs:
+        with contextlib.suppress(OSError), path.open(errors="replace") as lines:
+            for line in lines:
+                if '"import.dispatched"' not in line:
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if record.get("event") == "import.dispatched" and record.get("import_id") == import_id:
+                    at = datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
+                    last = at if last is None else max(last, at)
+    return last
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -949,7 +914,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     main_task = asyncio.current_task()
     assert main_task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
-    database_url = _with_database(server_url(), DB_NAME)
+    database_url = with_database(server_url(), DB_NAME)
     redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     # This process and every process it starts: the bench database and namespace.
     os.environ |= {
@@ -977,6 +942,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         bench = Bench(args, csv_path, work_dir, database_url, dict(os.environ))
         if args.format == "xlsx":
             bench.producer_path = write_xlsx(csv_path, work_dir / "people.xlsx")
+        await bench.history()
         bench.result |= {
             "format": args.format,
             "rows": args.rows,
@@ -994,6 +960,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 # statement planned for one row (the statistics hold only the
                 # earlier import), which takes minutes per thousand rows.
                 await create_database(database_url, args.db_setting)
+                await bench.history("fairness_history_seconds")
             if name == "producer":
                 await bench.system(with_worker=False)
             else:
@@ -1004,6 +971,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result |= {
             "ratio_vs_naive": _ratio(system, result.get("naive_rows_per_s")),
             "ratio_vs_ceiling": _ratio(system, result.get("ceiling_msgs_per_s")),
+            "ratio_vs_stock_ceiling": _ratio(system, result.get("stock_ceiling_msgs_per_s")),
             "ratio_vs_copy": _ratio(system, result.get("copy_rows_per_s")),
             "checks": bench.figures,
         }
@@ -1048,6 +1016,12 @@ def print_table(result: dict[str, Any]) -> None:
         ("naive: serial INSERT … ON CONFLICT per row", "naive_seconds", "naive_rows_per_s", "ratio_vs_naive"),
         ("copy: COPY + set-based merges + managers", "copy_seconds", "copy_rows_per_s", "ratio_vs_copy"),
         ("ceiling: same worker, no-op actor", "ceiling_seconds", "ceiling_msgs_per_s", "ratio_vs_ceiling"),
+        (
+            "stock ceiling: stock dramatiq RedisBroker, no-op actor",
+            "stock_ceiling_seconds",
+            "stock_ceiling_msgs_per_s",
+            "ratio_vs_stock_ceiling",
+        ),
     ):
         if result.get(rate) is not None:
             shown = "1.00" if ratio is None else fmt(result.get(ratio))
@@ -1068,6 +1042,11 @@ def print_table(result: dict[str, Any]) -> None:
         ("worker_peak_rss_mb", "worker process peak RSS (largest)", " MB"),
         ("worker_main_peak_rss_mb", "worker main process peak RSS", " MB"),
         ("ceiling_worker_peak_rss_mb", "no-op worker process peak RSS", " MB"),
+        ("ceiling_acked_before_boot", "no-op: messages acknowledged before the clock started", ""),
+        ("stock_ceiling_acked_before_boot", "stock no-op: messages acknowledged before the clock", ""),
+        ("stock_ceiling_connection_errors", "stock no-op: Redis connection errors logged", ""),
+        ("stock_ceiling_worker_peak_rss_mb", "stock no-op worker process peak RSS", " MB"),
+        ("stock_enqueue_msgs_per_s", "stock actor.send, pipelined, alone", " msgs/s"),
         ("worker_rows_per_s", "worker: rows settled per second (first → last commit)", ""),
         ("batches", "worker: transactions", ""),
         ("mean_batch_rows", "worker: rows per transaction", ""),
@@ -1076,6 +1055,9 @@ def print_table(result: dict[str, Any]) -> None:
         ("ceiling_concurrent_msgs_per_s", "no-op: enqueue while consuming, to empty", " msgs/s"),
         ("enqueue_under_load_msgs_per_s", "pipelined enqueue while the no-op worker consumes", " msgs/s"),
         ("worker_boot_seconds", "worker boot", " s"),
+        ("history_rows", "history: rows of another tenant imported first (not counted)", ""),
+        ("history_seconds", "history: worker start → done (not counted)", " s"),
+        ("fairness_history_seconds", "history again, in fairness's fresh database", " s"),
         ("fairness_small_seconds", "fairness: 40-row import of another tenant, submit → done", " s"),
         ("fairness_small_submit_to_started_seconds", "fairness: small, submit → started (CLI, COPY)", " s"),
         ("fairness_small_started_to_rows_settled_seconds", "fairness: small, started → rows settled", " s"),
@@ -1090,8 +1072,41 @@ def print_table(result: dict[str, Any]) -> None:
             details.add_row(label, fmt(result[key], suffix))
     if details.row_count:
         console.print(details)
+    print_phases(console, result)
     if result.get("checks"):
         console.print("checks (each tenant's people and managers):", result["checks"])
+
+
+def print_phases(console: Any, result: dict[str, Any]) -> None:
+    """The system run's phases (they overlap) and its rate by tenth of the rows."""
+    from rich.table import Table
+
+    phases = result.get("phases")
+    if not phases:
+        return
+    dispatch_end = (
+        "the last import.dispatched logged"
+        if phases["dispatch_end"] == "log"
+        else "the producer's exit (no import.dispatched line found)"
+    )
+    table = Table(title="system phases (they overlap: rows settle while dispatch goes on)")
+    table.add_column("phase")
+    table.add_column("from → to")
+    table.add_column("seconds", justify="right")
+    for name, span in (
+        ("recording", "producer start → import started_at"),
+        ("dispatch", f"started_at → {dispatch_end}"),
+        ("rows", "first batch's settled_at → last batch's"),
+        ("finalize", "last batch's settled_at → done seen"),
+    ):
+        table.add_row(name, span, f"{phases[name + '_seconds']}")
+    console.print(table)
+    rates = result.get("rate_by_decile") or []
+    deciles = Table(title="rows/s by tenth of the rows (settled_at order)")
+    for index in range(len(rates)):
+        deciles.add_column(f"{index * 10}-{index * 10 + 10}%", justify="right")
+    deciles.add_row(*("-" if rate is None else f"{rate:,}" for rate in rates))
+    console.print(deciles)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -1149,6 +1164,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="rows of the large import settled before the small one is submitted (default %(default)s)",
     )
     parser.add_argument(
+        "--history-rows",
+        type=int,
+        default=5_000,
+        help="rows of another tenant imported to done before anything is measured, 0 for none"
+        " (default %(default)s)",
+    )
+    parser.add_argument(
         "--profile-dir", help="py-spy each worker process during the system run and sample pg_stat_activity"
     )
     parser.add_argument("--profile-seconds", type=int, default=10, help="py-spy duration (default 10)")
@@ -1162,6 +1184,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"unknown measurement(s) {', '.join(sorted(unknown))}: choose among {MEASUREMENTS}")
     if args.rows < 1 or args.processes < 1 or args.threads < 1:
         parser.error("--rows, --processes and --threads must be positive")
+    if args.history_rows < 0:
+        parser.error("--history-rows must be 0 (no history) or a number of rows")
     # The Procfile's worker line reads these.
     os.environ["WORKER_PROCESSES"], os.environ["WORKER_THREADS"] = str(args.processes), str(args.threads)
     return args
