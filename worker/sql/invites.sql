@@ -9,14 +9,17 @@ SELECT now();
 -- Invites for the people an import created, and for the people it names who
 -- are active and have never been invited (a cancelled invite does not count).
 -- $3: 'pending' (sent later on request) or 'scheduled' (with batch $4, due $5).
+-- One pass over the import's rows, each person looked up by primary key (a
+-- subquery: no join for stale statistics to turn into a nested loop over the
+-- tenant's people and the import's rows). "Never invited" is the unique
+-- index invites_one_per_person that ON CONFLICT consults anyway: a NOT EXISTS
+-- beside it probed the same index once more per row.
 INSERT INTO invites (tenant_id, person_id, import_id, status, batch_id, send_at)
 SELECT $2, r.person_id, $1, $3, $4, $5
 FROM import_rows r
-JOIN people p ON p.id = r.person_id AND p.tenant_id = $2
 WHERE r.import_id = $1
   AND r.status IN ('created', 'updated', 'unchanged', 'skipped')
-  AND p.status = 'active'
-  AND NOT EXISTS (SELECT 1 FROM invites i WHERE i.person_id = p.id AND i.status <> 'cancelled')
+  AND (SELECT p.status FROM people p WHERE p.id = r.person_id AND p.tenant_id = $2) = 'active'
 ORDER BY r.row_number
 ON CONFLICT DO NOTHING;
 
