@@ -9,7 +9,6 @@ refuses a name defined twice anywhere in it.
 
 from __future__ import annotations
 
-import json
 import re
 import urllib.parse
 from collections.abc import AsyncIterator
@@ -17,6 +16,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 
 import asyncpg
+import orjson
 
 _QUERY_HEADER = re.compile(r"^-- name: ([a-z_0-9]+)\s*$", re.MULTILINE)
 
@@ -51,12 +51,14 @@ QUERIES: dict[str, str] = load_queries("worker")
 
 
 def _encode_jsonb(value: object) -> bytes:
-    # jsonb's binary format is a version byte (1) then the JSON text.
-    return b"\x01" + json.dumps(value, ensure_ascii=False).encode()
+    # jsonb's binary format is a version byte (1) then the JSON text. orjson:
+    # the producer encodes two documents per row it records, and the standard
+    # library's encoder was a quarter of its time (py-spy, 200,000 rows).
+    return b"\x01" + orjson.dumps(value)
 
 
 def _decode_jsonb(data: bytes) -> object:
-    return json.loads(data[1:])
+    return orjson.loads(data[1:])
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
