@@ -60,14 +60,17 @@ WHERE tenant_id = $1 AND state IN ('running', 'finalizing', 'blocked');
 -- written in the file (rows run concurrently, so leaving it to them would let
 -- a later row's spelling win). Existing teams keep their spelling. In
 -- add-only mode ($2, the vocabulary's name for it) rows of existing people are
--- skipped, so their teams are not made.
+-- skipped, so their teams are not made. The rows are selected by $1, not
+-- through the import's row: the planner then estimates them from the
+-- statistics of this import, not as half the table (which at a few million
+-- rows of history made a 40-row import's statement look large enough to JIT).
 INSERT INTO teams (tenant_id, name)
 SELECT DISTINCT ON (lower(regexp_replace(named.name, '\s', '', 'g'))) i.tenant_id, named.name
 FROM imports i
 JOIN LATERAL (
     SELECT r.row_number, 0::bigint AS position, r.data ->> 'primary_team' AS name
     FROM import_rows r
-    WHERE r.import_id = i.id AND r.status = 'pending' AND r.data ->> 'primary_team' IS NOT NULL
+    WHERE r.import_id = $1 AND r.status = 'pending' AND r.data ->> 'primary_team' IS NOT NULL
       AND (i.mode <> $2
            OR NOT EXISTS (SELECT 1 FROM people p WHERE p.tenant_id = i.tenant_id AND p.email = r.email))
     UNION ALL
@@ -75,7 +78,7 @@ JOIN LATERAL (
     FROM import_rows r
     CROSS JOIN LATERAL jsonb_array_elements_text(coalesce(r.data -> 'secondary_teams', '[]'))
          WITH ORDINALITY AS s(name, position)
-    WHERE r.import_id = i.id AND r.status = 'pending'
+    WHERE r.import_id = $1 AND r.status = 'pending'
       AND (i.mode <> $2
            OR NOT EXISTS (SELECT 1 FROM people p WHERE p.tenant_id = i.tenant_id AND p.email = r.email))
 ) named ON true
