@@ -25,6 +25,7 @@ import difflib
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 
 from producer.fields import FIELDS, FIELDS_BY_NAME, REQUIRED_FIELDS
 
@@ -76,10 +77,16 @@ class ColumnMapping:
 
     def header_of(self, field: str) -> str:
         """The file's header text for ``field``, or the template header when unmapped."""
+        header = self._headers.get(field)
+        return FIELDS_BY_NAME[field].header if header is None else header
+
+    @cached_property
+    def _headers(self) -> dict[str, str]:
+        # Asked several times for every row validated: a search of ``matched`` each time showed in profiles.
+        headers: dict[str, str] = {}
         for header, name in self.matched.items():
-            if name == field:
-                return header
-        return FIELDS_BY_NAME[field].header
+            headers.setdefault(name, header)
+        return headers
 
 
 def _candidates(header: str) -> list[str]:

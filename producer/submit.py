@@ -153,13 +153,7 @@ async def record_import(conn: asyncpg.Connection, request: ImportRequest, source
         copied = await conn.copy_records_to_table(
             "import_rows", records=_row_records(import_id, source, mapping), columns=_ROW_COLUMNS
         )
-        if int(copied.split()[-1]) >= ANALYZE_AFTER_ROWS:
-            # The statistics must know this import's rows before anything is
-            # planned over them: with statistics that only know earlier
-            # imports, the planner expected one row here and chose a nested
-            # loop that made recording quadratic (10,000 rows after an earlier
-            # import: 115 s instead of a fraction of a second).
-            await conn.execute(QUERIES["analyze_recorded_rows"])
+        await conn.execute(QUERIES["plan_without_nested_loops"])
         email_header = mapping.header_of("email")
         await conn.execute(
             QUERIES["reject_duplicate_emails"], import_id, email_header, mapping.fields["email"]
@@ -168,6 +162,14 @@ async def record_import(conn: asyncpg.Connection, request: ImportRequest, source
             # Rolls the import back: a header alone is an export that came out
             # empty, and in sync mode it would mean "deactivate everyone".
             raise FileRejected(no_data_rows(source))
+    if int(copied.split()[-1]) >= ANALYZE_AFTER_ROWS:
+        # Once committed, so that the statistics everyone plans with know the
+        # new rows before anything is planned over them (team creation,
+        # dispatch, the workers' batches): with statistics that only knew an
+        # earlier, smaller import, the planner expected one row here. Not in
+        # the transaction: ANALYZE would hold its lock on import_rows (which
+        # every other import's ANALYZE waits for) until the commit.
+        await conn.execute(QUERIES["analyze_recorded_rows"])
     log.info("import.recorded", import_id=import_id, tenant=request.tenant)
     return import_id
 

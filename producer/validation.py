@@ -91,7 +91,10 @@ def team_key(name: str) -> str:
     their simple mapping, as PostgreSQL does, not with ``str.lower``'s context
     rules (final sigma) or expansions (``İ`` → ``i̇``).
     """
-    return "".join(char.lower()[0] for char in "".join(name.split()))
+    joined = "".join(name.split())
+    if joined.isascii():  # the usual case, and the same result, a good deal faster
+        return joined.lower()
+    return "".join(char.lower()[0] for char in joined)
 
 
 def looks_like_formula(value: str) -> bool:
@@ -176,8 +179,12 @@ class _RowChecker:
 
     def text(self, field: str, *, required: bool = False, collapse: bool = False) -> str | None:
         """The trimmed text, or None; NFC, so text from macOS compares equal."""
-        header, value = self.mapping.header_of(field), self.raw(field)
+        value = self.raw(field)
         text = unicodedata.normalize("NFC", value.strip())
+        if text and _CONTROL.search(text) is None and len(text) <= COLUMNS_BY_NAME[field].max_length:
+            # The usual cell, with no problem to name: nothing else to look up.
+            return " ".join(text.split()) if collapse else text
+        header = self.mapping.header_of(field)
         if not text:
             if required and field not in self.mapping.fields:
                 self.error(field, f"the file has no {header} column; add one")

@@ -61,7 +61,7 @@ async def invite_import_people(
     transaction that finishes the import.
     """
     if option == INVITE_NONE:
-        await conn.execute(QUERIES["invite_import_people"], import_id, tenant_id, PENDING, None, None)
+        await _insert_import_invites(conn, import_id, tenant_id, PENDING, None, None)
         return None
     due = (
         send_at
@@ -69,10 +69,24 @@ async def invite_import_people(
         else await conn.fetchval(QUERIES["database_now"])
     )
     row = await conn.fetchrow(QUERIES["insert_invite_batch"], tenant_id, import_id, due)
-    await conn.execute(
-        QUERIES["invite_import_people"], import_id, tenant_id, SCHEDULED, row["id"], row["send_at"]
-    )
+    await _insert_import_invites(conn, import_id, tenant_id, SCHEDULED, row["id"], row["send_at"])
     return Batch(row["id"], row["send_at"])
+
+
+async def _insert_import_invites(
+    conn: asyncpg.Connection,
+    import_id: int,
+    tenant_id: str,
+    status: str,
+    batch_id: int | None,
+    due: datetime | None,
+) -> None:
+    # One invite per person the import names: its foreign-key checks run once
+    # per invite, and keep their plans only with the generic plan mode (see
+    # plan_checks_generically).
+    await conn.execute(QUERIES["plan_checks_generically"])
+    await conn.execute(QUERIES["invite_import_people"], import_id, tenant_id, status, batch_id, due)
+    await conn.execute(QUERIES["plan_for_parameters_again"])
 
 
 async def schedule_pending_invites(

@@ -60,14 +60,17 @@ WHERE tenant_id = $1 AND state IN ('running', 'finalizing', 'blocked');
 -- written in the file (rows run concurrently, so leaving it to them would let
 -- a later row's spelling win). Existing teams keep their spelling. In
 -- add-only mode ($2, the vocabulary's name for it) rows of existing people are
--- skipped, so their teams are not made.
+-- skipped, so their teams are not made. The rows are selected by $1, not
+-- through the import's row: the planner then estimates them from the
+-- statistics of this import, not as half the table (which at a few million
+-- rows of history made a 40-row import's statement look large enough to JIT).
 INSERT INTO teams (tenant_id, name)
 SELECT DISTINCT ON (lower(regexp_replace(named.name, '\s', '', 'g'))) i.tenant_id, named.name
 FROM imports i
 JOIN LATERAL (
     SELECT r.row_number, 0::bigint AS position, r.data ->> 'primary_team' AS name
     FROM import_rows r
-    WHERE r.import_id = i.id AND r.status = 'pending' AND r.data ->> 'primary_team' IS NOT NULL
+    WHERE r.import_id = $1 AND r.status = 'pending' AND r.data ->> 'primary_team' IS NOT NULL
       AND (i.mode <> $2
            OR NOT EXISTS (SELECT 1 FROM people p WHERE p.tenant_id = i.tenant_id AND p.email = r.email))
     UNION ALL
@@ -75,7 +78,7 @@ JOIN LATERAL (
     FROM import_rows r
     CROSS JOIN LATERAL jsonb_array_elements_text(coalesce(r.data -> 'secondary_teams', '[]'))
          WITH ORDINALITY AS s(name, position)
-    WHERE r.import_id = i.id AND r.status = 'pending'
+    WHERE r.import_id = $1 AND r.status = 'pending'
       AND (i.mode <> $2
            OR NOT EXISTS (SELECT 1 FROM people p WHERE p.tenant_id = i.tenant_id AND p.email = r.email))
 ) named ON true
@@ -111,17 +114,21 @@ WHERE t.tenant_id = $2 AND t.id = fm.team_id
 -- A team whose manager appears in this file no longer as its Manager (another
 -- role or another primary team) and that no row names a new manager for loses
 -- its manager rather than keeping someone who is not one any more. Driven
--- from the tenant's managed teams (few), each checked against the file by
--- the (import_id, email) index: joining from the import's rows instead made
--- PostgreSQL scan the tenant's teams once per row (40 s at 50,000 rows).
+-- from the tenant's managed teams, each manager looked up by primary key and
+-- checked against the file by the (import_id, email) index: a subquery per
+-- team, which the planner cannot turn into a join. As a join, on statistics
+-- that had not seen the tenant's people yet, it was planned as a nested loop
+-- of the tenant's people over its teams (over a minute at 100,000 rows); and
+-- joining from the import's rows made PostgreSQL scan the tenant's teams once
+-- per row (40 s at 50,000 rows).
 UPDATE teams t SET manager_id = NULL
-FROM people p
 WHERE t.tenant_id = $2 AND t.manager_id IS NOT NULL
-  AND p.tenant_id = $2 AND p.id = t.manager_id
-  AND (p.role <> 'manager' OR p.primary_team_id IS DISTINCT FROM t.id)
-  AND EXISTS (SELECT 1 FROM import_rows r
-              WHERE r.import_id = $1 AND r.email = p.email
-                AND r.status IN ('created', 'updated', 'unchanged'));
+  AND (SELECT (p.role <> 'manager' OR p.primary_team_id IS DISTINCT FROM t.id)
+              AND EXISTS (SELECT 1 FROM import_rows r
+                          WHERE r.import_id = $1 AND r.email = p.email
+                            AND r.status IN ('created', 'updated', 'unchanged'))
+       FROM people p
+       WHERE p.id = t.manager_id AND p.tenant_id = $2);
 
 -- name: sweep_candidates
 -- Active people of the tenant whose e-mail appears nowhere in the file
