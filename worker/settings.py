@@ -52,6 +52,10 @@ class Settings:
     # An unfinished import with no progress for this long and no message of its
     # own left in Redis is stalled: housekeeping reports it and resumes it.
     stall_after_s: float = 120.0
+    # A worker acknowledges finished messages in one Redis call per queue this
+    # many milliseconds after the first of them finished (and when it stops);
+    # a worker killed within that window has those messages redelivered.
+    ack_flush_delay_ms: int = 2
     # Most rows one worker process applies in one transaction (group commit).
     row_batch_size: int = 200
     # An actor running longer than this is interrupted (and retried).

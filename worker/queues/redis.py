@@ -103,8 +103,7 @@ for i = 4 + acked, #ARGV do
 end
 return 0
 """
-# How long a flush waits for more acknowledgements to gather, and the most ids one script call carries.
-ACK_GATHER_S = 0.002
+# The most ids one script call carries.
 _ACK_BATCH = 2_000
 # After a failed flush (Redis away), the next attempt waits this long; the ids wait with it.
 _ACK_RETRY_S = 1.0
@@ -120,9 +119,10 @@ class _AckBuffer:
     dramatiq restarts meanwhile, and are settled once Redis answers.
     """
 
-    def __init__(self, broker: RedisBroker, queue_name: str) -> None:
+    def __init__(self, broker: RedisBroker, queue_name: str, gather_s: float) -> None:
         self.queue_name = queue_name
         self._broker = broker
+        self._gather_s = gather_s
         self._lock = threading.Condition()
         self._acks: list[str] = []
         self._nacks: list[str] = []
@@ -151,7 +151,7 @@ class _AckBuffer:
             with self._lock:
                 while not (self._acks or self._nacks):
                     self._lock.wait()
-            time.sleep(ACK_GATHER_S)
+            time.sleep(self._gather_s)
             if not self.flush():
                 time.sleep(_ACK_RETRY_S)
 
@@ -216,10 +216,15 @@ class _BatchingConsumer(_RedisConsumer):
 
 
 class BatchingRedisBroker(RedisBroker):
-    """dramatiq's Redis broker whose consumers acknowledge in batches (``_BatchingConsumer``)."""
+    """dramatiq's Redis broker whose consumers acknowledge in batches (``_BatchingConsumer``).
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    ``ack_gather_ms``: how long a buffer waits, after an id arrives, for more
+    to settle in the same call (``ACK_FLUSH_DELAY_MS``).
+    """
+
+    def __init__(self, *args: Any, ack_gather_ms: int = 2, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+        self.ack_gather_s = ack_gather_ms / 1000
         self._ack_buffers: dict[str, _AckBuffer] = {}
         self._ack_buffers_lock = threading.Lock()
 
@@ -234,7 +239,7 @@ class BatchingRedisBroker(RedisBroker):
             with self._ack_buffers_lock:
                 buffer = self._ack_buffers.get(queue_name)
                 if buffer is None:
-                    buffer = self._ack_buffers[queue_name] = _AckBuffer(self, queue_name)
+                    buffer = self._ack_buffers[queue_name] = _AckBuffer(self, queue_name, self.ack_gather_s)
         return buffer
 
 
@@ -254,6 +259,7 @@ def build_broker(settings: Settings, middleware: Sequence[dramatiq.Middleware]) 
         heartbeat_timeout=settings.heartbeat_timeout_ms,
         maintenance_chance=settings.broker_maintenance_chance,
         middleware=list(middleware),
+        ack_gather_ms=settings.ack_flush_delay_ms,
     )
 
 
