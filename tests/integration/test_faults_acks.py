@@ -103,8 +103,9 @@ async def test_a_worker_killed_before_flushing_its_acknowledgements(
         tenant, import_id = await run_import(world, dconn, tmp_path)
         before = await stored(dconn, tenant, import_id)
         held = unacknowledged(world)
-        # Every row and invite was committed, and none of their messages acknowledged.
-        assert held[queues.ROWS] == ROWS and held[queues.INVITES] == ROWS, held
+        # Every row and invite was committed, and none of their messages acknowledged
+        # (an invite held back by the shared rate was sent again as a new message).
+        assert held[queues.ROWS] == ROWS and held[queues.INVITES] >= ROWS, held
 
         sigkill_group(world.worker)
         world.worker.env.update(ACK_FLUSH_DELAY_MS="2")
