@@ -56,6 +56,10 @@ class Settings:
     # many milliseconds after the first of them finished (and when it stops);
     # a worker killed within that window has those messages redelivered.
     ack_flush_delay_ms: int = 2
+    # The longest an idle worker consumer waits between two looks at its
+    # queue: how late the next message of a quiet queue may start (dramatiq's
+    # own is a second). Each look is one small Redis call.
+    consumer_poll_ms: int = 100
     # Most rows one worker process applies in one transaction (group commit).
     row_batch_size: int = 200
     # An actor running longer than this is interrupted (and retried).

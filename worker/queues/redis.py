@@ -219,18 +219,26 @@ class BatchingRedisBroker(RedisBroker):
     """dramatiq's Redis broker whose consumers acknowledge in batches (``_BatchingConsumer``).
 
     ``ack_gather_ms``: how long a buffer waits, after an id arrives, for more
-    to settle in the same call (``ACK_FLUSH_DELAY_MS``).
+    to settle in the same call (``ACK_FLUSH_DELAY_MS``). ``poll_ms``: the
+    longest an idle consumer sleeps between two looks at its queue
+    (``CONSUMER_POLL_MS``; dramatiq's own is the worker timeout, a second),
+    which is how late a quiet queue's next message can start: an import's
+    dispatch, its finalizing step, a top-up.
     """
 
-    def __init__(self, *args: Any, ack_gather_ms: int = 2, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, ack_gather_ms: int = 2, poll_ms: int = 100, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
         self.ack_gather_s = ack_gather_ms / 1000
+        self.poll_ms = poll_ms
         self._ack_buffers: dict[str, _AckBuffer] = {}
         self._ack_buffers_lock = threading.Lock()
 
     @property
     def consumer_class(self) -> type[_RedisConsumer]:
         return _BatchingConsumer
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> dramatiq.Consumer:
+        return super().consume(queue_name, prefetch, min(timeout, self.poll_ms))
 
     def ack_buffer(self, queue_name: str) -> _AckBuffer:
         """The buffer of ``queue_name``'s finished messages (made on first use)."""
@@ -260,6 +268,7 @@ def build_broker(settings: Settings, middleware: Sequence[dramatiq.Middleware]) 
         maintenance_chance=settings.broker_maintenance_chance,
         middleware=list(middleware),
         ack_gather_ms=settings.ack_flush_delay_ms,
+        poll_ms=settings.consumer_poll_ms,
     )
 
 
