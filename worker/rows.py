@@ -251,6 +251,7 @@ async def upsert_rows(conn: asyncpg.Connection, import_id: int, row_numbers: Seq
     running (cancelled) are left out of the result: there was nothing to do.
     """
     async with conn.transaction():
+        await conn.execute(QUERIES["plan_checks_generically"])
         rows = await conn.fetch(QUERIES["lock_import_rows"], import_id, sorted(row_numbers))
         if not rows or rows[0]["row_number"] is None:  # no such import, not running, or nothing pending
             return Applied({})

@@ -6,12 +6,13 @@
 SELECT now();
 
 -- name: plan_checks_generically
--- For the invites insert (see invite_import_people in worker.invites): the
--- pool plans every statement for its parameters (force_custom_plan), and
--- PostgreSQL applies that to the foreign-key checks too, re-planning each
--- check for each row. Three checks per invite: a million invites took 62 s
--- with them re-planned and 24 s with their plans kept (EXPLAIN ANALYZE).
--- The insert itself has one plan shape whatever its parameters.
+-- For the invites insert (see invite_import_people in worker.invites) and a
+-- batch of rows (worker.rows.upsert_rows): the pool plans every statement for
+-- its parameters (force_custom_plan), and PostgreSQL applies that to the
+-- foreign-key checks too, re-planning each check for each row written. Three
+-- checks per invite: a million invites took 62 s with them re-planned and
+-- 24 s with their plans kept (EXPLAIN ANALYZE). Those statements have one
+-- plan shape whatever their parameters (see lock_people in rows.sql).
 SET LOCAL plan_cache_mode = auto;
 
 -- name: plan_for_parameters_again
