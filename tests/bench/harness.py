@@ -18,6 +18,8 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_DIR = Path(__file__).resolve().parent
 PID = os.getpid()
@@ -102,6 +104,35 @@ def child_pids(pid: int) -> list[int]:
 
 
 # --------------------------------------------------------------------------- worker
+
+
+def cpu_seconds(worker_pids: set[int]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by PostgreSQL's processes, Redis's, and the given worker's.
+
+    Every process of the machine named ``postgres`` counts (the backends of
+    this run, and the server's own: WAL writer, checkpointer, autovacuum); a
+    backend that exited between two readings is missed.
+    """
+    totals = {"worker": 0.0, "postgres": 0.0, "redis": 0.0}
+    for proc in psutil.process_iter(["name"]):
+        name = proc.info["name"] or ""
+        kind = (
+            "worker"
+            if proc.pid in worker_pids
+            else "postgres"
+            if name.startswith("postgres")
+            else "redis"
+            if name.startswith("redis-server")
+            else None
+        )
+        if kind is None:
+            continue
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        totals[kind] += times.user + times.system
+    return totals
 
 
 @dataclass

@@ -68,6 +68,7 @@ from harness import (
     BenchError,
     Worker,
     ceiling_command,
+    cpu_seconds,
     kib_to_mb,
     procfile_command,
     server_url,
@@ -453,6 +454,8 @@ class Bench:
                 worker.start()
                 self.result["worker_boot_seconds"] = round(worker.boot_seconds, 2)
             limit = self.rows * 0.01 + 120
+            worker_pids = {worker.pid, *worker.children()} if worker is not None else set()
+            cpu_before = cpu_seconds(worker_pids)
             self._wall_start = time.time()
             started = time.monotonic()
             with producer_out.open("wb") as out:
@@ -468,6 +471,8 @@ class Bench:
             if sampler is not None:
                 sampler.start()
             producer_rss_kib = 0
+            producer_cpu_s = 0.0
+            cpu_after = cpu_before
             done_seconds: float | None = None
             while producer_seconds is None or (worker is not None and done_seconds is None):
                 if producer_seconds is None:
@@ -476,6 +481,7 @@ class Bench:
                         producer_seconds = time.monotonic() - started
                         self._producer_exit_wall = time.time()
                         producer_rss_kib = usage.ru_maxrss
+                        producer_cpu_s = usage.ru_utime + usage.ru_stime
                         producer.returncode = os.waitstatus_to_exitcode(status)
                         if producer.returncode != 0:
                             output = producer_out.read_text(errors="replace")[-2000:]
@@ -486,6 +492,7 @@ class Bench:
                 if worker is not None and state == "done" and done_seconds is None:
                     done_seconds = time.monotonic() - started
                     self._done_wall = time.time()
+                    cpu_after = cpu_seconds(worker_pids)
                 if state in FINAL_FAILURES:
                     raise BenchError(f"the import ended {state}; see {self.work_dir} (--keep-files)")
                 if worker is not None and worker.process is not None and worker.process.poll() is not None:
@@ -521,6 +528,12 @@ class Bench:
             else:
                 assert done_seconds is not None
                 main_rss, child_rss = worker.peak_rss_mb()
+                # Microseconds of CPU per row, file to done (the producer's from wait4).
+                cpu_used = {kind: cpu_after[kind] - cpu_before[kind] for kind in cpu_before}
+                cpu_used["producer"] = producer_cpu_s
+                self.result["cpu_us_per_row"] = {
+                    kind: round(seconds * 1e6 / self.rows) for kind, seconds in cpu_used.items()
+                }
                 self.result |= {
                     "system_rows_per_s": round(self.rows / done_seconds),
                     "system_seconds": round(done_seconds, 2),
@@ -1000,6 +1013,8 @@ def print_table(result: dict[str, Any]) -> None:
     def fmt(value: Any, suffix: str = "") -> str:
         if value is None:
             return "-"
+        if isinstance(value, dict):
+            return " · ".join(f"{key} {fmt(part)}" for key, part in value.items()) + suffix
         return (f"{value:,.0f}" if isinstance(value, int) or value >= 100 else f"{value}") + suffix
 
     title = (
@@ -1048,6 +1063,7 @@ def print_table(result: dict[str, Any]) -> None:
         ("stock_ceiling_worker_peak_rss_mb", "stock no-op worker process peak RSS", " MB"),
         ("stock_enqueue_msgs_per_s", "stock actor.send, pipelined, alone", " msgs/s"),
         ("worker_rows_per_s", "worker: rows settled per second (first → last commit)", ""),
+        ("cpu_us_per_row", "CPU µs per row, file → done (worker processes, PostgreSQL, Redis, producer)", ""),
         ("batches", "worker: transactions", ""),
         ("mean_batch_rows", "worker: rows per transaction", ""),
         ("finalize_seconds", "last row → done (finalize: managers, invites)", " s"),
