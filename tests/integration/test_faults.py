@@ -57,13 +57,6 @@ def drill(drill_database: str, redis_url: str, tmp_path: Path) -> Iterator[Drill
     world.close()
 
 
-@pytest.fixture
-async def dconn(drill_database: str) -> Any:
-    conn = await connect(drill_database)
-    yield conn
-    await conn.close()
-
-
 def tenants() -> tuple[str, str, str, str]:
     """A clean tenant and a faulted one, each with its own e-mail domain."""
     tag = uuid.uuid4().hex[:8]

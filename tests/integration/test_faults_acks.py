@@ -33,7 +33,6 @@ from tests.support.environment import SERVER_URL, TEST_DATABASE
 from tests.support.imports import wait_final, write_csv
 from tests.support.services import MailServer, wait_until
 from worker import queues
-from worker.db import connect
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.usefixtures("smtp_server")]
 
@@ -46,13 +45,6 @@ def drill_database(database_url: str) -> Iterator[str]:
     """A database for this module's drills, apart from the session's."""
     with shared_server_database(SERVER_URL, f"{TEST_DATABASE}_drills_acks") as url:
         yield url
-
-
-@pytest.fixture
-async def dconn(drill_database: str) -> Any:
-    conn = await connect(drill_database)
-    yield conn
-    await conn.close()
 
 
 async def run_import(world: Drill, conn: Any, tmp_path: Path) -> tuple[str, int]:

@@ -35,7 +35,6 @@ from tests.support.drills import (
 from tests.support.environment import SERVER_URL, TEST_DATABASE
 from tests.support.imports import wait_final, write_csv
 from tests.support.services import MailServer, wait_until
-from worker.db import connect
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.usefixtures("smtp_server")]
 
@@ -63,13 +62,6 @@ def drill(drill_database: str, redis_url: str, tmp_path: Path) -> Iterator[Drill
     world.worker.start()
     yield world
     world.close()
-
-
-@pytest.fixture
-async def dconn(drill_database: str) -> Any:
-    conn = await connect(drill_database)
-    yield conn
-    await conn.close()
 
 
 def signal_the_group(drill: Drill) -> None:

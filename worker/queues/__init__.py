@@ -11,8 +11,9 @@
   settings when first needed (or whichever broker a test installed first).
 - The operations below (``enqueue_many``, ``held_messages``, ...) are the
   whole of what the project asks of a broker beyond dramatiq's own API. Their
-  Redis implementation is ``worker.queues.redis``, the one module that knows
-  Redis keys and scripts; ``worker.queues.encoding`` encodes messages.
+  Redis implementation is ``worker.queues.redis``; the broker itself, which
+  acknowledges in batches, is ``worker.queues.redis_broker``: the two modules
+  that know Redis keys and scripts. ``worker.queues.encoding`` encodes messages.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from redis.asyncio import Redis as AsyncRedis
 from worker.queues import redis as backend
 from worker.queues.encoding import OrjsonEncoder
 from worker.queues.redis import BrokerProcess, QueueDepth, broker_processes
+from worker.queues.redis_broker import build_broker
 from worker.settings import Settings, get_settings
 
 ROWS = "rows"
@@ -76,7 +78,7 @@ def install(settings: Settings, extra_middleware: Sequence[dramatiq.Middleware] 
     Connects to nothing: the Redis client connects on its first call.
     """
     dramatiq.set_encoder(OrjsonEncoder())
-    broker = backend.build_broker(settings, [*base_middleware(settings), *extra_middleware])
+    broker = build_broker(settings, [*base_middleware(settings), *extra_middleware])
     dramatiq.set_broker(broker)
     return broker
 
