@@ -1063,7 +1063,7 @@ def print_table(result: dict[str, Any]) -> None:
         ("stock_ceiling_worker_peak_rss_mb", "stock no-op worker process peak RSS", " MB"),
         ("stock_enqueue_msgs_per_s", "stock actor.send, pipelined, alone", " msgs/s"),
         ("worker_rows_per_s", "worker: rows settled per second (first → last commit)", ""),
-        ("cpu_us_per_row", "CPU µs per row, file → done (worker processes, PostgreSQL, Redis, producer)", ""),
+        ("cpu_us_per_row", "CPU µs per row, file → done", ""),
         ("batches", "worker: transactions", ""),
         ("mean_batch_rows", "worker: rows per transaction", ""),
         ("finalize_seconds", "last row → done (finalize: managers, invites)", " s"),

@@ -17,6 +17,7 @@ from tests.support.environment import TEST_REDIS_NAMESPACE
 from tests.support.services import wait_until
 from worker import queues
 from worker.queues import redis as redis_queues
+from worker.queues.redis_broker import BatchingRedisBroker
 
 NAMESPACE = f"{TEST_REDIS_NAMESPACE}-queues"
 
@@ -97,3 +98,43 @@ async def test_a_stopping_consumer_puts_back_what_it_fetched_and_never_handed_ou
     back = [wait_until(lambda: next(again), timeout=10, what="a requeued message") for _ in range(4)]
     assert sorted(m.message_id for m in [handed_out, *back]) == sorted(m.message_id for m in sent)
     assert queues.requeue_prefetched(consumer) == 0
+
+
+@pytest.fixture
+def batching_broker(redis_url: str) -> Iterator[BatchingRedisBroker]:
+    namespace = NAMESPACE + "-batching"
+    # A flush long after the test's own: only close() or flush() settles ids.
+    batching = BatchingRedisBroker(url=redis_url, namespace=namespace, ack_gather_ms=600_000)
+    batching.declare_queue("rows")
+    yield batching
+    for key in batching.client.scan_iter(match=namespace + "*"):
+        batching.client.delete(key)
+    batching.close()
+
+
+def test_the_batching_broker_acknowledges_in_one_call_after_the_fact(
+    batching_broker: BatchingRedisBroker,
+) -> None:
+    for n in range(50):
+        batching_broker.enqueue(message(n))
+    client, namespace = batching_broker.client, batching_broker.namespace
+    consumer = batching_broker.consume("rows", prefetch=20, timeout=100)
+    taken = [wait_until(lambda: next(consumer), timeout=10, what="a message") for _ in range(20)]
+    assert client.llen(f"{namespace}:rows") == 30, "one fetch of the whole prefetch"
+
+    consumer.ack(taken[0])
+    # One message missing is under a tenth of the prefetch: no fetch for it.
+    assert next(consumer) is None and client.llen(f"{namespace}:rows") == 30
+    assert client.hlen(f"{namespace}:rows.msgs") == 50, "recorded, not yet acknowledged"
+
+    consumer.ack(taken[1])
+    consumer.nack(taken[2])
+    refill = wait_until(lambda: next(consumer), timeout=10, what="the refill")
+    assert client.llen(f"{namespace}:rows") == 27, "the three missing fetched in one call"
+    consumer.ack(refill)
+
+    consumer.close()  # a graceful stop: everything recorded is settled now
+    # Three acknowledged, one dead-lettered; of the 23 fetched, 19 are still in the worker's hands.
+    assert client.hlen(f"{namespace}:rows.msgs") == 50 - 4
+    assert client.zcard(f"{namespace}:rows.XQ") == 1
+    assert client.scard(f"{namespace}:__acks__.{batching_broker.broker_id}.rows") == 19
