@@ -47,6 +47,22 @@ def test_enqueue_many_stores_what_send_stores(redis_url: str) -> None:
         client.close()
 
 
+def test_enqueue_many_keeps_the_order_across_script_calls(redis_url: str) -> None:
+    # 2,501 messages: the first through dramatiq's dispatch script, then three
+    # calls of the bulk script (1,000 + 1,000 + 500).
+    client = redis.Redis.from_url(redis_url)
+    messages_key, queue_key = f"{broker.namespace}:enqueue-order.msgs", f"{broker.namespace}:enqueue-order"
+    try:
+        enqueue_many("enqueue-order", "probe", [(9, row) for row in range(2_501)])
+        stored = client.hgetall(messages_key)
+        order = [stored[message_id] for message_id in client.lrange(queue_key, 0, -1)]
+        assert [orjson.loads(message)["args"] for message in order] == [[9, row] for row in range(2_501)]
+        assert len(stored) == 2_501
+    finally:
+        client.delete(messages_key, queue_key)
+        client.close()
+
+
 def test_every_worker_thread_gets_a_redis_connection(redis_url: str) -> None:
     # 160 threads each holding a connection at once, as a worker's threads do
     # when they acknowledge together (the Procfile runs 128 per process).
