@@ -27,7 +27,7 @@ from worker.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-# Acknowledges ARGV[3 .. 2 + ARGV[2]] and dead-letters the ids after them,
+# Acknowledges ARGV[4 .. 3 + ARGV[2]] and dead-letters the ids after them,
 # as the dispatch script's "ack" and "nack" commands do one id at a time:
 # an id leaves the worker's ack set first, so an id a crashed worker's
 # maintenance already requeued (or one acked twice) is left alone. Also
