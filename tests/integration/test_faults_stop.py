@@ -29,6 +29,7 @@ from tests.support.drills import (
     drill_rows,
     outcome,
     shared_server_database,
+    slow_row_settling,
     wait_invites_settled,
     wait_rows_settled,
 )
@@ -52,6 +53,8 @@ DONE_WITHIN_S = 180
 def drill_database(database_url: str) -> Iterator[str]:
     """A database for this module's drills, apart from the session's."""
     with shared_server_database(SERVER_URL, f"{TEST_DATABASE}_drills_stop") as url:
+        # 400 rows then take a few seconds, so the stop lands mid-import.
+        slow_row_settling(url, 5)
         yield url
 
 

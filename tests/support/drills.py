@@ -263,6 +263,36 @@ def shared_server_database(server_url: str, name: str) -> Iterator[str]:
         asyncio.run(drop_database(server_url, name))
 
 
+_SLOW_SETTLING = """
+CREATE FUNCTION drill_slow_settling() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_sleep({seconds});
+    RETURN NEW;
+END $$;
+CREATE TRIGGER drill_slow_settling BEFORE UPDATE OF status ON import_rows
+FOR EACH ROW WHEN (OLD.status = 'pending' AND NEW.status <> 'pending')
+EXECUTE FUNCTION drill_slow_settling();
+"""
+
+
+def slow_row_settling(database_url: str, milliseconds: int) -> None:
+    """Make settling each row take ``milliseconds`` longer in a drill's database (a trigger).
+
+    The workers settle a few hundred rows in well under a second: a drill that
+    must stop or break them mid-import needs the import to last, whatever the
+    machine's speed.
+    """
+
+    async def install() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(_SLOW_SETTLING.format(seconds=milliseconds / 1000))
+        finally:
+            await conn.close()
+
+    asyncio.run(install())
+
+
 class PrivateCluster:
     """A PostgreSQL cluster of our own (never the shared one), which a drill may restart.
 
