@@ -48,6 +48,7 @@ async def import_status(
         "id": imp["id"],
         "tenant": imp["tenant_id"],
         "mode": imp["mode"],
+        "blank_cells": imp["blank_cells"],
         "state": imp["state"],
         "invites_option": imp["invites"],
         "send_at": _iso(imp["send_at"]),

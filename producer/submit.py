@@ -33,7 +33,15 @@ from worker.rows import COUNTER_SHARDS
 from worker.settings import Settings, get_settings
 
 # MODES and INVITE_OPTIONS are re-exported: the CLI and the API take their choices from here.
-from worker.vocabulary import DEFAULT_MODE, INVALID, INVITE_AT, INVITE_NONE, PENDING
+from worker.vocabulary import (
+    BLANK_CELLS,
+    DEFAULT_BLANK_CELLS,
+    DEFAULT_MODE,
+    INVALID,
+    INVITE_AT,
+    INVITE_NONE,
+    PENDING,
+)
 from worker.vocabulary import INVITE_OPTIONS as INVITE_OPTIONS
 from worker.vocabulary import MODES as MODES
 
@@ -48,6 +56,7 @@ class ImportRequest:
 
     tenant: str
     mode: str = DEFAULT_MODE
+    blank_cells: str = DEFAULT_BLANK_CELLS  # keep: a blank cell leaves the stored value
     invites: str = INVITE_NONE
     send_at: datetime | None = None
     allow_mass_deactivation: bool = False
@@ -59,6 +68,7 @@ class ImportRequest:
         """Refuse a request that cannot be carried out, naming the fix."""
         if self.mode not in MODES:
             raise BulkImportError(f"unknown mode {self.mode!r}: choose one of {', '.join(MODES)}")
+        check_blank_cells(self.blank_cells)
         if self.invites not in INVITE_OPTIONS:
             raise BulkImportError(
                 f"unknown invites option {self.invites!r}: choose one of {', '.join(INVITE_OPTIONS)}"
@@ -67,6 +77,14 @@ class ImportRequest:
             raise BulkImportError("--send-at is required with --invites at, and only with it")
         if self.send_at is not None and self.send_at.tzinfo is None:
             raise BulkImportError("send_at must be timezone-aware by the time it reaches submit")
+
+
+def check_blank_cells(blank_cells: str) -> None:
+    """Refuse an unknown ``blank_cells`` option, naming the allowed values."""
+    if blank_cells not in BLANK_CELLS:
+        raise BulkImportError(
+            f"unknown blank_cells option {blank_cells!r}: choose one of {', '.join(BLANK_CELLS)}"
+        )
 
 
 def require_importable(mapping: ColumnMapping) -> None:
@@ -148,6 +166,7 @@ async def record_import(conn: asyncpg.Connection, request: ImportRequest, source
             request.filename,
             columns,
             request.idempotency_key,
+            request.blank_cells,
         )
         await conn.execute(QUERIES["insert_import_counters"], import_id, COUNTER_SHARDS)
         copied = await conn.copy_records_to_table(
@@ -202,6 +221,7 @@ def submit_import(
     tenant: str,
     *,
     mode: str = DEFAULT_MODE,
+    blank_cells: str = DEFAULT_BLANK_CELLS,
     invites: str = INVITE_NONE,
     send_at: datetime | None = None,
     allow_mass_deactivation: bool = False,
@@ -212,6 +232,8 @@ def submit_import(
     """Start an import of ``source`` (a path or a binary stream: CSV, xlsx, ods or xls) for ``tenant``.
 
     ``sheet`` names a workbook's sheet (default: the first whose header matches).
+    ``blank_cells``: ``clear`` (a blank cell clears the stored value) or ``keep``
+    (it leaves the stored value as it is).
 
     Returns the import id at once; the work runs on the workers. Poll it with
     ``bulk-import status ID`` or :func:`producer.reports.import_status`.
@@ -222,6 +244,7 @@ def submit_import(
     request = ImportRequest(
         tenant=tenant,
         mode=mode,
+        blank_cells=blank_cells,
         invites=invites,
         send_at=send_at,
         allow_mass_deactivation=allow_mass_deactivation,

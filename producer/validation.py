@@ -247,10 +247,14 @@ def _check_secondary_teams(check: _RowChecker, column: Column, primary: object) 
     return teams
 
 
-def _check_role(check: _RowChecker, column: Column) -> str:
+def _check_role(check: _RowChecker, column: Column) -> str | None:
+    # A blank cell stays None, as for the other columns: the worker stores the
+    # default for it, or keeps the stored role when the import keeps blank cells.
     role = check.raw(column.name).strip().casefold()
-    if not role or role in ROLES:
-        return role or DEFAULT_ROLE
+    if not role:
+        return None
+    if role in ROLES:
+        return role
     allowed = ", ".join(r.capitalize() for r in ROLES[:-1]) + f" or {ROLES[-1].capitalize()}"
     check.error(
         column.name,

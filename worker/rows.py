@@ -25,7 +25,9 @@ from worker.vocabulary import (
     ADD_ONLY,
     COLUMNS_BY_NAME,
     CREATED,
+    DEFAULT_BLANK_CELLS,
     FAILED,
+    KEEP,
     OUTCOMES,
     PENDING,
     PERSON_COLUMNS,
@@ -120,12 +122,17 @@ async def _team_ids(conn: asyncpg.Connection, tenant_id: str, names: list[str]) 
 
 
 def desired_person(
-    data: dict[str, Any], existing: asyncpg.Record | None, team_ids: dict[str, int]
+    data: dict[str, Any],
+    existing: asyncpg.Record | None,
+    team_ids: dict[str, int],
+    blank_cells: str = DEFAULT_BLANK_CELLS,
 ) -> dict[str, Any]:
     """The person's columns after this row: the file's values over what is stored.
 
-    A column absent from the file leaves the stored value alone; a blank cell in
-    a present column clears it (role back to learner, language to the tenant's).
+    A column absent from the file leaves the stored value alone. A blank cell in
+    a present column clears it (role back to learner, language to the tenant's)
+    when ``blank_cells`` is ``clear``, and leaves it alone when it is ``keep``;
+    a new person starts from the columns' defaults either way.
     """
     person: dict[str, Any] = (
         {column: existing[column] for column in PERSON_COLUMNS}
@@ -133,18 +140,22 @@ def desired_person(
         else dict(zip(PERSON_COLUMNS, (c.default for c in VALUE_COLUMNS), strict=True))
         | {SECONDARY_TEAM_IDS: []}
     )
+    # Under keep a blank cell is as good as an absent column: nothing to write.
+    given = {
+        field: value for field, value in data.items() if blank_cells != KEEP or value not in (None, "", [])
+    }
     for field in PLAIN_COLUMNS:
-        if field in data:
+        if field in given:
             default = COLUMNS_BY_NAME[field].default
-            person[field] = data[field] if default is None else (data[field] or default)
-    if PRIMARY_TEAM in data:
-        primary = data[PRIMARY_TEAM]
+            person[field] = given[field] if default is None else (given[field] or default)
+    if PRIMARY_TEAM in given:
+        primary = given[PRIMARY_TEAM]
         person[PRIMARY_TEAM_ID] = team_ids[primary] if primary else None
-    if SECONDARY_TEAMS in data:
+    if SECONDARY_TEAMS in given:
         primary_id = person[PRIMARY_TEAM_ID]
         # The primary team may be spelled differently among the secondary ones.
         person[SECONDARY_TEAM_IDS] = list(
-            dict.fromkeys(team_ids[n] for n in data[SECONDARY_TEAMS] if team_ids[n] != primary_id)
+            dict.fromkeys(team_ids[n] for n in given[SECONDARY_TEAMS] if team_ids[n] != primary_id)
         )
     return person
 
@@ -171,9 +182,10 @@ def _value_arrays(changes: list[_Change]) -> list[list[Any]]:
 
 
 async def _plan(
-    conn: asyncpg.Connection, tenant_id: str, mode: str, rows: Sequence[asyncpg.Record]
+    conn: asyncpg.Connection, imp: asyncpg.Record, rows: Sequence[asyncpg.Record]
 ) -> list[_Change]:
-    """Decide each row's outcome against the locked people."""
+    """Decide each row's outcome against the locked people (``imp``: the import's options)."""
+    tenant_id, mode = imp["tenant_id"], imp["mode"]
     emails = sorted(row["email"] for row in rows)
     existing = {p["email"]: p for p in await conn.fetch(QUERIES["lock_people"], tenant_id, emails)}
     applying = [r for r in rows if not (mode == ADD_ONLY and r["email"] in existing)]
@@ -185,7 +197,7 @@ async def _plan(
         if current is not None and mode == ADD_ONLY:
             changes.append(_Change(row["row_number"], email, SKIPPED, current["id"], {}))
             continue
-        values = desired_person(row["data"], current, team_ids)
+        values = desired_person(row["data"], current, team_ids, imp["blank_cells"])
         if current is None:
             outcome = CREATED
         elif is_unchanged(current, values):
@@ -256,7 +268,7 @@ async def upsert_rows(conn: asyncpg.Connection, import_id: int, row_numbers: Seq
         if not rows or rows[0]["row_number"] is None:  # no such import, not running, or nothing pending
             return Applied({})
         imp = rows[0]
-        changes = await _plan(conn, imp["tenant_id"], imp["mode"], rows)
+        changes = await _plan(conn, imp, rows)
         await _write(conn, imp["tenant_id"], import_id, changes)
         remaining = await _settle(conn, import_id, changes)
     return Applied({c.row_number: c.outcome for c in changes}, remaining)

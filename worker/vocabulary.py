@@ -1,6 +1,6 @@
 """The project's vocabulary: every named value and every person column, listed once.
 
-Import modes, import states, row statuses and outcomes, invite options and
+Import modes, the blank-cells option, import states, row statuses and outcomes, invite options and
 states, roles, and the person columns of the template all live here; the
 producer and the worker derive what they need (the template's header, the
 header aliases, validation, the stored columns, the CLI's choices) instead of
@@ -26,6 +26,14 @@ ADD_ONLY: Final = "add-only"
 """Create new people; people who exist are skipped, their teams left as they are."""
 MODES: Final = (UPSERT, SYNC, ADD_ONLY)
 DEFAULT_MODE: Final = UPSERT
+
+# --- blank cells (an import option) -------------------------------------------------------
+CLEAR: Final = "clear"
+"""A blank cell in a column of the file clears the stored value (to the column's default)."""
+KEEP: Final = "keep"
+"""A blank cell leaves the stored value as it is (a new person gets the column's default)."""
+BLANK_CELLS: Final = (CLEAR, KEEP)
+DEFAULT_BLANK_CELLS: Final = CLEAR
 
 # --- import states -----------------------------------------------------------------------
 QUEUED: Final = "queued"

@@ -20,13 +20,20 @@ from producer.submit import ImportRequest, submit_import_async
 from producer.timezones import parse_send_at, tenant_timezone
 from worker.db import connection
 from worker.settings import get_settings
-from worker.vocabulary import INVITE_NONE, INVITE_OPTIONS, MODES
+from worker.vocabulary import BLANK_CELLS, DEFAULT_BLANK_CELLS, INVITE_NONE, INVITE_OPTIONS, MODES
 
 
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tenant", required=True, help="The tenant the people belong to.")
 @click.option("--mode", type=click.Choice(MODES), required=True)
+@click.option(
+    "--blank-cells",
+    type=click.Choice(BLANK_CELLS),
+    default=DEFAULT_BLANK_CELLS,
+    show_default=True,
+    help="clear: a blank cell clears the stored value; keep: it leaves the stored value as it is.",
+)
 @click.option("--sheet", help="A workbook's sheet to import (default: the first whose header matches).")
 @click.option("--invites", type=click.Choice(INVITE_OPTIONS), default=INVITE_NONE, show_default=True)
 @click.option("--send-at", help="With --invites at: ISO 8601 time; without an offset, the tenant's timezone.")
@@ -42,6 +49,7 @@ async def run(
     file: Path,
     tenant: str,
     mode: str,
+    blank_cells: str,
     sheet: str | None,
     invites: str,
     send_at: str | None,
@@ -55,6 +63,7 @@ async def run(
     request = ImportRequest(
         tenant=tenant,
         mode=mode,
+        blank_cells=blank_cells,
         invites=invites,
         send_at=parse_send_at(send_at, timezone),
         allow_mass_deactivation=allow_mass_deactivation,
@@ -78,7 +87,8 @@ async def run(
 def _status_text(status: dict[str, Any]) -> str:
     rows = status["rows"]
     lines = [
-        f"import {status['id']} ({status['tenant']}, {status['mode']}): {status['state']}",
+        f"import {status['id']} ({status['tenant']}, {status['mode']}, blank cells {status['blank_cells']}):"
+        f" {status['state']}",
         f"  rows: {rows['total']} total, {rows['invalid']} invalid, {rows['created']} created, "
         f"{rows['updated']} updated, {rows['unchanged']} unchanged, {rows['skipped']} skipped, "
         f"{rows['failed']} failed, {rows['pending']} pending",

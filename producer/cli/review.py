@@ -14,25 +14,32 @@ from producer.review.report import render_review
 from worker.db import connection
 from worker.errors import FileRejected
 from worker.settings import get_settings
-from worker.vocabulary import DEFAULT_MODE, MODES
+from worker.vocabulary import BLANK_CELLS, DEFAULT_BLANK_CELLS, DEFAULT_MODE, MODES
 
 
 @click.command("review")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--tenant", required=True, help="The tenant the people belong to.")
 @click.option("--mode", type=click.Choice(MODES), default=DEFAULT_MODE, show_default=True)
+@click.option(
+    "--blank-cells",
+    type=click.Choice(BLANK_CELLS),
+    default=DEFAULT_BLANK_CELLS,
+    show_default=True,
+    help="clear: a blank cell clears the stored value; keep: it leaves the stored value as it is.",
+)
 @click.option("--sheet", help="A workbook's sheet to read (default: the first whose header matches).")
 @click.option("--rows", "row_details", is_flag=True, help="Also show what the import would do with each row.")
 @click.option("--json", "as_json", is_flag=True, help="Print the review as JSON.")
 def review_command(
-    file: str, tenant: str, mode: str, sheet: str | None, row_details: bool, as_json: bool
+    file: str, tenant: str, mode: str, blank_cells: str, sheet: str | None, row_details: bool, as_json: bool
 ) -> None:
     """Review FILE (CSV, or an xlsx, ods or xls workbook): columns, row problems, what an import would do.
 
     Changes nothing. Exits 0 when the file can be imported (rows with errors
     are left out) and 2 when it cannot be imported at all.
     """
-    review = run_async(_review_for_cli(file, tenant, mode, sheet, row_details, as_json))
+    review = run_async(_review_for_cli(file, tenant, mode, blank_cells, sheet, row_details, as_json))
     if as_json:
         click.echo(json.dumps(review, indent=2, ensure_ascii=False))
     else:
@@ -42,7 +49,7 @@ def review_command(
 
 
 async def _review_for_cli(
-    file: str, tenant: str, mode: str, sheet: str | None, row_details: bool, as_json: bool
+    file: str, tenant: str, mode: str, blank_cells: str, sheet: str | None, row_details: bool, as_json: bool
 ) -> dict[str, Any]:
     settings = get_settings()
     source: str | BinaryIO = sys.stdin.buffer if file == "-" else file
@@ -56,8 +63,15 @@ async def _review_for_cli(
                 row_details=row_details,
                 max_share=settings.sweep_max_share,
                 sheet=sheet,
+                blank_cells=blank_cells,
             )
     except FileRejected as exc:
         if not as_json:
             raise
-        return {"tenant": tenant, "mode": mode, "importable": False, "error": str(exc)}
+        return {
+            "tenant": tenant,
+            "mode": mode,
+            "blank_cells": blank_cells,
+            "importable": False,
+            "error": str(exc),
+        }

@@ -36,11 +36,22 @@ from producer.review.checks import (
     check_team_variants,
     problem_dict,
 )
-from producer.submit import no_data_rows, require_importable
+from producer.submit import check_blank_cells, no_data_rows, require_importable
 from producer.validation import validate_row
 from worker.errors import BulkImportError, FileRejected
 from worker.settings import get_settings
-from worker.vocabulary import ACTIONS, ADD_ONLY, CREATE, DEFAULT_MODE, INVALID, MODES, SYNC, VALUE_COLUMNS
+from worker.vocabulary import (
+    ACTIONS,
+    ADD_ONLY,
+    CREATE,
+    DEFAULT_BLANK_CELLS,
+    DEFAULT_MODE,
+    INVALID,
+    KEEP,
+    MODES,
+    SYNC,
+    VALUE_COLUMNS,
+)
 
 __all__ = ["ACTIONS", "review_file"]
 
@@ -77,6 +88,7 @@ async def review_file(
     row_details: bool = False,
     max_share: float | None = None,
     sheet: str | None = None,
+    blank_cells: str = DEFAULT_BLANK_CELLS,
 ) -> dict[str, Any]:
     """Review ``source`` for an import into ``tenant`` in ``mode``; return the review JSON.
 
@@ -85,17 +97,20 @@ async def review_file(
     :class:`~worker.errors.FileRejected`. ``row_details`` adds ``rows_preview``
     (each row's e-mail and action). ``max_share`` is the sync sweep's guard
     (default: the ``SWEEP_MAX_SHARE`` setting). ``sheet`` names a workbook's
-    sheet (default: the first whose header matches). Writes nothing to the database.
+    sheet (default: the first whose header matches). ``blank_cells`` is the
+    import's option (``keep``: a blank cell leaves the stored value). Writes
+    nothing to the database.
     """
     if mode not in MODES:
         raise BulkImportError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
+    check_blank_cells(blank_cells)
     share = get_settings().sweep_max_share if max_share is None else max_share
     with open_source(source, sheet=sheet) as csv_source:
         mapping = map_header(csv_source.header)
         transaction = conn.transaction()
         await transaction.start()
         try:
-            review = await _review(conn, csv_source, mapping, tenant, mode, share, row_details)
+            review = await _review(conn, csv_source, mapping, tenant, mode, blank_cells, share, row_details)
         finally:
             # Always rolled back: the review's only writes are to its temporary table.
             await transaction.rollback()
@@ -110,17 +125,19 @@ async def _review(
     mapping: ColumnMapping,
     tenant: str,
     mode: str,
+    blank_cells: str,
     share: float,
     row_details: bool,
 ) -> dict[str, Any]:
     errors, warnings = ProblemLog(), ProblemLog()
     total = await _load_rows(conn, source, mapping, errors, warnings)
-    await _check_rows(conn, tenant, mode, mapping, errors, warnings)
+    await _check_rows(conn, tenant, mode, blank_cells == KEEP, mapping, errors, warnings)
     actions = {r["action"]: r["rows"] for r in await conn.fetch(QUERIES["review_action_counts"])}
     importable = not mapping.missing_required and total > 0
     review: dict[str, Any] = {
         "tenant": tenant,
         "mode": mode,
+        "blank_cells": blank_cells,
         "importable": importable,
         "file": {
             "name": None,
@@ -184,13 +201,16 @@ async def _check_rows(
     conn: asyncpg.Connection,
     tenant: str,
     mode: str,
+    keep_blank: bool,
     mapping: ColumnMapping,
     errors: ProblemLog,
     warnings: ProblemLog,
 ) -> None:
     """The cross-row checks, and each row's action (which the warnings depend on)."""
     await check_duplicate_emails(conn, mapping, errors)
-    await conn.execute(QUERIES["review_classify_rows"], tenant, list(mapping.fields), mode == ADD_ONLY)
+    await conn.execute(
+        QUERIES["review_classify_rows"], tenant, list(mapping.fields), mode == ADD_ONLY, keep_blank
+    )
     await conn.execute(QUERIES["review_analyze_rows"])  # the checks below filter on the new actions
     await check_domain_typos(conn, tenant, mapping, warnings)
     await check_team_variants(conn, tenant, mapping, warnings)

@@ -2,7 +2,7 @@
 -- Named statements: a block runs from its "-- name: NAME" line to the next.
 
 -- name: get_import
-SELECT id, tenant_id, mode, invites, send_at, allow_mass_deactivation, state, filename,
+SELECT id, tenant_id, mode, blank_cells, invites, send_at, allow_mass_deactivation, state, filename,
        columns, total_rows, invalid_rows, blank_rows, would_deactivate, deactivated,
        admins_kept, error, created_at, started_at, finished_at
 FROM imports WHERE id = $1;

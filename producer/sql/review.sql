@@ -58,11 +58,14 @@ FROM review_rows WHERE duplicate_of IS NOT NULL ORDER BY row_number;
 
 -- name: review_classify_rows
 -- What the import would do with each row of tenant $1; $2 lists the fields the
--- file has a column for; $3 is true in add-only mode. Mirrors
+-- file has a column for; $3 is true in add-only mode; $4 is true when the
+-- import keeps blank cells (blank_cells = 'keep'). Mirrors
 -- worker.rows.desired_person and is_unchanged (tests/integration/test_vocabulary
--- checks that they agree): an absent column keeps the stored value, a deactivated person
--- is reactivated (an update), and a team that does not exist yet will be
--- created, so naming it (primary or secondary) changes the person.
+-- checks that they agree): an absent column keeps the stored value, and so
+-- does a blank cell under $4 (otherwise it clears it: a blank role is
+-- 'learner'); a deactivated person is reactivated (an update), and a team
+-- that does not exist yet will be created, so naming it (primary or
+-- secondary) changes the person.
 UPDATE review_rows r
 SET action = c.action
 FROM (
@@ -74,14 +77,19 @@ FROM (
                WHEN p.status = 'active'
                     AND (NOT ('first_name' = ANY($2)) OR r.first_name IS NOT DISTINCT FROM p.first_name)
                     AND (NOT ('last_name' = ANY($2)) OR r.last_name IS NOT DISTINCT FROM p.last_name)
-                    AND (NOT ('job_title' = ANY($2)) OR r.job_title IS NOT DISTINCT FROM p.job_title)
-                    AND (NOT ('role' = ANY($2)) OR r.role IS NOT DISTINCT FROM p.role)
-                    AND (NOT ('language' = ANY($2)) OR r.language IS NOT DISTINCT FROM p.language)
-                    AND (NOT ('location' = ANY($2)) OR r.location IS NOT DISTINCT FROM p.location)
-                    AND (NOT ('primary_team' = ANY($2))
+                    AND (NOT ('job_title' = ANY($2)) OR ($4 AND r.job_title IS NULL)
+                         OR r.job_title IS NOT DISTINCT FROM p.job_title)
+                    AND (NOT ('role' = ANY($2)) OR ($4 AND r.role IS NULL)
+                         OR coalesce(r.role, 'learner') IS NOT DISTINCT FROM p.role)
+                    AND (NOT ('language' = ANY($2)) OR ($4 AND r.language IS NULL)
+                         OR r.language IS NOT DISTINCT FROM p.language)
+                    AND (NOT ('location' = ANY($2)) OR ($4 AND r.location IS NULL)
+                         OR r.location IS NOT DISTINCT FROM p.location)
+                    AND (NOT ('primary_team' = ANY($2)) OR ($4 AND r.primary_team IS NULL)
                          OR (r.primary_team IS NULL AND p.primary_team_id IS NULL)
                          OR (pt.id IS NOT NULL AND pt.id IS NOT DISTINCT FROM p.primary_team_id))
                     AND (NOT ('secondary_teams' = ANY($2))
+                         OR ($4 AND coalesce(cardinality(r.secondary_teams), 0) = 0)
                          OR (NOT EXISTS (
                                  SELECT 1 FROM unnest(r.secondary_teams) AS n(name)
                                  WHERE NOT EXISTS (
@@ -94,7 +102,8 @@ FROM (
                                  JOIN teams t ON t.tenant_id = $1
                                              AND t.name_key = lower(regexp_replace(n.name, '\s', '', 'g'))
                                  WHERE t.id IS DISTINCT FROM
-                                       CASE WHEN 'primary_team' = ANY($2) THEN pt.id
+                                       CASE WHEN 'primary_team' = ANY($2)
+                                                 AND NOT ($4 AND r.primary_team IS NULL) THEN pt.id
                                             ELSE p.primary_team_id END), '{}')
                                  = coalesce((SELECT array_agg(s.id ORDER BY s.id)
                                              FROM unnest(p.secondary_team_ids) AS s(id)), '{}')))

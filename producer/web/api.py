@@ -45,7 +45,14 @@ from worker.db import connection
 from worker.errors import ImportNotFound
 from worker.imports import tenant_of_import
 from worker.settings import Settings
-from worker.vocabulary import DEFAULT_MODE, INVITE_NONE, INVITE_OPTIONS, MODES
+from worker.vocabulary import (
+    BLANK_CELLS,
+    DEFAULT_BLANK_CELLS,
+    DEFAULT_MODE,
+    INVITE_NONE,
+    INVITE_OPTIONS,
+    MODES,
+)
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -167,6 +174,7 @@ async def review(request: Request) -> Response:
     tenant = _tenant(request, principal, required=True)
     assert tenant is not None
     mode = _choice(request, "mode", MODES, DEFAULT_MODE)
+    blank_cells = _choice(request, "blank_cells", BLANK_CELLS, DEFAULT_BLANK_CELLS)
     sheet = request.query_params.get("sheet") or None
     settings = _settings(request)
 
@@ -174,7 +182,13 @@ async def review(request: Request) -> Response:
         async with connection(settings.database_url) as conn:
             with open(path, "rb") as stream:  # a stream: the temporary file's name stays out of the JSON
                 return await review_file(
-                    conn, stream, tenant, mode, max_share=settings.sweep_max_share, sheet=sheet
+                    conn,
+                    stream,
+                    tenant,
+                    mode,
+                    max_share=settings.sweep_max_share,
+                    sheet=sheet,
+                    blank_cells=blank_cells,
                 )
 
     async with uploaded_csv(request) as path:
@@ -186,6 +200,7 @@ async def submit(request: Request) -> Response:
     tenant = _tenant(request, principal, required=True)
     assert tenant is not None
     mode = _choice(request, "mode", MODES, None)
+    blank_cells = _choice(request, "blank_cells", BLANK_CELLS, DEFAULT_BLANK_CELLS)
     invites = _choice(request, "invites", INVITE_OPTIONS, INVITE_NONE)
     raw_send_at = request.query_params.get("send_at") or None
     if (invites == "at") != (raw_send_at is not None):
@@ -200,6 +215,7 @@ async def submit(request: Request) -> Response:
     job = ImportRequest(
         tenant=tenant,
         mode=mode,
+        blank_cells=blank_cells,
         invites=invites,
         send_at=send_at,
         allow_mass_deactivation=_flag(request, "allow_mass_deactivation"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from producer.submit import INVITE_OPTIONS, MODES
+from worker.vocabulary import BLANK_CELLS, DEFAULT_BLANK_CELLS
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _CSV_BODY = {
@@ -44,7 +45,7 @@ def _json(description: str, schema: dict[str, Any] | None = None) -> dict[str, A
 
 def _errors(*codes: int) -> dict[str, Any]:
     meaning = {
-        400: "A bad request (parameter, mode, send_at); `error` says how to fix it.",
+        400: "A bad request (parameter, mode, blank_cells, send_at); `error` says how to fix it.",
         401: "Missing, malformed, invalid or revoked token.",
         403: "A service token asked to act for another tenant (`?tenant=`).",
         404: "No such import for this token (another tenant's import is reported the same way).",
@@ -60,6 +61,12 @@ _SHEET = _query(
     "sheet", "A workbook's sheet to read (default: the first whose header matches).", {"type": "string"}
 )
 _MODE = _query("mode", "upsert, sync or add-only.", {"type": "string", "enum": list(MODES)})
+_BLANK_CELLS = _query(
+    "blank_cells",
+    "clear (default): a blank cell in a column of the file clears the stored value;"
+    " keep: it leaves the stored value as it is (a new person gets the column's default).",
+    {"type": "string", "enum": list(BLANK_CELLS), "default": DEFAULT_BLANK_CELLS},
+)
 _SUBMITTED = {
     "type": "object",
     "required": ["id", "status_url"],
@@ -111,7 +118,7 @@ OPENAPI: dict[str, Any] = {
         "/api/imports/review": {
             "post": {
                 "summary": "Review a file: columns, row errors and warnings, preview; changes nothing",
-                "parameters": [_MODE, _SHEET, _TENANT],
+                "parameters": [_MODE, _BLANK_CELLS, _SHEET, _TENANT],
                 "requestBody": _CSV_BODY,
                 "responses": {
                     "200": _json("The review JSON (as `bulk-import review --json`)."),
@@ -124,6 +131,7 @@ OPENAPI: dict[str, Any] = {
                 "summary": "Start an import",
                 "parameters": [
                     {**_MODE, "required": True},
+                    _BLANK_CELLS,
                     _SHEET,
                     _query(
                         "invites",

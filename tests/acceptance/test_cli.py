@@ -619,3 +619,46 @@ def test_invites_for_a_tenant_that_does_not_exist_is_one_line(command: str, data
 
     message = one_line_error(result, 1)
     assert "no tenant 'nobody-at-all'" in message
+
+
+# --- 11. blank cells -----------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("worker")
+def test_blank_cells_keep_leaves_stored_values_and_the_review_predicts_it(
+    tmp_path: Path, tenant: str
+) -> None:
+    run_wait_json(write_csv(tmp_path / "people.csv", TEAM), tenant)
+    blanks = write_csv(
+        tmp_path / "blanks.csv",
+        [
+            person("Mia", "Manager", "mia@example.com"),
+            person("Tom", "Solo", "tom@example.com", location="Oslo"),
+        ],
+    )
+
+    review = json.loads(
+        ok(cli("review", blanks, "--tenant", tenant, "--blank-cells", "keep", "--json")).stdout
+    )
+    status = run_wait_json(blanks, tenant, "upsert", "--blank-cells", "keep")
+
+    assert review["blank_cells"] == "keep"
+    assert (review["preview"]["unchanged"], review["preview"]["update"]) == (1, 1), review["preview"]
+    assert status["blank_cells"] == "keep"
+    assert (status["rows"]["unchanged"], status["rows"]["updated"]) == (1, 1), status
+    assert status_json(status["id"])["blank_cells"] == "keep"
+    people = export_by_email(tenant, tmp_path)
+    mia, tom = people["mia@example.com"], people["tom@example.com"]
+    assert (mia["Job title"], mia["Primary team"], mia["Role"]) == ("Head of Sales", "Sales", "Manager")
+    assert (tom["Primary team"], tom["Language"], tom["Location"]) == ("Support", "fr", "Oslo")
+
+
+@pytest.mark.parametrize("command", ["run", "review"])
+def test_an_unknown_blank_cells_value_is_a_usage_error_naming_the_values(
+    command: str, tmp_path: Path, tenant: str
+) -> None:
+    path = write_csv(tmp_path / "people.csv", TEAM)
+
+    line = usage_error(cli(command, path, "--tenant", tenant, "--mode", "upsert", "--blank-cells", "never"))
+
+    assert "--blank-cells" in line and "'never'" in line and "'clear', 'keep'" in line, line

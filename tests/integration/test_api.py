@@ -223,6 +223,11 @@ async def test_submit_refuses_bad_requests_with_a_reason(client: httpx.AsyncClie
         ({"mode": "upsert", "invites": "at"}, 400, "send_at"),
         ({"mode": "upsert", "invites": "at", "send_at": "next week"}, 400, "ISO 8601"),
         ({"mode": "upsert", "allow_mass_deactivation": "maybe"}, 400, "true or false"),
+        (
+            {"mode": "upsert", "blank_cells": "never"},
+            400,
+            "blank_cells is 'never': choose one of clear, keep",
+        ),
     ]
     for params, code, words in cases:
         response = await client.post("/api/imports", params=params, content=body, headers=bearer(token))
@@ -395,6 +400,34 @@ async def test_review_reports_without_importing(
     assert empty.status_code == 422 and "empty" in empty.json()["error"]
     bad_mode = await client.post("/api/imports/review?mode=merge", content=body, headers=bearer(token))
     assert bad_mode.status_code == 400
+    bad_blank_cells = await client.post(
+        "/api/imports/review?blank_cells=never", content=body, headers=bearer(token)
+    )
+    assert bad_blank_cells.status_code == 400 and "clear, keep" in bad_blank_cells.json()["error"]
+
+
+@pytest.mark.usefixtures("worker")
+async def test_blank_cells_keep_is_reviewed_submitted_and_shown_in_the_status(
+    client: httpx.AsyncClient, conn: Any, token: str, tenant: str
+) -> None:
+    await poll_final(client, token, (await submit(client, token, csv_body(TEAM)))["id"])
+    # Mia's team and role cells blank: kept under keep, so nothing changes.
+    body = csv_body([person("Mia", "Manager", "mia@example.com")])
+
+    reviewed = await client.post(
+        "/api/imports/review", params={"blank_cells": "keep"}, content=body, headers=bearer(token)
+    )
+    assert reviewed.status_code == 200
+    assert (reviewed.json()["blank_cells"], reviewed.json()["preview"]["unchanged"]) == ("keep", 1)
+    status = await poll_final(client, token, (await submit(client, token, body, blank_cells="keep"))["id"])
+
+    assert (status["blank_cells"], status["rows"]["unchanged"]) == ("keep", 1)
+    kept = await conn.fetchrow(
+        "SELECT p.role, t.name FROM people p JOIN teams t ON t.id = p.primary_team_id"
+        " WHERE p.tenant_id = $1 AND p.email = 'mia@example.com'",
+        tenant,
+    )
+    assert tuple(kept) == ("manager", "Sales")
 
 
 @pytest.mark.usefixtures("worker")

@@ -5,8 +5,9 @@ The rule is written twice, on purpose: in Python (``worker.rows.desired_person``
 and ``is_unchanged``), where the import applies rows in batches, and in SQL
 (``review_classify_rows``), where the review predicts a whole file set-based
 without reading people into memory. The generated cases below hold the two to
-the same answers: random stored people, random files in every mode, and for
-each row the review's action must be what the worker then does.
+the same answers: random stored people, random files in every mode and with
+either blank_cells option, and for each row the review's action must be what
+the worker then does.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ from producer.review import review_file
 from tests.support.imports import apply_import
 from worker import vocabulary
 from worker.db import connection
-from worker.vocabulary import COLUMNS, MODES, OUTCOME_OF_ACTION, PERSON_COLUMNS, UPSERT
+from worker.vocabulary import BLANK_CELLS, COLUMNS, MODES, OUTCOME_OF_ACTION, PERSON_COLUMNS, UPSERT
 
 # --- the schema's CHECK constraints ----------------------------------------------------------
 
 CHECKED = [
     ("imports", "mode", vocabulary.MODES),
+    ("imports", "blank_cells", vocabulary.BLANK_CELLS),
     ("imports", "invites", vocabulary.INVITE_OPTIONS),
     ("imports", "state", vocabulary.IMPORT_STATES),
     ("import_rows", "status", vocabulary.ROW_STATUSES),
@@ -142,6 +144,7 @@ def _csv(columns: list[str], data: list[dict[str, str]]) -> bytes:
     ),
     second=st.data(),
     mode=st.sampled_from(MODES),
+    blank_cells=st.sampled_from(BLANK_CELLS),
 )
 def test_the_review_predicts_what_the_worker_does_to_each_row(
     database_url: str,
@@ -150,6 +153,7 @@ def test_the_review_predicts_what_the_worker_does_to_each_row(
     columns: list[str],
     second: st.DataObject,
     mode: str,
+    blank_cells: str,
 ) -> None:
     data = _csv(columns, _near(second, stored, columns))
 
@@ -164,8 +168,11 @@ def test_the_review_predicts_what_the_worker_does_to_each_row(
                 tenant,
                 sorted(deactivated),
             )
-            review = await review_file(conn, io.BytesIO(data), tenant, mode, row_details=True)
-            applied = (await apply_import(conn, io.BytesIO(data), tenant, mode))["statuses"]
+            review = await review_file(
+                conn, io.BytesIO(data), tenant, mode, row_details=True, blank_cells=blank_cells
+            )
+            file = io.BytesIO(data)
+            applied = (await apply_import(conn, file, tenant, mode, blank_cells=blank_cells))["statuses"]
         actions = review["rows_preview"]
         return {r["row"]: OUTCOME_OF_ACTION.get(r["action"], r["action"]) for r in actions}, applied
 

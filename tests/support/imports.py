@@ -78,11 +78,20 @@ async def export_rows(conn: Any, tenant: str) -> dict[str, dict[str, str]]:
 
 
 async def apply_import(
-    conn: Any, path: Path | BinaryIO, tenant: str, mode: str = "upsert", max_share: float = 1.0
+    conn: Any,
+    path: Path | BinaryIO,
+    tenant: str,
+    mode: str = "upsert",
+    max_share: float = 1.0,
+    **options: Any,
 ) -> dict[str, Any]:
-    """Import ``path`` as the worker would, without a broker; return each row's status and the sweep."""
+    """Import ``path`` as the worker would, without a broker; return each row's status and the sweep.
+
+    ``options`` are the other fields of the :class:`ImportRequest` (``blank_cells``, say).
+    """
     with open_source(path) as source:
-        import_id = await record_import(conn, ImportRequest(tenant=tenant, mode=mode), source)
+        request = ImportRequest(tenant=tenant, mode=mode, **options)
+        import_id = await record_import(conn, request, source)
     assert await imports.start_next_import(conn, tenant) == import_id
     pending: list[int] = []
 

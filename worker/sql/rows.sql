@@ -17,9 +17,9 @@ RETURNING id;
 -- later batch sees it. Then, if it is running, its pending rows among $2,
 -- locked: one row per pending row, or a single row with a NULL row_number.
 WITH imp AS MATERIALIZED (
-    SELECT tenant_id, mode, state FROM imports WHERE id = $1 FOR SHARE
+    SELECT tenant_id, mode, blank_cells, state FROM imports WHERE id = $1 FOR SHARE
 )
-SELECT imp.tenant_id, imp.mode, imp.state, r.row_number, r.email, r.data
+SELECT imp.tenant_id, imp.mode, imp.blank_cells, imp.state, r.row_number, r.email, r.data
 FROM imp
 LEFT JOIN LATERAL (
     SELECT row_number, email, data FROM import_rows
