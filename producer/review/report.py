@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from producer.fields import FIELDS_BY_NAME
-from worker.vocabulary import ADD_ONLY, SYNC
+from worker.vocabulary import ADD_ONLY, DEFAULT_BLANK_CELLS, SYNC
 
 SHOWN_PER_GROUP = 20
 SHOWN_PEOPLE = 20
@@ -133,7 +133,12 @@ def _preview_lines(review: dict[str, Any]) -> list[str]:
         counts.append(f"{preview['skip']:,} skipped (already there)")
     if mode == SYNC:
         counts.append(f"{preview['deactivate']:,} to deactivate")
-    lines = ["", _heading(f"The import ({mode}) would", "blue"), "  " + ", ".join(counts)]
+    options = (
+        mode
+        if review.get("blank_cells", DEFAULT_BLANK_CELLS) == DEFAULT_BLANK_CELLS
+        else f"{mode}, blank cells kept"
+    )
+    lines = ["", _heading(f"The import ({options}) would", "blue"), "  " + ", ".join(counts)]
     if mode == SYNC:
         people = preview["deactivate_people"][:SHOWN_PEOPLE]
         if people:
@@ -171,7 +176,10 @@ def _row_detail_lines(review: dict[str, Any]) -> list[str]:
 def _verdict(review: dict[str, Any], file: str) -> str:
     if not review["importable"]:
         return _heading(f"✗ This file cannot be imported: {review['error']}", "red")
-    command = shlex.join(["bulk-import", "run", file, "--tenant", review["tenant"], "--mode", review["mode"]])
+    words = ["bulk-import", "run", file, "--tenant", review["tenant"], "--mode", review["mode"]]
+    if review.get("blank_cells", DEFAULT_BLANK_CELLS) != DEFAULT_BLANK_CELLS:
+        words += ["--blank-cells", review["blank_cells"]]
+    command = shlex.join(words)
     invalid = review["rows"]["invalid"]
     left_out = f" ({_plural(invalid, 'row')} with errors will be left out)" if invalid else ""
     return _heading(f"✓ This file can be imported{left_out}: {command}", "green")

@@ -640,8 +640,11 @@ def test_blank_cells_keep_leaves_stored_values_and_the_review_predicts_it(
     review = json.loads(
         ok(cli("review", blanks, "--tenant", tenant, "--blank-cells", "keep", "--json")).stdout
     )
+    text = ok(cli("review", blanks, "--tenant", tenant, "--blank-cells", "keep")).stdout
     status = run_wait_json(blanks, tenant, "upsert", "--blank-cells", "keep")
 
+    # The command the review suggests keeps the option.
+    assert "(upsert, blank cells kept)" in text and "--mode upsert --blank-cells keep" in text, text
     assert review["blank_cells"] == "keep"
     assert (review["preview"]["unchanged"], review["preview"]["update"]) == (1, 1), review["preview"]
     assert status["blank_cells"] == "keep"
