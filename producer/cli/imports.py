@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 import click
 
+from producer.cli.options import blank_cells_option
 from producer.cli.running import async_command, emit
 from producer.control import cancel_import, resume_import
 from producer.progress import wait_for_import
@@ -20,20 +21,14 @@ from producer.submit import ImportRequest, submit_import_async
 from producer.timezones import parse_send_at, tenant_timezone
 from worker.db import connection
 from worker.settings import get_settings
-from worker.vocabulary import BLANK_CELLS, DEFAULT_BLANK_CELLS, INVITE_NONE, INVITE_OPTIONS, MODES
+from worker.vocabulary import INVITE_NONE, INVITE_OPTIONS, MODES
 
 
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tenant", required=True, help="The tenant the people belong to.")
 @click.option("--mode", type=click.Choice(MODES), required=True)
-@click.option(
-    "--blank-cells",
-    type=click.Choice(BLANK_CELLS),
-    default=DEFAULT_BLANK_CELLS,
-    show_default=True,
-    help="clear: a blank cell clears the stored value; keep: it leaves the stored value as it is.",
-)
+@blank_cells_option
 @click.option("--sheet", help="A workbook's sheet to import (default: the first whose header matches).")
 @click.option("--invites", type=click.Choice(INVITE_OPTIONS), default=INVITE_NONE, show_default=True)
 @click.option("--send-at", help="With --invites at: ISO 8601 time; without an offset, the tenant's timezone.")

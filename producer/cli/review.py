@@ -8,26 +8,21 @@ from typing import Any, BinaryIO
 
 import click
 
+from producer.cli.options import blank_cells_option
 from producer.cli.running import run_async
 from producer.review import review_file
 from producer.review.report import render_review
 from worker.db import connection
 from worker.errors import FileRejected
 from worker.settings import get_settings
-from worker.vocabulary import BLANK_CELLS, DEFAULT_BLANK_CELLS, DEFAULT_MODE, MODES
+from worker.vocabulary import DEFAULT_MODE, MODES
 
 
 @click.command("review")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--tenant", required=True, help="The tenant the people belong to.")
 @click.option("--mode", type=click.Choice(MODES), default=DEFAULT_MODE, show_default=True)
-@click.option(
-    "--blank-cells",
-    type=click.Choice(BLANK_CELLS),
-    default=DEFAULT_BLANK_CELLS,
-    show_default=True,
-    help="clear: a blank cell clears the stored value; keep: it leaves the stored value as it is.",
-)
+@blank_cells_option
 @click.option("--sheet", help="A workbook's sheet to read (default: the first whose header matches).")
 @click.option("--rows", "row_details", is_flag=True, help="Also show what the import would do with each row.")
 @click.option("--json", "as_json", is_flag=True, help="Print the review as JSON.")
