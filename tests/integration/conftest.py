@@ -1,17 +1,27 @@
 """Fixtures shared by the drill modules (``test_faults*.py``).
 
-Each drill module defines ``drill_database``, the database of its own its
-drills run in; ``dconn`` is a connection to it.
+``drill_database`` is a database of the module's own (named after it), apart
+from the session's; ``dconn`` is a connection to it.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
+from tests.support.drills import shared_server_database
+from tests.support.environment import SERVER_URL, TEST_DATABASE
 from worker.db import connect
+
+
+@pytest.fixture(scope="module")
+def drill_database(request: pytest.FixtureRequest, database_url: str) -> Iterator[str]:
+    """A migrated database for this module's drills, dropped after them."""
+    module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    with shared_server_database(SERVER_URL, f"{TEST_DATABASE}_{module}") as url:
+        yield url
 
 
 @pytest.fixture

@@ -29,7 +29,6 @@ from tests.support.drills import (
     wait_invites_settled,
     wait_rows_settled,
 )
-from tests.support.environment import SERVER_URL, TEST_DATABASE
 from tests.support.imports import wait_final, write_csv
 from tests.support.services import MailServer, wait_until
 from worker.db import connect
@@ -39,13 +38,6 @@ from worker.db import connect
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.usefixtures("smtp_server")]
 
 ROWS = 400
-
-
-@pytest.fixture(scope="module")
-def drill_database(database_url: str) -> Iterator[str]:
-    """A database for this module's drills, apart from the session's."""
-    with shared_server_database(SERVER_URL, f"{TEST_DATABASE}_drills") as url:
-        yield url
 
 
 @pytest.fixture

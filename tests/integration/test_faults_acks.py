@@ -15,7 +15,6 @@ unacknowledged in Redis, and then:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +24,9 @@ from tests.support.drills import (
     Drill,
     check_invariants,
     drill_rows,
-    shared_server_database,
     sigkill_group,
     wait_invites_settled,
 )
-from tests.support.environment import SERVER_URL, TEST_DATABASE
 from tests.support.imports import wait_final, write_csv
 from tests.support.services import MailServer, wait_until
 from worker import queues
@@ -38,13 +35,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.usefixture
 
 ROWS = 300
 HELD_ACKS = {"ACK_FLUSH_DELAY_MS": "600000"}
-
-
-@pytest.fixture(scope="module")
-def drill_database(database_url: str) -> Iterator[str]:
-    """A database for this module's drills, apart from the session's."""
-    with shared_server_database(SERVER_URL, f"{TEST_DATABASE}_drills_acks") as url:
-        yield url
 
 
 async def run_import(world: Drill, conn: Any, tmp_path: Path) -> tuple[str, int]:

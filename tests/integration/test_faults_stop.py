@@ -28,12 +28,10 @@ from tests.support.drills import (
     check_invariants,
     drill_rows,
     outcome,
-    shared_server_database,
     slow_row_settling,
     wait_invites_settled,
     wait_rows_settled,
 )
-from tests.support.environment import SERVER_URL, TEST_DATABASE
 from tests.support.imports import wait_final, write_csv
 from tests.support.services import MailServer, wait_until
 
@@ -50,12 +48,10 @@ DONE_WITHIN_S = 180
 
 
 @pytest.fixture(scope="module")
-def drill_database(database_url: str) -> Iterator[str]:
-    """A database for this module's drills, apart from the session's."""
-    with shared_server_database(SERVER_URL, f"{TEST_DATABASE}_drills_stop") as url:
-        # 400 rows then take a few seconds, so the stop lands mid-import.
-        slow_row_settling(url, 5)
-        yield url
+def drill_database(drill_database: str) -> str:
+    """The module's drill database, where 400 rows take a few seconds, so the stop lands mid-import."""
+    slow_row_settling(drill_database, 5)
+    return drill_database
 
 
 @pytest.fixture
