@@ -17,17 +17,26 @@ Deliberately *not* matched, because the column means something else:
   first name is taken instead.
 - Entra's ``userType`` / HR ``Employee Type``: Member/Guest or contract type, not
   a platform role.
+
+An admin's *choices* override the matching for the headers they name: a field
+for a column nothing matched (or one matched wrongly), or "ignore" for a column
+that must not be read. The errors file we write (``Row``, the original header,
+``Reason``) is meant to be fixed and uploaded again, so its own first and last
+columns are ignored without being asked.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
 from producer.fields import FIELDS, FIELDS_BY_NAME, REQUIRED_FIELDS
+from worker.errors import BulkImportError
 
 # Below this length an alias is too generic to suggest from ("sn" is close to "SSN").
 _HINT_MIN_ALIAS_LENGTH = 5
@@ -41,6 +50,8 @@ _NEVER_HINTED = ("manager", "supervisor", "reportsto", "reportingto")
 _BRACKETED = re.compile(r"\[([^\[\]]*)\]")
 _GROUPS = re.compile(r"\[[^\[\]]*\]|\([^()]*\)")
 _MARKER_WORDS = frozenset({"required", "optional"})
+# The first and last columns of the errors file (producer.reports.write_failed_rows).
+ERRORS_FILE_FIRST, ERRORS_FILE_LAST = "Row", "Reason"
 
 
 def normalise(text: str) -> str:
@@ -74,6 +85,9 @@ class ColumnMapping:
     missing_required: list[str]
     hints: dict[str, str]
     duplicates: list[str]
+    ignored: list[str] = dataclasses.field(default_factory=list)
+    # The admin's choices that applied, by the file's header: a field, or None for "ignore".
+    chosen: dict[str, str | None] = dataclasses.field(default_factory=dict)
 
     def header_of(self, field: str) -> str:
         """The file's header text for ``field``, or the template header when unmapped."""
@@ -87,6 +101,32 @@ class ColumnMapping:
         for header, name in self.matched.items():
             headers.setdefault(name, header)
         return headers
+
+
+def header_key(header: str) -> str:
+    """The key a choice for ``header`` is known by: its ``normalise``d text (the text
+    itself when nothing is left of it, so that ``#`` and ``-`` stay apart)."""
+    return normalise(header) or header.strip()
+
+
+def check_choices(choices: Mapping[str, str | None]) -> dict[str, str | None]:
+    """Refuse a choice of an unknown field or two conflicting choices for one header;
+    return the choices keyed by :func:`header_key`."""
+    by_key: dict[str, str | None] = {}
+    headers: dict[str, str] = {}
+    for header, name in choices.items():
+        if name is not None and name not in FIELDS_BY_NAME:
+            raise BulkImportError(
+                f"column {header!r}: {name!r} is not a field: choose one of {', '.join(FIELDS_BY_NAME)},"
+                " or ignore the column"
+            )
+        key = header_key(header)
+        if key in by_key and by_key[key] != name:
+            raise BulkImportError(
+                f"columns {headers[key]!r} and {header!r} are one column with two choices: keep one"
+            )
+        by_key[key], headers[key] = name, header
+    return by_key
 
 
 def _candidates(header: str) -> list[str]:
@@ -134,32 +174,84 @@ def _closest(field: str, headers: list[str]) -> str | None:
     return best
 
 
-def map_header(header: list[str]) -> ColumnMapping:
-    """Match each header cell to a field.
+def shown_headers(header: list[str]) -> list[str]:
+    """Each header cell as reported: stripped, a blank one as ``(column N)``."""
+    return [raw.replace("\ufeff", "").strip() or f"(column {index + 1})" for index, raw in enumerate(header)]
 
-    The first column matching a field wins; later ones are reported in
-    ``duplicates`` and ignored. Every header lands in exactly one of
-    ``matched``, ``unmatched`` and ``duplicates``. Blank headers are shown as
-    ``(column N)``, N counting from 1.
+
+def _choices_by_column(shown: list[str], choices: Mapping[str, str | None]) -> dict[int, str | None]:
+    """Each chosen column's choice, by position; a choice for a header the file lacks is refused."""
+    by_key = check_choices(choices)
+    keys = [header_key(text) for text in shown]
+    absent = [header for header in choices if header_key(header) not in keys]
+    if absent:
+        raise BulkImportError(
+            f"the file has no column {absent[0]!r} to map: its columns are {', '.join(shown)};"
+            " check the spelling or drop the choice"
+        )
+    owners: dict[str, str] = {}
+    for header, name in choices.items():
+        if name is not None and header_key(owners.setdefault(name, header)) != header_key(header):
+            raise BulkImportError(
+                f"columns {owners[name]!r} and {header!r} are both chosen for {name!r}:"
+                " choose one, and ignore or map the other"
+            )
+    return {index: by_key[key] for index, key in enumerate(keys) if key in by_key}
+
+
+def _is_errors_file_column(shown: list[str], index: int) -> bool:
+    if len(shown) < 2:
+        return False
+    return (index == 0 and shown[0] == ERRORS_FILE_FIRST) or (
+        index == len(shown) - 1 and shown[index] == ERRORS_FILE_LAST
+    )
+
+
+def map_header(header: list[str], choices: Mapping[str, str | None] | None = None) -> ColumnMapping:
+    """Match each header cell to a field, the admin's ``choices`` first.
+
+    ``choices`` maps a header's text (as shown; compared by ``normalise``) to a
+    field name, or to None to ignore the column; a choice of a field, of two
+    headers for one field, or for a header the file does not have raises
+    :class:`~worker.errors.BulkImportError` (filter remembered choices to the
+    file's headers first). The errors file's own ``Row`` (first) and
+    ``Reason`` (last) columns are ignored unless chosen.
+
+    A chosen column wins over one matching by its name; otherwise the first
+    column matching a field wins and later ones are reported in ``duplicates``.
+    Every header lands in exactly one of ``matched``, ``unmatched``,
+    ``duplicates`` and ``ignored``. Blank headers are shown as ``(column N)``,
+    N counting from 1.
     """
-    fields: dict[str, int] = {}
+    shown = shown_headers(header)
+    chosen_at = _choices_by_column(shown, choices or {})
+    fields = {name: index for index, name in reversed(chosen_at.items()) if name is not None}
     matched: dict[str, str] = {}
     unmatched: list[str] = []
     duplicates: list[str] = []
+    ignored: list[str] = []
+    chosen: dict[str, str | None] = {}
     for index, raw in enumerate(header):
-        shown = raw.replace("\ufeff", "").strip() or f"(column {index + 1})"
-        field = _field_for(raw)
-        if field is None:
-            unmatched.append(shown)
-        elif field in fields:
-            duplicates.append(shown)
+        text = shown[index]
+        if index in chosen_at:
+            name = chosen.setdefault(text, chosen_at[index])
+        elif _is_errors_file_column(shown, index):
+            name = None
         else:
-            fields[field] = index
-            matched[shown] = field
+            name = _field_for(raw)
+            if name is None:
+                unmatched.append(text)
+                continue
+        if name is None:
+            ignored.append(text)
+        elif fields.setdefault(name, index) != index:
+            duplicates.append(text)
+        else:
+            matched[text] = name
     missing = [name for name in REQUIRED_FIELDS if name not in fields]
     hints: dict[str, str] = {}
     for name in missing:
         hint = _closest(name, unmatched)
         if hint is not None:
             hints[name] = hint
-    return ColumnMapping(fields, matched, unmatched, missing, hints, duplicates)
+    return ColumnMapping(fields, matched, unmatched, missing, hints, duplicates, ignored, chosen)
