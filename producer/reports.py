@@ -53,6 +53,8 @@ async def import_status(
         "invites_option": imp["invites"],
         "send_at": _iso(imp["send_at"]),
         "file": imp["filename"],
+        # The admin's column choices that applied (header → field, null: ignored), remembered ones too.
+        "mapping": imp["columns"].get("mapping", {}),
         "rows": {
             "total": imp["total_rows"],
             "invalid": imp["invalid_rows"],

@@ -19,8 +19,9 @@ import asyncpg
 import redis
 import structlog
 
+from producer.choices import map_with_choices, remember_choices
 from producer.fields import FIELDS_BY_NAME
-from producer.mapping import ColumnMapping, map_header
+from producer.mapping import ColumnMapping, check_choices
 from producer.queries import QUERIES
 from producer.reading import Source, open_source
 from producer.validation import validate_row
@@ -63,6 +64,8 @@ class ImportRequest:
     idempotency_key: str | None = None
     filename: str | None = None
     sheet: str | None = None  # a workbook's sheet; None: the first whose header matches
+    # The admin's column choices (header → field, None: ignore), remembered for the tenant.
+    mapping: dict[str, str | None] | None = None
 
     def check(self) -> None:
         """Refuse a request that cannot be carried out, naming the fix."""
@@ -77,6 +80,7 @@ class ImportRequest:
             raise BulkImportError("--send-at is required with --invites at, and only with it")
         if self.send_at is not None and self.send_at.tzinfo is None:
             raise BulkImportError("send_at must be timezone-aware by the time it reaches submit")
+        check_choices(self.mapping or {})
 
 
 def check_blank_cells(blank_cells: str) -> None:
@@ -136,13 +140,20 @@ async def _row_records(
 
 
 async def record_import(conn: asyncpg.Connection, request: ImportRequest, source: Source) -> int:
-    """Record the import and all its rows in one transaction; return its id."""
-    mapping = map_header(source.header)
+    """Record the import and all its rows in one transaction; return its id.
+
+    The columns are mapped with the tenant's remembered choices overlaid by the
+    request's own, which are remembered in the same transaction.
+    """
+    mapping, remembered = await map_with_choices(conn, request.tenant, source.header, request.mapping)
     require_importable(mapping)
     columns = {
         "header": source.header,
         "matched": mapping.matched,
         "unmatched": mapping.unmatched,
+        "ignored": mapping.ignored,
+        "mapping": mapping.chosen,
+        "remembered": remembered,
         "encoding": source.encoding,
         "delimiter": source.delimiter,
         "format": source.format,
@@ -156,6 +167,9 @@ async def record_import(conn: asyncpg.Connection, request: ImportRequest, source
             )
             if existing is not None:
                 return int(existing)
+        await remember_choices(
+            conn, request.tenant, {h: f for h, f in mapping.chosen.items() if h not in remembered}
+        )
         import_id: int = await conn.fetchval(
             QUERIES["insert_import"],
             request.tenant,
@@ -227,13 +241,16 @@ def submit_import(
     allow_mass_deactivation: bool = False,
     idempotency_key: str | None = None,
     sheet: str | None = None,
+    mapping: dict[str, str | None] | None = None,
     settings: Settings | None = None,
 ) -> int:
     """Start an import of ``source`` (a path or a binary stream: CSV, xlsx, ods or xls) for ``tenant``.
 
     ``sheet`` names a workbook's sheet (default: the first whose header matches).
     ``blank_cells``: ``clear`` (a blank cell clears the stored value) or ``keep``
-    (it leaves the stored value as it is).
+    (it leaves the stored value as it is). ``mapping`` maps a header of the
+    file to a field name, or to None to ignore the column; these choices are
+    remembered for the tenant and apply to its later files with the same header.
 
     Returns the import id at once; the work runs on the workers. Poll it with
     ``bulk-import status ID`` or :func:`producer.reports.import_status`.
@@ -250,6 +267,7 @@ def submit_import(
         allow_mass_deactivation=allow_mass_deactivation,
         idempotency_key=idempotency_key,
         sheet=sheet,
+        mapping=mapping,
         filename=os.path.basename(filename) if filename else None,
     )
     return asyncio.run(submit_import_async(source, request, settings))

@@ -24,8 +24,9 @@ from typing import Any, BinaryIO
 
 import asyncpg
 
+from producer.choices import map_with_choices
 from producer.fields import FIELDS_BY_NAME
-from producer.mapping import ColumnMapping, map_header
+from producer.mapping import ColumnMapping
 from producer.queries import QUERIES
 from producer.reading import Source, open_source
 from producer.review.checks import (
@@ -89,6 +90,7 @@ async def review_file(
     max_share: float | None = None,
     sheet: str | None = None,
     blank_cells: str = DEFAULT_BLANK_CELLS,
+    mapping: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """Review ``source`` for an import into ``tenant`` in ``mode``; return the review JSON.
 
@@ -98,22 +100,26 @@ async def review_file(
     (each row's e-mail and action). ``max_share`` is the sync sweep's guard
     (default: the ``SWEEP_MAX_SHARE`` setting). ``sheet`` names a workbook's
     sheet (default: the first whose header matches). ``blank_cells`` is the
-    import's option (``keep``: a blank cell leaves the stored value). Writes
-    nothing to the database.
+    import's option (``keep``: a blank cell leaves the stored value).
+    ``mapping`` is the admin's column choices (header → field, None: ignore),
+    over the tenant's remembered ones; ``columns`` shows them (``chosen``,
+    ``remembered``, ``ignored``). Writes nothing to the database (the choices
+    are remembered by the import, not here).
     """
     if mode not in MODES:
         raise BulkImportError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
     check_blank_cells(blank_cells)
     share = get_settings().sweep_max_share if max_share is None else max_share
     with open_source(source, sheet=sheet) as csv_source:
-        mapping = map_header(csv_source.header)
+        columns, remembered = await map_with_choices(conn, tenant, csv_source.header, mapping)
         transaction = conn.transaction()
         await transaction.start()
         try:
-            review = await _review(conn, csv_source, mapping, tenant, mode, blank_cells, share, row_details)
+            review = await _review(conn, csv_source, columns, tenant, mode, blank_cells, share, row_details)
         finally:
             # Always rolled back: the review's only writes are to its temporary table.
             await transaction.rollback()
+    review["columns"] |= {"ignored": columns.ignored, "chosen": columns.chosen, "remembered": remembered}
     if isinstance(source, (str, os.PathLike)):
         review["file"]["name"] = os.path.basename(os.fspath(source))
     return review
