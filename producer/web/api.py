@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import tempfile
 from collections.abc import Coroutine, Iterator
 from typing import IO, Any, TextIO, TypeVar, cast
@@ -131,6 +132,27 @@ def _number(request: Request, name: str, default: int | None, low: int, high: in
     return int(raw)
 
 
+def _mapping(request: Request) -> dict[str, str | None] | None:
+    """``?mapping=``: a JSON object of header → field name, or null to ignore the column."""
+    raw = request.query_params.get("mapping")
+    if raw is None:
+        return None
+    example = 'e.g. {"Given": "first_name", "Notes": null}'
+    try:
+        choices = json.loads(raw)
+    except ValueError:
+        raise ApiError(400, f"mapping is not valid JSON: send an object, {example}") from None
+    if not isinstance(choices, dict):
+        raise ApiError(400, f"mapping must be a JSON object of header to field name, {example}")
+    for header, field in choices.items():
+        if field is not None and not isinstance(field, str):
+            raise ApiError(
+                400,
+                f"mapping of {header!r} must be a field name (a string) or null to ignore it, not {field!r}",
+            )
+    return choices
+
+
 async def _owned_import(request: Request, principal: Principal) -> int:
     """The path's import id, if the token may see it; otherwise ImportNotFound (404)."""
     import_id: int = request.path_params["import_id"]
@@ -176,6 +198,7 @@ async def review(request: Request) -> Response:
     mode = _choice(request, "mode", MODES, DEFAULT_MODE)
     blank_cells = _choice(request, "blank_cells", BLANK_CELLS, DEFAULT_BLANK_CELLS)
     sheet = request.query_params.get("sheet") or None
+    mapping = _mapping(request)
     settings = _settings(request)
 
     async def run(path: str) -> dict[str, Any]:
@@ -189,6 +212,7 @@ async def review(request: Request) -> Response:
                     max_share=settings.sweep_max_share,
                     sheet=sheet,
                     blank_cells=blank_cells,
+                    mapping=mapping,
                 )
 
     async with uploaded_csv(request) as path:
@@ -221,6 +245,7 @@ async def submit(request: Request) -> Response:
         allow_mass_deactivation=_flag(request, "allow_mass_deactivation"),
         idempotency_key=key,
         sheet=request.query_params.get("sheet") or None,
+        mapping=_mapping(request),
     )
     job.check()
     async with uploaded_csv(request) as path:

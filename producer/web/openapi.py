@@ -45,7 +45,7 @@ def _json(description: str, schema: dict[str, Any] | None = None) -> dict[str, A
 
 def _errors(*codes: int) -> dict[str, Any]:
     meaning = {
-        400: "A bad request (parameter, mode, blank_cells, send_at); `error` says how to fix it.",
+        400: "A bad request (parameter, mode, blank_cells, send_at, mapping); `error` says how to fix it.",
         401: "Missing, malformed, invalid or revoked token.",
         403: "A service token asked to act for another tenant (`?tenant=`).",
         404: "No such import for this token (another tenant's import is reported the same way).",
@@ -66,6 +66,15 @@ _BLANK_CELLS = _query(
     "clear (default): a blank cell in a column of the file clears the stored value;"
     " keep: it leaves the stored value as it is (a new person gets the column's default).",
     {"type": "string", "enum": list(BLANK_CELLS), "default": DEFAULT_BLANK_CELLS},
+)
+_MAPPING = _query(
+    "mapping",
+    "What columns mean, as a JSON object: a header of the file → a field name (first_name, email, …),"
+    ' or null to ignore the column, e.g. {"Given": "first_name", "Notes": null}. Headers compare'
+    " ignoring case, accents, spaces and punctuation. An import remembers these choices for the tenant"
+    " and applies them to its later files with the same header; the review applies remembered ones"
+    " and remembers nothing.",
+    {"type": "string", "contentMediaType": "application/json"},
 )
 _SUBMITTED = {
     "type": "object",
@@ -118,7 +127,7 @@ OPENAPI: dict[str, Any] = {
         "/api/imports/review": {
             "post": {
                 "summary": "Review a file: columns, row errors and warnings, preview; changes nothing",
-                "parameters": [_MODE, _BLANK_CELLS, _SHEET, _TENANT],
+                "parameters": [_MODE, _BLANK_CELLS, _SHEET, _MAPPING, _TENANT],
                 "requestBody": _CSV_BODY,
                 "responses": {
                     "200": _json("The review JSON (as `bulk-import review --json`)."),
@@ -133,6 +142,7 @@ OPENAPI: dict[str, Any] = {
                     {**_MODE, "required": True},
                     _BLANK_CELLS,
                     _SHEET,
+                    _MAPPING,
                     _query(
                         "invites",
                         "When to send invitations (default none).",
