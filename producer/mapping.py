@@ -50,6 +50,8 @@ _NEVER_HINTED = ("manager", "supervisor", "reportsto", "reportingto")
 _BRACKETED = re.compile(r"\[([^\[\]]*)\]")
 _GROUPS = re.compile(r"\[[^\[\]]*\]|\([^()]*\)")
 _MARKER_WORDS = frozenset({"required", "optional"})
+# How an admin says "ignore this column" at the command line (``--map "Notes=ignore"``).
+IGNORE = "ignore"
 # The first and last columns of the errors file (producer.reports.write_failed_rows).
 ERRORS_FILE_FIRST, ERRORS_FILE_LAST = "Row", "Reason"
 

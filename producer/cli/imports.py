@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 import click
 
-from producer.cli.options import blank_cells_option
+from producer.cli.options import blank_cells_option, map_option
 from producer.cli.running import async_command, emit
 from producer.control import cancel_import, resume_import
 from producer.progress import wait_for_import
@@ -29,6 +29,7 @@ from worker.vocabulary import INVITE_NONE, INVITE_OPTIONS, MODES
 @click.option("--tenant", required=True, help="The tenant the people belong to.")
 @click.option("--mode", type=click.Choice(MODES), required=True)
 @blank_cells_option
+@map_option
 @click.option("--sheet", help="A workbook's sheet to import (default: the first whose header matches).")
 @click.option("--invites", type=click.Choice(INVITE_OPTIONS), default=INVITE_NONE, show_default=True)
 @click.option("--send-at", help="With --invites at: ISO 8601 time; without an offset, the tenant's timezone.")
@@ -45,6 +46,7 @@ async def run(
     tenant: str,
     mode: str,
     blank_cells: str,
+    mapping: dict[str, str | None],
     sheet: str | None,
     invites: str,
     send_at: str | None,
@@ -64,6 +66,7 @@ async def run(
         allow_mass_deactivation=allow_mass_deactivation,
         filename=file.name,
         sheet=sheet,
+        mapping=mapping or None,
     )
     import_id = await submit_import_async(file, request, settings)
     if not wait:

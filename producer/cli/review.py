@@ -8,7 +8,7 @@ from typing import Any, BinaryIO
 
 import click
 
-from producer.cli.options import blank_cells_option
+from producer.cli.options import blank_cells_option, map_option
 from producer.cli.running import run_async
 from producer.review import review_file
 from producer.review.report import render_review
@@ -23,18 +23,26 @@ from worker.vocabulary import DEFAULT_MODE, MODES
 @click.option("--tenant", required=True, help="The tenant the people belong to.")
 @click.option("--mode", type=click.Choice(MODES), default=DEFAULT_MODE, show_default=True)
 @blank_cells_option
+@map_option
 @click.option("--sheet", help="A workbook's sheet to read (default: the first whose header matches).")
 @click.option("--rows", "row_details", is_flag=True, help="Also show what the import would do with each row.")
 @click.option("--json", "as_json", is_flag=True, help="Print the review as JSON.")
 def review_command(
-    file: str, tenant: str, mode: str, blank_cells: str, sheet: str | None, row_details: bool, as_json: bool
+    file: str,
+    tenant: str,
+    mode: str,
+    blank_cells: str,
+    mapping: dict[str, str | None],
+    sheet: str | None,
+    row_details: bool,
+    as_json: bool,
 ) -> None:
     """Review FILE (CSV, or an xlsx, ods or xls workbook): columns, row problems, what an import would do.
 
     Changes nothing. Exits 0 when the file can be imported (rows with errors
     are left out) and 2 when it cannot be imported at all.
     """
-    review = run_async(_review_for_cli(file, tenant, mode, blank_cells, sheet, row_details, as_json))
+    review = run_async(_review_for_cli(file, tenant, mode, blank_cells, mapping, sheet, row_details, as_json))
     if as_json:
         click.echo(json.dumps(review, indent=2, ensure_ascii=False))
     else:
@@ -44,7 +52,14 @@ def review_command(
 
 
 async def _review_for_cli(
-    file: str, tenant: str, mode: str, blank_cells: str, sheet: str | None, row_details: bool, as_json: bool
+    file: str,
+    tenant: str,
+    mode: str,
+    blank_cells: str,
+    mapping: dict[str, str | None],
+    sheet: str | None,
+    row_details: bool,
+    as_json: bool,
 ) -> dict[str, Any]:
     settings = get_settings()
     source: str | BinaryIO = sys.stdin.buffer if file == "-" else file
@@ -59,6 +74,7 @@ async def _review_for_cli(
                 max_share=settings.sweep_max_share,
                 sheet=sheet,
                 blank_cells=blank_cells,
+                mapping=mapping,
             )
     except FileRejected as exc:
         if not as_json:

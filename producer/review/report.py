@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from producer.fields import FIELDS_BY_NAME
+from producer.mapping import IGNORE
 from worker.vocabulary import ADD_ONLY, DEFAULT_BLANK_CELLS, SYNC
 
 SHOWN_PER_GROUP = 20
@@ -74,12 +75,34 @@ def _file_lines(review: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _choice_text(header: str, field: str | None) -> str:
+    return f"{header} → {_header(field)}" if field is not None else f"{header} ignored"
+
+
+def _choice_lines(columns: dict[str, Any]) -> list[str]:
+    chosen: dict[str, str | None] = columns.get("chosen", {})
+    remembered = set(columns.get("remembered", []))
+    lines = []
+    yours = [_choice_text(h, f) for h, f in chosen.items() if h not in remembered]
+    if yours:
+        lines.append("          your choices: " + ", ".join(yours))
+    kept = [_choice_text(h, f) for h, f in chosen.items() if h in remembered]
+    if kept:
+        lines.append("          remembered choices for this tenant: " + ", ".join(kept))
+    if columns.get("ignored"):
+        lines.append("          columns ignored: " + ", ".join(columns["ignored"]))
+    return lines
+
+
 def _column_lines(review: dict[str, Any]) -> list[str]:
     columns = review["columns"]
     matched = ", ".join(f"{header} → {_header(field)}" for header, field in columns["matched"].items())
-    lines = [f"Columns   {matched or 'none matched'}"]
+    lines = [f"Columns   {matched or 'none matched'}", *_choice_lines(columns)]
     if columns["unmatched"]:
-        lines.append("          columns without matches (ignored): " + ", ".join(columns["unmatched"]))
+        lines.append(
+            "          columns without matches (ignored; map one with --map 'HEADER=FIELD'): "
+            + ", ".join(columns["unmatched"])
+        )
     if columns["duplicates"]:
         lines.append("          repeated columns (the first is used): " + ", ".join(columns["duplicates"]))
     for field in columns["missing_required"]:
@@ -179,6 +202,11 @@ def _verdict(review: dict[str, Any], file: str) -> str:
     words = ["bulk-import", "run", file, "--tenant", review["tenant"], "--mode", review["mode"]]
     if review.get("blank_cells", DEFAULT_BLANK_CELLS) != DEFAULT_BLANK_CELLS:
         words += ["--blank-cells", review["blank_cells"]]
+    # The choices given to the review: the import remembers them (remembered ones apply anyway).
+    remembered = set(review["columns"].get("remembered", []))
+    for header, field in review["columns"].get("chosen", {}).items():
+        if header not in remembered:
+            words += ["--map", f"{header}={field or IGNORE}"]
     command = shlex.join(words)
     invalid = review["rows"]["invalid"]
     left_out = f" ({_plural(invalid, 'row')} with errors will be left out)" if invalid else ""
