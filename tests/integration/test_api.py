@@ -407,6 +407,56 @@ async def test_review_reports_without_importing(
 
 
 @pytest.mark.usefixtures("worker")
+async def test_mapping_is_reviewed_submitted_remembered_and_shown_in_the_status(
+    client: httpx.AsyncClient, conn: Any, token: str, tenant: str
+) -> None:
+    header = ["Email", "First name", "Last name", "Titre", "Notes"]
+    body = csv_body([["ann@example.com", "Ann", "Lee", "Lead", "x"]], header=header)
+    mapping = json.dumps({"Titre": "job_title", "notes": None})
+
+    reviewed = await client.post(
+        "/api/imports/review", params={"mapping": mapping}, content=body, headers=bearer(token)
+    )
+    submitted = await submit(client, token, body, mapping=mapping)
+
+    assert reviewed.status_code == 200, reviewed.text
+    columns = reviewed.json()["columns"]
+    assert (columns["chosen"], columns["ignored"], columns["remembered"]) == (
+        {"Titre": "job_title", "Notes": None},
+        ["Notes"],
+        [],
+    )
+    status = await poll_final(client, token, submitted["id"])
+    assert status["state"] == "done"
+    assert status["mapping"] == {"Titre": "job_title", "Notes": None}
+    title = await conn.fetchval("SELECT job_title FROM people WHERE tenant_id = $1", tenant)
+    assert title == "Lead"
+    again = await client.post("/api/imports/review", content=body, headers=bearer(token))
+    assert again.json()["columns"]["remembered"] == ["Titre", "Notes"]
+
+
+async def test_a_malformed_mapping_is_refused_with_the_expected_form(
+    client: httpx.AsyncClient, conn: Any, token: str, tenant: str
+) -> None:
+    body = csv_body(TEAM)
+    cases = [
+        ("{Titre: job_title}", "not valid JSON"),
+        ('["Titre"]', "must be a JSON object"),
+        ('{"Titre": 3}', "'Titre' must be a field name (a string) or null"),
+        ('{"Email": "e_mail"}', "'e_mail' is not a field: choose one of first_name"),
+        ('{"Titre": "job_title"}', "no column 'Titre'"),
+    ]
+    for mapping, words in cases:
+        for path in ("/api/imports/review", "/api/imports"):
+            response = await client.post(
+                path, params={"mode": "upsert", "mapping": mapping}, content=body, headers=bearer(token)
+            )
+            assert response.status_code == 400, (path, mapping, response.text)
+            assert words in response.json()["error"], (path, response.json())
+    assert await imports_of(conn, tenant) == 0
+
+
+@pytest.mark.usefixtures("worker")
 async def test_blank_cells_keep_is_reviewed_submitted_and_shown_in_the_status(
     client: httpx.AsyncClient, conn: Any, token: str, tenant: str
 ) -> None:
