@@ -665,3 +665,44 @@ def test_an_unknown_blank_cells_value_is_a_usage_error_naming_the_values(
     line = usage_error(cli(command, path, "--tenant", tenant, "--mode", "upsert", "--blank-cells", "never"))
 
     assert "--blank-cells" in line and "'never'" in line and "'clear', 'keep'" in line, line
+
+
+# --- 12. column choices ------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("worker")
+def test_map_chooses_what_columns_mean_the_review_suggests_it_and_the_import_remembers_it(
+    tmp_path: Path, tenant: str
+) -> None:
+    header = ["Email", "First name", "Last name", "Titre", "Notes"]
+    path = write_csv(tmp_path / "people.csv", [["ann@example.com", "Ann", "Lee", "Lead", "x"]], header)
+    maps = ("--map", "Titre=Job title", "--map", "notes=")
+
+    text = ok(cli("review", path, "--tenant", tenant, *maps)).stdout
+    status = run_wait_json(path, tenant, "upsert", *maps)
+    again = json.loads(ok(cli("review", path, "--tenant", tenant, "--json")).stdout)
+
+    assert "your choices: Titre → Job title, Notes ignored" in text, text
+    assert "--map Titre=job_title --map Notes=ignore" in text, text
+    assert status["state"] == "done", status
+    assert status["mapping"] == {"Titre": "job_title", "Notes": None}
+    assert export_by_email(tenant, tmp_path)["ann@example.com"]["Job title"] == "Lead"
+    assert again["columns"]["remembered"] == ["Titre", "Notes"]
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("Titre", 'expected "Header=field"'),
+        ("=job_title", "'=job_title'"),
+        ("Titre=poste", "'poste' is not a field"),
+    ],
+)
+def test_a_malformed_map_is_a_usage_error_naming_the_value(
+    value: str, words: str, tmp_path: Path, tenant: str
+) -> None:
+    path = write_csv(tmp_path / "people.csv", TEAM)
+
+    line = usage_error(cli("review", path, "--tenant", tenant, "--map", value))
+
+    assert "--map" in line and words in line, line
