@@ -1,4 +1,4 @@
-"""The producer's named statements (``producer/sql/*.sql``: intake, reports, review, web).
+"""The producer's named statements (``producer/sql/*.sql``: intake, reports, review, web, choices).
 
 The worker's statements are the worker's (``worker.db.QUERIES``); the producer
 reaches those only through the worker's functions.
