@@ -7,15 +7,21 @@ file, and where it matters applies that file too, to check the prediction.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from producer.cli.review import review_command
 from producer.fields import TEMPLATE_HEADERS
 from producer.review import review_file
+from producer.review.report import SHOWN_CHANGED_PEOPLE
 from producer.review.review import ROW_DETAILS_CAP
 from tests.support.imports import apply_import, person, write_csv
+from worker.db import connection
 from worker.errors import BulkImportError
 
 TEAM = [
@@ -91,6 +97,11 @@ async def test_blank_cells_clear_or_keep_as_the_import_says(
         "tom@example.com": [change("location", "Location", "Paris", None)],
     }
     assert kept == {}
+    # A row that changes something keeps its blank cells' values under keep.
+    located = write_csv(tmp_path / "l.csv", [person("Leo", "Learner", "leo@example.com", location="Oslo")])
+    assert await changes_of(conn, located, tenant, blank_cells="keep") == {
+        "leo@example.com": [change("location", "Location", None, "Oslo")]
+    }
     # Without the columns at all, nothing is cleared either way.
     absent = write_csv(tmp_path / "c.csv", [r[:3] for r in blank], TEMPLATE_HEADERS[:3])
     assert await changes_of(conn, absent, tenant) == {}
@@ -235,3 +246,45 @@ async def test_changes_page_through_the_updated_rows(conn: Any, tmp_path: Path, 
     assert (await review_file(conn, path, tenant, changes_limit=0))["changes"]["rows"] == []
     with pytest.raises(BulkImportError):
         await review_file(conn, path, tenant, changes_offset=-1)
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(review_command, list(args), catch_exceptions=False)
+
+
+def test_the_report_shows_the_first_people_to_update_and_how_many_more(
+    database_url: str, tmp_path: Path, tenant: str
+) -> None:
+    staff = [*TEAM, *(person("P", str(i), f"p{i:02}@example.com") for i in range(SHOWN_CHANGED_PEOPLE + 2))]
+
+    async def setup() -> None:
+        async with connection(database_url) as conn:
+            await apply_import(conn, write_csv(tmp_path / "a.csv", staff), tenant)
+
+    asyncio.run(setup())
+    moved = [
+        TEAM[0],
+        person("Leo", "Learner", "leo@example.com", "Support", title="Senior Analyst", language="fr"),
+        *(
+            person("P", str(i), f"p{i:02}@example.com", location="Oslo")
+            for i in range(SHOWN_CHANGED_PEOPLE + 2)
+        ),
+    ]
+    path = write_csv(tmp_path / "b.csv", moved)
+
+    out = invoke(str(path), "--tenant", tenant, "--mode", "sync").output
+    rows = invoke(str(path), "--tenant", tenant, "--rows").output
+    everything = json.loads(invoke(str(path), "--tenant", tenant, "--json", "--all-changes").output)
+
+    assert (
+        "  updating leo@example.com  Job title: Analyst → Senior Analyst; Primary team: Sales → Support; "
+        "Secondary team: Support → —; Manager: mia@example.com → —"
+    ) in out
+    assert "  updating p00@example.com  Location: — → Oslo" in out
+    assert "  … and 3 more to update — use --rows, or --json --all-changes" in out
+    assert "deactivating tom@example.com (not in the file; admins are kept)" in out
+    assert "  row 15: p11@example.com → update (Location: — → Oslo)" in rows
+    assert len(everything["changes"]["rows"]) == everything["changes"]["total"] == SHOWN_CHANGED_PEOPLE + 3
