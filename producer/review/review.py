@@ -60,6 +60,8 @@ __all__ = ["ACTIONS", "review_file"]
 # Per-row details are for programs; past this many rows they are cut short.
 ROW_DETAILS_CAP = 100_000
 DEACTIVATE_LISTED = 1_000
+# Why each of deactivate_people would be deactivated: the sweep has one rule.
+SWEEP_REASON = "not in the file; admins are kept"
 _YIELD_EVERY = 5_000
 # review_rows has a column per value column of the vocabulary, under its name.
 _STORED_FIELDS = tuple(column.name for column in VALUE_COLUMNS)
@@ -303,5 +305,6 @@ async def _preview(
         "max_share": share,
         "would_block": sweep["would_deactivate"] > share * active,
         "deactivate_people": [r["email"] for r in people],
+        "deactivate_reason": SWEEP_REASON,
     }
     return preview
