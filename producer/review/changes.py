@@ -12,6 +12,13 @@ order, then ``status`` (a deactivated person is reactivated), then
 ``manager`` (the e-mail of the person's manager, or None). Values are what an
 admin reads: teams by name (secondary teams joined with "; ", sorted by team
 key), the role's word, the language's code; None for no value.
+
+What it leaves out, on purpose: a person whose row changes nothing of their
+own is ``unchanged`` (as the worker counts them) and not listed, even when
+another row gives their team a new manager; so is everyone not in the file.
+It predicts against the people as they are now: a row the database refuses
+when the import runs, or a change made between the review and the import,
+is not foreseen.
 """
 
 from __future__ import annotations
