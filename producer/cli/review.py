@@ -11,7 +11,9 @@ import click
 from producer.cli.options import blank_cells_option, map_option
 from producer.cli.running import run_async
 from producer.review import review_file
+from producer.review.changes import CHANGES_PAGE
 from producer.review.report import render_review
+from producer.review.review import ROW_DETAILS_CAP
 from worker.db import connection
 from worker.errors import FileRejected
 from worker.settings import get_settings
@@ -27,6 +29,12 @@ from worker.vocabulary import DEFAULT_MODE, MODES
 @click.option("--sheet", help="A workbook's sheet to read (default: the first whose header matches).")
 @click.option("--rows", "row_details", is_flag=True, help="Also show what the import would do with each row.")
 @click.option("--json", "as_json", is_flag=True, help="Print the review as JSON.")
+@click.option(
+    "--all-changes",
+    is_flag=True,
+    help=f"With --json: the changes of every person to update (at most {ROW_DETAILS_CAP:,}), "
+    f"not only the first {CHANGES_PAGE}.",
+)
 def review_command(
     file: str,
     tenant: str,
@@ -36,13 +44,17 @@ def review_command(
     sheet: str | None,
     row_details: bool,
     as_json: bool,
+    all_changes: bool,
 ) -> None:
     """Review FILE (CSV, or an xlsx, ods or xls workbook): columns, row problems, what an import would do.
 
     Changes nothing. Exits 0 when the file can be imported (rows with errors
     are left out) and 2 when it cannot be imported at all.
     """
-    review = run_async(_review_for_cli(file, tenant, mode, blank_cells, mapping, sheet, row_details, as_json))
+    changes = ROW_DETAILS_CAP if all_changes else CHANGES_PAGE
+    review = run_async(
+        _review_for_cli(file, tenant, mode, blank_cells, mapping, sheet, row_details, as_json, changes)
+    )
     if as_json:
         click.echo(json.dumps(review, indent=2, ensure_ascii=False))
     else:
@@ -60,6 +72,7 @@ async def _review_for_cli(
     sheet: str | None,
     row_details: bool,
     as_json: bool,
+    changes: int,
 ) -> dict[str, Any]:
     settings = get_settings()
     source: str | BinaryIO = sys.stdin.buffer if file == "-" else file
@@ -71,6 +84,7 @@ async def _review_for_cli(
                 tenant,
                 mode,
                 row_details=row_details,
+                changes_limit=changes,
                 max_share=settings.sweep_max_share,
                 sheet=sheet,
                 blank_cells=blank_cells,

@@ -8,6 +8,9 @@ Modules:
 - ``checks``: the capped problem lists (``ProblemLog``) and the cross-row
   checks answered in PostgreSQL: repeated e-mails, e-mail domain typos, team
   spellings, managers.
+- ``changes``: what the import would change for each person it updates,
+  field by field and their manager (the review JSON's ``changes``, and
+  ``rows_preview``'s updates), read set-based from the scratch table.
 - ``report``: :func:`render_review`, the terminal report of a review (the
   ``bulk-import review`` command itself is :mod:`producer.cli.review`).
 """

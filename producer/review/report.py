@@ -3,7 +3,8 @@
 The report is drawn from the review JSON alone (:func:`producer.review.review_file`),
 so the terminal and ``--json`` never disagree: the file's format, how the columns
 matched, errors and warnings grouped by kind (a few rows each), what the import
-would do, and last, whether the file can be imported and the command to do it.
+would do (the first people it would update, with what changes for each), and
+last, whether the file can be imported and the command to do it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from worker.vocabulary import ADD_ONLY, DEFAULT_BLANK_CELLS, SYNC
 
 SHOWN_PER_GROUP = 20
 SHOWN_PEOPLE = 20
+SHOWN_CHANGED_PEOPLE = 10
 _ENCODINGS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "utf-16": "UTF-16", "cp1252": "Windows-1252"}
 _WORKBOOKS = {
     "xlsx": "Excel workbook",
@@ -145,6 +147,28 @@ def _problem_lines(review: dict[str, Any], kind: str) -> list[str]:
     return lines
 
 
+def describe_changes(changes: list[dict[str, Any]]) -> str:
+    """One person's changes on one line: ``Job title: Analyst → Lead; Manager: — → bob@x.com``."""
+    return "; ".join(f"{c['header']}: {_value(c['old'])} → {_value(c['new'])}" for c in changes)
+
+
+def _value(value: Any) -> str:
+    return "—" if value is None else str(value)
+
+
+def _change_lines(review: dict[str, Any]) -> list[str]:
+    changes = review.get("changes")
+    if not changes or not changes["rows"]:
+        return []
+    shown = changes["rows"][:SHOWN_CHANGED_PEOPLE]
+    width = max(len(r["email"]) for r in shown)
+    lines = [f"  updating {r['email']:<{width}}  {describe_changes(r['changes'])}" for r in shown]
+    more = changes["total"] - changes["offset"] - len(shown)
+    if more > 0:
+        lines.append(f"  … and {more:,} more to update — use --rows, or --json --all-changes")
+    return lines
+
+
 def _preview_lines(review: dict[str, Any]) -> list[str]:
     preview, mode = review["preview"], review["mode"]
     counts = [
@@ -162,11 +186,15 @@ def _preview_lines(review: dict[str, Any]) -> list[str]:
         else f"{mode}, blank cells kept"
     )
     lines = ["", _heading(f"The import ({options}) would", "blue"), "  " + ", ".join(counts)]
+    lines += _change_lines(review)
     if mode == SYNC:
         people = preview["deactivate_people"][:SHOWN_PEOPLE]
         if people:
             more = preview["deactivate"] - len(people)
-            lines.append("  deactivating " + ", ".join(people) + (f" and {more:,} more" if more else ""))
+            reason = f" ({preview['deactivate_reason']})" if preview.get("deactivate_reason") else ""
+            lines.append(
+                "  deactivating " + ", ".join(people) + (f" and {more:,} more" if more else "") + reason
+            )
         if preview["admins_kept"]:
             admins = preview["admins_kept"]
             verb = "stays" if admins == 1 else "stay"
@@ -191,7 +219,9 @@ def _row_detail_lines(review: dict[str, Any]) -> list[str]:
         return []
     lines = ["", _heading("Row by row", "blue")]
     lines += [
-        f"  row {r['row']}: {r['email'] or '(no e-mail)'} → {r['action']}" for r in review["rows_preview"]
+        f"  row {r['row']}: {r['email'] or '(no e-mail)'} → {r['action']}"
+        + (f" ({describe_changes(r['changes'])})" if r.get("changes") else "")
+        for r in review["rows_preview"]
     ]
     return lines
 

@@ -29,6 +29,7 @@ from producer.fields import FIELDS_BY_NAME
 from producer.mapping import ColumnMapping
 from producer.queries import QUERIES
 from producer.reading import Source, open_source
+from producer.review.changes import CHANGES_PAGE, ChangeRule, changed_rows, row_actions
 from producer.review.checks import (
     ProblemLog,
     check_domain_typos,
@@ -51,6 +52,7 @@ from worker.vocabulary import (
     KEEP,
     MODES,
     SYNC,
+    UPDATE,
     VALUE_COLUMNS,
 )
 
@@ -59,6 +61,8 @@ __all__ = ["ACTIONS", "review_file"]
 # Per-row details are for programs; past this many rows they are cut short.
 ROW_DETAILS_CAP = 100_000
 DEACTIVATE_LISTED = 1_000
+# Why each of deactivate_people would be deactivated: the sweep has one rule.
+SWEEP_REASON = "not in the file; admins are kept"
 _YIELD_EVERY = 5_000
 # review_rows has a column per value column of the vocabulary, under its name.
 _STORED_FIELDS = tuple(column.name for column in VALUE_COLUMNS)
@@ -87,6 +91,8 @@ async def review_file(
     mode: str = DEFAULT_MODE,
     *,
     row_details: bool = False,
+    changes_offset: int = 0,
+    changes_limit: int = CHANGES_PAGE,
     max_share: float | None = None,
     sheet: str | None = None,
     blank_cells: str = DEFAULT_BLANK_CELLS,
@@ -97,7 +103,13 @@ async def review_file(
     ``importable`` is false, with an ``error``, when required columns are
     missing; a file that cannot be read at all raises
     :class:`~worker.errors.FileRejected`. ``row_details`` adds ``rows_preview``
-    (each row's e-mail and action). ``max_share`` is the sync sweep's guard
+    (each row's e-mail and action; an update also its ``changes``). The
+    review always carries ``changes``, one page of the rows to update with
+    what changes for each person (:mod:`producer.review.changes`):
+    ``{"total", "offset", "limit", "rows": [{"row", "email", "name",
+    "changes"}]}``, the ``changes_limit`` rows to update after the first
+    ``changes_offset`` of them in file order (at most ``ROW_DETAILS_CAP``; 0:
+    none). ``max_share`` is the sync sweep's guard
     (default: the ``SWEEP_MAX_SHARE`` setting). ``sheet`` names a workbook's
     sheet (default: the first whose header matches). ``blank_cells`` is the
     import's option (``keep``: a blank cell leaves the stored value).
@@ -108,6 +120,9 @@ async def review_file(
     """
     if mode not in MODES:
         raise BulkImportError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
+    if changes_offset < 0 or changes_limit < 0:
+        raise BulkImportError("changes_offset and changes_limit cannot be negative")
+    page = (changes_offset, min(changes_limit, ROW_DETAILS_CAP))
     check_blank_cells(blank_cells)
     share = get_settings().sweep_max_share if max_share is None else max_share
     with open_source(source, sheet=sheet) as csv_source:
@@ -115,7 +130,9 @@ async def review_file(
         transaction = conn.transaction()
         await transaction.start()
         try:
-            review = await _review(conn, csv_source, columns, tenant, mode, blank_cells, share, row_details)
+            review = await _review(
+                conn, csv_source, columns, tenant, mode, blank_cells, share, row_details, page
+            )
         finally:
             # Always rolled back: the review's only writes are to its temporary table.
             await transaction.rollback()
@@ -134,6 +151,7 @@ async def _review(
     blank_cells: str,
     share: float,
     row_details: bool,
+    page: tuple[int, int],
 ) -> dict[str, Any]:
     errors, warnings = ProblemLog(), ProblemLog()
     total = await _load_rows(conn, source, mapping, errors, warnings)
@@ -171,6 +189,8 @@ async def _review(
         **_problems(errors, warnings),
         "preview": await _preview(conn, tenant, mode, share, actions, importable),
     }
+    rule = ChangeRule(tenant, tuple(mapping.fields), mode == ADD_ONLY, blank_cells == KEEP)
+    review["changes"] = await changed_rows(conn, rule, actions.get(UPDATE, 0), *page)
     if not importable:
         try:
             require_importable(mapping)
@@ -178,7 +198,7 @@ async def _review(
         except FileRejected as exc:
             review["error"] = str(exc)
     if row_details:
-        review["rows_preview"] = await _row_actions(conn)
+        review["rows_preview"] = await row_actions(conn, rule, ROW_DETAILS_CAP)
         review["truncated"]["rows_preview"] = total - len(review["rows_preview"])
     return review
 
@@ -291,12 +311,6 @@ async def _preview(
         "max_share": share,
         "would_block": sweep["would_deactivate"] > share * active,
         "deactivate_people": [r["email"] for r in people],
+        "deactivate_reason": SWEEP_REASON,
     }
     return preview
-
-
-async def _row_actions(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    return [
-        {"row": r["row_number"], "email": r["email"], "action": r["action"]}
-        async for r in conn.cursor(QUERIES["review_row_actions"], ROW_DETAILS_CAP, prefetch=1_000)
-    ]

@@ -122,9 +122,112 @@ WHERE r.row_number = c.row_number;
 -- leave out as invalid.
 SELECT action, count(*)::int AS rows FROM review_rows GROUP BY action;
 
--- name: review_row_actions
--- Each row's e-mail and action, in file order, at most $1 of them.
-SELECT row_number, email, action FROM review_rows ORDER BY row_number LIMIT $1;
+-- name: review_row_changes
+-- Each row's e-mail and action in file order (only the updates when $5),
+-- skipping $6 and returning at most $7, and for an update what its person
+-- holds now (old_*) and after the import (new_*): teams as names (a team
+-- not there yet spelled as first written in the file), secondary teams as
+-- arrays sorted by team key, the manager as an e-mail. $1..$4 as for
+-- review_classify_rows, whose rule this applies field by field (an absent
+-- column, or a blank cell under $4, keeps the stored value; a blank cell
+-- otherwise clears it, role to 'learner').
+-- The manager after the import follows finalize_import: release_demoted_managers
+-- (not in add-only) takes a team's manager away when their own row leaves
+-- them no longer its Manager; assign_team_managers then gives the team the
+-- first row (in file order) whose person is then its Manager, unless in
+-- add-only the team has a manager. A person's manager is their primary
+-- team's, unless that is themself. Roles and primary teams are taken after
+-- the import (a Manager row without a Role column counts, as in the worker).
+WITH applied AS (
+    SELECT r.row_number, r.email,
+           CASE WHEN NOT ('role' = ANY($2)) OR ($4 AND r.role IS NULL) THEN coalesce(p.role, 'learner')
+                ELSE coalesce(r.role, 'learner') END AS role_after,
+           CASE WHEN NOT ('primary_team' = ANY($2)) OR ($4 AND r.primary_team IS NULL) THEN cur.name_key
+                ELSE lower(regexp_replace(r.primary_team, '\s', '', 'g')) END AS team_after
+    FROM review_rows r
+    LEFT JOIN people p ON p.tenant_id = $1 AND p.email = r.email
+    LEFT JOIN teams cur ON cur.tenant_id = $1 AND cur.id = p.primary_team_id
+    WHERE r.action IN ('create', 'update', 'unchanged')
+), first_manager AS (
+    SELECT DISTINCT ON (team_after) team_after, email FROM applied
+    WHERE role_after = 'manager' AND team_after IS NOT NULL
+    ORDER BY team_after, row_number
+), named AS (
+    -- create_import_teams' rule: a new team is spelled as first written.
+    SELECT DISTINCT ON (lower(regexp_replace(m.name, '\s', '', 'g')))
+           lower(regexp_replace(m.name, '\s', '', 'g')) AS key, m.name
+    FROM (SELECT r.row_number, 0::bigint AS position, r.primary_team AS name
+          FROM review_rows r
+          WHERE r.action IN ('create', 'update', 'unchanged') AND r.primary_team IS NOT NULL
+          UNION ALL
+          SELECT r.row_number, s.position, s.name
+          FROM review_rows r
+          CROSS JOIN LATERAL unnest(r.secondary_teams) WITH ORDINALITY AS s(name, position)
+          WHERE r.action IN ('create', 'update', 'unchanged')) m
+    ORDER BY lower(regexp_replace(m.name, '\s', '', 'g')), m.row_number, m.position
+), picked AS (
+    SELECT r.* FROM review_rows r
+    WHERE NOT $5 OR r.action = 'update'
+    ORDER BY r.row_number
+    OFFSET $6 LIMIT $7
+), stored AS (
+    SELECT r.row_number, r.email, r.action, r.first_name, r.last_name, r.job_title, r.role,
+           r.language, r.location, r.primary_team, r.secondary_teams, a.team_after, p.id,
+           p.first_name AS old_first_name, p.last_name AS old_last_name, p.job_title AS old_job_title,
+           p.role AS old_role, p.language AS old_language, p.location AS old_location,
+           p.status AS old_status, cur.name AS old_primary_team, cur.name_key AS old_team_key,
+           nullif(om.email, r.email) AS old_manager,
+           coalesce((SELECT array_agg(t.name ORDER BY t.name_key)
+                     FROM unnest(p.secondary_team_ids) AS s(id)
+                     JOIN teams t ON t.tenant_id = $1 AND t.id = s.id), '{}') AS old_secondary_teams,
+           CASE WHEN a.team_after IS NULL THEN NULL
+                WHEN $3 AND nm.id IS NOT NULL THEN nm.email
+                WHEN fm.email IS NOT NULL THEN fm.email
+                WHEN NOT $3 AND own.email IS NOT NULL
+                     AND (own.role_after <> 'manager' OR own.team_after IS DISTINCT FROM a.team_after)
+                     THEN NULL
+                ELSE nm.email END AS team_manager_after,
+           coalesce(nt.name, nn.name) AS team_after_name
+    FROM picked r
+    LEFT JOIN applied a ON a.row_number = r.row_number
+    LEFT JOIN people p ON p.tenant_id = $1 AND p.email = r.email AND r.action = 'update'
+    LEFT JOIN teams cur ON cur.tenant_id = $1 AND cur.id = p.primary_team_id
+    LEFT JOIN people om ON om.tenant_id = $1 AND om.id = cur.manager_id
+    LEFT JOIN teams nt ON nt.tenant_id = $1 AND nt.name_key = a.team_after
+    LEFT JOIN named nn ON nn.key = a.team_after
+    LEFT JOIN people nm ON nm.tenant_id = $1 AND nm.id = nt.manager_id
+    LEFT JOIN applied own ON own.email = nm.email
+    LEFT JOIN first_manager fm ON fm.team_after = a.team_after
+)
+SELECT s.row_number, s.email, s.action, s.id IS NOT NULL AS stored,
+       concat_ws(' ', s.old_first_name, s.old_last_name) AS name,
+       s.old_status, s.old_first_name, s.old_last_name, s.old_job_title, s.old_role, s.old_language,
+       s.old_location, s.old_primary_team, s.old_secondary_teams, s.old_manager,
+       CASE WHEN NOT ('first_name' = ANY($2)) OR ($4 AND s.first_name IS NULL) THEN s.old_first_name
+            ELSE s.first_name END AS new_first_name,
+       CASE WHEN NOT ('last_name' = ANY($2)) OR ($4 AND s.last_name IS NULL) THEN s.old_last_name
+            ELSE s.last_name END AS new_last_name,
+       CASE WHEN NOT ('job_title' = ANY($2)) OR ($4 AND s.job_title IS NULL) THEN s.old_job_title
+            ELSE s.job_title END AS new_job_title,
+       CASE WHEN NOT ('role' = ANY($2)) OR ($4 AND s.role IS NULL) THEN s.old_role
+            ELSE coalesce(s.role, 'learner') END AS new_role,
+       CASE WHEN NOT ('language' = ANY($2)) OR ($4 AND s.language IS NULL) THEN s.old_language
+            ELSE s.language END AS new_language,
+       CASE WHEN NOT ('location' = ANY($2)) OR ($4 AND s.location IS NULL) THEN s.old_location
+            ELSE s.location END AS new_location,
+       CASE WHEN s.team_after IS NOT DISTINCT FROM s.old_team_key THEN s.old_primary_team
+            ELSE s.team_after_name END AS new_primary_team,
+       CASE WHEN NOT ('secondary_teams' = ANY($2))
+                 OR ($4 AND coalesce(cardinality(s.secondary_teams), 0) = 0) THEN s.old_secondary_teams
+            ELSE coalesce((SELECT array_agg(coalesce(t.name, n.name) ORDER BY k.key)
+                           FROM (SELECT DISTINCT lower(regexp_replace(u.name, '\s', '', 'g')) AS key
+                                 FROM unnest(s.secondary_teams) AS u(name)) k
+                           LEFT JOIN teams t ON t.tenant_id = $1 AND t.name_key = k.key
+                           LEFT JOIN named n ON n.key = k.key
+                           WHERE k.key IS DISTINCT FROM s.team_after), '{}') END AS new_secondary_teams,
+       nullif(s.team_manager_after, s.email) AS new_manager
+FROM stored s
+ORDER BY s.row_number;
 
 -- name: review_sweep_counts
 -- What a sync import's sweep would find (same rule as sweep_candidates: every

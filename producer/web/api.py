@@ -35,6 +35,8 @@ from producer.control import cancel_import
 from producer.queries import QUERIES
 from producer.reports import import_status, write_failed_rows
 from producer.review import review_file
+from producer.review.changes import CHANGES_PAGE
+from producer.review.review import ROW_DETAILS_CAP
 from producer.submit import ImportRequest, submit_import_async
 from producer.template import write_template
 from producer.timezones import parse_send_at, tenant_timezone
@@ -199,6 +201,9 @@ async def review(request: Request) -> Response:
     blank_cells = _choice(request, "blank_cells", BLANK_CELLS, DEFAULT_BLANK_CELLS)
     sheet = request.query_params.get("sheet") or None
     mapping = _mapping(request)
+    # One page of the people to update with their changes (a browser shows 50 at a time).
+    changes_offset = _number(request, "changes_offset", 0, 0, _MAX_ID)
+    changes_limit = _number(request, "changes_limit", CHANGES_PAGE, 0, ROW_DETAILS_CAP)
     settings = _settings(request)
 
     async def run(path: str) -> dict[str, Any]:
@@ -209,6 +214,8 @@ async def review(request: Request) -> Response:
                     stream,
                     tenant,
                     mode,
+                    changes_offset=changes_offset or 0,
+                    changes_limit=CHANGES_PAGE if changes_limit is None else changes_limit,
                     max_share=settings.sweep_max_share,
                     sheet=sheet,
                     blank_cells=blank_cells,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from producer.review.changes import CHANGES_PAGE
+from producer.review.review import ROW_DETAILS_CAP
 from producer.submit import INVITE_OPTIONS, MODES
 from worker.vocabulary import BLANK_CELLS, DEFAULT_BLANK_CELLS
 
@@ -76,6 +78,57 @@ _MAPPING = _query(
     " and remembers nothing.",
     {"type": "string", "contentMediaType": "application/json"},
 )
+_CHANGES_PAGE = [
+    _query(
+        "changes_offset",
+        "Skip this many of the people to update (in file order) in `changes`.",
+        {"type": "integer", "minimum": 0, "default": 0},
+    ),
+    _query(
+        "changes_limit",
+        f"List at most this many people to update in `changes` (0: none; at most {ROW_DETAILS_CAP}).",
+        {"type": "integer", "minimum": 0, "maximum": ROW_DETAILS_CAP, "default": CHANGES_PAGE},
+    ),
+]
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+_CHANGE = {
+    "type": "object",
+    "required": ["field", "header", "old", "new"],
+    "description": "A field the import would change: template columns in order, then status, then manager.",
+    "properties": {
+        "field": {"type": "string", "description": "A template field name, `status` or `manager`."},
+        "header": {"type": "string", "description": "The template's header (Status, Manager)."},
+        "old": {**_NULLABLE_TEXT, "description": "As stored now (teams by name, manager by e-mail)."},
+        "new": {**_NULLABLE_TEXT, "description": "After the import."},
+    },
+}
+_REVIEW = {
+    "type": "object",
+    "properties": {
+        "changes": {
+            "type": "object",
+            "required": ["total", "offset", "limit", "rows"],
+            "properties": {
+                "total": {"type": "integer", "description": "People the import would update."},
+                "offset": {"type": "integer"},
+                "limit": {"type": "integer"},
+                "rows": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["row", "email", "name", "changes"],
+                        "properties": {
+                            "row": {"type": "integer"},
+                            "email": {"type": "string"},
+                            "name": {"type": "string", "description": "As stored now."},
+                            "changes": {"type": "array", "items": _CHANGE},
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
 _SUBMITTED = {
     "type": "object",
     "required": ["id", "status_url"],
@@ -127,10 +180,15 @@ OPENAPI: dict[str, Any] = {
         "/api/imports/review": {
             "post": {
                 "summary": "Review a file: columns, row errors and warnings, preview; changes nothing",
-                "parameters": [_MODE, _BLANK_CELLS, _SHEET, _MAPPING, _TENANT],
+                "parameters": [_MODE, _BLANK_CELLS, _SHEET, _MAPPING, _TENANT, *_CHANGES_PAGE],
                 "requestBody": _CSV_BODY,
                 "responses": {
-                    "200": _json("The review JSON (as `bulk-import review --json`)."),
+                    "200": _json(
+                        "The review JSON (as `bulk-import review --json`). `changes` is one page of the "
+                        "people the import would update, each with what changes field by field "
+                        "(including their manager).",
+                        _REVIEW,
+                    ),
                     **_errors(400, 403, 413, 422, 503),
                 },
             }

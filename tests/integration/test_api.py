@@ -29,7 +29,7 @@ from producer.fields import TEMPLATE_HEADERS
 from producer.reports import FINAL_STATES
 from producer.web.app import create_app
 from producer.web.tokens import create_token
-from tests.support.imports import person
+from tests.support.imports import apply_import, person
 from tests.support.services import subprocess_env
 from worker.settings import Settings
 
@@ -404,6 +404,43 @@ async def test_review_reports_without_importing(
         "/api/imports/review?blank_cells=never", content=body, headers=bearer(token)
     )
     assert bad_blank_cells.status_code == 400 and "clear, keep" in bad_blank_cells.json()["error"]
+
+
+async def test_review_pages_through_the_changes_of_the_people_to_update(
+    client: httpx.AsyncClient, conn: Any, token: str, tenant: str
+) -> None:
+    await apply_import(conn, io.BytesIO(csv_body(TEAM)), tenant)
+    # Leo and Ann move to Support (no manager there): two people to update.
+    moved = [TEAM[0], *([*row[:4], "Support", *row[5:]] for row in TEAM[1:3])]
+
+    response = await client.post(
+        "/api/imports/review",
+        params={"changes_offset": 1, "changes_limit": 1},
+        content=csv_body(moved),
+        headers=bearer(token),
+    )
+
+    assert response.status_code == 200
+    assert response.json()["changes"] == {
+        "total": 2,
+        "offset": 1,
+        "limit": 1,
+        "rows": [
+            {
+                "row": 4,
+                "email": "ann@example.com",
+                "name": "Ann Other",
+                "changes": [
+                    {"field": "primary_team", "header": "Primary team", "old": "Sales", "new": "Support"},
+                    {"field": "manager", "header": "Manager", "old": "mia@example.com", "new": None},
+                ],
+            }
+        ],
+    }
+    too_many = await client.post(
+        "/api/imports/review?changes_limit=100001", content=csv_body(moved), headers=bearer(token)
+    )
+    assert too_many.status_code == 400 and "changes_limit" in too_many.json()["error"]
 
 
 @pytest.mark.usefixtures("worker")

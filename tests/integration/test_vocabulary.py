@@ -7,7 +7,9 @@ and ``is_unchanged``), where the import applies rows in batches, and in SQL
 without reading people into memory. The generated cases below hold the two to
 the same answers: random stored people, random files in every mode and with
 either blank_cells option, and for each row the review's action must be what
-the worker then does.
+the worker then does; for each row it updates, the changes the review lists
+(``review_row_changes``, managers included) must be exactly how the person
+reads before and after the worker applied the file.
 """
 
 from __future__ import annotations
@@ -106,9 +108,10 @@ def _row(columns: list[str], *, valid: bool = False) -> st.SearchStrategy[dict[s
 
 
 def _near(data: st.DataObject, stored: list[dict[str, str]], columns: list[str]) -> list[dict[str, str]]:
-    """The second file: for each of some e-mails, mostly the stored row with at most one
-    cell changed (one differing column decides between update and unchanged), else a
-    new row; now and then a repeated e-mail."""
+    """The second file: for each of some e-mails, mostly the stored row with at most two
+    cells changed (one differing column decides between update and unchanged; a second
+    one, often blank, tests what an update does with the other cells), else a new row;
+    now and then a repeated e-mail."""
     emails = data.draw(st.lists(st.sampled_from(EMAILS), min_size=1, unique=True), label="emails")
     if data.draw(st.integers(0, 7)) == 0:
         emails.append(emails[0])
@@ -119,7 +122,7 @@ def _near(data: st.DataObject, stored: list[dict[str, str]], columns: list[str])
             row = dict(by_email[email])
         else:
             row = data.draw(_row([c.name for c in COLUMNS])) | {"email": email}
-        for name in data.draw(st.lists(st.sampled_from(columns[3:] or columns), max_size=1)):
+        for name in data.draw(st.lists(st.sampled_from(columns[3:] or columns), max_size=2)):
             row[name] = data.draw(st.sampled_from(CELLS[name] if name != "email" else EMAILS))
         file.append({name: row[name] for name in columns})
     return file
@@ -157,7 +160,7 @@ def test_the_review_predicts_what_the_worker_does_to_each_row(
 ) -> None:
     data = _csv(columns, _near(second, stored, columns))
 
-    async def run() -> tuple[dict[int, str], dict[int, str]]:
+    async def run() -> tuple[dict[int, str], dict[int, str], list[dict[str, Any]], dict[str, Any]]:
         tenant = f"t-rule-{uuid.uuid4().hex[:12]}"
         async with connection(database_url) as conn:
             if stored:
@@ -171,10 +174,50 @@ def test_the_review_predicts_what_the_worker_does_to_each_row(
             review = await review_file(
                 conn, io.BytesIO(data), tenant, mode, row_details=True, blank_cells=blank_cells
             )
+            before = await _people(conn, tenant)
             file = io.BytesIO(data)
             applied = (await apply_import(conn, file, tenant, mode, blank_cells=blank_cells))["statuses"]
+            after = await _people(conn, tenant)
         actions = review["rows_preview"]
-        return {r["row"]: OUTCOME_OF_ACTION.get(r["action"], r["action"]) for r in actions}, applied
+        predicted = {r["row"]: OUTCOME_OF_ACTION.get(r["action"], r["action"]) for r in actions}
+        differences = {e: _differences(before[e], after[e]) for e in before if e in after}
+        return predicted, applied, actions, differences
 
-    predicted, applied = asyncio.run(run())
+    predicted, applied, actions, differences = asyncio.run(run())
     assert predicted == applied
+    for row in actions:
+        if row["action"] == "update":
+            assert row["changes"] == differences[row["email"]], row["row"]
+        else:
+            assert "changes" not in row
+
+
+# How an admin reads a person (the export's way): teams by name, secondary ones
+# sorted by team key, the manager as the primary team's unless that is themself.
+PERSON_AS_READ = """
+SELECT p.email, p.first_name, p.last_name, p.job_title, pt.name AS primary_team,
+       (SELECT array_agg(t.name ORDER BY t.name_key) FROM unnest(p.secondary_team_ids) AS s(id)
+        JOIN teams t ON t.id = s.id) AS secondary_teams,
+       p.role, p.language, p.location, p.status, m.email AS manager
+FROM people p
+LEFT JOIN teams pt ON pt.id = p.primary_team_id
+LEFT JOIN people m ON m.id = nullif(pt.manager_id, p.id)
+WHERE p.tenant_id = $1
+"""
+
+
+async def _people(conn: Any, tenant: str) -> dict[str, Any]:
+    return {r["email"]: r for r in await conn.fetch(PERSON_AS_READ, tenant)}
+
+
+def _differences(before: Any, after: Any) -> list[dict[str, Any]]:
+    """What differs between two readings of a person, as the review's changes say it."""
+    fields = [(c.name, c.header) for c in COLUMNS if c.stored_as is not None]
+    differences = []
+    for field, header in [*fields, ("status", "Status"), ("manager", "Manager")]:
+        old, new = before[field], after[field]
+        if field == "secondary_teams":
+            old, new = "; ".join(old or []) or None, "; ".join(new or []) or None
+        if old != new:
+            differences.append({"field": field, "header": header, "old": old, "new": new})
+    return differences
