@@ -66,6 +66,7 @@ class ImportRequest:
     sheet: str | None = None  # a workbook's sheet; None: the first whose header matches
     # The admin's column choices (header → field, None: ignore), remembered for the tenant.
     mapping: dict[str, str | None] | None = None
+    token_id: int | None = None  # the API token it came with (None: the command line)
 
     def check(self) -> None:
         """Refuse a request that cannot be carried out, naming the fix."""
@@ -181,6 +182,7 @@ async def record_import(conn: asyncpg.Connection, request: ImportRequest, source
             columns,
             request.idempotency_key,
             request.blank_cells,
+            request.token_id,
         )
         await conn.execute(QUERIES["insert_import_counters"], import_id, COUNTER_SHARDS)
         copied = await conn.copy_records_to_table(

@@ -19,14 +19,21 @@ def token() -> None:
 @token.command("create")
 @click.option("--tenant", help="The tenant the token acts for (a service token).")
 @click.option("--operator", is_flag=True, help="A token for operators: every tenant.")
-@click.option("--label", help="Who or what uses it, for your records.")
+@click.option(
+    "--admin", is_flag=True, help="With --tenant: a tenant admin's token, which also signs in at /admin."
+)
+@click.option("--label", help="Who or what uses it; the import history shows it.")
 @async_command
-async def token_create(tenant: str | None, operator: bool, label: str | None) -> None:
+async def token_create(tenant: str | None, operator: bool, admin: bool, label: str | None) -> None:
     """Make a token; the token itself is printed last, on stdout, and only once."""
     if operator == (tenant is not None):
         raise BulkImportError("give either --tenant T (a service token) or --operator")
+    if admin and operator:
+        raise BulkImportError(
+            "--admin is for a tenant's token: operators sign in with theirs and choose a tenant"
+        )
     async with connection(get_settings().database_url) as conn:
-        new = await create_token(conn, tenant, label)
+        new = await create_token(conn, tenant, label, admin=admin)
     click.echo(describe(new), err=True)
     click.echo(new.secret)
 

@@ -253,6 +253,7 @@ async def submit(request: Request) -> Response:
         idempotency_key=key,
         sheet=request.query_params.get("sheet") or None,
         mapping=_mapping(request),
+        token_id=principal.token_id,
     )
     job.check()
     async with uploaded_csv(request) as path:

@@ -7,7 +7,9 @@ tokens. A plain hash is enough because the tokens are random, not chosen by
 people: there is nothing to guess that a slow, salted hash would protect.
 
 A *service* token belongs to one tenant and sees only that tenant's imports;
-an *operator* token (no tenant) sees every tenant's.
+an *admin* token is a service token that may also sign in to the tenant
+admins' pages in a browser (:mod:`producer.web.admins`); an *operator* token
+(no tenant) sees every tenant's.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Principal:
     token_id: int
     tenant: str | None
     label: str | None = None
+    admin: bool = False
 
     @property
     def is_operator(self) -> bool:
@@ -49,6 +52,7 @@ class NewToken:
     tenant: str | None
     label: str | None
     secret: str
+    admin: bool = False
 
 
 def hash_token(secret: str) -> bytes:
@@ -66,17 +70,24 @@ def check_tenant_id(tenant: str) -> str:
     return tenant
 
 
-async def create_token(conn: asyncpg.Connection, tenant: str | None, label: str | None = None) -> NewToken:
+async def create_token(
+    conn: asyncpg.Connection, tenant: str | None, label: str | None = None, *, admin: bool = False
+) -> NewToken:
     """Make a token for ``tenant`` (None: an operator token); store only its hash.
 
-    A tenant that does not exist yet is created, as its first import would.
+    ``admin``: a tenant admin's token, which may also sign in to the admins'
+    pages. A tenant that does not exist yet is created, as its first import would.
     """
+    if admin and tenant is None:
+        raise BulkImportError("an admin token belongs to a tenant: give --tenant T with --admin")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     async with conn.transaction():
         if tenant is not None:
             await conn.execute(QUERIES["ensure_tenant"], check_tenant_id(tenant))
-        row = await conn.fetchrow(QUERIES["insert_api_token"], hash_token(secret), tenant, label)
-    return NewToken(id=row["id"], tenant=row["tenant_id"], label=row["label"], secret=secret)
+        row = await conn.fetchrow(QUERIES["insert_api_token"], hash_token(secret), tenant, label, admin)
+    return NewToken(
+        id=row["id"], tenant=row["tenant_id"], label=row["label"], secret=secret, admin=row["admin"]
+    )
 
 
 async def verify_token(conn: asyncpg.Connection | asyncpg.Pool, secret: str) -> Principal | None:
@@ -86,7 +97,7 @@ async def verify_token(conn: asyncpg.Connection | asyncpg.Pool, secret: str) -> 
     row = await conn.fetchrow(QUERIES["find_api_token"], hash_token(secret))
     if row is None:
         return None
-    return Principal(token_id=row["id"], tenant=row["tenant_id"], label=row["label"])
+    return Principal(token_id=row["id"], tenant=row["tenant_id"], label=row["label"], admin=row["admin"])
 
 
 async def revoke_token(conn: asyncpg.Connection, token_id: int) -> str:
@@ -103,6 +114,8 @@ async def revoke_token(conn: asyncpg.Connection, token_id: int) -> str:
 def describe(token: NewToken) -> str:
     """What ``token create`` says before it prints the secret."""
     scope = f"tenant {token.tenant}" if token.tenant else "operators (every tenant)"
+    if token.admin:
+        scope = f"the admins of tenant {token.tenant} (the API, and the browser at /admin)"
     label = f" ({token.label})" if token.label else ""
     return (
         f"token {token.id}{label} for {scope}; it is shown only this once, store it now."
