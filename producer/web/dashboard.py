@@ -15,14 +15,12 @@ from __future__ import annotations
 import asyncio
 import hmac
 from collections.abc import Coroutine
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import structlog
-from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -32,6 +30,7 @@ from producer.web import operators
 from producer.web.metrics import metrics
 from producer.web.operators import COOKIE, COOKIE_MAX_AGE_S, NotAnOperator, Operator
 from producer.web.overview import RECENT_IMPORTS, import_detail, overview
+from producer.web.pages import page
 from worker.errors import BulkImportError, ImportNotFound
 from worker.imports import tenant_of_import
 from worker.queues import retry_dead_letters
@@ -43,36 +42,6 @@ T = TypeVar("T")
 FAILED_ROWS_SHOWN = 200
 IMPORT_ACTIONS = ("cancel", "resume", "approve", "send-invites", "retry-invites")
 
-templates = Environment(
-    loader=PackageLoader("producer.web", "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-
-
-def duration(seconds: float | None) -> str:
-    """``95`` → ``1 m 35 s``; None → a dash (no estimate)."""
-    if seconds is None:
-        return "–"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours} h {minutes} m"
-    return f"{minutes} m {secs} s" if minutes else f"{secs} s"
-
-
-def when(iso: str | None) -> str:
-    """An ISO time as ``2026-11-27 17:35 UTC`` (or a dash)."""
-    if iso is None:
-        return "–"
-    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-templates.filters["duration"] = duration
-templates.filters["thousands"] = "{:,}".format
-templates.filters["when"] = when
-
 
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
@@ -82,21 +51,6 @@ def _settings(request: Request) -> Settings:
 async def _in_own_loop(coro: Coroutine[Any, Any, T]) -> T:
     """Run a control function on a loop of its own, as the API does (it may send many messages)."""
     return await asyncio.to_thread(asyncio.run, coro)
-
-
-# No inline scripts, no framing (the action buttons cannot be clickjacked), no
-# caching of pages that carry a CSRF token. Inline styles: the bars' widths.
-_PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
-
-
-def _page(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    html = templates.get_template(name).render(**context)
-    return HTMLResponse(html, status_code=status_code, headers=_PAGE_HEADERS)
 
 
 def _flash(request: Request, who: Operator) -> dict[str, Any]:
@@ -112,7 +66,7 @@ def _flash(request: Request, who: Operator) -> dict[str, Any]:
 
 
 async def login_page(request: Request) -> Response:
-    return _page("login.html", next=request.query_params.get("next", "/"), problem=None)
+    return page("login.html", next=request.query_params.get("next", "/"), problem=None)
 
 
 async def login(request: Request) -> Response:
@@ -125,7 +79,7 @@ async def login(request: Request) -> Response:
     try:
         await operators.check_operator_token(request, secret)
     except NotAnOperator as refused:
-        return _page("login.html", refused.status, next=target, problem=refused.message)
+        return page("login.html", refused.status, next=target, problem=refused.message)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         COOKIE,
@@ -149,7 +103,7 @@ async def logout(request: Request) -> Response:
 async def home(request: Request) -> Response:
     who = await operators.operator(request)
     data = await overview(request)
-    return _page(
+    return page(
         "dashboard.html",
         csrf=who.csrf_token,
         data=data,
@@ -170,11 +124,11 @@ async def import_page(request: Request) -> Response:
     try:
         detail = await import_detail(request, import_id)
     except ImportNotFound as missing:
-        return _page("missing.html", 404, message=str(missing), by_cookie=who.by_cookie, csrf=who.csrf_token)
+        return page("missing.html", 404, message=str(missing), by_cookie=who.by_cookie, csrf=who.csrf_token)
     failed = await request.app.state.pool.fetch(
         QUERIES["dashboard_failed_rows"], import_id, FAILED_ROWS_SHOWN
     )
-    return _page(
+    return page(
         "import.html",
         csrf=who.csrf_token,
         by_cookie=who.by_cookie,
@@ -250,7 +204,7 @@ async def on_not_an_operator(request: Request, exc: Exception) -> Response:
     if exc.status == 401 and wants_html and request.method == "GET":
         return RedirectResponse("/login?" + urlencode({"next": request.url.path}), status_code=303)
     if wants_html:
-        return _page("login.html", exc.status, next="/", problem=exc.message)
+        return page("login.html", exc.status, next="/", problem=exc.message)
     return JSONResponse({"error": exc.message}, status_code=exc.status)
 
 

@@ -2,15 +2,12 @@
 package) driven by Playwright, against the Procfile's ``web:`` line and the
 real worker.
 
-Playwright's own browser downloads are never used: the tests launch
-``/usr/bin/chromium``. Without it they skip locally and fail in CI, whose
-``.ci/run`` installs it.
+The ``browser`` fixture (tests/integration/conftest.py) is Debian's Chromium.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import struct
 import time
 from collections.abc import AsyncIterator
@@ -23,24 +20,8 @@ from producer.web.tokens import create_token
 from tests.support.imports import person, submit, wait_final, write_csv
 from tests.support.services import WorkerProcess, wait_until
 
-CHROMIUM = Path("/usr/bin/chromium")
 playwright_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
 TIMEOUT_MS = 120_000
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is not installed (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(reason + ": CI must install it (see .ci/run)")
-        pytest.skip(reason)
-    async with playwright_api.async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from producer.web.dashboard import duration, when
 from producer.web.overview import progress
+from producer.web.pages import duration, when
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
