@@ -106,6 +106,11 @@ class Settings:
     cli_log_level: str = "warning"
     # Largest CSV body the HTTP API accepts (413 beyond it), in bytes.
     api_max_upload_bytes: int = 200 * 1024 * 1024
+    # Where the admins' pages keep an uploaded file between its upload and its
+    # import (empty: a folder in the system's temporary directory); every web
+    # process must see the same folder. Drafts older than DRAFT_MAX_AGE_S go.
+    draft_dir: str = ""
+    draft_max_age_s: int = 24 * 3600
     # GET /metrics without a token (for a scraper on a private network);
     # otherwise it wants an operator token like the dashboard.
     metrics_public: bool = False

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from producer.web import dashboard
+from producer.web import admin, dashboard
 from producer.web.api import ROUTES
 from producer.web.errors import (
     ApiError,
@@ -51,9 +51,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await app.state.pool.close()
 
     app = Starlette(
-        routes=[*ROUTES, *dashboard.ROUTES],
+        routes=[*ROUTES, *admin.ROUTES, *dashboard.ROUTES],
         lifespan=lifespan,
         exception_handlers={
+            **admin.EXCEPTION_HANDLERS,
             ApiError: on_api_error,
             NotAnOperator: dashboard.on_not_an_operator,
             BulkImportError: on_bulk_import_error,

@@ -1,0 +1,49 @@
+"""The tenant admins' pages (``/admin``): an import from "I have a spreadsheet" to "my people are in".
+
+Modules:
+
+- ``session``: who is signed in (an admin token, or an operator who chose a
+  tenant), the cookie and CSRF checks; ``login``: the sign-in, sign-out and
+  tenant choice pages.
+- ``drafts``: an uploaded file waiting, on disk, for its import.
+- ``flow``: the steps of an import (upload, columns, review, settings, start).
+- ``imports``: the history, an import's progress and result, its errors file
+  and actions.
+
+Every page is server-rendered (``templates/admin/``); ``static/admin.js``
+adds the file drop and the live progress.
+"""
+
+from starlette.routing import Route
+
+from producer.web.admin import flow, imports, login
+from producer.web.admin.login import on_no_tenant, on_not_signed_in
+from producer.web.admin.session import NoTenantChosen, NotSignedIn
+
+_UPLOAD = "/admin/uploads/{draft:str}"
+_IMPORT = "/admin/imports/{import_id:int}"
+
+ROUTES = [
+    Route("/admin", flow.start_page, methods=["GET"]),
+    Route("/admin/login", login.login_page, methods=["GET"]),
+    Route("/admin/login", login.login, methods=["POST"]),
+    Route("/admin/logout", login.logout, methods=["POST"]),
+    Route("/admin/tenant", login.tenant_page, methods=["GET"]),
+    Route("/admin/tenant", login.choose_tenant, methods=["POST"]),
+    Route("/admin/template.csv", flow.template_csv, methods=["GET"]),
+    Route("/admin/uploads", flow.upload, methods=["POST"]),
+    Route(_UPLOAD + "/columns", flow.columns_page, methods=["GET"]),
+    Route(_UPLOAD + "/columns", flow.choose_columns, methods=["POST"]),
+    Route(_UPLOAD + "/review", flow.review_page, methods=["GET"]),
+    Route(_UPLOAD + "/settings", flow.settings_page, methods=["GET"]),
+    Route(_UPLOAD + "/start", flow.start_import, methods=["POST"]),
+    Route("/admin/imports", imports.history, methods=["GET"]),
+    Route(_IMPORT, imports.import_page, methods=["GET"]),
+    Route(_IMPORT + ".json", imports.import_json, methods=["GET"]),
+    Route(_IMPORT + "/errors.csv", imports.errors_csv, methods=["GET"]),
+    Route(_IMPORT + "/{action:str}", imports.import_action, methods=["POST"]),
+]
+
+EXCEPTION_HANDLERS = {NotSignedIn: on_not_signed_in, NoTenantChosen: on_no_tenant}
+
+__all__ = ["EXCEPTION_HANDLERS", "ROUTES"]

@@ -1,0 +1,385 @@
+"""The admin's import, step by step: upload, columns, review, settings, start.
+
+Each step is a page of its own under ``/admin/uploads/{draft}``; the file
+waits in its draft (:mod:`producer.web.admin.drafts`) until the import
+starts. The steps call the producer's own functions, as the command line and
+the API do: ``map_header`` and the tenant's remembered column choices, the
+review (``review_file``, kept in the draft so its pages and the settings reuse
+it), and ``submit_import_async``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import itertools
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import structlog
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from producer.choices import remembered_choices
+from producer.fields import FIELDS, FIELDS_BY_NAME
+from producer.mapping import ColumnMapping, map_header
+from producer.reading import open_source
+from producer.review import review_file
+from producer.submit import ImportRequest, submit_import_async
+from producer.template import write_template
+from producer.timezones import parse_send_at, tenant_timezone
+from producer.web.admin import drafts, session
+from producer.web.admin.drafts import Draft, DraftNotFound, UploadRefused
+from producer.web.admin.session import Admin
+from producer.web.pages import page
+from worker.db import connection
+from worker.errors import BulkImportError
+from worker.settings import Settings
+from worker.vocabulary import (
+    BLANK_CELLS,
+    DEFAULT_BLANK_CELLS,
+    DEFAULT_MODE,
+    INVITE_AT,
+    INVITE_OPTIONS,
+    MODES,
+    SYNC,
+)
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+SAMPLE_ROWS = 3
+CHANGES_PER_PAGE = 50
+CHANGES_KEPT = 5_000  # updated people listed in the review's pages; the counts cover every row
+IGNORE = ""  # the columns form's value for "ignore this column"
+
+# The article's words for the modes, invites and blank cells, listed once for every page.
+MODE_LABELS = {
+    "upsert": "Add new people and update the ones already here",
+    "sync": "Add and update, and deactivate everyone who is not in the file",
+    "add-only": "Only add new people; leave the ones already here as they are",
+}
+BLANK_LABELS = {
+    "clear": "An empty cell clears the value stored for that person",
+    "keep": "Don't overwrite existing data with empty cells",
+}
+INVITE_LABELS = {
+    "none": "Don't send invitations (you can send them later)",
+    "now": "Send invitations now",
+    "at": "Send invitations at a date and time",
+}
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def _in_own_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """Reading and checking a file is CPU work: on a thread and event loop of its own."""
+    return await asyncio.to_thread(asyncio.run, coro)
+
+
+def _draft(request: Request, who: Admin) -> Draft:
+    return drafts.load_draft(_settings(request), request.path_params["draft"], who.tenant)
+
+
+def _missing(who: Admin, message: str) -> Response:
+    return page("admin/missing.html", 404, who=who, message=message)
+
+
+def _choice(value: str | None, choices: tuple[str, ...], default: str) -> str:
+    return value if value in choices else default
+
+
+# --- start: the template and the upload ------------------------------------------------
+
+
+async def start_page(request: Request, problem: str | None = None, status: int = 200) -> Response:
+    who = await session.admin(request)
+    limit_mb = _settings(request).api_max_upload_bytes / 1024 / 1024
+    return page("admin/start.html", status, who=who, limit_mb=limit_mb, problem=problem, step=1)
+
+
+async def template_csv(request: Request) -> Response:
+    await session.admin(request)
+    example = request.query_params.get("example") == "1"
+    out = io.StringIO()
+    write_template(out, example=example)
+    name = "people-example.csv" if example else "people-template.csv"
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+async def upload(request: Request) -> Response:
+    who = await session.admin(request)
+    settings = _settings(request)
+    try:
+        draft, csrf = await drafts.receive_upload(request, settings, who.tenant)
+    except UploadRefused as refused:
+        return await start_page(request, str(refused), 413 if "larger" in str(refused) else 400)
+    try:
+        session.check_csrf(request, who.secret, csrf)
+    except session.NotSignedIn:
+        drafts.discard(draft, settings)
+        raise
+    log.info("admin.uploaded", tenant=who.tenant, draft=draft.id, bytes=draft.size)
+    try:
+        header, _ = await _in_own_loop(_read_head(draft.file(settings), 0))
+        async with connection(settings.database_url) as conn:
+            remembered = await remembered_choices(conn, who.tenant, header)
+        mapping = map_header(header, remembered)
+    except BulkImportError as unreadable:
+        drafts.discard(draft, settings)
+        return await start_page(request, f"{draft.filename}: {unreadable}", 400)
+    drafts.choose_columns(draft, settings, remembered)
+    # Nothing to decide: every column matched (or was decided before for this tenant).
+    target = "review" if not mapping.unmatched and not mapping.missing_required else "columns"
+    return RedirectResponse(f"/admin/uploads/{draft.id}/{target}", status_code=303)
+
+
+async def _read_head(path: Any, rows: int) -> tuple[list[str], list[list[str]]]:
+    with open_source(path) as source:
+        return list(source.header), [row.values for row in itertools.islice(source.rows(), rows)]
+
+
+# --- columns: what each header means ---------------------------------------------------
+
+
+def _column_rows(
+    header: list[str], samples: list[list[str]], mapping: ColumnMapping, remembered: dict[str, str | None]
+) -> list[dict[str, Any]]:
+    """One entry per header cell: its examples, what it maps to, and why."""
+    rows = []
+    for index, raw in enumerate(header):
+        shown = raw.replace("\ufeff", "").strip() or f"(column {index + 1})"
+        field = mapping.matched.get(shown)
+        if shown in mapping.chosen:
+            how = "remembered" if shown in remembered else "chosen"
+        elif shown in mapping.unmatched:
+            how = "unmatched"
+        elif shown in mapping.duplicates:
+            how = "duplicate"
+        elif shown in mapping.ignored:
+            how = "ours"  # the Row and Reason columns of our own errors file
+        else:
+            how = "matched"
+        examples = [row[index] for row in samples if index < len(row) and row[index].strip()]
+        rows.append({"index": index, "header": shown, "field": field, "how": how, "examples": examples})
+    return rows
+
+
+async def columns_page(
+    request: Request, problem: str | None = None, chosen: dict[str, str | None] | None = None
+) -> Response:
+    who = await session.admin(request)
+    settings = _settings(request)
+    try:
+        draft = _draft(request, who)
+    except DraftNotFound as gone:
+        return _missing(who, str(gone))
+    header, samples = await _in_own_loop(_read_head(draft.file(settings), SAMPLE_ROWS))
+    async with connection(settings.database_url) as conn:
+        remembered = await remembered_choices(conn, who.tenant, header)
+    choices = chosen if chosen is not None else (draft.choices or {})
+    try:
+        mapping = map_header(header, choices)
+    except BulkImportError as conflict:
+        problem = problem or str(conflict)
+        mapping = map_header(header, {})
+    return page(
+        "admin/columns.html",
+        400 if problem else 200,
+        who=who,
+        draft=draft,
+        step=2,
+        columns=_column_rows(header, samples, mapping, remembered),
+        fields=FIELDS,
+        missing=[FIELDS_BY_NAME[name] for name in mapping.missing_required],
+        hints=mapping.hints,
+        ignore=IGNORE,
+        problem=problem,
+    )
+
+
+async def choose_columns(request: Request) -> Response:
+    who, form = await session.admin_post(request)
+    settings = _settings(request)
+    try:
+        draft = _draft(request, who)
+    except DraftNotFound as gone:
+        return _missing(who, str(gone))
+    header, _ = await _in_own_loop(_read_head(draft.file(settings), 0))
+    automatic = map_header(header, {})
+    async with connection(settings.database_url) as conn:
+        remembered = await remembered_choices(conn, who.tenant, header)
+    choices: dict[str, str | None] = {}
+    for index, raw in enumerate(header):
+        shown = raw.replace("\ufeff", "").strip() or f"(column {index + 1})"
+        picked = form.get(f"column-{index}")
+        if picked is None:
+            continue
+        field = None if picked == IGNORE else picked
+        if field is not None and field not in FIELDS_BY_NAME:
+            return await columns_page(request, f"{picked!r} is not one of our fields.", choices)
+        # An unmatched column left ignored is remembered as such; a remembered
+        # choice is restated, so that going back to the automatic match sticks.
+        if field != automatic.matched.get(shown) or shown in automatic.unmatched or shown in remembered:
+            choices[shown] = field
+    try:
+        mapping = map_header(header, choices)
+    except BulkImportError as conflict:
+        return await columns_page(request, str(conflict), choices)
+    if mapping.missing_required:
+        needed = ", ".join(FIELDS_BY_NAME[name].header for name in mapping.missing_required)
+        return await columns_page(
+            request, f"Every person needs {needed}: choose the column that holds it.", choices
+        )
+    drafts.choose_columns(draft, settings, choices)
+    log.info("admin.columns_chosen", tenant=who.tenant, draft=draft.id, choices=len(choices))
+    return RedirectResponse(f"/admin/uploads/{draft.id}/review", status_code=303)
+
+
+# --- review and settings ---------------------------------------------------------------
+
+
+async def reviewed(request: Request, who: Admin, draft: Draft, mode: str, blank_cells: str) -> dict[str, Any]:
+    """The review of ``draft`` in ``mode``: kept in the draft, made on first use."""
+    settings = _settings(request)
+    key = drafts.review_key(mode, blank_cells)
+    review = drafts.cached_review(draft, settings, key)
+    if review is not None:
+        return review
+
+    async def run() -> dict[str, Any]:
+        async with connection(settings.database_url) as conn:
+            return await review_file(
+                conn,
+                str(draft.file(settings)),
+                who.tenant,
+                mode,
+                max_share=settings.sweep_max_share,
+                blank_cells=blank_cells,
+                mapping=draft.choices,
+                changes_limit=CHANGES_KEPT,
+            )
+
+    review = await _in_own_loop(run())
+    review["file"]["name"] = draft.filename
+    drafts.keep_review(draft, settings, key, review)
+    return review
+
+
+async def review_page(request: Request) -> Response:
+    who = await session.admin(request)
+    try:
+        draft = _draft(request, who)
+    except DraftNotFound as gone:
+        return _missing(who, str(gone))
+    mode = _choice(request.query_params.get("mode"), MODES, DEFAULT_MODE)
+    blank_cells = _choice(request.query_params.get("blank_cells"), BLANK_CELLS, DEFAULT_BLANK_CELLS)
+    review = await reviewed(request, who, draft, mode, blank_cells)
+    changes = review["changes"]["rows"]
+    pages = max(1, -(-len(changes) // CHANGES_PER_PAGE))
+    number = request.query_params.get("page", "1")
+    current = min(max(int(number), 1), pages) if number.isdigit() else 1
+    shown = changes[(current - 1) * CHANGES_PER_PAGE : current * CHANGES_PER_PAGE]
+    return page(
+        "admin/review.html",
+        who=who,
+        draft=draft,
+        step=3,
+        review=review,
+        mode=mode,
+        blank_cells=blank_cells,
+        modes=MODE_LABELS,
+        blanks=BLANK_LABELS,
+        headers={field.name: field.header for field in FIELDS},
+        changes=shown,
+        page_number=current,
+        pages=pages,
+    )
+
+
+async def settings_page(
+    request: Request, form: dict[str, str] | None = None, problem: str | None = None
+) -> Response:
+    who = await session.admin(request)
+    try:
+        draft = _draft(request, who)
+    except DraftNotFound as gone:
+        return _missing(who, str(gone))
+    values = form if form is not None else dict(request.query_params)
+    mode = _choice(values.get("mode"), MODES, DEFAULT_MODE)
+    blank_cells = _choice(values.get("blank_cells"), BLANK_CELLS, DEFAULT_BLANK_CELLS)
+    guard = None
+    if mode == SYNC:
+        preview = (await reviewed(request, who, draft, SYNC, blank_cells))["preview"]
+        guard = preview if preview.get("would_block") else None
+    timezone = await tenant_timezone(request.app.state.pool, who.tenant)
+    return page(
+        "admin/settings.html",
+        400 if problem else 200,
+        who=who,
+        draft=draft,
+        step=4,
+        mode=mode,
+        blank_cells=blank_cells,
+        invites=_choice(values.get("invites"), INVITE_OPTIONS, "none"),
+        send_at=values.get("send_at", ""),
+        modes=MODE_LABELS,
+        blanks=BLANK_LABELS,
+        invite_labels=INVITE_LABELS,
+        guard=guard,
+        timezone=timezone,
+        problem=problem,
+    )
+
+
+async def start_import(request: Request) -> Response:
+    who, form = await session.admin_post(request)
+    settings = _settings(request)
+    try:
+        draft = _draft(request, who)
+    except DraftNotFound as gone:
+        return _missing(who, str(gone))
+    mode = _choice(form.get("mode"), MODES, DEFAULT_MODE)
+    blank_cells = _choice(form.get("blank_cells"), BLANK_CELLS, DEFAULT_BLANK_CELLS)
+    invites = _choice(form.get("invites"), INVITE_OPTIONS, "none")
+    approved = form.get("approve") == "yes"
+    send_at = None
+    if invites == INVITE_AT:
+        timezone = await tenant_timezone(request.app.state.pool, who.tenant)
+        if not form.get("send_at"):
+            return await settings_page(request, form, "Choose the date and time to send the invitations.")
+        try:
+            send_at = parse_send_at(form["send_at"], timezone, name="The date and time")
+        except BulkImportError as bad:
+            return await settings_page(request, form, str(bad))
+    if mode == SYNC and not approved:
+        preview = (await reviewed(request, who, draft, SYNC, blank_cells))["preview"]
+        if preview.get("would_block"):
+            return await settings_page(
+                request, form, "Check the people this would deactivate, then tick the box to approve it."
+            )
+    job = ImportRequest(
+        tenant=who.tenant,
+        mode=mode,
+        blank_cells=blank_cells,
+        invites=invites,
+        send_at=send_at,
+        allow_mass_deactivation=approved,
+        filename=draft.filename,
+        token_id=who.principal.token_id,
+        mapping=draft.choices or None,
+    )
+    try:
+        import_id = await _in_own_loop(submit_import_async(str(draft.file(settings)), job, settings))
+    except BulkImportError as refused:
+        return await settings_page(request, form, str(refused))
+    drafts.discard(draft, settings)
+    log.info("admin.import_started", tenant=who.tenant, import_id=import_id, mode=mode, invites=invites)
+    return RedirectResponse(f"/admin/imports/{import_id}", status_code=303)

@@ -1,0 +1,161 @@
+"""The admin's imports: the history, one import's progress and result, its errors file, its actions.
+
+Only the signed-in tenant's imports exist here: another tenant's id is "not
+found". The figures are the operators' (:func:`producer.web.overview.import_detail`,
+the status JSON plus progress, rate and ETA); the actions are the command
+line's (:mod:`producer.control`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Coroutine, Iterator
+from typing import IO, Any, TextIO, TypeVar, cast
+
+import structlog
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+
+from producer.control import cancel_import, resume_import, send_pending_invites
+from producer.queries import QUERIES
+from producer.reports import write_failed_rows
+from producer.timezones import tenant_timezone
+from producer.web.admin import session
+from producer.web.admin.session import Admin
+from producer.web.overview import import_detail
+from producer.web.pages import page
+from worker.errors import BulkImportError, ImportNotFound
+from worker.imports import tenant_of_import
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+HISTORY_PAGE = 25
+FAILED_ROWS_SHOWN = 50
+_MAX_ID = 2**63 - 1
+_ACTIONS = ("cancel", "approve", "send-invites")
+_NOTICES = {
+    "cancel": "The import is cancelled.",
+    "approve": "Approved: the people not in the file are being deactivated.",
+    "send-invites": "The pending invitations are on their way.",
+}
+
+
+async def _in_own_loop(coro: Coroutine[Any, Any, T]) -> T:
+    return await asyncio.to_thread(asyncio.run, coro)
+
+
+async def _owned(request: Request, who: Admin) -> int:
+    """The path's import id if it is this tenant's; ImportNotFound otherwise (as for a missing one)."""
+    import_id: int = request.path_params["import_id"]
+    tenant = await tenant_of_import(request.app.state.pool, import_id) if import_id <= _MAX_ID else None
+    if tenant != who.tenant:
+        raise ImportNotFound(f"There is no import {import_id} here.")
+    return import_id
+
+
+def _missing(who: Admin, message: str) -> Response:
+    return page("admin/missing.html", 404, who=who, message=message)
+
+
+async def history(request: Request) -> Response:
+    who = await session.admin(request)
+    raw = request.query_params.get("before", "")
+    before = int(raw) if raw.isdigit() and int(raw) <= _MAX_ID else None
+    rows = await request.app.state.pool.fetch(QUERIES["admin_list_imports"], who.tenant, HISTORY_PAGE, before)
+    timezone = await tenant_timezone(request.app.state.pool, who.tenant)
+    following = rows[-1]["id"] if len(rows) == HISTORY_PAGE else None
+    return page("admin/history.html", who=who, imports=rows, following=following, timezone=timezone)
+
+
+async def import_page(request: Request, problem: str | None = None) -> Response:
+    who = await session.admin(request)
+    try:
+        import_id = await _owned(request, who)
+    except ImportNotFound as missing:
+        return _missing(who, str(missing))
+    pool = request.app.state.pool
+    detail = await import_detail(request, import_id)
+    failed = await pool.fetch(QUERIES["dashboard_failed_rows"], import_id, FAILED_ROWS_SHOWN)
+    starter = await pool.fetchrow(QUERIES["admin_import_starter"], import_id)
+    timezone = await tenant_timezone(pool, who.tenant)
+    return page(
+        "admin/import.html",
+        409 if problem else 200,
+        who=who,
+        imp=detail,
+        failed_rows=failed,
+        failed_shown=FAILED_ROWS_SHOWN,
+        started_by=starter["token_label"]
+        or ("the command line" if starter["token_id"] is None else "a token"),
+        timezone=timezone,
+        # Only our own words: a crafted link cannot put text on the page.
+        notice=_NOTICES.get(request.query_params.get("done", "")) if problem is None else None,
+        problem=problem,
+    )
+
+
+async def import_json(request: Request) -> Response:
+    who = await session.admin(request)
+    try:
+        import_id = await _owned(request, who)
+    except ImportNotFound as missing:
+        return JSONResponse({"error": str(missing)}, status_code=404)
+    return JSONResponse(await import_detail(request, import_id))
+
+
+async def errors_csv(request: Request) -> Response:
+    """The rejected and failed rows: the file's own columns, a Row and a Reason column, ready to fix."""
+    who = await session.admin(request)
+    try:
+        import_id = await _owned(request, who)
+    except ImportNotFound as missing:
+        return _missing(who, str(missing))
+    spool: IO[str] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed after the response
+        max_size=1024 * 1024, mode="w+", newline="", encoding="utf-8"
+    )
+    try:
+        async with request.app.state.pool.acquire() as conn:
+            await write_failed_rows(conn, import_id, cast(TextIO, spool))
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+
+    def chunks() -> Iterator[str]:
+        while chunk := spool.read(64 * 1024):
+            yield chunk
+
+    return StreamingResponse(
+        chunks(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="import-{import_id}-rows-to-fix.csv"'},
+        background=BackgroundTask(spool.close),
+    )
+
+
+async def import_action(request: Request) -> Response:
+    """cancel | approve | send-invites, from the import's page."""
+    who, _ = await session.admin_post(request)
+    action = request.path_params["action"]
+    try:
+        import_id = await _owned(request, who)
+    except ImportNotFound as missing:
+        return _missing(who, str(missing))
+    if action not in _ACTIONS:
+        return _missing(who, f"There is no action {action!r}.")
+    settings = request.app.state.settings
+    try:
+        if action == "cancel":
+            message = await _in_own_loop(cancel_import(settings, import_id))
+        elif action == "approve":
+            message = await _in_own_loop(resume_import(settings, import_id, allow_mass_deactivation=True))
+        else:
+            message = await _in_own_loop(send_pending_invites(settings, who.tenant, import_id, None))
+    except BulkImportError as refused:
+        log.info("admin.action.refused", tenant=who.tenant, import_id=import_id, action=action)
+        return await import_page(request, f"That could not be done: {refused}.")
+    log.info("admin.action", tenant=who.tenant, import_id=import_id, action=action, result=message)
+    return RedirectResponse(f"/admin/imports/{import_id}?done={action}", status_code=303)
