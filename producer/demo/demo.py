@@ -30,6 +30,7 @@ from producer.demo.sample import write_people_csv
 from producer.progress import wait_for_import
 from producer.reports import import_status, write_people
 from producer.submit import ImportRequest, submit_import_async
+from producer.web.tokens import create_token
 from worker.db import connection, ensure_database
 from worker.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, Settings, configured_url, use_services
 from worker.vocabulary import SYNC, UPSERT
@@ -37,24 +38,38 @@ from worker.vocabulary import SYNC, UPSERT
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def procfile_worker_command(procfile: Path = PROJECT_ROOT / "Procfile") -> str:
-    """The ``worker:`` line of the Procfile."""
+def procfile_command(process: str, procfile: Path = PROJECT_ROOT / "Procfile") -> str:
+    """The command of the Procfile's line for ``process`` (``worker``, ``web``)."""
     for line in procfile.read_text(encoding="utf-8").splitlines():
         name, _, command = line.partition(":")
-        if name.strip() == "worker":
+        if name.strip() == process:
             return command.strip()
-    raise click.ClickException(f"{procfile} has no worker: line")
+    raise click.ClickException(f"{procfile} has no {process}: line")
 
 
 @contextmanager
 def running_worker(log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """The Procfile's worker, running until the block ends (then stopped gracefully)."""
+    with _running("worker", log_path, "worker.pool.opened", WORKER_PROCESSES="1") as process:
+        yield process
+
+
+@contextmanager
+def running_web(log_path: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """The Procfile's web process on ``port``, until the block ends."""
+    with _running("web", log_path, "api.started", PORT=str(port)) as process:
+        yield process
+
+
+@contextmanager
+def _running(name: str, log_path: Path, ready: str, **defaults: str) -> Iterator[subprocess.Popen[bytes]]:
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env.setdefault("WORKER_PROCESSES", "1")
+    for key, value in defaults.items():
+        env.setdefault(key, value)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            ["sh", "-c", "exec " + procfile_worker_command()],
+            ["sh", "-c", "exec " + procfile_command(name)],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=log,
@@ -63,13 +78,13 @@ def running_worker(log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
         )
     try:
         deadline = time.monotonic() + 60
-        while "worker.pool.opened" not in log_path.read_text(errors="replace"):
+        while ready not in log_path.read_text(errors="replace"):
             if process.poll() is not None or time.monotonic() > deadline:
-                raise click.ClickException(f"the worker did not start; see {log_path}")
+                raise click.ClickException(f"the {name} process did not start; see {log_path}")
             time.sleep(0.1)
         yield process
     finally:
-        # The main process forwards SIGTERM to its worker processes once.
+        # dramatiq's main process forwards SIGTERM to its worker processes once.
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=30)
@@ -115,10 +130,14 @@ def _summary(status: dict[str, object]) -> str:
     )
 
 
-def run_demo(rows: int, workdir: Path | None, *, embedded: bool = False) -> None:
+def run_demo(
+    rows: int, workdir: Path | None, *, embedded: bool = False, serve: bool = False, port: int = 8000
+) -> None:
     """Run the whole demo; raises on any failure.
 
     ``embedded`` starts throw-away PostgreSQL and Redis even when others answer.
+    ``serve`` keeps the worker and the web process (on ``port``) up after the
+    imports, for the admins' pages, until Ctrl-C.
     """
     with local_services(
         configured_url("DATABASE_URL"),
@@ -145,6 +164,34 @@ def run_demo(rows: int, workdir: Path | None, *, embedded: bool = False) -> None
             click.echo("  (the same file again: nothing changes)")
             click.echo(_summary(asyncio.run(_import(settings, second, tenant, SYNC))))
             click.echo(f"  ({len(gone)} people were missing from {second.name}: deactivated, not deleted)")
-        click.echo(f"\n$ bulk-import export --tenant {tenant}   (first rows)")
-        click.echo(asyncio.run(_export_head(settings, tenant, 6)))
-        click.echo(f"\nFiles and the worker's log are in {folder}")
+            click.echo(f"\n$ bulk-import export --tenant {tenant}   (first rows)")
+            click.echo(asyncio.run(_export_head(settings, tenant, 6)))
+            click.echo(f"\nFiles and the logs are in {folder}")
+            token = asyncio.run(_admin_token(settings, tenant))
+            url = f"http://127.0.0.1:{port}/admin"
+            if not serve:
+                click.echo(
+                    f"\nThe admins' pages: {url}, once the web process runs (`bulk-import demo --serve`)"
+                )
+                click.echo(f"Admin token of {tenant}: {token}")
+                if urls.embedded:
+                    click.echo("(the embedded services stop with this command: use --serve to try the pages)")
+                return
+            with running_web(folder / "web.log", port):
+                click.echo(f"\nThe admins' pages are up: open {url}")
+                click.echo(f"Sign in with the admin token of {tenant}: {token}")
+                click.echo("The worker and the web process run until Ctrl-C.")
+                _wait_for_interrupt()
+
+
+async def _admin_token(settings: Settings, tenant: str) -> str:
+    async with connection(settings.database_url) as conn:
+        return (await create_token(conn, tenant, "demo admin", admin=True)).secret
+
+
+def _wait_for_interrupt() -> None:
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        click.echo("\nStopping the web process and the worker.")

@@ -5,14 +5,16 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.support.services import subprocess_env
+from tests.support.services import free_port, subprocess_env
 
 
 def _world_traversable(path: Path) -> bool:
@@ -60,4 +62,48 @@ def test_demo_imports_on_embedded_services(tmp_path: Path) -> None:
         ("done", "147", "0", "0", "147", "0", "3"),
     ]
     assert (workdir / "people.csv").exists()
+    assert re.search(r"Admin token of demo-[\d-]+: bi_[\w-]{43}\n", result.stdout)
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.usefixtures("database_url", "redis_url")
+def test_demo_serve_keeps_the_admin_pages_up_until_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    demo = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "bulk-import"),
+            "demo",
+            "--rows",
+            "30",
+            "--serve",
+            "--port",
+            str(port),
+            "--workdir",
+            str(tmp_path),
+        ],
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert demo.stdout is not None
+        printed = ""
+        while (found := re.search(r"admin token of (demo-[\d-]+): (bi_[\w-]{43})", printed)) is None:
+            line = demo.stdout.readline()
+            assert line, f"the demo ended before serving: {printed[-2000:]}"
+            printed += line
+        assert f"open http://127.0.0.1:{port}/admin" in printed
+        signed = httpx.post(
+            f"http://127.0.0.1:{port}/admin/login", data={"token": found[2]}, follow_redirects=False
+        )
+        assert (signed.status_code, signed.headers["location"]) == (303, "/admin")
+        start = httpx.get(f"http://127.0.0.1:{port}/admin", cookies=signed.cookies)
+        assert start.status_code == 200 and found[1] in start.text
+    finally:
+        demo.send_signal(signal.SIGINT)  # Ctrl-C
+        output, _ = demo.communicate(timeout=60)
+    assert demo.returncode == 0, output[-2000:]
+    assert "Stopping the web process and the worker" in output
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/admin/login", timeout=2)
