@@ -246,3 +246,51 @@ async def test_the_progress_moves_live_then_the_page_shows_the_result(
     await tab.locator('[data-field="state"]', has_text="Done").wait_for(timeout=480_000)
     assert f"{rows:,} added" in await tab.locator("#summary").inner_text()
     assert await tab.locator('[data-field="rate"]').count() == 0  # no rate once it has ended
+
+
+@pytest.mark.usefixtures("worker")
+async def test_an_admin_cannot_reach_another_tenants_imports_or_choices(
+    context: Any, conn: Any, tenant: str, tmp_path: Path
+) -> None:
+    other = tenant + "-other"
+    rows = [["Ann", "Lee", f"ann@{other}.example.com", "", "Ops", "", "x"]]
+    theirs = await run_import(
+        conn, write_csv(tmp_path / "theirs.csv", rows, HEADER), other, mapping={"Name given": "first_name"}
+    )
+    tab = await signed_in(context, (await create_token(conn, tenant, "mine", admin=True)).secret)
+
+    # By URL: their import, its JSON and its errors file are not found.
+    for path in (f"/admin/imports/{theirs['id']}.json", f"/admin/imports/{theirs['id']}/errors.csv"):
+        answer = await tab.request.get(path)
+        assert answer.status == 404, path
+    answer = await tab.goto(f"/admin/imports/{theirs['id']}")
+    assert answer.status == 404
+    assert "There is no import" in await tab.locator("main").inner_text()
+
+    # By form field: a cancel form of ours pointed at their import is refused, and it stays done.
+    mine = await run_import(
+        conn, write_csv(tmp_path / "mine.csv", [person("Bo", "Ng", f"bo@{tenant}.example.com")]), tenant
+    )
+    await tab.goto(f"/admin/imports/{mine['id']}")
+    await tab.evaluate(
+        """(id) => { const form = document.createElement("form"); form.method = "post";
+                     form.action = `/admin/imports/${id}/cancel`;
+                     const csrf = document.querySelector("input[name=csrf]").cloneNode();
+                     form.append(csrf); document.body.append(form); form.submit(); }""",
+        theirs["id"],
+    )
+    await tab.wait_for_url(f"**/admin/imports/{theirs['id']}/cancel")
+    assert "There is no import" in await tab.locator("main").inner_text()
+    assert await conn.fetchval("SELECT state FROM imports WHERE id = $1", theirs["id"]) == "done"
+
+    # Their remembered column choice is theirs: the same header asks us again.
+    await tab.goto("/admin")
+    await tab.set_input_files("#file", str(write_csv(tmp_path / "ours.csv", rows, HEADER)))
+    await tab.get_by_role("button", name="Upload and check the columns").click()
+    await tab.wait_for_url("**/columns")
+    assert await tab.locator('tr[data-column="Name given"] .tag-unmatched').count() == 1
+
+    # Their people are not ours: our history is ours alone.
+    await tab.goto("/admin/imports")
+    assert await tab.locator(f'tr[data-import="{theirs["id"]}"]').count() == 0
+    assert await tab.locator(f'tr[data-import="{mine["id"]}"]').count() == 1

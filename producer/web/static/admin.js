@@ -102,4 +102,21 @@ function setUpSettings() {
   }
 }
 
-document.addEventListener("DOMContentLoaded", () => { setUpDrop(); watchImport(); setUpSettings(); });
+// A large file takes a while to upload, review or record: say so on the button pressed.
+function setUpBusyButtons() {
+  for (const form of document.querySelectorAll("form[data-busy]")) {
+    form.addEventListener("submit", () => {
+      const button = form.querySelector("button[type=submit]");
+      if (!button) return;
+      button.textContent = form.dataset.busy;
+      setTimeout(() => { button.disabled = true; }, 0);  // after the browser has taken the form
+    });
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  setUpDrop();
+  watchImport();
+  setUpSettings();
+  setUpBusyButtons();
+});
