@@ -294,3 +294,20 @@ async def test_an_admin_cannot_reach_another_tenants_imports_or_choices(
     await tab.goto("/admin/imports")
     assert await tab.locator(f'tr[data-import="{theirs["id"]}"]').count() == 0
     assert await tab.locator(f'tr[data-import="{mine["id"]}"]').count() == 1
+
+
+async def test_pending_invitations_are_sent_from_the_result_page(
+    context: Any, worker: WorkerProcess, smtp_server: MailServer, conn: Any, tenant: str, tmp_path: Path
+) -> None:
+    email = f"ivy@{tenant}.example.com"
+    done = await run_import(conn, write_csv(tmp_path / "one.csv", [person("Ivy", "Moss", email)]), tenant)
+    tab = await signed_in(context, (await create_token(conn, tenant, "Ada", admin=True)).secret)
+    await tab.goto(f"/admin/imports/{done['id']}")
+    assert await tab.locator("#invites").inner_text() == "Invitations: 1 pending."
+
+    await tab.get_by_role("button", name="Send the 1 pending invitation now").click()
+
+    assert await tab.locator(".flash.notice").inner_text() == "The pending invitations are on their way."
+    wait_until(lambda: bool(smtp_server.to(email)), timeout=60, what="the invitation")
+    await tab.reload()
+    assert await tab.locator("#invites").inner_text() == "Invitations: 1 sent."

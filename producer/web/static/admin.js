@@ -102,6 +102,15 @@ function setUpSettings() {
   }
 }
 
+// The review's options apply as soon as one is chosen (the button stays for keyboards without scripts).
+function setUpPreviewOptions() {
+  const form = document.querySelector("form.options");
+  if (!form) return;
+  for (const radio of form.querySelectorAll("input[type=radio]")) {
+    radio.addEventListener("change", () => form.requestSubmit());
+  }
+}
+
 // A large file takes a while to upload, review or record: say so on the button pressed.
 function setUpBusyButtons() {
   for (const form of document.querySelectorAll("form[data-busy]")) {
@@ -119,4 +128,5 @@ document.addEventListener("DOMContentLoaded", () => {
   watchImport();
   setUpSettings();
   setUpBusyButtons();
+  setUpPreviewOptions();
 });
