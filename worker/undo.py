@@ -193,7 +193,10 @@ async def run_undo(
 
 
 async def undo_counts(conn: asyncpg.Connection | asyncpg.Pool, undo_id: int) -> dict[str, Any] | None:
-    """An undo's phase and counts (``UNDO_COUNTS``), None for an import that is no undo."""
+    """An undo's phase and counts (``UNDO_COUNTS``, and ``not_restored``: its report's lines).
+
+    None for an import that is no undo.
+    """
     row = await conn.fetchrow(QUERIES["undo_counts"], undo_id)
     return dict(row) if row is not None else None
 

@@ -208,7 +208,9 @@ SET phase = $2, after_key = $3, restored = restored + $4, deactivated = deactiva
 WHERE import_id = $1;
 
 -- name: undo_counts
-SELECT phase, restored, deactivated, reactivated, kept, invites_cancelled, invites_sent, teams_left
+-- not_restored: the lines of its report (its errors file).
+SELECT phase, restored, deactivated, reactivated, kept, invites_cancelled, invites_sent, teams_left,
+       reported AS not_restored
 FROM undos WHERE import_id = $1;
 
 -- name: purge_import_changes
