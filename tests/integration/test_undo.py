@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from producer.reports import write_failed_rows
-from tests.support.imports import apply_import, apply_undo, person, write_csv
-from worker import undo
+from tests.support.imports import apply_import, apply_undo, person, start_undo, write_csv
+from worker import imports, undo
 from worker.errors import InvalidState
 from worker.vocabulary import PERSON_COLUMNS
 
@@ -236,3 +236,22 @@ async def test_only_a_finished_import_that_is_no_undo_can_be_undone(
         await undo.preview_undo(conn, status["id"], 30, 10)
     with pytest.raises(InvalidState, match="only a finished"):
         await undo.preview_undo(conn, wrong["id"], 30, 10)
+
+
+async def test_a_cancelled_undo_stops_between_batches_and_a_new_one_finishes(
+    conn: Any, tmp_path: Path, tenant: str
+) -> None:
+    await apply_import(conn, write_csv(tmp_path / "a.csv", BEFORE), tenant)
+    before = await people(conn, tenant)
+    wrong = await apply_import(conn, write_csv(tmp_path / "b.csv", WRONG), tenant)
+    undo_id = await start_undo(conn, wrong["id"])
+    assert await undo.undo_batch(conn, undo_id, 1, 30) == undo.MORE
+
+    assert (await imports.cancel_import(conn, undo_id))[0] == tenant
+    assert await undo.run_undo(conn, undo_id, 1, 30) is None, "a cancelled undo does nothing more"
+    halfway = await people(conn, tenant)
+    status = await apply_undo(conn, wrong["id"])
+
+    assert halfway != before
+    assert {e: p for e, p in (await people(conn, tenant)).items() if e != "dan@example.com"} == before
+    assert status["state"] == "done"

@@ -118,15 +118,10 @@ async def apply_import(
     }
 
 
-async def apply_undo(
-    conn: Any, import_id: int, batch_size: int = 2, retention_days: int = 30
-) -> dict[str, Any]:
-    """Undo an import as the workers would, without a broker, in batches of ``batch_size``.
-
-    Returns the undo's status JSON. A small batch size makes a few people span several batches.
-    """
+async def start_undo(conn: Any, import_id: int) -> int:
+    """Record and start the undo of an import without a broker, up to its first batch; its id."""
     tenant = await imports.tenant_of_import(conn, import_id)
-    undo_id = await conn.fetchval(
+    undo_id: int = await conn.fetchval(
         PRODUCER_QUERIES["insert_undo"], tenant, import_id, "undo", {"header": list(REPORT_HEADER)}, None
     )
     assert await imports.start_next_import(conn, tenant) == undo_id
@@ -136,6 +131,17 @@ async def apply_undo(
 
     assert (await imports.dispatch_pending_rows(conn, undo_id, nothing)).claimed
     assert await imports.finalize_import(conn, undo_id) == UNDO
+    return undo_id
+
+
+async def apply_undo(
+    conn: Any, import_id: int, batch_size: int = 2, retention_days: int = 30
+) -> dict[str, Any]:
+    """Undo an import as the workers would, without a broker, in batches of ``batch_size``.
+
+    Returns the undo's status JSON. A small batch size makes a few people span several batches.
+    """
+    undo_id = await start_undo(conn, import_id)
     while await undo.run_undo(conn, undo_id, batch_size, retention_days, budget_s=0) == undo.MORE:
         pass
     return await import_status(conn, undo_id)
