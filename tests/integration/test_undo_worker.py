@@ -124,6 +124,9 @@ async def test_the_cli_previews_then_undoes_and_waits(conn: Any, tmp_path: Path,
     assert done.returncode == 0, done.stderr
     status = json.loads(done.stdout)
     assert (status["state"], status["undoes"], status["undo"]["reactivated"]) == ("done", wrong["id"], 1)
+    shown = await asyncio.to_thread(cli, "status", status["id"])
+    assert f"undo {status['id']} of import {wrong['id']} ({tenant}): done" in shown.stdout, shown.stderr
+    assert "reactivated 1" in shown.stdout
     assert (
         await conn.fetchval("SELECT count(*) FROM people WHERE tenant_id = $1 AND status = 'active'", tenant)
         == 4
