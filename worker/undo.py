@@ -74,9 +74,10 @@ def check_undoable(imp: Mapping[str, Any] | None, import_id: int, tenant: str | 
         )
 
 
-def expired(finished_at: datetime | None, retention_days: int) -> bool:
-    """Whether an import ended before the retention window of its replaced values."""
-    return finished_at is not None and finished_at < datetime.now(UTC) - timedelta(days=retention_days)
+def expired(finished_at: datetime | None, retention_days: int, at: datetime | None = None) -> bool:
+    """Whether an import ended before the retention window of its replaced values, as of ``at`` (now)."""
+    limit = (at or datetime.now(UTC)) - timedelta(days=retention_days)
+    return finished_at is not None and finished_at < limit
 
 
 async def _team_names(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> dict[int, str]:
@@ -145,7 +146,12 @@ async def undo_batch(
         if undo is None or undo["state"] != FINALIZING:
             return None
         import_id, tenant, phase = undo["undoes"], undo["tenant_id"], undo["phase"]
-        purged = retention_days if expired(undo["undone_finished_at"], retention_days) else None
+        # As of the undo's request, so that every batch of it pages the same way.
+        purged = (
+            retention_days
+            if expired(undo["undone_finished_at"], retention_days, undo["created_at"])
+            else None
+        )
         next_phase, after = phase, undo["after_key"]
         if phase in (UNDO_CREATED, UNDO_CHANGED):
             if phase == UNDO_CREATED:

@@ -6,7 +6,7 @@
 
 -- name: lock_undo
 -- The undo, its progress and the import it undoes; one batch at a time.
-SELECT i.id, i.tenant_id, i.state, i.undoes, u.phase, u.after_key, u.reported,
+SELECT i.id, i.tenant_id, i.state, i.undoes, i.created_at, u.phase, u.after_key, u.reported,
        x.finished_at AS undone_finished_at
 FROM imports i
 JOIN undos u ON u.import_id = i.id
