@@ -1,4 +1,4 @@
-"""Steering imports from outside the workers: cancel and resume.
+"""Steering imports from outside the workers: cancel, resume and undo.
 
 PostgreSQL holds each import's truth, so these work from any process and after
 any loss of Redis: resume re-sends whatever the database says is unfinished
@@ -11,16 +11,19 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 
 from producer.queries import QUERIES
-from worker import imports, invites, outbox
+from worker import imports, invites, outbox, undo
 from worker.db import connection
 from worker.errors import BulkImportError, ImportNotFound, InvalidState
 from worker.recovery import resend_unfinished, start_and_dispatch
 from worker.settings import Settings
+from worker.undo import check_undoable
+from worker.undo_plan import REPORT_HEADER
 
 
 async def cancel_import(settings: Settings, import_id: int) -> str:
@@ -70,6 +73,52 @@ async def resume_import(settings: Settings, import_id: int, allow_mass_deactivat
             if batches:
                 return f"import {import_id} is done; re-scheduled {len(batches)} invite batches"
     raise InvalidState(f"import {import_id} is {state}: nothing to resume")
+
+
+async def undo_import(
+    settings: Settings, import_id: int, *, tenant: str | None = None, token_id: int | None = None
+) -> tuple[int, bool, str]:
+    """Start (or queue behind the tenant's running import) the undo of a finished import.
+
+    Returns the undo's id, whether it was made now, and what happened. Asking
+    again while an undo of the import is queued, running or done returns that
+    one: a second undo does nothing. With ``tenant``, an import of another
+    tenant is not found.
+    """
+    async with connection(settings.database_url) as conn:
+        imp = await conn.fetchrow(QUERIES["get_import"], import_id)
+        check_undoable(imp, import_id, tenant)
+        owner = imp["tenant_id"]
+        async with conn.transaction():
+            await conn.execute(QUERIES["lock_import_for_undo"], import_id)
+            live = await conn.fetchrow(QUERIES["live_undo_of_import"], import_id)
+            if live is not None:
+                done = "has been undone" if live["state"] == "done" else "is being undone"
+                return (
+                    live["id"],
+                    False,
+                    f"import {import_id} {done} by import {live['id']} ({live['state']})",
+                )
+            undo_id: int = await conn.fetchval(
+                QUERIES["insert_undo"],
+                owner,
+                import_id,
+                f"undo of import {import_id}",
+                {"header": list(REPORT_HEADER)},
+                token_id,
+            )
+        started = await start_and_dispatch(conn, owner)
+    if started == undo_id:
+        return undo_id, True, f"undo {undo_id} of import {import_id} started"
+    return undo_id, True, f"undo {undo_id} of import {import_id} queued behind the running import of {owner}"
+
+
+async def preview_undo(settings: Settings, import_id: int, tenant: str | None = None) -> dict[str, Any]:
+    """What undoing the import would do now (the dry run): read-only, nothing written."""
+    async with connection(settings.database_url) as conn:
+        return await undo.preview_undo(
+            conn, import_id, settings.undo_retention_days, settings.undo_batch_size, tenant=tenant
+        )
 
 
 async def send_pending_invites(

@@ -19,6 +19,7 @@ from producer.validation import neutralise_formula
 from worker.errors import ImportNotFound
 from worker.recovery import stalled_since
 from worker.settings import get_settings
+from worker.undo import undo_counts
 from worker.vocabulary import FINAL_STATES as FINAL_STATES  # re-exported for the status pollers
 from worker.vocabulary import ROLE
 
@@ -71,6 +72,9 @@ async def import_status(
         "created_at": _iso(imp["created_at"]),
         "started_at": _iso(imp["started_at"]),
         "finished_at": _iso(imp["finished_at"]),
+        # An undo (mode "undo"): the import it undoes, its phase and counts; else null.
+        "undoes": imp["undoes"],
+        "undo": await undo_counts(conn, import_id) if imp["undoes"] is not None else None,
     }
 
 

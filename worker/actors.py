@@ -1,5 +1,5 @@
 """The dramatiq actors: thin shells that decode a message, call a plain async
-function (``worker.rows``, ``worker.imports``, ``worker.invites``) and send
+function (``worker.rows``, ``worker.imports``, ``worker.undo``, ``worker.invites``) and send
 what comes next through ``worker.outbox``.
 
 The actors declare themselves on the process's broker: the worker's, which
@@ -23,12 +23,13 @@ import structlog
 from dramatiq.asyncio import get_event_loop_thread
 from structlog.contextvars import bound_contextvars
 
-from worker import imports, invites, outbox, queues, rows
+from worker import imports, invites, outbox, queues, rows, undo
 from worker.batching import RowBatcher, RowHandoff, Settled
 from worker.mail import Mailer, SmtpSettings
 from worker.middleware.pool import get_pool
 from worker.middleware.transient import failed_transiently
 from worker.settings import get_settings
+from worker.vocabulary import DONE, UNDO
 
 log = structlog.get_logger(__name__)
 broker = queues.current_broker()
@@ -142,14 +143,25 @@ async def dispatch_import(import_id: int, after: int = 0) -> None:
 
 @_import_step
 async def finalize_import(import_id: int) -> None:
-    """Resolve managers once every row has settled; then sweep or finish."""
+    """Resolve managers once every row has settled; then sweep or finish.
+
+    An undo's work runs here, a few seconds of batches per message, the next
+    message going on where this one stopped (``worker.undo``).
+    """
     with bound_contextvars(import_id=import_id):
         async with get_pool().acquire() as conn:
             outcome = await imports.finalize_import(conn, import_id)
-            if outcome == "done":
+            if outcome == UNDO:
+                settings = get_settings()
+                outcome = await undo.run_undo(
+                    conn, import_id, settings.undo_batch_size, settings.undo_retention_days
+                )
+            if outcome == DONE:
                 await _after_done(conn, import_id)
         if outcome == "sweep":
             await outbox.send_sweep(import_id)
+        elif outcome == undo.MORE:
+            await outbox.send_finalize(import_id)
 
 
 @_import_step

@@ -7,6 +7,9 @@ checks the import's state under a row lock before acting.
     queued ──start──▶ running ──all rows settled──▶ finalizing ──▶ done
                          │                             │ (sync: sweep over the limit)
                          └────────── cancel ───────────┴──▶ blocked ──approve──▶ finalizing
+
+An undo (mode ``undo``) has no rows: it reaches finalizing at once, and its
+work runs there in batches (``worker.undo``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import structlog
 from worker import invites
 from worker.db import QUERIES
 from worker.rows import claim_finalize
-from worker.vocabulary import ADD_ONLY, FINALIZING, SYNC
+from worker.vocabulary import ADD_ONLY, FINALIZING, SYNC, UNDO
 
 log = structlog.get_logger(__name__)
 
@@ -155,6 +158,7 @@ async def finalize_import(conn: asyncpg.Connection, import_id: int) -> str | Non
 
     None: the import is not finalizing (already done, cancelled, or unknown).
     Manager resolution recomputes from scratch, so running it twice is harmless.
+    "undo": the import is an undo, whose work runs at this step (``worker.undo``).
     """
     # The statements below join the import's rows with people and teams, which
     # the import has just filled: without fresh statistics PostgreSQL plans
@@ -171,6 +175,8 @@ async def finalize_import(conn: asyncpg.Connection, import_id: int) -> str | Non
         if imp is None or imp["state"] != FINALIZING:
             return None
         tenant_id, mode = imp["tenant_id"], imp["mode"]
+        if mode == UNDO:
+            return UNDO
         if mode != ADD_ONLY:
             await conn.execute(QUERIES["release_demoted_managers"], import_id, tenant_id)
         await conn.execute(QUERIES["assign_team_managers"], import_id, tenant_id, mode == ADD_ONLY)

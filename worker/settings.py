@@ -83,6 +83,13 @@ class Settings:
     # 2 processes prefetch up to 1,000 messages each, and the dispatcher tops
     # up about every second or two). 0: no cap.
     import_max_in_flight: int = 5_000
+    # An import's replaced values are kept this many days after it ended, for
+    # an undo (housekeeping forgets older ones); an undo of an older import
+    # still deactivates the people it created and reactivates those it swept,
+    # where untouched since, and reports the people it updated as kept.
+    undo_retention_days: int = 30
+    # People an undo handles in one transaction.
+    undo_batch_size: int = 2_000
     # Invitations. SMTP_URL: smtp:// (plain, STARTTLS when offered),
     # smtp+starttls:// (STARTTLS required), smtps:// (implicit TLS); user and
     # password in the URL log in.
@@ -147,6 +154,8 @@ class Settings:
             )
         if settings.import_max_in_flight < 0:
             raise ConfigurationError("IMPORT_MAX_IN_FLIGHT must be 0 (no cap) or a number of rows")
+        if settings.undo_retention_days < 0 or settings.undo_batch_size < 1:
+            raise ConfigurationError("UNDO_RETENTION_DAYS must be 0 or more, UNDO_BATCH_SIZE 1 or more")
         return settings
 
 

@@ -25,7 +25,34 @@ SYNC: Final = "sync"
 ADD_ONLY: Final = "add-only"
 """Create new people; people who exist are skipped, their teams left as they are."""
 MODES: Final = (UPSERT, SYNC, ADD_ONLY)
+"""The modes a file is imported in."""
 DEFAULT_MODE: Final = UPSERT
+UNDO: Final = "undo"
+"""Not a file's mode: an import of this mode undoes another (``imports.undoes``; ``worker.undo``)."""
+IMPORT_MODES: Final = (*MODES, UNDO)
+"""Every mode an import may have (``imports.mode``)."""
+
+# --- undo (worker.undo) --------------------------------------------------------------------
+UNDO_CREATED: Final = "created"
+"""First phase: the people the import created are deactivated, their unsent invites cancelled."""
+UNDO_CHANGED: Final = "changed"
+"""Then the people it updated or swept get back the values it replaced, where still its own."""
+UNDO_TEAMS: Final = "teams"
+"""Then the teams' managers it changed, and the teams it created that nobody belongs to."""
+UNDO_FINISHED: Final = "finished"
+UNDO_PHASES: Final = (UNDO_CREATED, UNDO_CHANGED, UNDO_TEAMS, UNDO_FINISHED)
+UNDO_COUNTS: Final = (
+    "restored",
+    "deactivated",
+    "reactivated",
+    "kept",
+    "invites_cancelled",
+    "invites_sent",
+    "teams_left",
+)
+"""What an undo counts (the columns of ``undos``): people restored (updated by the import),
+deactivated (created by it), reactivated (swept by it); values kept because changed since;
+unsent invites cancelled; invites already sent; teams it created that nobody belongs to."""
 
 # --- blank cells (an import option) -------------------------------------------------------
 CLEAR: Final = "clear"

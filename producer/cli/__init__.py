@@ -12,6 +12,7 @@ of its commands runs (:class:`~producer.cli.lazy.LazyGroup`):
 - ``basics``: ``migrate`` and ``template``.
 - ``imports``: an import's life: ``run``, ``status``, ``errors``, ``export``,
   ``cancel``, ``resume``.
+- ``undo``: ``undo`` (and its ``--dry-run`` preview), and how an undo's status reads.
 - ``review``: ``review``, drawn by :mod:`producer.review.report`.
 - ``invites``: the ``invites`` group (``invites send``, ``invites retry``).
 - ``tenants``: the ``tenant`` group (``tenant set``).
@@ -36,6 +37,7 @@ COMMANDS = {
     "export": "producer.cli.imports:export",
     "cancel": "producer.cli.imports:cancel",
     "resume": "producer.cli.imports:resume",
+    "undo": "producer.cli.undo:undo",
     "review": "producer.cli.review:review_command",
     "invites": "producer.cli.invites:invites",
     "tenant": "producer.cli.tenants:tenant",

@@ -14,6 +14,7 @@ import click
 
 from producer.cli.options import blank_cells_option, map_option
 from producer.cli.running import async_command, emit
+from producer.cli.undo import undo_status_text
 from producer.control import cancel_import, resume_import
 from producer.progress import wait_for_import
 from producer.reports import import_status, write_failed_rows, write_people
@@ -83,6 +84,8 @@ async def run(
 
 
 def _status_text(status: dict[str, Any]) -> str:
+    if status["undo"] is not None:
+        return undo_status_text(status)
     rows = status["rows"]
     lines = [
         f"import {status['id']} ({status['tenant']}, {status['mode']}, blank cells {status['blank_cells']}):"

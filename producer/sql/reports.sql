@@ -4,7 +4,7 @@
 -- name: get_import
 SELECT id, tenant_id, mode, blank_cells, invites, send_at, allow_mass_deactivation, state, filename,
        columns, total_rows, invalid_rows, blank_rows, would_deactivate, deactivated,
-       admins_kept, error, created_at, started_at, finished_at
+       admins_kept, error, created_at, started_at, finished_at, undoes
 FROM imports WHERE id = $1;
 
 -- name: import_row_counts

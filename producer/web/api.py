@@ -1,4 +1,4 @@
-"""The HTTP API for other services: review, submit, poll, errors, cancel (Starlette).
+"""The HTTP API for other services: review, submit, poll, errors, cancel, undo (Starlette).
 
 Every ``/api`` route but ``/api/openapi.json`` needs ``Authorization: Bearer
 <token>`` (:mod:`producer.web.tokens`). A service token acts for its own tenant
@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from producer.control import cancel_import
+from producer.control import cancel_import, preview_undo, undo_import
 from producer.queries import QUERIES
 from producer.reports import import_status, write_failed_rows
 from producer.review import review_file
@@ -350,6 +350,22 @@ async def cancel(request: Request) -> Response:
     return JSONResponse({"id": import_id, "message": message, "status_url": _status_url(import_id)})
 
 
+async def undo(request: Request) -> Response:
+    """Preview (``dry_run=true``) or start the undo of a finished import."""
+    principal = await _principal(request)
+    import_id = await _owned_import(request, principal)
+    settings = _settings(request)
+    if _flag(request, "dry_run"):
+        # Read-only, but it reads every person the import touched: off the app's loop.
+        return JSONResponse(await _in_own_loop(preview_undo(settings, import_id, principal.tenant)))
+    undo_id, created, message = await _in_own_loop(
+        undo_import(settings, import_id, tenant=principal.tenant, token_id=principal.token_id)
+    )
+    log.info("api.import.undo", import_id=import_id, undo_id=undo_id, created=created)
+    body = {"id": undo_id, "message": message, "status_url": _status_url(undo_id)}
+    return JSONResponse(body, status_code=202 if created else 200, headers={"Location": _status_url(undo_id)})
+
+
 ROUTES = [
     Route("/api/openapi.json", openapi, methods=["GET"]),
     Route("/api/template.csv", template_csv, methods=["GET"]),
@@ -359,4 +375,5 @@ ROUTES = [
     Route("/api/imports/{import_id:int}", get_import, methods=["GET"]),
     Route("/api/imports/{import_id:int}/errors.csv", errors_csv, methods=["GET"]),
     Route("/api/imports/{import_id:int}/cancel", cancel, methods=["POST"]),
+    Route("/api/imports/{import_id:int}/undo", undo, methods=["POST"]),
 ]

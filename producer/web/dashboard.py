@@ -24,7 +24,13 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from producer.control import cancel_import, resume_import, retry_failed_invites, send_pending_invites
+from producer.control import (
+    cancel_import,
+    resume_import,
+    retry_failed_invites,
+    send_pending_invites,
+    undo_import,
+)
 from producer.queries import QUERIES
 from producer.web import operators
 from producer.web.metrics import metrics
@@ -40,7 +46,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 FAILED_ROWS_SHOWN = 200
-IMPORT_ACTIONS = ("cancel", "resume", "approve", "send-invites", "retry-invites")
+IMPORT_ACTIONS = ("cancel", "resume", "approve", "send-invites", "retry-invites", "undo")
 
 
 def _settings(request: Request) -> Settings:
@@ -170,6 +176,8 @@ async def import_action(request: Request) -> Response:
             message = await _in_own_loop(resume_import(settings, import_id))
         elif action == "approve":
             message = await _in_own_loop(resume_import(settings, import_id, allow_mass_deactivation=True))
+        elif action == "undo":
+            message = (await _in_own_loop(undo_import(settings, import_id)))[2]
         else:
             tenant = await tenant_of_import(request.app.state.pool, import_id)
             if tenant is None:

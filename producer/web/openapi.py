@@ -271,5 +271,37 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        "/api/imports/{import_id}/undo": {
+            "post": {
+                "summary": "Undo a finished import, or preview the undo (dry_run=true; changes nothing)",
+                "description": "Deactivates the people the import created (cancelling their unsent invites), "
+                "gives the people it updated the values they had before it, where the stored value is "
+                "still the one it wrote, and reactivates the people it swept who are still deactivated "
+                "by it. The undo is itself an import (mode `undo`, `undoes`: this import) to poll at "
+                "`status_url`; its errors.csv lists what was not restored and why.",
+                "parameters": [
+                    _IMPORT_ID,
+                    _query(
+                        "dry_run",
+                        "Only say what the undo would do: counts, and who would not be restored and why.",
+                        {"type": "boolean"},
+                    ),
+                ],
+                "responses": {
+                    "202": _json(
+                        "The undo started, or is queued behind the tenant's running import: "
+                        "`id`, `message`, `status_url`. With dry_run=true, 200 and the preview: "
+                        "`restored`, `deactivated`, `reactivated`, `kept`, `invites_cancelled`, "
+                        "`invites_sent`, `values_purged`, `teams_created`, `not_restored` "
+                        "(email, row, field, before, written, now, reason), `not_restored_total`."
+                    ),
+                    "200": _json(
+                        "An undo of this import is already queued, running or done: that one "
+                        "(a second undo does nothing)."
+                    ),
+                    **_errors(404, 409, 503),
+                },
+            }
+        },
     },
 }

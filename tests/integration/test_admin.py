@@ -165,6 +165,9 @@ async def test_another_tenants_imports_and_uploads_are_not_found(
     assert (await client.get(f"/admin/imports/{theirs['id']}.json")).status_code == 404
     cancel = await client.post(f"/admin/imports/{theirs['id']}/cancel", data={"csrf": csrf_token(mine)})
     assert cancel.status_code == 404
+    assert (await client.get(f"/admin/imports/{theirs['id']}/undo")).status_code == 404
+    undo = await client.post(f"/admin/imports/{theirs['id']}/undo", data={"csrf": csrf_token(mine)})
+    assert undo.status_code == 404
     assert f'data-import="{theirs["id"]}"' not in (await client.get("/admin/imports")).text
     # The tenant cookie is an operator's choice only: an admin's token decides its tenant.
     client.cookies.set(TENANT_COOKIE, other, path="/admin")
@@ -172,3 +175,26 @@ async def test_another_tenants_imports_and_uploads_are_not_found(
     assert re.search(
         r"<a class=\"brand\"[^>]*>People import <span>" + re.escape(tenant), (await client.get("/admin")).text
     )
+
+
+@pytest.mark.usefixtures("worker")
+async def test_an_admin_previews_the_undo_then_undoes_the_import(
+    client: httpx.AsyncClient, conn: Any, tenant: str, tmp_path: Path
+) -> None:
+    done = await run_import(conn, csv_file(tmp_path, tenant), tenant)
+    secret = await admin_token(conn, tenant)
+    await sign_in(client, secret)
+
+    page = await client.get(f"/admin/imports/{done['id']}")
+    preview = await client.get(f"/admin/imports/{done['id']}/undo")
+    undone = await client.post(f"/admin/imports/{done['id']}/undo", data={"csrf": csrf_token(secret)})
+
+    assert 'id="undo-preview"' in page.text and 'data-action="undo"' in page.text
+    assert preview.status_code == 200
+    assert re.search(r'data-count="deactivated"><strong>2</strong>', preview.text), preview.text
+    assert await conn.fetchval("SELECT count(*) FROM imports WHERE undoes = $1", done["id"]) == 1
+    assert undone.status_code == 303
+    undo_page = undone.headers["location"]
+    assert undo_page.endswith("?done=undo") and undo_page != f"/admin/imports/{done['id']}?done=undo"
+    shown = await client.get(undo_page)
+    assert "This is the undo of your import" in shown.text and 'data-action="undo"' not in shown.text

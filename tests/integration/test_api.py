@@ -42,6 +42,7 @@ PATHS = {
     "/api/imports/{import_id}",
     "/api/imports/{import_id}/errors.csv",
     "/api/imports/{import_id}/cancel",
+    "/api/imports/{import_id}/undo",
 }
 TEAM = [
     person("Mia", "Manager", "mia@example.com", "Sales", "Manager"),
@@ -143,6 +144,7 @@ async def test_every_route_wants_a_valid_token(client: httpx.AsyncClient, header
         ("GET", "/api/imports/1"),
         ("GET", "/api/imports/1/errors.csv"),
         ("POST", "/api/imports/1/cancel"),
+        ("POST", "/api/imports/1/undo"),
     ]:
         response = await client.request(method, path, headers=headers, content=csv_body(TEAM))
         assert response.status_code == 401, (method, path, response.text)

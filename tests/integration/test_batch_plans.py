@@ -116,11 +116,16 @@ async def test_a_batch_updates_its_people_by_id(stale_statistics: asyncpg.Connec
     ]
     n = len(ids)
     text = ["x"] * n
+    # The import the replaced values are recorded for (import_changes); the
+    # person as the statement found them is read by id too.
+    import_id = await stale_statistics.fetchval(
+        "INSERT INTO imports (tenant_id, mode, invites) VALUES ('new', 'upsert', 'none') RETURNING id"
+    )
     plan = await plan_of(
         stale_statistics,
         "update_people",
         "new",
-        1,
+        import_id,
         ids,
         text,
         text,

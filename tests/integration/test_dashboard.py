@@ -189,3 +189,21 @@ async def test_metrics_can_be_public(settings: Settings) -> None:
         assert "bulk_import_queue_messages" in response.text
         # Only /metrics: the dashboard still wants an operator.
         assert (await http.get("/dashboard.json")).status_code == 401
+
+
+@pytest.mark.usefixtures("worker")
+async def test_an_operator_undoes_a_finished_import_from_its_page(
+    client: httpx.AsyncClient, operator: str, token: str, conn: Any
+) -> None:
+    done = (await submit(client, token, csv_body(TEAM)))["id"]
+    await poll_final(client, token, done)
+    await client.post("/login", data={"token": operator})
+
+    page = await client.get(f"/imports/{done}", headers=HTML)
+    undone = await client.post(f"/imports/{done}/undo", data={"csrf": csrf_token(operator)})
+
+    assert 'data-action="undo"' in page.text
+    assert undone.status_code == 303 and "/undo" not in undone.headers["location"]
+    assert "queued" in undone.headers["location"] or "started" in undone.headers["location"]
+    undo_id = await conn.fetchval("SELECT id FROM imports WHERE undoes = $1", done)
+    assert (await poll_final(client, token, undo_id))["undo"]["deactivated"] == len(TEAM)

@@ -34,7 +34,8 @@ from worker.vocabulary import BLANK_CELLS, COLUMNS, MODES, OUTCOME_OF_ACTION, PE
 # --- the schema's CHECK constraints ----------------------------------------------------------
 
 CHECKED = [
-    ("imports", "mode", vocabulary.MODES),
+    ("imports", "mode", vocabulary.IMPORT_MODES),
+    ("undos", "phase", vocabulary.UNDO_PHASES),
     ("imports", "blank_cells", vocabulary.BLANK_CELLS),
     ("imports", "invites", vocabulary.INVITE_OPTIONS),
     ("imports", "state", vocabulary.IMPORT_STATES),

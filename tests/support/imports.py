@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from producer.fields import TEMPLATE_HEADERS
+from producer.queries import QUERIES as PRODUCER_QUERIES
 from producer.reading import open_source
 from producer.reports import FINAL_STATES, import_status, write_people
 from producer.submit import ImportRequest, record_import, submit_import_async
-from worker import imports, rows
+from worker import imports, rows, undo
+from worker.undo_plan import REPORT_HEADER
+from worker.vocabulary import UNDO
 
 Row = Sequence[str]
 
@@ -108,7 +111,37 @@ async def apply_import(
     )
     imp = await conn.fetchrow("SELECT state, deactivated, admins_kept FROM imports WHERE id = $1", import_id)
     return {
+        "id": import_id,
         "statuses": {r["row_number"]: r["status"] for r in statuses},
         "errors": {r["row_number"]: r["errors"] for r in statuses if r["errors"]},
         **dict(imp),
     }
+
+
+async def start_undo(conn: Any, import_id: int) -> int:
+    """Record and start the undo of an import without a broker, up to its first batch; its id."""
+    tenant = await imports.tenant_of_import(conn, import_id)
+    undo_id: int = await conn.fetchval(
+        PRODUCER_QUERIES["insert_undo"], tenant, import_id, "undo", {"header": list(REPORT_HEADER)}, None
+    )
+    assert await imports.start_next_import(conn, tenant) == undo_id
+
+    async def nothing(_: int, batch: list[int]) -> None:
+        raise AssertionError(f"an undo has no rows to send, got {batch}")
+
+    assert (await imports.dispatch_pending_rows(conn, undo_id, nothing)).claimed
+    assert await imports.finalize_import(conn, undo_id) == UNDO
+    return undo_id
+
+
+async def apply_undo(
+    conn: Any, import_id: int, batch_size: int = 2, retention_days: int = 30
+) -> dict[str, Any]:
+    """Undo an import as the workers would, without a broker, in batches of ``batch_size``.
+
+    Returns the undo's status JSON. A small batch size makes a few people span several batches.
+    """
+    undo_id = await start_undo(conn, import_id)
+    while await undo.run_undo(conn, undo_id, batch_size, retention_days, budget_s=0) == undo.MORE:
+        pass
+    return await import_status(conn, undo_id)

@@ -5,7 +5,9 @@ keeps nothing on disk, and a worker can die between committing a step and
 sending the message that follows it. Every ``HOUSEKEEPING_INTERVAL_S`` each
 worker process asks PostgreSQL for invite batches that are overdue and
 releases them (a repeat is harmless: sends are claimed), and looks for
-stalled imports (``worker.recovery``), which it reports and resumes. A
+stalled imports (``worker.recovery``), which it reports and resumes; it also
+forgets the values imports replaced once they are older than
+``UNDO_RETENTION_DAYS`` (``worker.undo``). A
 session advisory lock lets one process at a time do it.
 """
 
@@ -26,6 +28,7 @@ from worker.db import QUERIES
 from worker.middleware.pool import get_pool
 from worker.recovery import resume_stalled_imports
 from worker.settings import Settings
+from worker.undo import purge_old_changes
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +51,9 @@ async def run_housekeeping(conn: Any, settings: Settings) -> int:
                 conn, batch_id, outbox.send_invites, retry_after_s=settings.invite_claim_timeout_s
             )
         stalled = await resume_stalled_imports(conn, settings.stall_after_s)
+        purged = await purge_old_changes(conn, settings.undo_retention_days)
+        if purged:
+            log.info("housekeeping.undo_values_purged", people=purged, days=settings.undo_retention_days)
         return len(batch_ids) + stalled
     finally:
         await conn.execute(QUERIES["release_housekeeping_lock"], _HOUSEKEEPING_LOCK)

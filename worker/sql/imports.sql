@@ -95,7 +95,9 @@ SELECT total_rows FROM imports WHERE id = $1;
 -- name: assign_team_managers
 -- A team's manager is the first row of the file (lowest row number) whose
 -- person is an active Manager with that team as primary team. In add-only
--- mode ($3) a team that already has a manager keeps them.
+-- mode ($3) a team that already has a manager keeps them. Each change is
+-- recorded in import_team_changes for an undo (the first "before" kept when
+-- release_demoted_managers changed the team first).
 WITH first_manager AS (
     SELECT DISTINCT ON (p.primary_team_id) p.primary_team_id AS team_id, p.id AS person_id
     FROM import_rows r
@@ -103,12 +105,17 @@ WITH first_manager AS (
     WHERE r.import_id = $1 AND r.status IN ('created', 'updated', 'unchanged')
       AND p.role = 'manager' AND p.status = 'active' AND p.primary_team_id IS NOT NULL
     ORDER BY p.primary_team_id, r.row_number
+), assigned AS (
+    UPDATE teams t SET manager_id = fm.person_id
+    FROM first_manager fm, teams old
+    WHERE t.tenant_id = $2 AND t.id = fm.team_id AND old.id = t.id
+      AND t.manager_id IS DISTINCT FROM fm.person_id
+      AND (NOT $3 OR t.manager_id IS NULL)
+    RETURNING t.id, old.manager_id AS manager_before, t.manager_id AS manager_after
 )
-UPDATE teams t SET manager_id = fm.person_id
-FROM first_manager fm
-WHERE t.tenant_id = $2 AND t.id = fm.team_id
-  AND t.manager_id IS DISTINCT FROM fm.person_id
-  AND (NOT $3 OR t.manager_id IS NULL);
+INSERT INTO import_team_changes (import_id, team_id, manager_before, manager_after)
+SELECT $1, id, manager_before, manager_after FROM assigned
+ON CONFLICT (import_id, team_id) DO UPDATE SET manager_after = excluded.manager_after;
 
 -- name: release_demoted_managers
 -- A team whose manager appears in this file no longer as its Manager (another
@@ -121,14 +128,22 @@ WHERE t.tenant_id = $2 AND t.id = fm.team_id
 -- of the tenant's people over its teams (over a minute at 100,000 rows); and
 -- joining from the import's rows made PostgreSQL scan the tenant's teams once
 -- per row (40 s at 50,000 rows).
-UPDATE teams t SET manager_id = NULL
-WHERE t.tenant_id = $2 AND t.manager_id IS NOT NULL
-  AND (SELECT (p.role <> 'manager' OR p.primary_team_id IS DISTINCT FROM t.id)
-              AND EXISTS (SELECT 1 FROM import_rows r
-                          WHERE r.import_id = $1 AND r.email = p.email
-                            AND r.status IN ('created', 'updated', 'unchanged'))
-       FROM people p
-       WHERE p.id = t.manager_id AND p.tenant_id = $2);
+-- Each change is recorded in import_team_changes for an undo.
+WITH released AS (
+    UPDATE teams t SET manager_id = NULL
+    FROM teams old
+    WHERE old.id = t.id AND t.tenant_id = $2 AND t.manager_id IS NOT NULL
+      AND (SELECT (p.role <> 'manager' OR p.primary_team_id IS DISTINCT FROM t.id)
+                  AND EXISTS (SELECT 1 FROM import_rows r
+                              WHERE r.import_id = $1 AND r.email = p.email
+                                AND r.status IN ('created', 'updated', 'unchanged'))
+           FROM people p
+           WHERE p.id = t.manager_id AND p.tenant_id = $2)
+    RETURNING t.id, old.manager_id AS manager_before
+)
+INSERT INTO import_team_changes (import_id, team_id, manager_before, manager_after)
+SELECT $1, id, manager_before, NULL FROM released
+ON CONFLICT (import_id, team_id) DO UPDATE SET manager_after = excluded.manager_after;
 
 -- name: sweep_candidates
 -- Active people of the tenant whose e-mail appears nowhere in the file
@@ -141,10 +156,20 @@ WHERE p.tenant_id = $2 AND p.status = 'active'
   AND NOT EXISTS (SELECT 1 FROM import_rows r WHERE r.import_id = $1 AND r.email = p.email);
 
 -- name: deactivate_missing_people
-UPDATE people p
-SET status = 'deactivated', deactivated_at = now(), deactivated_by_import = $1, updated_at = now()
-WHERE p.tenant_id = $2 AND p.status = 'active' AND p.role <> 'admin'
-  AND NOT EXISTS (SELECT 1 FROM import_rows r WHERE r.import_id = $1 AND r.email = p.email);
+-- Each person swept is recorded in import_changes, as update_people records
+-- the people it updates, for an undo.
+WITH swept AS (
+    UPDATE people p
+    SET status = 'deactivated', deactivated_at = now(), deactivated_by_import = $1, updated_at = now()
+    WHERE p.tenant_id = $2 AND p.status = 'active' AND p.role <> 'admin'
+      AND NOT EXISTS (SELECT 1 FROM import_rows r WHERE r.import_id = $1 AND r.email = p.email)
+    RETURNING p.id, p.deactivated_at
+)
+INSERT INTO import_changes (import_id, person_id, changes)
+SELECT $1, id, jsonb_build_object('status', jsonb_build_array('active', 'deactivated'),
+                                  'deactivated_at', jsonb_build_array(NULL, deactivated_at),
+                                  'deactivated_by_import', jsonb_build_array(NULL, $1::bigint))
+FROM swept;
 
 -- name: block_import
 UPDATE imports SET state = 'blocked', would_deactivate = $2, admins_kept = $3 WHERE id = $1;

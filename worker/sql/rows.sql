@@ -81,16 +81,49 @@ RETURNING id, email;
 -- name: update_people
 -- Found by id (from lock_people, in this transaction); the tenant is checked
 -- as a filter on the rows found, "IS NOT DISTINCT FROM" so that it can never
--- become a scan of all the tenant's people (see lock_people).
-UPDATE people p
-SET first_name = u.first_name, last_name = u.last_name, job_title = u.job_title, role = u.role,
-    language = u.language, location = u.location, primary_team_id = u.primary_team_id,
-    secondary_team_ids = u.secondary::bigint[], last_import_id = $2,
-    status = 'active', deactivated_at = NULL, deactivated_by_import = NULL, updated_at = now()
-FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-            $10::bigint[], $11::text[])
-     AS u(id, first_name, last_name, job_title, role, language, location, primary_team_id, secondary)
-WHERE p.id = u.id AND p.tenant_id IS NOT DISTINCT FROM $1;
+-- become a scan of all the tenant's people (see lock_people). In the same
+-- statement, each person's changed fields go to import_changes as
+-- [before, after] (what an undo restores, and checks is still there): "o" is
+-- the person as this statement found them, before its own update. An
+-- unchanged field's entry is NULL and stripped (its [before, after] array is
+-- never NULL, whatever nulls it holds): one object built per person.
+WITH changed AS (
+    UPDATE people p
+    SET first_name = u.first_name, last_name = u.last_name, job_title = u.job_title, role = u.role,
+        language = u.language, location = u.location, primary_team_id = u.primary_team_id,
+        secondary_team_ids = u.secondary::bigint[], last_import_id = $2,
+        status = 'active', deactivated_at = NULL, deactivated_by_import = NULL, updated_at = now()
+    FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                $10::bigint[], $11::text[])
+         AS u(id, first_name, last_name, job_title, role, language, location, primary_team_id, secondary),
+         people o
+    WHERE p.id = u.id AND p.tenant_id IS NOT DISTINCT FROM $1 AND o.id = u.id
+    RETURNING p.id, jsonb_strip_nulls(jsonb_build_object(
+        'first_name', CASE WHEN o.first_name IS DISTINCT FROM u.first_name
+                           THEN jsonb_build_array(o.first_name, u.first_name) END,
+        'last_name', CASE WHEN o.last_name IS DISTINCT FROM u.last_name
+                          THEN jsonb_build_array(o.last_name, u.last_name) END,
+        'job_title', CASE WHEN o.job_title IS DISTINCT FROM u.job_title
+                          THEN jsonb_build_array(o.job_title, u.job_title) END,
+        'role', CASE WHEN o.role IS DISTINCT FROM u.role THEN jsonb_build_array(o.role, u.role) END,
+        'language', CASE WHEN o.language IS DISTINCT FROM u.language
+                         THEN jsonb_build_array(o.language, u.language) END,
+        'location', CASE WHEN o.location IS DISTINCT FROM u.location
+                         THEN jsonb_build_array(o.location, u.location) END,
+        'primary_team_id', CASE WHEN o.primary_team_id IS DISTINCT FROM u.primary_team_id
+                                THEN jsonb_build_array(o.primary_team_id, u.primary_team_id) END,
+        'secondary_team_ids', CASE WHEN o.secondary_team_ids IS DISTINCT FROM u.secondary::bigint[]
+                                   THEN jsonb_build_array(o.secondary_team_ids, u.secondary::bigint[]) END,
+        'status', CASE WHEN o.status <> 'active' THEN jsonb_build_array(o.status, 'active') END,
+        'deactivated_at', CASE WHEN o.status <> 'active' THEN jsonb_build_array(o.deactivated_at, NULL) END,
+        'deactivated_by_import', CASE WHEN o.status <> 'active'
+                                      THEN jsonb_build_array(o.deactivated_by_import, NULL) END,
+        'last_import_id', CASE WHEN o.last_import_id IS DISTINCT FROM $2
+                               THEN jsonb_build_array(o.last_import_id, $2::bigint) END
+    )) AS changes
+)
+INSERT INTO import_changes (import_id, person_id, changes)
+SELECT $2, id, changes FROM changed;
 
 -- name: settle_rows
 -- Settles a batch's (locked, pending) rows and adds their outcome counts

@@ -41,6 +41,7 @@ ROUTES = [
     Route(_IMPORT, imports.import_page, methods=["GET"]),
     Route(_IMPORT + ".json", imports.import_json, methods=["GET"]),
     Route(_IMPORT + "/errors.csv", imports.errors_csv, methods=["GET"]),
+    Route(_IMPORT + "/undo", imports.undo_preview, methods=["GET"]),
     Route(_IMPORT + "/{action:str}", imports.import_action, methods=["POST"]),
 ]
 

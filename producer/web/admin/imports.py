@@ -18,7 +18,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
-from producer.control import cancel_import, resume_import, send_pending_invites
+from producer.control import cancel_import, preview_undo, resume_import, send_pending_invites, undo_import
 from producer.queries import QUERIES
 from producer.reports import write_failed_rows
 from producer.timezones import tenant_timezone
@@ -35,11 +35,12 @@ T = TypeVar("T")
 HISTORY_PAGE = 25
 FAILED_ROWS_SHOWN = 50
 _MAX_ID = 2**63 - 1
-_ACTIONS = ("cancel", "approve", "send-invites")
+_ACTIONS = ("cancel", "approve", "send-invites", "undo")
 _NOTICES = {
     "cancel": "The import is cancelled.",
     "approve": "Approved: the people not in the file are being deactivated.",
     "send-invites": "The pending invitations are on their way.",
+    "undo": "This is the undo of your import: it puts people back as they were before it.",
 }
 
 
@@ -137,7 +138,7 @@ async def errors_csv(request: Request) -> Response:
 
 
 async def import_action(request: Request) -> Response:
-    """cancel | approve | send-invites, from the import's page."""
+    """cancel | approve | send-invites | undo, from the import's page (undo: then the undo's page)."""
     who, _ = await session.admin_post(request)
     action = request.path_params["action"]
     try:
@@ -148,6 +149,10 @@ async def import_action(request: Request) -> Response:
         return _missing(who, f"There is no action {action!r}.")
     settings = request.app.state.settings
     try:
+        if action == "undo":
+            undo_id, _, message = await _in_own_loop(undo_import(settings, import_id, tenant=who.tenant))
+            log.info("admin.action", tenant=who.tenant, import_id=import_id, action=action, result=message)
+            return RedirectResponse(f"/admin/imports/{undo_id}?done=undo", status_code=303)
         if action == "cancel":
             message = await _in_own_loop(cancel_import(settings, import_id))
         elif action == "approve":
@@ -159,3 +164,16 @@ async def import_action(request: Request) -> Response:
         return await import_page(request, f"That could not be done: {refused}.")
     log.info("admin.action", tenant=who.tenant, import_id=import_id, action=action, result=message)
     return RedirectResponse(f"/admin/imports/{import_id}?done={action}", status_code=303)
+
+
+async def undo_preview(request: Request) -> Response:
+    """What undoing the import would do, read-only, with the button that does it."""
+    who = await session.admin(request)
+    try:
+        import_id = await _owned(request, who)
+        preview = await _in_own_loop(preview_undo(request.app.state.settings, import_id, who.tenant))
+    except ImportNotFound as missing:
+        return _missing(who, str(missing))
+    except BulkImportError as refused:
+        return await import_page(request, f"That cannot be undone: {refused}.")
+    return page("admin/undo.html", who=who, preview=preview, shown=FAILED_ROWS_SHOWN)

@@ -1,0 +1,261 @@
+"""Undoing a finished import: its preview, and the undo's batches on the workers.
+
+An undo is an import of mode ``undo`` (``imports.undoes`` names the import
+it undoes) with no rows of its own: started like any import (one per tenant
+at a time), its dispatch finds nothing pending and claims the finalizing
+step at once, and ``finalize_import`` runs :func:`run_undo`. That goes
+through the phases of ``worker.vocabulary.UNDO_PHASES`` in set-based batches
+of ``UNDO_BATCH_SIZE`` people, each batch one transaction that locks the
+undo, applies the page and advances its progress (``undos``): a redelivered
+message, a crash or a cancel leaves it after the last committed batch, and
+``resume`` or housekeeping's stall check goes on from there. What could not
+be restored is recorded as failed rows of the undo (its errors file).
+
+The preview reads the same pages with the same decisions (``worker.undo_plan``)
+in one read-only transaction, and writes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+import structlog
+
+from worker.db import QUERIES
+from worker.errors import ImportNotFound, InvalidState
+from worker.undo_plan import (
+    REPORT_HEADER,
+    Line,
+    Plan,
+    Tally,
+    plan_changed,
+    plan_created,
+    plan_purged,
+    team_ids_to_name,
+)
+from worker.vocabulary import (
+    DONE,
+    FINALIZING,
+    UNDO,
+    UNDO_CHANGED,
+    UNDO_COUNTS,
+    UNDO_CREATED,
+    UNDO_FINISHED,
+    UNDO_TEAMS,
+)
+
+log = structlog.get_logger(__name__)
+
+MORE = "more"
+# One message of the undo works this long at most, then hands over to the
+# next (finalize_import again): short enough for a graceful stop and for the
+# actor's time limit, long enough that the hand-overs cost nothing.
+MESSAGE_BUDGET_S = 5.0
+TEAM_LEFT = "created by the import; nobody belongs to it any more: left in place (teams are never deleted)"
+
+
+def check_undoable(imp: Mapping[str, Any] | None, import_id: int, tenant: str | None = None) -> None:
+    """Refuse, in the user's words, an import that cannot be undone."""
+    if imp is None or (tenant is not None and imp["tenant_id"] != tenant):
+        raise ImportNotFound(f"no import {import_id}" + (f" for tenant {tenant!r}" if tenant else ""))
+    if imp["mode"] == UNDO:
+        raise InvalidState(
+            f"import {import_id} is itself an undo (of import {imp['undoes']}): an undo cannot be"
+            " undone; import the right file again instead"
+        )
+    if imp["state"] != DONE:
+        raise InvalidState(
+            f"import {import_id} is {imp['state']}: only a finished (done) import can be undone"
+        )
+
+
+def expired(finished_at: datetime | None, retention_days: int, at: datetime | None = None) -> bool:
+    """Whether an import ended before the retention window of its replaced values, as of ``at`` (now)."""
+    limit = (at or datetime.now(UTC)) - timedelta(days=retention_days)
+    return finished_at is not None and finished_at < limit
+
+
+async def _team_names(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> dict[int, str]:
+    ids = team_ids_to_name(rows)
+    if not ids:
+        return {}
+    return {r["id"]: r["name"] for r in await conn.fetch(QUERIES["team_names"], sorted(ids))}
+
+
+async def _page(
+    conn: asyncpg.Connection, phase: str, import_id: int, after: int, size: int, retention_days: int | None
+) -> tuple[Plan, int | None]:
+    """Plan one page of a phase; the key to go on after, or None when the phase is over.
+
+    ``retention_days`` None: the import's replaced values are still kept.
+    """
+    if phase == UNDO_CREATED:
+        rows = await conn.fetch(QUERIES["undo_created_page"], import_id, after, size)
+        return plan_created(rows, import_id), rows[-1]["row_number"] if rows else None
+    if retention_days is not None:
+        rows = await conn.fetch(QUERIES["undo_purged_page"], import_id, after, size)
+        return plan_purged(rows, retention_days), rows[-1]["row_number"] if rows else None
+    rows = await conn.fetch(QUERIES["undo_changed_page"], import_id, after, size)
+    plan = plan_changed(rows, await _team_names(conn, rows))
+    return plan, rows[-1]["person_id"] if rows else None
+
+
+async def _apply(conn: asyncpg.Connection, plan: Plan, undo_id: int, tenant: str) -> None:
+    if plan.deactivate:
+        await conn.execute(QUERIES["deactivate_undone_people"], plan.deactivate, undo_id, tenant)
+    if plan.cancel_invites:
+        await conn.execute(QUERIES["cancel_undone_invites"], plan.cancel_invites)
+    if plan.restore_ids:
+        await conn.execute(QUERIES["restore_undone_people"], plan.restore_ids, plan.restore_values, tenant)
+
+
+async def _report(conn: asyncpg.Connection, undo_id: int, reported: int, tally: Tally) -> None:
+    if not tally.lines:
+        return
+    await conn.execute(
+        QUERIES["insert_undo_report"],
+        undo_id,
+        list(range(reported + 1, reported + 1 + len(tally.lines))),
+        [line.email for line in tally.lines],
+        [orjson.dumps(line.raw()).decode() for line in tally.lines],
+        [orjson.dumps([{"column": None, "message": line.reason}]).decode() for line in tally.lines],
+    )
+
+
+async def _teams(conn: asyncpg.Connection, import_id: int, tenant: str) -> Tally:
+    """The teams' managers after the people's undo, and the teams left with nobody."""
+    await conn.execute(QUERIES["restore_team_managers"], import_id, tenant)
+    tally = Tally()
+    for team in await conn.fetch(QUERIES["undo_empty_teams"], import_id, tenant):
+        tally.counts["teams_left"] += 1
+        tally.lines.append(Line("", None, "Team", "", team["name"], team["name"], TEAM_LEFT))
+    return tally
+
+
+async def undo_batch(
+    conn: asyncpg.Connection, undo_id: int, batch_size: int, retention_days: int
+) -> str | None:
+    """Apply the undo's next batch in one transaction: MORE, DONE, or None (not running)."""
+    async with conn.transaction():
+        undo = await conn.fetchrow(QUERIES["lock_undo"], undo_id)
+        if undo is None or undo["state"] != FINALIZING:
+            return None
+        import_id, tenant, phase = undo["undoes"], undo["tenant_id"], undo["phase"]
+        # As of the undo's request, so that every batch of it pages the same way.
+        purged = (
+            retention_days
+            if expired(undo["undone_finished_at"], retention_days, undo["created_at"])
+            else None
+        )
+        next_phase, after = phase, undo["after_key"]
+        if phase in (UNDO_CREATED, UNDO_CHANGED):
+            if phase == UNDO_CREATED:
+                await conn.fetch(QUERIES["lock_undo_created_people"], import_id, after, batch_size)
+            elif purged is None:
+                await conn.fetch(QUERIES["lock_undo_changed_people"], import_id, after, batch_size)
+            plan, last = await _page(conn, phase, import_id, after, batch_size, purged)
+            await _apply(conn, plan, undo_id, tenant)
+            tally = plan.tally
+            if last is not None:
+                after = last
+            else:
+                next_phase, after = (UNDO_CHANGED if phase == UNDO_CREATED else UNDO_TEAMS), 0
+                if phase == UNDO_CHANGED and purged is not None:
+                    status = await conn.execute(QUERIES["reactivate_still_swept"], import_id, tenant)
+                    tally.counts["reactivated"] += int(status.split()[-1])
+        else:
+            tally = await _teams(conn, import_id, tenant)
+            next_phase = UNDO_FINISHED
+            await conn.execute(QUERIES["finish_import"], undo_id, 0, 0, None)
+        await _report(conn, undo_id, undo["reported"], tally)
+        await conn.execute(
+            QUERIES["advance_undo"], undo_id, next_phase, after, *tally.ordered(), len(tally.lines)
+        )
+    log.debug("undo.batch", undo_id=undo_id, phase=phase, **dict(tally.counts))
+    if next_phase == UNDO_FINISHED:
+        log.info("undo.done", undo_id=undo_id, undoes=import_id)
+        return DONE
+    return MORE
+
+
+async def run_undo(
+    conn: asyncpg.Connection,
+    undo_id: int,
+    batch_size: int,
+    retention_days: int,
+    budget_s: float = MESSAGE_BUDGET_S,
+) -> str | None:
+    """Batches of the undo for up to ``budget_s``: MORE (send again), DONE, or None (not running)."""
+    deadline = time.monotonic() + budget_s
+    while True:
+        step = await undo_batch(conn, undo_id, batch_size, retention_days)
+        if step != MORE or time.monotonic() >= deadline:
+            return step
+
+
+async def undo_counts(conn: asyncpg.Connection | asyncpg.Pool, undo_id: int) -> dict[str, Any] | None:
+    """An undo's phase and counts (``UNDO_COUNTS``, and ``not_restored``: its report's lines).
+
+    None for an import that is no undo.
+    """
+    row = await conn.fetchrow(QUERIES["undo_counts"], undo_id)
+    return dict(row) if row is not None else None
+
+
+async def preview_undo(
+    conn: asyncpg.Connection,
+    import_id: int,
+    retention_days: int,
+    batch_size: int,
+    *,
+    tenant: str | None = None,
+    max_lines: int = 1_000,
+) -> dict[str, Any]:
+    """What undoing the import would do now, read-only: counts, and who would not be restored and why.
+
+    With ``tenant``, an import of another tenant is not found. ``not_restored``
+    holds the first ``max_lines`` lines; ``not_restored_total`` counts them all.
+    """
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        imp = await conn.fetchrow(QUERIES["undone_import"], import_id)
+        check_undoable(imp, import_id, tenant)
+        tenant = imp["tenant_id"]
+        purged = retention_days if expired(imp["finished_at"], retention_days) else None
+        total = Tally()
+        shown: list[dict[str, Any]] = []
+        lines = 0
+        for phase in (UNDO_CREATED, UNDO_CHANGED):
+            after: int | None = 0
+            while after is not None:
+                plan, after = await _page(conn, phase, import_id, after, batch_size, purged)
+                total.counts.update(plan.tally.counts)
+                lines += len(plan.tally.lines)
+                shown.extend(line.as_dict() for line in plan.tally.lines[: max_lines - len(shown)])
+        if purged is not None:
+            total.counts["reactivated"] += await conn.fetchval(
+                QUERIES["count_still_swept"], import_id, tenant
+            )
+        teams = [r["name"] for r in await conn.fetch(QUERIES["teams_created_by_import"], import_id, tenant)]
+    return {
+        "import": import_id,
+        "tenant": tenant,
+        "dry_run": True,
+        "retention_days": retention_days,
+        "values_purged": purged is not None,
+        **{name: total.counts[name] for name in UNDO_COUNTS if name != "teams_left"},
+        "teams_created": teams,
+        "not_restored": shown,
+        "not_restored_total": lines,
+        "report_columns": list(REPORT_HEADER),
+    }
+
+
+async def purge_old_changes(conn: asyncpg.Connection, retention_days: int) -> int:
+    """Forget the replaced values of imports that ended over ``retention_days`` ago (housekeeping)."""
+    purged: int = await conn.fetchval(QUERIES["purge_import_changes"], retention_days)
+    return purged
