@@ -1,5 +1,6 @@
 """The dramatiq actors: thin shells that decode a message, call a plain async
-function (``worker.rows``, ``worker.imports``, ``worker.invites``) and send
+function (``worker.rows``, ``worker.imports``, ``worker.invites``,
+``worker.deliveries``) and send
 what comes next through ``worker.outbox``.
 
 The actors declare themselves on the process's broker: the worker's, which
@@ -23,12 +24,13 @@ import structlog
 from dramatiq.asyncio import get_event_loop_thread
 from structlog.contextvars import bound_contextvars
 
-from worker import imports, invites, outbox, queues, rows
+from worker import deliveries, imports, invites, outbox, queues, rows
 from worker.batching import RowBatcher, RowHandoff, Settled
 from worker.mail import Mailer, SmtpSettings
 from worker.middleware.pool import get_pool
 from worker.middleware.transient import failed_transiently
 from worker.settings import get_settings
+from worker.vocabulary import IMPORT_BLOCKED, IMPORT_COMPLETED, IMPORT_FAILED, INVITES_COMPLETED
 
 log = structlog.get_logger(__name__)
 broker = queues.current_broker()
@@ -160,6 +162,8 @@ async def sweep_missing_people(import_id: int) -> None:
             outcome = await imports.sweep_missing_people(conn, import_id, get_settings().sweep_max_share)
             if outcome == "done":
                 await _after_done(conn, import_id)
+            elif outcome == "blocked":
+                await outbox.send_new_deliveries(conn, import_id, IMPORT_BLOCKED)
 
 
 @dramatiq.actor(broker=broker, queue_name=queues.IMPORTS, max_retries=3)
@@ -180,14 +184,16 @@ async def import_gave_up(message: dict[str, Any], retry_info: dict[str, Any]) ->
             return
         async with get_pool().acquire() as conn:
             if await imports.fail_import(conn, import_id, reason) is not None:
+                await outbox.send_new_deliveries(conn, import_id, IMPORT_FAILED)
                 await _start_next(conn, import_id)
 
 
 async def _after_done(conn: Any, import_id: int) -> None:
-    """A finished import: schedule its invites, start the tenant's next import."""
+    """A finished import: schedule its invites, start the tenant's next import, tell its webhooks."""
     for batch in await invites.scheduled_batches(conn, import_id):
         await outbox.schedule_invite_batch(batch.id, batch.send_at)
     await _start_next(conn, import_id)
+    await outbox.send_new_deliveries(conn, import_id, IMPORT_COMPLETED)
 
 
 async def _start_next(conn: Any, ended_import_id: int) -> None:
@@ -251,8 +257,20 @@ async def send_invite(invite_id: int) -> None:
     """Send one invitation e-mail, once in effect (see ``worker.invites.deliver_invite``)."""
     with bound_contextvars(invite_id=invite_id):
         await invites.deliver_invite(
-            get_pool(), invite_id, get_settings(), mailer(), _rate_permit, outbox.send_invite_later
+            get_pool(),
+            invite_id,
+            get_settings(),
+            mailer(),
+            _rate_permit,
+            outbox.send_invite_later,
+            _invites_completed,
         )
+
+
+async def _invites_completed(import_id: int) -> None:
+    """The import's last invite settled: send its ``invites.completed`` deliveries."""
+    async with get_pool().acquire() as conn:
+        await outbox.send_new_deliveries(conn, import_id, INVITES_COMPLETED)
 
 
 @dramatiq.actor(broker=broker, queue_name=queues.INVITES, max_retries=3)
@@ -261,9 +279,25 @@ async def invite_gave_up(message: dict[str, Any], retry_info: dict[str, Any]) ->
     (invite_id,) = message["args"]
     reason = _last_error_line(message) or "the mail server kept refusing it"
     async with get_pool().acquire() as conn:
-        await invites.fail_invite(
+        completed = await invites.fail_invite(
             conn, invite_id, f"gave up after {retry_info.get('retries')} attempts: {reason}"
         )
+        if completed is not None:
+            await outbox.send_new_deliveries(conn, completed, INVITES_COMPLETED)
+
+
+@dramatiq.actor(broker=broker, queue_name=queues.WEBHOOKS, max_retries=5, min_backoff=1_000)
+async def deliver_webhook(delivery_id: int) -> None:
+    """One attempt of a webhook delivery; when it failed, the delayed message of the next.
+
+    The receiver's failures are the delivery's own schedule
+    (``worker.deliveries``), not this actor's retries, which are for the
+    database being away.
+    """
+    with bound_contextvars(webhook_delivery=delivery_id):
+        outcome = await deliveries.deliver(get_pool(), delivery_id, get_settings())
+        if outcome.next_at is not None:
+            await outbox.schedule_delivery(delivery_id, outcome.next_at)
 
 
 def _last_error_line(message: dict[str, Any]) -> str | None:
