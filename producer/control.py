@@ -21,6 +21,7 @@ from worker.db import connection
 from worker.errors import BulkImportError, ImportNotFound, InvalidState
 from worker.recovery import resend_unfinished, start_and_dispatch
 from worker.settings import Settings
+from worker.vocabulary import IMPORT_CANCELLED
 
 
 async def cancel_import(settings: Settings, import_id: int) -> str:
@@ -30,6 +31,8 @@ async def cancel_import(settings: Settings, import_id: int) -> str:
         if imp is None:
             raise ImportNotFound(f"no import {import_id}")
         tenant, cancelled_invites = await imports.cancel_import(conn, import_id)
+        if tenant is not None:
+            await outbox.send_new_deliveries(conn, import_id, IMPORT_CANCELLED)
         if tenant is None:
             if cancelled_invites:
                 ended = f"import {import_id} had already ended"
