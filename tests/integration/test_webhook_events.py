@@ -229,3 +229,44 @@ async def test_a_service_registers_rotates_lists_and_removes_its_endpoints_and_r
         "/api/webhooks", json={"url": "https://example.com/h", "events": ["import.done"]}, headers=auth
     )
     assert unknown.status_code == 400 and "unknown event type 'import.done'" in unknown.json()["error"]
+
+
+async def test_operators_see_a_dead_delivery_with_its_error_redeliver_it_and_scrape_its_count(
+    client: httpx.AsyncClient, conn: Any, tenant: str, tmp_path: Path
+) -> None:
+    from producer.web.operators import csrf_token
+
+    await make_tenant(conn, tenant)
+    await endpoints.add_endpoint(
+        conn, tenant, "http://127.0.0.1:9/h", ["import.completed"], allow_loopback=True
+    )
+    await apply_import(conn, write_csv(tmp_path / "a.csv", people(tenant, 1)), tenant)
+    delivery_id = await conn.fetchval(
+        "UPDATE webhook_deliveries d SET state = 'dead', attempts = 6, last_status = 500, "
+        "last_error = 'HTTP 500: receiver on fire' FROM webhook_events e "
+        "WHERE e.id = d.event_id AND e.tenant_id = $1 RETURNING d.id",
+        tenant,
+    )
+    operator = (await create_token(conn, None, "ops")).secret
+    await client.post("/login", data={"token": operator})
+
+    shown = await client.get("/webhooks", params={"state": "dead"}, headers={"Accept": "text/html"})
+    assert shown.status_code == 200
+    assert f'data-delivery="{delivery_id}"' in shown.text and "receiver on fire" in shown.text
+    home = await client.get("/", headers={"Accept": "text/html"})
+    assert 'href="/webhooks?state=dead"' in home.text
+    scraped = (await client.get("/metrics", headers={"Authorization": f"Bearer {operator}"})).text
+    assert 'bulk_import_webhook_deliveries_total{outcome="dead"}' in scraped
+    refused = await client.post(f"/webhooks/deliveries/{delivery_id}/redeliver", data={})
+    assert refused.status_code == 403
+
+    redone = await client.post(
+        f"/webhooks/deliveries/{delivery_id}/redeliver",
+        data={"csrf": csrf_token(operator)},
+        headers={"Origin": "http://api"},
+    )
+
+    assert redone.status_code == 303 and "attempted%20again" in redone.headers["location"]
+    row = await conn.fetchrow("SELECT state, attempts FROM webhook_deliveries WHERE id = $1", delivery_id)
+    # Due now with its retries afresh (a worker, if one runs, may be trying it already).
+    assert row["state"] == "pending" and row["attempts"] < 6
