@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 description of the HTTP API (:mod:`producer.web.api`), served at
+"""The OpenAPI 3.1 description of the HTTP API (:mod:`producer.web.api`, :mod:`producer.web.hooks`), served at
 ``GET /api/openapi.json``. Written by hand: keep it in step with the routes."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 from producer.review.changes import CHANGES_PAGE
 from producer.review.review import ROW_DETAILS_CAP
 from producer.submit import INVITE_OPTIONS, MODES
-from worker.vocabulary import BLANK_CELLS, DEFAULT_BLANK_CELLS
+from worker.vocabulary import BLANK_CELLS, DEFAULT_BLANK_CELLS, DELIVERY_STATES, EVENT_TYPES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _CSV_BODY = {
@@ -24,6 +24,19 @@ _CSV_BODY = {
         },
         "application/vnd.oasis.opendocument.spreadsheet": {"schema": {"type": "string", "format": "binary"}},
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
+_ENDPOINT_ID = {"name": "endpoint_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_ENDPOINT_REQUEST = {
+    "type": "object",
+    "required": ["url"],
+    "properties": {
+        "url": {"type": "string", "format": "uri"},
+        "events": {
+            "type": "array",
+            "items": {"type": "string", "enum": list(EVENT_TYPES)},
+            "description": "The event types to receive (default: all).",
+        },
     },
 }
 _IMPORT_ID = {"name": "import_id", "in": "path", "required": True, "schema": {"type": "integer"}}
@@ -50,7 +63,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: "A bad request (parameter, mode, blank_cells, send_at, mapping); `error` says how to fix it.",
         401: "Missing, malformed, invalid or revoked token.",
         403: "A service token asked to act for another tenant (`?tenant=`).",
-        404: "No such import for this token (another tenant's import is reported the same way).",
+        404: "No such import, endpoint or delivery for this token (another tenant's look the same).",
         409: "The import is not in a state that allows this (e.g. it has already ended).",
         413: "The body is larger than API_MAX_UPLOAD_BYTES.",
         422: "The file cannot be imported at all (unreadable, missing required columns).",
@@ -216,6 +229,11 @@ OPENAPI: dict[str, Any] = {
                         "Let a sync import deactivate more than the allowed share.",
                         {"type": "boolean"},
                     ),
+                    _query(
+                        "external_id",
+                        "Your own reference for the import (1-255 characters), sent back in its events.",
+                        {"type": "string", "maxLength": 255},
+                    ),
                     _TENANT,
                     {
                         "name": "Idempotency-Key",
@@ -268,6 +286,85 @@ OPENAPI: dict[str, Any] = {
                 "responses": {
                     "200": _json("`id`, `message` (what happened), `status_url`."),
                     **_errors(404, 409, 503),
+                },
+            }
+        },
+        "/api/webhooks": {
+            "post": {
+                "summary": "Register a webhook endpoint (https://, a public address) for the tenant",
+                "parameters": [_TENANT],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ENDPOINT_REQUEST}},
+                },
+                "responses": {
+                    "201": _json("The endpoint, with its signing `secret` (whsec_...): shown this once."),
+                    **_errors(400, 403),
+                },
+            },
+            "get": {
+                "summary": "The tenant's endpoints, with their deliveries' counts (never their secrets)",
+                "parameters": [_TENANT],
+                "responses": {"200": _json("`webhooks`: the endpoints."), **_errors(403)},
+            },
+        },
+        "/api/webhooks/{endpoint_id}": {
+            "delete": {
+                "summary": "Remove an endpoint (its deliveries with it; its events stay in the feed)",
+                "parameters": [_ENDPOINT_ID, _TENANT],
+                "responses": {"200": _json("`id`, `removed`."), **_errors(403, 404)},
+            }
+        },
+        "/api/webhooks/{endpoint_id}/rotate": {
+            "post": {
+                "summary": "A new signing secret; the old one also signs for WEBHOOK_ROTATION_GRACE_S",
+                "parameters": [_ENDPOINT_ID, _TENANT],
+                "responses": {
+                    "200": _json("`id`, the new `secret`, `previous_secret_valid_s`."),
+                    **_errors(404),
+                },
+            }
+        },
+        "/api/webhooks/deliveries": {
+            "get": {
+                "summary": "The tenant's latest deliveries, newest first (with their last error)",
+                "parameters": [
+                    _query(
+                        "state",
+                        "pending, delivered or dead.",
+                        {"type": "string", "enum": list(DELIVERY_STATES)},
+                    ),
+                    _query("limit", "At most this many (1-1000, default 50).", {"type": "integer"}),
+                    _TENANT,
+                ],
+                "responses": {"200": _json("`deliveries`."), **_errors(400, 403)},
+            }
+        },
+        "/api/webhooks/deliveries/{delivery_id}/redeliver": {
+            "post": {
+                "summary": "Attempt a dead or failing delivery again now, with its retries afresh",
+                "parameters": [
+                    {"name": "delivery_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                    _TENANT,
+                ],
+                "responses": {"200": _json("`id`, `message`."), **_errors(400, 404)},
+            }
+        },
+        "/api/events": {
+            "get": {
+                "summary": "The tenant's events in order, from a cursor: catch up without webhooks",
+                "parameters": [
+                    _query(
+                        "after",
+                        "The `next_cursor` of the previous page (0: from the first).",
+                        {"type": "string"},
+                    ),
+                    _query("limit", "At most this many (1-1000, default 100).", {"type": "integer"}),
+                    _TENANT,
+                ],
+                "responses": {
+                    "200": _json("`events` (each as a webhook's body), `next_cursor`, `more`."),
+                    **_errors(400, 403),
                 },
             }
         },
