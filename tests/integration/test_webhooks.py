@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from standardwebhooks.webhooks import Webhook
 
 from producer.control import resume_import
 from producer.webhooks import list_deliveries, redeliver
@@ -82,6 +83,10 @@ async def test_a_failing_receiver_gets_one_signed_event_per_change_and_never_slo
     assert receiver.bad_signatures == 0
     assert all(len(r.headers["webhook-signature"].split()) == 2 for r in receiver.received)
     (delivered,) = receiver.delivered()
+    for secret in (new.secret, rotated):  # the Standard Webhooks reference implementation agrees
+        assert (
+            Webhook(secret).verify(delivered.body, delivered.headers)["id"] == delivered.headers["webhook-id"]
+        )
     event = delivered.event
     assert event["id"] == delivered.headers["webhook-id"] and event["type"] == "import.completed"
     assert event["data"]["external_id"] == "crm-42" and event["data"]["idempotency_key"] == "key-1"

@@ -1,4 +1,5 @@
-"""Signing, the receiver's address rules and the retry schedule, without services."""
+"""Signing (checked against the Standard Webhooks reference implementation), the receiver's
+address rules and the retry schedule, without services."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.support.receiver import verify
 from worker import deliveries, signing, webhook_http
@@ -35,6 +37,12 @@ def test_the_readmes_verification_accepts_each_secret_and_refuses_a_changed_body
     headers = signing.headers([current, previous], message_id, now, body)
 
     assert verify(current, headers, body) and verify(previous, headers, body)
+    text = body.decode("latin-1").encode()  # the reference implementation verifies text bodies
+    reference = signing.headers([current, previous], message_id, now, text)
+    assert Webhook(current).verify(text, reference, json_parse=False) is None
+    assert Webhook(previous).verify(text, reference, json_parse=False) is None
+    with pytest.raises(WebhookVerificationError):
+        Webhook(signing.new_secret()).verify(text, reference, json_parse=False)
     assert not verify(signing.new_secret(), headers, body)
     assert not verify(current, headers, body + b" ")
     assert not verify(current, {**headers, "webhook-timestamp": str(now - 3600)}, body)
