@@ -286,18 +286,44 @@ async def invite_gave_up(message: dict[str, Any], retry_info: dict[str, Any]) ->
             await outbox.send_new_deliveries(conn, completed, INVITES_COMPLETED)
 
 
-@dramatiq.actor(broker=broker, queue_name=queues.WEBHOOKS, max_retries=5, min_backoff=1_000)
-async def deliver_webhook(delivery_id: int) -> None:
-    """One attempt of a webhook delivery; when it failed, the delayed message of the next.
+# Attempts in progress on this process's loop (referenced until they end), and
+# how many may be at once (made on the loop, on first use).
+_attempts: set[concurrent.futures.Future[None]] = set()
+_attempt_slots: asyncio.Semaphore | None = None
 
-    The receiver's failures are the delivery's own schedule
-    (``worker.deliveries``), not this actor's retries, which are for the
-    database being away.
+
+@dramatiq.actor(broker=broker, queue_name=queues.WEBHOOKS, max_retries=3, min_backoff=1_000)
+def deliver_webhook(delivery_id: int) -> None:
+    """Hand a webhook delivery's attempt to the event loop and return at once.
+
+    A plain function, not a coroutine: a receiver that takes WEBHOOK_TIMEOUT_S
+    to fail must not hold one of the worker threads that rows and invites
+    need. At most WEBHOOK_CONCURRENCY attempts run at once per process. The
+    message is only a wake-up: PostgreSQL holds the delivery and its schedule,
+    so an attempt lost with this process (its claim expires) is re-sent by
+    housekeeping.
     """
+    loop_thread = get_event_loop_thread()
+    if loop_thread is None:
+        raise RuntimeError("deliver_webhook needs dramatiq's AsyncIO middleware")
+    future = asyncio.run_coroutine_threadsafe(_attempt(delivery_id), loop_thread.loop)
+    _attempts.add(future)
+    future.add_done_callback(_attempts.discard)
+
+
+async def _attempt(delivery_id: int) -> None:
+    """One attempt (``worker.deliveries.deliver``); when it failed, the delayed message of the next."""
+    global _attempt_slots
+    if _attempt_slots is None:
+        _attempt_slots = asyncio.Semaphore(get_settings().webhook_concurrency)
     with bound_contextvars(webhook_delivery=delivery_id):
-        outcome = await deliveries.deliver(get_pool(), delivery_id, get_settings())
-        if outcome.next_at is not None:
-            await outbox.schedule_delivery(delivery_id, outcome.next_at)
+        try:
+            async with _attempt_slots:
+                outcome = await deliveries.deliver(get_pool(), delivery_id, get_settings())
+            if outcome.next_at is not None:
+                await outbox.schedule_delivery(delivery_id, outcome.next_at)
+        except Exception as exc:  # the delivery waits in PostgreSQL for housekeeping
+            log.error("webhook.attempt_failed", error=repr(exc), then="re-sent by housekeeping once overdue")
 
 
 def _last_error_line(message: dict[str, Any]) -> str | None:

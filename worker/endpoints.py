@@ -68,6 +68,7 @@ async def add_endpoint(
     """Register ``url`` for the tenant's ``events`` (default: all); the secret is in the result."""
     if len(url) > MAX_URL_CHARS:
         raise BulkImportError(f"the URL is over {MAX_URL_CHARS} characters")
+    chosen = check_events(events)
     await webhook_http.safe_address(url, allow_loopback)
     if await conn.fetchval(QUERIES["webhook_tenant_exists"], tenant) is None:
         raise BulkImportError(
@@ -75,7 +76,7 @@ async def add_endpoint(
             " (or been set with `bulk-import tenant set`)"
         )
     secret = signing.new_secret()
-    row = await conn.fetchrow(QUERIES["insert_webhook_endpoint"], tenant, url, check_events(events), secret)
+    row = await conn.fetchrow(QUERIES["insert_webhook_endpoint"], tenant, url, chosen, secret)
     log.info("webhook.endpoint_added", tenant=tenant, endpoint_id=row["id"])
     return NewSecret(describe(row), secret)
 

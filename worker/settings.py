@@ -122,6 +122,9 @@ class Settings:
     webhook_max_backoff_ms: int = 6 * 3600 * 1000
     webhook_max_age_s: int = 3 * 24 * 3600
     webhook_max_attempts: int = 0
+    # Webhook attempts one worker process makes at once (on its event loop,
+    # never on the threads rows and invites run on); more wait their turn.
+    webhook_concurrency: int = 32
     # How long a rotated-out signing secret still signs (both signatures sent).
     webhook_rotation_grace_s: int = 24 * 3600
     # A pending delivery this late with no attempt in progress lost its message
@@ -169,8 +172,11 @@ class Settings:
             )
         if settings.import_max_in_flight < 0:
             raise ConfigurationError("IMPORT_MAX_IN_FLIGHT must be 0 (no cap) or a number of rows")
-        if settings.webhook_min_backoff_ms <= 0 or settings.webhook_timeout_s <= 0:
-            raise ConfigurationError("WEBHOOK_MIN_BACKOFF_MS and WEBHOOK_TIMEOUT_S must be above 0")
+        positive = (settings.webhook_min_backoff_ms, settings.webhook_timeout_s, settings.webhook_concurrency)
+        if min(positive) <= 0:
+            raise ConfigurationError(
+                "WEBHOOK_MIN_BACKOFF_MS, WEBHOOK_TIMEOUT_S and WEBHOOK_CONCURRENCY must be above 0"
+            )
         return settings
 
 

@@ -156,7 +156,7 @@ async def test_an_attempt_checks_the_address_again_so_dns_cannot_reach_loopback(
 ) -> None:
     await make_tenant(conn, tenant)
     # Registered while loopback was allowed (as DNS might answer a public address then)...
-    await endpoints.add_endpoint(conn, tenant, "http://localhost:9/hooks", None, allow_loopback=True)
+    await endpoints.add_endpoint(conn, tenant, "https://localhost:9/hooks", None, allow_loopback=True)
     await apply_import(conn, write_csv(tmp_path / "a.csv", people(tenant, 1)), tenant)
     delivery_id = await conn.fetchval(
         "SELECT d.id FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id "
@@ -173,7 +173,7 @@ async def test_an_attempt_checks_the_address_again_so_dns_cannot_reach_loopback(
     assert outcome.name in ("retrying", "nothing")  # "nothing": a worker's housekeeping took it first
     if outcome.name == "retrying":
         error = await conn.fetchval("SELECT last_error FROM webhook_deliveries WHERE id = $1", delivery_id)
-        assert "plain http" in error
+        assert "localhost resolves to 127.0.0.1, a loopback address" in error
     with pytest.raises(WebhookRefused, match=re.escape("resolves to 127.0.0.1, a loopback address")):
         await endpoints.add_endpoint(conn, tenant, "https://localhost:8443/hooks", None, allow_loopback=False)
 

@@ -14,7 +14,7 @@ from standardwebhooks.webhooks import Webhook
 
 from producer.control import resume_import
 from producer.webhooks import list_deliveries, redeliver
-from tests.support.imports import person, run_import, submit, wait_final, write_csv
+from tests.support.imports import apply_import, person, run_import, submit, wait_final, write_csv
 from tests.support.receiver import Receiver, receiving
 from tests.support.services import free_port
 from worker import endpoints
@@ -166,3 +166,43 @@ async def test_blocked_then_approved_sends_both_events_without_polling(
     completed = receiver.delivered()[1].event
     assert completed["type"] == "import.completed" and completed["data"]["import"]["deactivated"] == 3
     assert (await wait_final(conn, import_id))["state"] == "done"
+
+
+async def test_hanging_receivers_hold_no_worker_thread_so_another_tenants_import_runs_as_fast(
+    conn: Any, tmp_path: Path, tenant: str
+) -> None:
+    baseline = await run_import(
+        conn, write_csv(tmp_path / "base.csv", people(tenant + "-base", 60)), tenant + "-base"
+    )
+    # Twelve endpoints that never answer in time: more attempts at once than the
+    # test worker's 4 threads, retried for seconds.
+    receiver = Receiver(then="hang", hang_s=1.5)
+    with receiving(receiver):
+        await registered(conn, tenant, receiver.url)
+        for n in range(11):
+            await endpoints.add_endpoint(conn, tenant, f"{receiver.url}/{n}", None, allow_loopback=True)
+        await run_import(conn, write_csv(tmp_path / "a.csv", people(tenant, 1)), tenant)
+        await until(lambda: len(receiver.received) >= 8, "the hanging attempts")
+
+        other = await run_import(
+            conn, write_csv(tmp_path / "b.csv", people(tenant + "-b", 60)), tenant + "-b"
+        )
+
+        assert duration(other) < duration(baseline) + 1.0, (duration(other), duration(baseline))
+        hanging = len(receiver.received)
+    assert hanging >= 12  # the attempts were under way while the other import ran
+
+
+async def test_an_event_whose_message_was_never_sent_is_delivered_by_housekeeping(
+    conn: Any, tmp_path: Path, tenant: str
+) -> None:
+    receiver = Receiver()
+    with receiving(receiver):
+        await registered(conn, tenant, receiver.url)
+        # Applied in this process, as a worker would, but sending no message at
+        # all: as if Redis lost it, or the worker died right after the commit.
+        await apply_import(conn, write_csv(tmp_path / "a.csv", people(tenant, 2)), tenant)
+        await until(lambda: len(receiver.delivered()) == 1, "housekeeping's re-send")
+    assert receiver.delivered()[0].event["type"] == "import.completed"
+    (row,) = await delivery_states(conn, tenant)
+    assert (row["state"], row["attempts"]) == ("delivered", 1)

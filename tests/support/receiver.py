@@ -49,7 +49,7 @@ class Receiver:
     timeout), then ``then``; keeps every request in ``received``."""
 
     script: list[int | str] = field(default_factory=list)
-    then: int = 200
+    then: int | str = 200
     hang_s: float = 2.0
     secrets: list[str] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
