@@ -69,8 +69,9 @@ async def deliver(pool: asyncpg.Pool, delivery_id: int, settings: Settings) -> O
             QUERIES["claim_webhook_delivery"], delivery_id, settings.webhook_timeout_s + CLAIM_MARGIN_S
         )
         if claimed is None:
+            # Not due yet (a message early, after a redeliver say): wait again.
             due = await conn.fetchrow(QUERIES["webhook_delivery_due"], delivery_id)
-            if due is not None and due["state"] == PENDING and due["next_attempt_at"] > claimed_now(due):
+            if due is not None and due["state"] == PENDING and due["next_attempt_at"] > due["now"]:
                 return Outcome("early", due["next_attempt_at"])
             return Outcome("nothing")
     if not claimed["enabled"]:
@@ -84,12 +85,6 @@ async def deliver(pool: asyncpg.Pool, delivery_id: int, settings: Settings) -> O
             claimed["url"], body, headers, settings.webhook_timeout_s, settings.webhook_allow_loopback
         )
     return await _record(pool, claimed, attempt, settings)
-
-
-def claimed_now(due: asyncpg.Record) -> datetime:
-    """The database's time of ``webhook_delivery_due``'s read."""
-    now: datetime = due["now"]
-    return now
 
 
 async def _record(

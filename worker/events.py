@@ -85,8 +85,9 @@ async def record_import_event(conn: asyncpg.Connection, import_id: int, state: s
 
 
 async def settle_invite(conn: asyncpg.Connection, invite_id: int, statement: str, *args: Any) -> int | None:
-    """Run ``statement`` (marking invite ``invite_id`` sent or failed) and, when it settled the
-    last open invite of its import, record ``invites.completed``; return that import's id then.
+    """Run ``statement`` (marking invite ``invite_id`` sent, failed or cancelled) and, when it
+    settled the last open invite of its import (at least one sent or failed), record
+    ``invites.completed``; return that import's id then.
 
     Race-safe: the import's row is locked between the two, so of two workers
     settling its last two invites at once exactly one records the event.

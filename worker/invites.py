@@ -194,7 +194,9 @@ async def claim_invite(
     if row is None:
         state = await conn.fetchrow(QUERIES["invite_state"], invite_id)
         if state is not None and state["person_status"] != ACTIVE:
-            await conn.execute(QUERIES["cancel_invite_of_inactive_person"], invite_id)
+            # It may have been its import's last open invite: invites.completed
+            # then (its deliveries go out with housekeeping's next pass).
+            await settle_invite(conn, invite_id, "cancel_invite_of_inactive_person")
             log.info("invite.cancelled", invite_id=invite_id, reason="person deactivated")
         return None
     return Invitation(

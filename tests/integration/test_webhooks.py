@@ -6,19 +6,24 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from asgi_lifespan import LifespanManager
+from httpx import ASGITransport, AsyncClient
 from standardwebhooks.webhooks import Webhook
 
 from producer.control import resume_import
+from producer.web.app import create_app
+from producer.web.tokens import create_token
 from producer.webhooks import list_deliveries, redeliver
 from tests.support.imports import apply_import, person, run_import, submit, wait_final, write_csv
 from tests.support.receiver import Receiver, receiving
 from tests.support.services import free_port
 from worker import endpoints
-from worker.settings import get_settings
+from worker.settings import Settings, get_settings
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -50,8 +55,6 @@ async def delivery_states(conn: Any, tenant: str) -> list[Any]:
 
 
 def duration(status: dict[str, Any]) -> float:
-    from datetime import datetime
-
     return (
         datetime.fromisoformat(status["finished_at"]) - datetime.fromisoformat(status["created_at"])
     ).total_seconds()
@@ -206,3 +209,44 @@ async def test_an_event_whose_message_was_never_sent_is_delivered_by_housekeepin
     assert receiver.delivered()[0].event["type"] == "import.completed"
     (row,) = await delivery_states(conn, tenant)
     assert (row["state"], row["attempts"]) == ("delivered", 1)
+
+
+async def test_a_service_registers_submits_with_an_external_id_hears_back_and_an_offline_one_catches_up(
+    conn: Any, tenant: str
+) -> None:
+    """The issue's "done when", over HTTP: register, submit with external_id, one signed
+    import.completed without polling; then, as a service that was down, the feed."""
+    await conn.execute("INSERT INTO tenants (id, name) VALUES ($1, $1)", tenant)
+    auth = {"Authorization": f"Bearer {(await create_token(conn, tenant, 'hr')).secret}"}
+    body = "\n".join(
+        ["First name,Last name,Email", *[f"P{i},Staff,p{i}.{tenant}@example.com" for i in range(3)]]
+    ).encode()
+    app = create_app(Settings.from_env())
+    receiver = Receiver()
+    async with (
+        LifespanManager(app) as manager,
+        AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://api") as api,
+    ):
+        with receiving(receiver):
+            added = (await api.post("/api/webhooks", json={"url": receiver.url}, headers=auth)).json()
+            receiver.secrets = [added["secret"]]
+            submitted = await api.post(
+                "/api/imports",
+                params={"mode": "upsert", "external_id": "hr-2026-12"},
+                content=body,
+                headers=auth,
+            )
+            assert submitted.status_code == 202, submitted.text
+            await until(lambda: len(receiver.delivered()) == 1, "import.completed")
+        (delivered,) = receiver.delivered()
+        assert receiver.bad_signatures == 0 and delivered.event["type"] == "import.completed"
+        assert delivered.event["data"]["external_id"] == "hr-2026-12"
+        assert delivered.event["data"]["import"]["id"] == submitted.json()["id"]
+
+        # Offline: the receiver is gone; the next import's event waits in the feed.
+        again = await api.post("/api/imports", params={"mode": "upsert"}, content=body, headers=auth)
+        await wait_final(conn, again.json()["id"])
+        feed = (await api.get("/api/events", params={"after": 0}, headers=auth)).json()
+    assert [e["data"]["import"]["id"] for e in feed["events"]] == [submitted.json()["id"], again.json()["id"]]
+    assert feed["events"][0] == delivered.event  # the feed holds exactly the bodies sent
+    assert feed["more"] is False
