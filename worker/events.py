@@ -24,7 +24,7 @@ import structlog
 from worker.db import QUERIES
 from worker.settings import get_settings
 from worker.status import import_status
-from worker.vocabulary import EVENT_OF_STATE, INVITES_COMPLETED
+from worker.vocabulary import BLOCKED, EVENT_OF_STATE, INVITES_COMPLETED
 
 log = structlog.get_logger(__name__)
 
@@ -39,14 +39,21 @@ def links(import_id: int, base_url: str = "") -> dict[str, str]:
 
 
 async def record_event(
-    conn: asyncpg.Connection, import_id: int, event_type: str, extra: dict[str, Any] | None = None
+    conn: asyncpg.Connection,
+    import_id: int,
+    event_type: str,
+    extra: dict[str, Any] | None = None,
+    status: dict[str, Any] | None = None,
 ) -> int | None:
     """Record an event of the import and its pending deliveries; return how many deliveries.
 
     None when the import already had an event of this type (a repeated step).
-    Must run in the transaction that made the change the event reports.
+    Must run in the transaction that made the change the event reports;
+    ``status``: the import's status JSON, when the caller has just read it.
     """
-    status = await import_status(conn, import_id)
+    if await conn.fetchval(QUERIES["webhook_event_exists"], import_id, event_type):
+        return None
+    status = status or await import_status(conn, import_id)
     public_id = f"evt_{uuid.uuid4().hex}"
     now = await conn.fetchval(QUERIES["database_now"])
     payload = {
@@ -61,9 +68,6 @@ async def record_event(
             **(extra or {}),
         },
     }
-    before = await conn.fetchval(QUERIES["webhook_event_exists"], import_id, event_type)
-    if before:
-        return None
     deliveries = await conn.fetch(
         QUERIES["record_webhook_event"], public_id, status["tenant"], import_id, event_type, payload, now
     )
@@ -75,13 +79,14 @@ async def record_event(
 
 async def record_import_event(conn: asyncpg.Connection, import_id: int, state: str) -> int | None:
     """The event of the state the import just reached (see ``EVENT_OF_STATE``)."""
-    extra = None
-    if state == "blocked":
-        status = await import_status(conn, import_id)
-        active = await conn.fetchval(QUERIES["tenant_active_people"], status["tenant"])
-        share = status["would_deactivate"] / active if active else 0.0
-        extra = {"sweep": {"would_deactivate": status["would_deactivate"], "active": active, "share": share}}
-    return await record_event(conn, import_id, EVENT_OF_STATE[state], extra)
+    if state != BLOCKED:
+        return await record_event(conn, import_id, EVENT_OF_STATE[state])
+    # What the sweep guard holds back: the count, and its share of the active people.
+    status = await import_status(conn, import_id)
+    active = await conn.fetchval(QUERIES["tenant_active_people"], status["tenant"])
+    share = status["would_deactivate"] / active if active else 0.0
+    sweep = {"would_deactivate": status["would_deactivate"], "active": active, "share": share}
+    return await record_event(conn, import_id, EVENT_OF_STATE[state], {"sweep": sweep}, status)
 
 
 async def settle_invite(conn: asyncpg.Connection, invite_id: int, statement: str, *args: Any) -> int | None:
