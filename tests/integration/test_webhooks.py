@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import time
 from datetime import datetime
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from standardwebhooks.webhooks import Webhook
@@ -22,7 +24,8 @@ from producer.webhooks import list_deliveries, redeliver
 from tests.support.imports import apply_import, person, run_import, submit, wait_final, write_csv
 from tests.support.receiver import Receiver, receiving
 from tests.support.services import free_port
-from worker import endpoints
+from worker import endpoints, queues
+from worker.db import connect
 from worker.settings import Settings, get_settings
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -61,7 +64,7 @@ def duration(status: dict[str, Any]) -> float:
 
 
 async def test_a_failing_receiver_gets_one_signed_event_per_change_and_never_slows_the_import(
-    conn: Any, tmp_path: Path, tenant: str
+    conn: Any, database_url: str, tmp_path: Path, tenant: str
 ) -> None:
     # 500, 500, no answer within WEBHOOK_TIMEOUT_S (1 s), then 200.
     receiver = Receiver(script=[500, 500, "hang"], hang_s=2.5)
@@ -71,9 +74,13 @@ async def test_a_failing_receiver_gets_one_signed_event_per_change_and_never_slo
         receiver.secrets = [new.secret, rotated]  # each signature must verify
         csv = write_csv(tmp_path / "a.csv", people(tenant, 30))
 
+        sampled = {"most": 0, "samples": 0}
+        sampler = asyncio.create_task(_most_delayed_messages(database_url, tenant, sampled))
         status = await run_import(conn, csv, tenant, external_id="crm-42", idempotency_key="key-1")
         await until(lambda: receiver.delivered(), "the delivery")
         await asyncio.sleep(1.5)  # room for a wrong second delivery to arrive
+        sampler.cancel()
+        ended = await asyncio.gather(sampler, return_exceptions=True)
 
     plain = await run_import(
         conn, write_csv(tmp_path / "b.csv", people(tenant + "-plain", 30)), tenant + "-plain"
@@ -97,6 +104,32 @@ async def test_a_failing_receiver_gets_one_signed_event_per_change_and_never_slo
     assert event["data"]["links"]["status"] == f"/api/imports/{status['id']}"
     (row,) = await delivery_states(conn, tenant)
     assert (row["state"], row["attempts"]) == ("delivered", 4)
+    # Redis held at most one delayed message for the delivery while it was retried.
+    assert sampled["most"] == 1 and sampled["samples"] > 10, (sampled, ended)
+
+
+async def _most_delayed_messages(database_url: str, tenant: str, sampled: dict[str, int]) -> None:
+    """Count, every 20 ms, the delayed deliver_webhook messages Redis holds for the tenant's
+    delivery; keep the most seen in ``sampled``."""
+    client = redis.Redis.from_url(get_settings().redis_url)
+    conn = await connect(database_url)
+    key = f"{get_settings().redis_namespace}:{queues.WEBHOOKS}.DQ.msgs"
+    sampled.update(most=0, samples=0)
+    try:
+        while True:
+            delivery_id = await conn.fetchval(
+                "SELECT d.id FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id "
+                "WHERE e.tenant_id = $1",
+                tenant,
+            )
+            held = await asyncio.to_thread(client.hvals, key)
+            mine = [m for m in held if delivery_id is not None and json.loads(m)["args"] == [delivery_id]]
+            sampled["most"] = max(sampled["most"], len(mine))
+            sampled["samples"] += 1
+            await asyncio.sleep(0.02)
+    finally:
+        client.close()
+        await conn.close()
 
 
 async def _value(result: Any) -> bool:
