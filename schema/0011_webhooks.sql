@@ -70,5 +70,10 @@ CREATE TABLE webhook_deliveries (
     UNIQUE (event_id, endpoint_id),
     CHECK ((state = 'delivered') = (delivered_at IS NOT NULL))
 );
+-- The invites of an import still to settle: every send asks whether it was
+-- its import's last (invites.completed) with one probe here, where counting
+-- the import's invites would read them all on each of a million sends.
+CREATE INDEX invites_open_by_import ON invites (import_id) WHERE status IN ('pending', 'scheduled', 'sending');
+
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, state);

@@ -103,6 +103,8 @@ async def settle_invite(conn: asyncpg.Connection, invite_id: int, statement: str
         if status.endswith(" 0") or import_id is None:
             return None
         await conn.fetchval(QUERIES["lock_import_for_invites"], import_id)
+        if await conn.fetchval(QUERIES["import_has_open_invites"], import_id):
+            return None
         settled = await conn.fetchrow(QUERIES["import_invites_settled"], import_id)
         if settled is None:
             return None

@@ -49,16 +49,21 @@ SELECT count(*)::int FROM people WHERE tenant_id = $1 AND status = 'active';
 -- of two workers settling its last two invites at once, the second to take
 -- the lock sees the first's invite settled (read committed: its next
 -- statement sees what committed before), so exactly one records the event.
-SELECT id FROM imports WHERE id = $1 FOR UPDATE;
+-- NO KEY UPDATE: foreign-key checks (KEY SHARE) of rows that reference the
+-- import are not held up by it.
+SELECT id FROM imports WHERE id = $1 FOR NO KEY UPDATE;
+
+-- name: import_has_open_invites
+-- One probe of invites_open_by_import, on every invite settled.
+SELECT EXISTS (SELECT 1 FROM invites WHERE import_id = $1 AND status IN ('pending', 'scheduled', 'sending'));
 
 -- name: import_invites_settled
--- The import's invites when none is waiting or being sent any more and at
--- least one was sent or failed; no row otherwise.
+-- The import's invites sent and failed, once none is open any more (read once
+-- or so per import); no row when none was sent nor failed.
 SELECT count(*) FILTER (WHERE status = 'sent')::int AS sent,
        count(*) FILTER (WHERE status = 'failed')::int AS failed
 FROM invites WHERE import_id = $1
-HAVING count(*) FILTER (WHERE status IN ('pending', 'scheduled', 'sending')) = 0
-   AND count(*) FILTER (WHERE status IN ('sent', 'failed')) > 0;
+HAVING count(*) FILTER (WHERE status IN ('sent', 'failed')) > 0;
 
 -- name: invite_import
 SELECT import_id FROM invites WHERE id = $1;
