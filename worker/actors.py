@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
@@ -287,43 +288,50 @@ async def invite_gave_up(message: dict[str, Any], retry_info: dict[str, Any]) ->
 
 
 # Attempts in progress on this process's loop (referenced until they end), and
-# how many may be at once (made on the loop, on first use).
+# the slots they take (WEBHOOK_CONCURRENCY; made on first use).
 _attempts: set[concurrent.futures.Future[None]] = set()
-_attempt_slots: asyncio.Semaphore | None = None
+_attempt_slots: threading.BoundedSemaphore | None = None
+# A delivery that found every slot taken comes back this much later.
+ATTEMPT_PAUSE_MS = 1_000
 
 
 @dramatiq.actor(broker=broker, queue_name=queues.WEBHOOKS, max_retries=3, min_backoff=1_000)
 def deliver_webhook(delivery_id: int) -> None:
-    """Hand a webhook delivery's attempt to the event loop and return at once.
+    """Start a webhook delivery's attempt on the event loop and return at once.
 
     A plain function, not a coroutine: a receiver that takes WEBHOOK_TIMEOUT_S
     to fail must not hold one of the worker threads that rows and invites
-    need. At most WEBHOOK_CONCURRENCY attempts run at once per process. The
-    message is only a wake-up: PostgreSQL holds the delivery and its schedule,
-    so an attempt lost with this process (its claim expires) is re-sent by
-    housekeeping.
+    need. At most WEBHOOK_CONCURRENCY attempts run at once per process; with
+    every slot taken the message comes back ``ATTEMPT_PAUSE_MS`` later (so a
+    waiting delivery is a message in Redis, never a task piling up in
+    memory). PostgreSQL holds the delivery and its schedule: an attempt lost
+    with this process (its claim expires) is re-sent by housekeeping.
     """
+    global _attempt_slots
     loop_thread = get_event_loop_thread()
     if loop_thread is None:
         raise RuntimeError("deliver_webhook needs dramatiq's AsyncIO middleware")
-    future = asyncio.run_coroutine_threadsafe(_attempt(delivery_id), loop_thread.loop)
+    if _attempt_slots is None:
+        _attempt_slots = threading.BoundedSemaphore(get_settings().webhook_concurrency)
+    if not _attempt_slots.acquire(blocking=False):
+        outbox.send_delivery_later_sync(delivery_id, ATTEMPT_PAUSE_MS)
+        return
+    future = asyncio.run_coroutine_threadsafe(_attempt(delivery_id, _attempt_slots), loop_thread.loop)
     _attempts.add(future)
     future.add_done_callback(_attempts.discard)
 
 
-async def _attempt(delivery_id: int) -> None:
+async def _attempt(delivery_id: int, slots: threading.BoundedSemaphore) -> None:
     """One attempt (``worker.deliveries.deliver``); when it failed, the delayed message of the next."""
-    global _attempt_slots
-    if _attempt_slots is None:
-        _attempt_slots = asyncio.Semaphore(get_settings().webhook_concurrency)
     with bound_contextvars(webhook_delivery=delivery_id):
         try:
-            async with _attempt_slots:
-                outcome = await deliveries.deliver(get_pool(), delivery_id, get_settings())
+            outcome = await deliveries.deliver(get_pool(), delivery_id, get_settings())
             if outcome.next_at is not None:
                 await outbox.schedule_delivery(delivery_id, outcome.next_at)
         except Exception as exc:  # the delivery waits in PostgreSQL for housekeeping
             log.error("webhook.attempt_failed", error=repr(exc), then="re-sent by housekeeping once overdue")
+        finally:
+            slots.release()
 
 
 def _last_error_line(message: dict[str, Any]) -> str | None:

@@ -182,6 +182,11 @@ def schedule_delivery_sync(delivery_id: int, due: datetime) -> None:
     _send(DELIVER_WEBHOOK, (delivery_id,), delay)
 
 
+def send_delivery_later_sync(delivery_id: int, delay_ms: int) -> None:
+    """The delivery's message again in ``delay_ms`` (every attempt slot was taken; blocking)."""
+    _send(DELIVER_WEBHOOK, (delivery_id,), delay_ms)
+
+
 async def schedule_delivery(delivery_id: int, due: datetime) -> None:
     """The delivery's next attempt, a delayed message due at ``due``, off the event loop."""
     await asyncio.to_thread(schedule_delivery_sync, delivery_id, due)

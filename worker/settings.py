@@ -123,7 +123,7 @@ class Settings:
     webhook_max_age_s: int = 3 * 24 * 3600
     webhook_max_attempts: int = 0
     # Webhook attempts one worker process makes at once (on its event loop,
-    # never on the threads rows and invites run on); more wait their turn.
+    # never on the threads rows and invites run on); more come back a second later.
     webhook_concurrency: int = 32
     # How long a rotated-out signing secret still signs (both signatures sent).
     webhook_rotation_grace_s: int = 24 * 3600

@@ -43,3 +43,5 @@ os.environ["WEBHOOK_MIN_BACKOFF_MS"] = "200"
 os.environ["WEBHOOK_MAX_BACKOFF_MS"] = "1000"
 os.environ["WEBHOOK_MAX_ATTEMPTS"] = "6"
 os.environ["WEBHOOK_OVERDUE_GRACE_S"] = "2"
+# Fewer attempts at once than the tests' receivers can be sent, to use the limit.
+os.environ["WEBHOOK_CONCURRENCY"] = "4"

@@ -34,6 +34,7 @@ class Received:
 
     headers: dict[str, str]
     body: bytes
+    path: str
     answered: int | None  # None: no answer (yet, or it hung until the sender gave up)
     at: float  # time.time() when it answered (when it arrived, until then)
 
@@ -74,7 +75,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             headers = {k.lower(): v for k, v in self.headers.items()}
             action = receiver.answer(headers, body)
-            seen = Received(headers, body, None, time.time())
+            seen = Received(headers, body, self.path, None, time.time())
             receiver.received.append(seen)  # in the order the requests arrived
             if action == "hang":
                 time.sleep(receiver.hang_s)
