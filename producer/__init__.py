@@ -11,9 +11,10 @@ The folder tells which process runs a module:
   webmail typo finder), ``fields`` (the template's columns, a view of
   ``worker.vocabulary``), ``reports`` (status, failed
   rows, export), ``control`` (cancel, resume, send invites, tenants),
+  ``webhooks`` (deliveries as operators see them, redeliver, the events feed),
   ``timezones`` (``send_at`` in a tenant's timezone), ``progress`` (``run
   --wait``'s bar), ``template`` (the CSV template), ``queries`` (the named SQL
-  of ``sql/``: intake, reports, review, web, choices).
+  of ``sql/``: intake, reports, review, web, choices, admin, webhooks).
 - ``reading/``: decoding, CSV dialect and the streamed :class:`CsvSource`.
 - ``review/``: the review of a file before importing it, and its terminal report.
 - ``cli/``: the ``bulk-import`` command (``producer.cli:main``), one module

@@ -24,6 +24,7 @@ from worker.recovery import resend_unfinished, start_and_dispatch
 from worker.settings import Settings
 from worker.undo import check_undoable
 from worker.undo_plan import REPORT_HEADER
+from worker.vocabulary import IMPORT_CANCELLED
 
 
 async def cancel_import(settings: Settings, import_id: int) -> str:
@@ -33,6 +34,8 @@ async def cancel_import(settings: Settings, import_id: int) -> str:
         if imp is None:
             raise ImportNotFound(f"no import {import_id}")
         tenant, cancelled_invites = await imports.cancel_import(conn, import_id)
+        if tenant is not None:
+            await outbox.send_new_deliveries(conn, import_id, IMPORT_CANCELLED)
         if tenant is None:
             if cancelled_invites:
                 ended = f"import {import_id} had already ended"

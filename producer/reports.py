@@ -16,66 +16,25 @@ import asyncpg
 from producer.fields import FIELDS, TEMPLATE_HEADERS
 from producer.queries import QUERIES
 from producer.validation import neutralise_formula
+from worker import status as worker_status
 from worker.errors import ImportNotFound
-from worker.recovery import stalled_since
-from worker.settings import get_settings
-from worker.undo import undo_counts
 from worker.vocabulary import FINAL_STATES as FINAL_STATES  # re-exported for the status pollers
 from worker.vocabulary import ROLE
 
 EXPORT_HEADERS = (*TEMPLATE_HEADERS, "Status", "Manager email", "Invite status")
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 async def import_status(
     conn: asyncpg.Connection, import_id: int, tenant: str | None = None
 ) -> dict[str, Any]:
-    """The status JSON of the command-line contract (``status --json``).
+    """The status JSON of the command-line contract (``status --json``; ``worker.status``).
 
     With ``tenant``, an import of another tenant is reported as not found.
     """
-    imp = await conn.fetchrow(QUERIES["get_import"], import_id)
-    if imp is None or (tenant is not None and imp["tenant_id"] != tenant):
-        raise ImportNotFound(f"no import {import_id}" + (f" for tenant {tenant!r}" if tenant else ""))
-    counts = await conn.fetchrow(QUERIES["import_row_counts"], import_id)
-    stalled = await stalled_since(conn, get_settings().stall_after_s, import_id)
-    invites = await conn.fetchrow(QUERIES["import_invite_counts"], import_id)
-    valid = imp["total_rows"] - imp["invalid_rows"]
-    settled = sum(counts.values())
-    return {
-        "id": imp["id"],
-        "tenant": imp["tenant_id"],
-        "mode": imp["mode"],
-        "blank_cells": imp["blank_cells"],
-        "state": imp["state"],
-        "invites_option": imp["invites"],
-        "send_at": _iso(imp["send_at"]),
-        "file": imp["filename"],
-        # The admin's column choices that applied (header → field, null: ignored), remembered ones too.
-        "mapping": imp["columns"].get("mapping", {}),
-        "rows": {
-            "total": imp["total_rows"],
-            "invalid": imp["invalid_rows"],
-            **dict(counts),
-            "pending": valid - settled,
-            "blank": imp["blank_rows"],
-        },
-        "deactivated": imp["deactivated"],
-        "would_deactivate": imp["would_deactivate"],
-        "admins_kept": imp["admins_kept"],
-        "invites": dict(invites),
-        "error": imp["error"],
-        "stalled_since": _iso(stalled.get(import_id)),
-        "created_at": _iso(imp["created_at"]),
-        "started_at": _iso(imp["started_at"]),
-        "finished_at": _iso(imp["finished_at"]),
-        # An undo (mode "undo"): the import it undoes, its phase and counts; else null.
-        "undoes": imp["undoes"],
-        "undo": await undo_counts(conn, import_id) if imp["undoes"] is not None else None,
-    }
+    status = await worker_status.import_status(conn, import_id)
+    if tenant is not None and status["tenant"] != tenant:
+        raise ImportNotFound(f"no import {import_id} for tenant {tenant!r}")
+    return status
 
 
 def write_csv_row(writer: Any, values: Iterable[Any]) -> None:

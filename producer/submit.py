@@ -48,6 +48,7 @@ from worker.vocabulary import MODES as MODES
 
 log = structlog.get_logger(__name__)
 
+MAX_EXTERNAL_ID_CHARS = 255
 _ROW_COLUMNS = ("import_id", "row_number", "email", "data", "raw", "status", "errors")
 
 
@@ -67,6 +68,8 @@ class ImportRequest:
     # The admin's column choices (header → field, None: ignore), remembered for the tenant.
     mapping: dict[str, str | None] | None = None
     token_id: int | None = None  # the API token it came with (None: the command line)
+    # The caller's own reference, sent back in the import's webhook events.
+    external_id: str | None = None
 
     def check(self) -> None:
         """Refuse a request that cannot be carried out, naming the fix."""
@@ -82,6 +85,12 @@ class ImportRequest:
         if self.send_at is not None and self.send_at.tzinfo is None:
             raise BulkImportError("send_at must be timezone-aware by the time it reaches submit")
         check_choices(self.mapping or {})
+        if self.external_id is not None and (
+            not 1 <= len(self.external_id) <= MAX_EXTERNAL_ID_CHARS or not self.external_id.isprintable()
+        ):
+            raise BulkImportError(
+                f"external_id must be 1 to {MAX_EXTERNAL_ID_CHARS} printable characters (your own reference)"
+            )
 
 
 def check_blank_cells(blank_cells: str) -> None:
@@ -183,6 +192,7 @@ async def record_import(conn: asyncpg.Connection, request: ImportRequest, source
             request.idempotency_key,
             request.blank_cells,
             request.token_id,
+            request.external_id,
         )
         await conn.execute(QUERIES["insert_import_counters"], import_id, COUNTER_SHARDS)
         copied = await conn.copy_records_to_table(
@@ -244,6 +254,7 @@ def submit_import(
     idempotency_key: str | None = None,
     sheet: str | None = None,
     mapping: dict[str, str | None] | None = None,
+    external_id: str | None = None,
     settings: Settings | None = None,
 ) -> int:
     """Start an import of ``source`` (a path or a binary stream: CSV, xlsx, ods or xls) for ``tenant``.
@@ -253,6 +264,8 @@ def submit_import(
     (it leaves the stored value as it is). ``mapping`` maps a header of the
     file to a field name, or to None to ignore the column; these choices are
     remembered for the tenant and apply to its later files with the same header.
+    ``external_id``: the caller's own reference, returned in the import's
+    status and webhook events.
 
     Returns the import id at once; the work runs on the workers. Poll it with
     ``bulk-import status ID`` or :func:`producer.reports.import_status`.
@@ -270,6 +283,7 @@ def submit_import(
         idempotency_key=idempotency_key,
         sheet=sheet,
         mapping=mapping,
+        external_id=external_id,
         filename=os.path.basename(filename) if filename else None,
     )
     return asyncio.run(submit_import_async(source, request, settings))

@@ -1,5 +1,6 @@
 """The dramatiq actors: thin shells that decode a message, call a plain async
-function (``worker.rows``, ``worker.imports``, ``worker.undo``, ``worker.invites``) and send
+function (``worker.rows``, ``worker.imports``, ``worker.undo``, ``worker.invites``,
+``worker.deliveries``) and send
 what comes next through ``worker.outbox``.
 
 The actors declare themselves on the process's broker: the worker's, which
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
@@ -23,13 +25,13 @@ import structlog
 from dramatiq.asyncio import get_event_loop_thread
 from structlog.contextvars import bound_contextvars
 
-from worker import imports, invites, outbox, queues, rows, undo
+from worker import deliveries, imports, invites, outbox, queues, rows, undo
 from worker.batching import RowBatcher, RowHandoff, Settled
 from worker.mail import Mailer, SmtpSettings
 from worker.middleware.pool import get_pool
 from worker.middleware.transient import failed_transiently
 from worker.settings import get_settings
-from worker.vocabulary import DONE, UNDO
+from worker.vocabulary import DONE, IMPORT_BLOCKED, IMPORT_COMPLETED, IMPORT_FAILED, INVITES_COMPLETED, UNDO
 
 log = structlog.get_logger(__name__)
 broker = queues.current_broker()
@@ -172,6 +174,8 @@ async def sweep_missing_people(import_id: int) -> None:
             outcome = await imports.sweep_missing_people(conn, import_id, get_settings().sweep_max_share)
             if outcome == "done":
                 await _after_done(conn, import_id)
+            elif outcome == "blocked":
+                await outbox.send_new_deliveries(conn, import_id, IMPORT_BLOCKED)
 
 
 @dramatiq.actor(broker=broker, queue_name=queues.IMPORTS, max_retries=3)
@@ -192,14 +196,16 @@ async def import_gave_up(message: dict[str, Any], retry_info: dict[str, Any]) ->
             return
         async with get_pool().acquire() as conn:
             if await imports.fail_import(conn, import_id, reason) is not None:
+                await outbox.send_new_deliveries(conn, import_id, IMPORT_FAILED)
                 await _start_next(conn, import_id)
 
 
 async def _after_done(conn: Any, import_id: int) -> None:
-    """A finished import: schedule its invites, start the tenant's next import."""
+    """A finished import: schedule its invites, start the tenant's next import, tell its webhooks."""
     for batch in await invites.scheduled_batches(conn, import_id):
         await outbox.schedule_invite_batch(batch.id, batch.send_at)
     await _start_next(conn, import_id)
+    await outbox.send_new_deliveries(conn, import_id, IMPORT_COMPLETED)
 
 
 async def _start_next(conn: Any, ended_import_id: int) -> None:
@@ -263,8 +269,20 @@ async def send_invite(invite_id: int) -> None:
     """Send one invitation e-mail, once in effect (see ``worker.invites.deliver_invite``)."""
     with bound_contextvars(invite_id=invite_id):
         await invites.deliver_invite(
-            get_pool(), invite_id, get_settings(), mailer(), _rate_permit, outbox.send_invite_later
+            get_pool(),
+            invite_id,
+            get_settings(),
+            mailer(),
+            _rate_permit,
+            outbox.send_invite_later,
+            _invites_completed,
         )
+
+
+async def _invites_completed(import_id: int) -> None:
+    """The import's last invite settled: send its ``invites.completed`` deliveries."""
+    async with get_pool().acquire() as conn:
+        await outbox.send_new_deliveries(conn, import_id, INVITES_COMPLETED)
 
 
 @dramatiq.actor(broker=broker, queue_name=queues.INVITES, max_retries=3)
@@ -273,9 +291,58 @@ async def invite_gave_up(message: dict[str, Any], retry_info: dict[str, Any]) ->
     (invite_id,) = message["args"]
     reason = _last_error_line(message) or "the mail server kept refusing it"
     async with get_pool().acquire() as conn:
-        await invites.fail_invite(
+        completed = await invites.fail_invite(
             conn, invite_id, f"gave up after {retry_info.get('retries')} attempts: {reason}"
         )
+        if completed is not None:
+            await outbox.send_new_deliveries(conn, completed, INVITES_COMPLETED)
+
+
+# Attempts in progress on this process's loop (referenced until they end), and
+# the slots they take (WEBHOOK_CONCURRENCY; made on first use).
+_attempts: set[concurrent.futures.Future[None]] = set()
+_attempt_slots: threading.BoundedSemaphore | None = None
+# A delivery that found every slot taken comes back this much later.
+ATTEMPT_PAUSE_MS = 1_000
+
+
+@dramatiq.actor(broker=broker, queue_name=queues.WEBHOOKS, max_retries=3, min_backoff=1_000)
+def deliver_webhook(delivery_id: int) -> None:
+    """Start a webhook delivery's attempt on the event loop and return at once.
+
+    A plain function, not a coroutine: a receiver that takes WEBHOOK_TIMEOUT_S
+    to fail must not hold one of the worker threads that rows and invites
+    need. At most WEBHOOK_CONCURRENCY attempts run at once per process; with
+    every slot taken the message comes back ``ATTEMPT_PAUSE_MS`` later (so a
+    waiting delivery is a message in Redis, never a task piling up in
+    memory). PostgreSQL holds the delivery and its schedule: an attempt lost
+    with this process (its claim expires) is re-sent by housekeeping.
+    """
+    global _attempt_slots
+    loop_thread = get_event_loop_thread()
+    if loop_thread is None:
+        raise RuntimeError("deliver_webhook needs dramatiq's AsyncIO middleware")
+    if _attempt_slots is None:
+        _attempt_slots = threading.BoundedSemaphore(get_settings().webhook_concurrency)
+    if not _attempt_slots.acquire(blocking=False):
+        outbox.send_delivery_later_sync(delivery_id, ATTEMPT_PAUSE_MS)
+        return
+    future = asyncio.run_coroutine_threadsafe(_attempt(delivery_id, _attempt_slots), loop_thread.loop)
+    _attempts.add(future)
+    future.add_done_callback(_attempts.discard)
+
+
+async def _attempt(delivery_id: int, slots: threading.BoundedSemaphore) -> None:
+    """One attempt (``worker.deliveries.deliver``); when it failed, the delayed message of the next."""
+    with bound_contextvars(webhook_delivery=delivery_id):
+        try:
+            outcome = await deliveries.deliver(get_pool(), delivery_id, get_settings())
+            if outcome.next_at is not None:
+                await outbox.schedule_delivery(delivery_id, outcome.next_at)
+        except Exception as exc:  # the delivery waits in PostgreSQL for housekeeping
+            log.error("webhook.attempt_failed", error=repr(exc), then="re-sent by housekeeping once overdue")
+        finally:
+            slots.release()
 
 
 def _last_error_line(message: dict[str, Any]) -> str | None:

@@ -47,6 +47,14 @@ class ConfigurationError(BulkImportError):
     """A setting is missing or malformed."""
 
 
+class WebhookNotFound(BulkImportError):
+    """No webhook endpoint or delivery has the given id (for the caller's tenant)."""
+
+
+class WebhookRefused(BulkImportError):
+    """A webhook URL the system will not call (not https, or a private address)."""
+
+
 # Whole SQLSTATE classes, as asyncpg maps them: 08 connection exceptions
 # (lost, refused by the server), 40 transaction rollback (serialization
 # failure, deadlock), 53 insufficient resources (too many connections, disk

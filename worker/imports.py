@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
-from worker import invites
+from worker import events, invites
 from worker.db import QUERIES
 from worker.rows import claim_finalize
-from worker.vocabulary import ADD_ONLY, FINALIZING, SYNC, UNDO
+from worker.vocabulary import ADD_ONLY, BLOCKED, CANCELLED, DONE, FAILED, FINALIZING, SYNC, UNDO
 
 log = structlog.get_logger(__name__)
 
@@ -186,6 +186,7 @@ async def finalize_import(conn: asyncpg.Connection, import_id: int) -> str | Non
             return "sweep"
         await conn.execute(QUERIES["finish_import"], import_id, 0, 0, None)
         await _record_invites(conn, imp)
+        await events.record_import_event(conn, import_id, DONE)
     log.info("import.done", import_id=import_id)
     return "done"
 
@@ -212,12 +213,14 @@ async def sweep_missing_people(conn: asyncpg.Connection, import_id: int, max_sha
         would, admins, active = counts["would_deactivate"], counts["admins_kept"], counts["active"]
         if would > max_share * active and not imp["allow_mass_deactivation"]:
             await conn.execute(QUERIES["block_import"], import_id, would, admins)
+            await events.record_import_event(conn, import_id, BLOCKED)
             log.warning("import.blocked", import_id=import_id, would_deactivate=would, active=active)
             return "blocked"
         status = await conn.execute(QUERIES["deactivate_missing_people"], import_id, tenant_id)
         deactivated = int(status.split()[-1])
         await conn.execute(QUERIES["finish_import"], import_id, deactivated, admins, would)
         await _record_invites(conn, imp)
+        await events.record_import_event(conn, import_id, DONE)
     log.info("import.done", import_id=import_id, deactivated=deactivated, admins_kept=admins)
     return "done"
 
@@ -229,8 +232,9 @@ async def fail_import(conn: asyncpg.Connection, import_id: int, reason: str) -> 
         if imp is None:
             return None
         status = await conn.execute(QUERIES["fail_import"], import_id, reason)
-    if status.endswith(" 0"):
-        return None
+        if status.endswith(" 0"):
+            return None
+        await events.record_import_event(conn, import_id, FAILED)
     log.error("import.failed", import_id=import_id, reason=reason)
     return str(imp["tenant_id"])
 
@@ -245,6 +249,8 @@ async def cancel_import(conn: asyncpg.Connection, import_id: int) -> tuple[str |
     async with conn.transaction():
         tenant_id: str | None = await conn.fetchval(QUERIES["cancel_import"], import_id)
         cancelled_invites = await invites.cancel_import_invites(conn, import_id)
+        if tenant_id is not None:
+            await events.record_import_event(conn, import_id, CANCELLED)
     if tenant_id is not None:
         log.info("import.cancelled", import_id=import_id, invites_cancelled=cancelled_invites)
     return tenant_id, cancelled_invites

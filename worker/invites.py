@@ -29,6 +29,7 @@ import asyncpg
 import structlog
 
 from worker.db import QUERIES
+from worker.events import settle_invite
 from worker.mail import Invitation, Mailer, MailError, compose, message_id
 from worker.settings import Settings
 from worker.vocabulary import ACTIVE, CANCELLED, INVITE_AT, INVITE_NONE, PENDING, SCHEDULED, SENDING
@@ -39,6 +40,8 @@ FANOUT_BATCH = 1_000
 SendInvites = Callable[[list[int]], Awaitable[None]]
 RatePermit = Callable[[], Awaitable[bool]]
 SendLater = Callable[[int, int], Awaitable[None]]
+# Told the import whose last open invite a send settled (its deliveries to send).
+InvitesCompleted = Callable[[int], Awaitable[None]]
 # An invite over the shared rate comes back this much later.
 RATE_PAUSE_MS = 1_000
 
@@ -191,7 +194,9 @@ async def claim_invite(
     if row is None:
         state = await conn.fetchrow(QUERIES["invite_state"], invite_id)
         if state is not None and state["person_status"] != ACTIVE:
-            await conn.execute(QUERIES["cancel_invite_of_inactive_person"], invite_id)
+            # It may have been its import's last open invite: invites.completed
+            # then (its deliveries go out with housekeeping's next pass).
+            await settle_invite(conn, invite_id, "cancel_invite_of_inactive_person")
             log.info("invite.cancelled", invite_id=invite_id, reason="person deactivated")
         return None
     return Invitation(
@@ -211,9 +216,13 @@ async def may_need_sending(conn: asyncpg.Connection, invite_id: int) -> bool:
     return state is not None and state["status"] in (SCHEDULED, SENDING)
 
 
-async def mark_sent(conn: asyncpg.Connection, invite_id: int) -> None:
-    """Record that the server accepted the invite's e-mail."""
-    await conn.execute(QUERIES["mark_invite_sent"], invite_id)
+async def mark_sent(conn: asyncpg.Connection, invite_id: int) -> int | None:
+    """Record that the server accepted the invite's e-mail.
+
+    Returns the invite's import when this settled its last open invite
+    (``invites.completed`` recorded: its deliveries are the caller's to send).
+    """
+    return await settle_invite(conn, invite_id, "mark_invite_sent")
 
 
 async def release_claim(conn: asyncpg.Connection, invite_id: int, reason: str) -> None:
@@ -221,10 +230,11 @@ async def release_claim(conn: asyncpg.Connection, invite_id: int, reason: str) -
     await conn.execute(QUERIES["release_invite_claim"], invite_id, reason)
 
 
-async def fail_invite(conn: asyncpg.Connection, invite_id: int, reason: str) -> None:
-    """A permanent failure, with the server's reason."""
-    await conn.execute(QUERIES["fail_invite"], invite_id, reason)
+async def fail_invite(conn: asyncpg.Connection, invite_id: int, reason: str) -> int | None:
+    """A permanent failure, with the server's reason; returns as ``mark_sent`` does."""
+    completed = await settle_invite(conn, invite_id, "fail_invite", reason)
     log.warning("invite.failed", invite_id=invite_id, reason=reason)
+    return completed
 
 
 async def overdue_batches(
@@ -253,6 +263,7 @@ async def deliver_invite(
     mailer: Mailer,
     rate_permit: RatePermit,
     send_later: SendLater,
+    invites_completed: InvitesCompleted | None = None,
 ) -> str:
     """Send one invitation e-mail, once in effect; return what happened.
 
@@ -261,7 +272,8 @@ async def deliver_invite(
     ``"sent"``. A permanent refusal fails the invite with the server's reason
     and returns ``"failed"``; a transient one releases the claim and raises
     ``MailError``, for the caller's retries. No connection is held while the
-    mail server answers.
+    mail server answers. ``invites_completed`` hears of the import whose
+    last open invite this one was.
     """
     async with pool.acquire() as conn:
         # A repeated message (redelivered, or a repeated fan-out) must not
@@ -286,12 +298,16 @@ async def deliver_invite(
     except MailError as exc:
         async with pool.acquire() as conn:
             if exc.permanent:
-                await fail_invite(conn, invite_id, str(exc))
+                completed = await fail_invite(conn, invite_id, str(exc))
+                if completed is not None and invites_completed is not None:
+                    await invites_completed(completed)
                 return "failed"
             await release_claim(conn, invite_id, str(exc))
         log.warning("invite.retrying", reason=str(exc))
         raise
     async with pool.acquire() as conn:
-        await mark_sent(conn, invite_id)
+        completed = await mark_sent(conn, invite_id)
     log.info("invite.sent")
+    if completed is not None and invites_completed is not None:
+        await invites_completed(completed)
     return "sent"

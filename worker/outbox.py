@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
+import redis
 import structlog
 
-from worker import imports, queues
+from worker import deliveries, imports, queues
 from worker.settings import get_settings
 
 log = structlog.get_logger(__name__)
@@ -37,6 +38,7 @@ FINALIZE_IMPORT = ("finalize_import", queues.IMPORTS)
 SWEEP_MISSING_PEOPLE = ("sweep_missing_people", queues.IMPORTS)
 RELEASE_INVITE_BATCH = ("release_invite_batch", queues.INVITE_SCHEDULES)
 SEND_INVITE = ("send_invite", queues.INVITES)
+DELIVER_WEBHOOK = ("deliver_webhook", queues.WEBHOOKS)
 SENT_ACTORS = (
     UPSERT_ROW,
     DISPATCH_IMPORT,
@@ -44,6 +46,7 @@ SENT_ACTORS = (
     SWEEP_MISSING_PEOPLE,
     RELEASE_INVITE_BATCH,
     SEND_INVITE,
+    DELIVER_WEBHOOK,
 )
 
 
@@ -149,3 +152,41 @@ async def send_invites(invite_ids: list[int]) -> None:
 async def send_invite_later(invite_id: int, delay_ms: int) -> None:
     """The invite's send again in ``delay_ms`` (over the shared rate; no retry used up)."""
     await asyncio.to_thread(_send, SEND_INVITE, (invite_id,), delay_ms)
+
+
+async def send_deliveries(delivery_ids: list[int]) -> None:
+    """One ``deliver_webhook`` message per delivery, due now, pipelined."""
+    arguments = [(delivery_id,) for delivery_id in delivery_ids]
+    await asyncio.to_thread(queues.enqueue_many, DELIVER_WEBHOOK[1], DELIVER_WEBHOOK[0], arguments)
+
+
+async def send_new_deliveries(conn: Any, import_id: int, event_type: str) -> None:
+    """The first messages of the deliveries an import's event just recorded (committed).
+
+    A broker that does not answer costs the import nothing: the deliveries
+    wait in PostgreSQL, and housekeeping sends them once they are overdue.
+    """
+    delivery_ids = await deliveries.new_deliveries(conn, import_id, event_type)
+    if not delivery_ids:
+        return
+    try:
+        await send_deliveries(delivery_ids)
+    except redis.exceptions.RedisError as exc:
+        log.warning("webhook.send_deferred", import_id=import_id, type=event_type, error=repr(exc))
+
+
+def schedule_delivery_sync(delivery_id: int, due: datetime) -> None:
+    """The delivery's next attempt, a delayed message due at ``due`` (blocking)."""
+    delay_ms = int((due - datetime.now(UTC)).total_seconds() * 1000)
+    delay = min(delay_ms, queues.MAX_DELAY_MS) if delay_ms > 0 else None
+    _send(DELIVER_WEBHOOK, (delivery_id,), delay)
+
+
+def send_delivery_later_sync(delivery_id: int, delay_ms: int) -> None:
+    """The delivery's message again in ``delay_ms`` (every attempt slot was taken; blocking)."""
+    _send(DELIVER_WEBHOOK, (delivery_id,), delay_ms)
+
+
+async def schedule_delivery(delivery_id: int, due: datetime) -> None:
+    """The delivery's next attempt, a delayed message due at ``due``, off the event loop."""
+    await asyncio.to_thread(schedule_delivery_sync, delivery_id, due)

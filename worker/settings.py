@@ -118,6 +118,31 @@ class Settings:
     # process must see the same folder. Drafts older than DRAFT_MAX_AGE_S go.
     draft_dir: str = ""
     draft_max_age_s: int = 24 * 3600
+    # Webhooks (issue 15). Each attempt's whole time (connect, send, read the
+    # answer), after which it counts as failed.
+    webhook_timeout_s: float = 10.0
+    # A failed delivery is tried again WEBHOOK_MIN_BACKOFF_MS later, doubling
+    # up to WEBHOOK_MAX_BACKOFF_MS between attempts, until the event is
+    # WEBHOOK_MAX_AGE_S old (about three days) or, when not 0,
+    # WEBHOOK_MAX_ATTEMPTS attempts were made; then it is dead (redeliver by hand).
+    webhook_min_backoff_ms: int = 5_000
+    webhook_max_backoff_ms: int = 6 * 3600 * 1000
+    webhook_max_age_s: int = 3 * 24 * 3600
+    webhook_max_attempts: int = 0
+    # Webhook attempts one worker process makes at once (on its event loop,
+    # never on the threads rows and invites run on); more come back a second later.
+    webhook_concurrency: int = 32
+    # How long a rotated-out signing secret still signs (both signatures sent).
+    webhook_rotation_grace_s: int = 24 * 3600
+    # A pending delivery this late with no attempt in progress lost its message
+    # (Redis, a worker's crash): housekeeping sends it again.
+    webhook_overdue_grace_s: float = 60.0
+    # http:// URLs and loopback addresses (for tests and local use only);
+    # private and link-local addresses are refused whatever this says.
+    webhook_allow_loopback: bool = False
+    # Prefix of the links in an event (status and errors URLs), e.g.
+    # https://imports.example.com; empty: links are paths (/api/imports/42).
+    public_base_url: str = ""
     # GET /metrics without a token (for a scraper on a private network);
     # otherwise it wants an operator token like the dashboard.
     metrics_public: bool = False
@@ -156,6 +181,11 @@ class Settings:
             raise ConfigurationError("IMPORT_MAX_IN_FLIGHT must be 0 (no cap) or a number of rows")
         if settings.undo_retention_days < 0 or settings.undo_batch_size < 1:
             raise ConfigurationError("UNDO_RETENTION_DAYS must be 0 or more, UNDO_BATCH_SIZE 1 or more")
+        positive = (settings.webhook_min_backoff_ms, settings.webhook_timeout_s, settings.webhook_concurrency)
+        if min(positive) <= 0:
+            raise ConfigurationError(
+                "WEBHOOK_MIN_BACKOFF_MS, WEBHOOK_TIMEOUT_S and WEBHOOK_CONCURRENCY must be above 0"
+            )
         return settings
 
 

@@ -116,6 +116,28 @@ INVITE_STATES: Final = (PENDING, SCHEDULED, SENDING, SENT, FAILED, CANCELLED)
 RELEASED: Final = "released"
 BATCH_STATES: Final = (SCHEDULED, RELEASED, CANCELLED)
 
+# --- webhooks ----------------------------------------------------------------------------
+IMPORT_COMPLETED: Final = "import.completed"
+"""The import is done (its people applied, the sweep run)."""
+IMPORT_FAILED: Final = "import.failed"
+IMPORT_CANCELLED: Final = "import.cancelled"
+IMPORT_BLOCKED: Final = "import.blocked"
+"""The sweep guard waits for an approval (the count and share it would deactivate)."""
+INVITES_COMPLETED: Final = "invites.completed"
+"""Every invite of an import was sent or failed (cancelled ones aside)."""
+EVENT_TYPES: Final = (IMPORT_COMPLETED, IMPORT_FAILED, IMPORT_CANCELLED, IMPORT_BLOCKED, INVITES_COMPLETED)
+EVENT_OF_STATE: Final = {
+    DONE: IMPORT_COMPLETED,
+    FAILED: IMPORT_FAILED,
+    CANCELLED: IMPORT_CANCELLED,
+    BLOCKED: IMPORT_BLOCKED,
+}
+"""The event each state an import ends (or waits) in records."""
+DELIVERED: Final = "delivered"
+DEAD: Final = "dead"
+"""A delivery whose retries ran out (or whose endpoint answered 410 Gone): redeliver it by hand."""
+DELIVERY_STATES: Final = (PENDING, DELIVERED, DEAD)
+
 # --- person columns ----------------------------------------------------------------------
 # How a cell is validated and stored (``Column.kind``).
 EMAIL: Final = "email"

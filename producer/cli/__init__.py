@@ -17,6 +17,8 @@ of its commands runs (:class:`~producer.cli.lazy.LazyGroup`):
 - ``invites``: the ``invites`` group (``invites send``, ``invites retry``).
 - ``tenants``: the ``tenant`` group (``tenant set``).
 - ``tokens``: the ``token`` group (``token create``, ``token revoke``).
+- ``webhooks``: the ``webhook`` group (``add``, ``list``, ``remove``, ``rotate``,
+  ``deliveries``, ``redeliver``).
 - ``demo``: ``demo``, the end-to-end demo (:mod:`producer.demo`).
 """
 
@@ -42,6 +44,7 @@ COMMANDS = {
     "invites": "producer.cli.invites:invites",
     "tenant": "producer.cli.tenants:tenant",
     "token": "producer.cli.tokens:token",
+    "webhook": "producer.cli.webhooks:webhook",
     "demo": "producer.cli.demo:demo",
 }
 

@@ -39,6 +39,7 @@ from worker.vocabulary import INVITE_NONE, INVITE_OPTIONS, MODES
     is_flag=True,
     help="Let a sync import deactivate more than the configured share.",
 )
+@click.option("--external-id", help="Your own reference for the import, sent back in its webhook events.")
 @click.option("--wait", is_flag=True, help="Show progress and return when the import has ended.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @async_command
@@ -52,6 +53,7 @@ async def run(
     invites: str,
     send_at: str | None,
     allow_mass_deactivation: bool,
+    external_id: str | None,
     wait: bool,
     as_json: bool,
 ) -> None:
@@ -68,6 +70,7 @@ async def run(
         filename=file.name,
         sheet=sheet,
         mapping=mapping or None,
+        external_id=external_id,
     )
     import_id = await submit_import_async(file, request, settings)
     if not wait:

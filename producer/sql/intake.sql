@@ -19,8 +19,8 @@ RETURNING id, name, timezone, default_language;
 
 -- name: insert_import
 INSERT INTO imports (tenant_id, mode, invites, send_at, allow_mass_deactivation,
-                     filename, columns, idempotency_key, blank_cells, token_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                     filename, columns, idempotency_key, blank_cells, token_id, external_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 RETURNING id;
 
 -- name: find_import_by_idempotency_key

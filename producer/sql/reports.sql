@@ -7,12 +7,6 @@ SELECT id, tenant_id, mode, blank_cells, invites, send_at, allow_mass_deactivati
        admins_kept, error, created_at, started_at, finished_at, undoes
 FROM imports WHERE id = $1;
 
--- name: import_row_counts
-SELECT coalesce(sum(created), 0)::int AS created, coalesce(sum(updated), 0)::int AS updated,
-       coalesce(sum(unchanged), 0)::int AS unchanged, coalesce(sum(skipped), 0)::int AS skipped,
-       coalesce(sum(failed), 0)::int AS failed
-FROM import_counters WHERE import_id = $1;
-
 -- name: failed_rows
 SELECT row_number, status, raw, errors FROM import_rows
 WHERE import_id = $1 AND status IN ('invalid', 'failed') ORDER BY row_number;
@@ -31,10 +25,3 @@ LEFT JOIN teams pt ON pt.id = p.primary_team_id AND pt.tenant_id = p.tenant_id
 LEFT JOIN people m ON m.id = nullif(pt.manager_id, p.id) AND m.tenant_id = p.tenant_id
 WHERE p.tenant_id = $1
 ORDER BY p.email;
-
--- name: import_invite_counts
-SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending,
-       count(*) FILTER (WHERE status = 'scheduled')::int AS scheduled,
-       count(*) FILTER (WHERE status = 'sent')::int AS sent,
-       count(*) FILTER (WHERE status = 'failed')::int AS failed
-FROM invites WHERE import_id = $1;

@@ -254,6 +254,7 @@ async def submit(request: Request) -> Response:
         sheet=request.query_params.get("sheet") or None,
         mapping=_mapping(request),
         token_id=principal.token_id,
+        external_id=request.query_params.get("external_id") or None,
     )
     job.check()
     async with uploaded_csv(request) as path:

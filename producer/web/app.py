@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from producer.web import admin, dashboard
+from producer.web import admin, dashboard, hooks, webhook_pages
 from producer.web.api import ROUTES
 from producer.web.errors import (
     ApiError,
@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await app.state.pool.close()
 
     app = Starlette(
-        routes=[*ROUTES, *admin.ROUTES, *dashboard.ROUTES],
+        routes=[*ROUTES, *hooks.ROUTES, *admin.ROUTES, *dashboard.ROUTES, *webhook_pages.ROUTES],
         lifespan=lifespan,
         exception_handlers={
             **admin.EXCEPTION_HANDLERS,

@@ -59,7 +59,7 @@ async def _in_own_loop(coro: Coroutine[Any, Any, T]) -> T:
     return await asyncio.to_thread(asyncio.run, coro)
 
 
-def _flash(request: Request, who: Operator) -> dict[str, Any]:
+def flash(request: Request, who: Operator) -> dict[str, Any]:
     """The banner an action redirected with, if this session signed it (no spoofed links)."""
     kind = "notice" if "notice" in request.query_params else "problem"
     text = request.query_params.get(kind)
@@ -109,13 +109,15 @@ async def logout(request: Request) -> Response:
 async def home(request: Request) -> Response:
     who = await operators.operator(request)
     data = await overview(request)
+    hooks = await request.app.state.pool.fetchrow(QUERIES["webhook_delivery_counts"])
     return page(
         "dashboard.html",
         csrf=who.csrf_token,
         data=data,
+        hooks=dict(hooks),
         by_cookie=who.by_cookie,
         recent=RECENT_IMPORTS,
-        **_flash(request, who),
+        **flash(request, who),
     )
 
 
@@ -141,7 +143,7 @@ async def import_page(request: Request) -> Response:
         imp=detail,
         failed_rows=failed,
         failed_shown=FAILED_ROWS_SHOWN,
-        **_flash(request, who),
+        **flash(request, who),
     )
 
 
@@ -156,7 +158,7 @@ async def import_json(request: Request) -> Response:
 # --- actions --------------------------------------------------------------------------
 
 
-def _back(path: str, who: Operator, kind: str, text: str) -> RedirectResponse:
+def back_with(path: str, who: Operator, kind: str, text: str) -> RedirectResponse:
     """Back to ``path`` with a banner; signed, so a crafted link cannot show one."""
     query = urlencode({kind: text, "sig": who.sign(kind + text)}, quote_via=quote)
     return RedirectResponse(f"{path}?{query}", status_code=303)
@@ -188,9 +190,9 @@ async def import_action(request: Request) -> Response:
                 message = await _in_own_loop(send_pending_invites(settings, tenant, import_id, None))
     except BulkImportError as refused:
         log.info("dashboard.action.refused", action=action, import_id=import_id, reason=str(refused))
-        return _back(page, who, "problem", str(refused))
+        return back_with(page, who, "problem", str(refused))
     log.info("dashboard.action", action=action, import_id=import_id, result=message)
-    return _back(page, who, "notice", message)
+    return back_with(page, who, "notice", message)
 
 
 async def retry_queue(request: Request) -> Response:
@@ -200,9 +202,9 @@ async def retry_queue(request: Request) -> Response:
     try:
         moved = await retry_dead_letters(request.app.state.redis, _settings(request).redis_namespace, queue)
     except ValueError as unknown:
-        return _back("/", who, "problem", str(unknown))
+        return back_with("/", who, "problem", str(unknown))
     log.info("dashboard.dead_letters.retried", queue=queue, messages=moved)
-    return _back("/", who, "notice", f"{moved} dead-lettered messages of queue {queue} are back on it")
+    return back_with("/", who, "notice", f"{moved} dead-lettered messages of queue {queue} are back on it")
 
 
 async def on_not_an_operator(request: Request, exc: Exception) -> Response:

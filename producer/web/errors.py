@@ -16,13 +16,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from producer.web.pages import page
-from worker.errors import BulkImportError, FileRejected, ImportNotFound, InvalidState, ServiceUnavailable
+from worker.errors import (
+    BulkImportError,
+    FileRejected,
+    ImportNotFound,
+    InvalidState,
+    ServiceUnavailable,
+    WebhookNotFound,
+)
 
 log = structlog.get_logger(__name__)
 
 _STATUS_OF = (
     (FileRejected, 422),
     (ImportNotFound, 404),
+    (WebhookNotFound, 404),
     (InvalidState, 409),
     (ServiceUnavailable, 503),
     (BulkImportError, 400),

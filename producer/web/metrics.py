@@ -3,7 +3,7 @@
 Workers are separate processes, so nothing here counts in memory: queue depths
 are read from Redis (:mod:`worker.queues`) and row and invite totals from
 PostgreSQL on every scrape, then handed to ``prometheus_client`` to render.
-A scrape costs a handful of Redis reads and three aggregate queries.
+A scrape costs a handful of Redis reads and four aggregate queries.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ async def read_metrics(pool: asyncpg.Pool, client: redis.asyncio.Redis, settings
         outcomes = await conn.fetchrow(QUERIES["metrics_row_outcomes"])
         invites = {r["status"]: r["invites"] for r in await conn.fetch(QUERIES["metrics_invite_statuses"])}
         imports = {r["state"]: r["imports"] for r in await conn.fetch(QUERIES["metrics_import_states"])}
+        hooks = await conn.fetchrow(QUERIES["webhook_delivery_counts"])
     rows = CounterMetricFamily(
         "bulk_import_rows",
         "Rows of every import so far by outcome (invalid: rejected at validation, never sent).",
@@ -83,7 +84,21 @@ async def read_metrics(pool: asyncpg.Pool, client: redis.asyncio.Redis, settings
     states = GaugeMetricFamily("bulk_import_imports", "Imports by state.", labels=["state"])
     for state in IMPORT_STATES:
         states.add_metric([state], imports.get(state, 0))
-    return [queues, brokers, rows, sent, by_status, states]
+    deliveries = CounterMetricFamily(
+        "bulk_import_webhook_deliveries",
+        "Webhook deliveries that reached an end: delivered (a 2xx), or dead (retries ran out, or 410 Gone).",
+        labels=["outcome"],
+    )
+    for outcome in ("delivered", "dead"):
+        deliveries.add_metric([outcome], hooks[outcome])
+    waiting = GaugeMetricFamily(
+        "bulk_import_webhook_deliveries_pending",
+        "Webhook deliveries still to be made: all of them (pending), and those that failed at least once.",
+        labels=["state"],
+    )
+    for state in ("pending", "failing"):
+        waiting.add_metric([state], hooks[state])
+    return [queues, brokers, rows, sent, by_status, states, deliveries, waiting]
 
 
 async def metrics(request: Request) -> Response:

@@ -43,6 +43,12 @@ PATHS = {
     "/api/imports/{import_id}/errors.csv",
     "/api/imports/{import_id}/cancel",
     "/api/imports/{import_id}/undo",
+    "/api/webhooks",
+    "/api/webhooks/{endpoint_id}",
+    "/api/webhooks/{endpoint_id}/rotate",
+    "/api/webhooks/deliveries",
+    "/api/webhooks/deliveries/{delivery_id}/redeliver",
+    "/api/events",
 }
 TEAM = [
     person("Mia", "Manager", "mia@example.com", "Sales", "Manager"),

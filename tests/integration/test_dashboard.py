@@ -75,7 +75,13 @@ async def test_only_an_operator_gets_in(client: httpx.AsyncClient, operator: str
     assert "Queues" in page.text and csrf_token(operator) in page.text
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     overview = (await client.get("/dashboard.json")).json()
-    assert [q["name"] for q in overview["queues"]] == ["rows", "imports", "invite_schedules", "invites"]
+    assert [q["name"] for q in overview["queues"]] == [
+        "rows",
+        "imports",
+        "invite_schedules",
+        "invites",
+        "webhooks",
+    ]
     # An operator's bearer header works without the cookie.
     client.cookies.clear()
     assert (await client.get("/dashboard.json", headers=bearer(operator))).status_code == 200

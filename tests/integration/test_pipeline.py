@@ -385,12 +385,14 @@ async def test_status_says_since_when_an_import_has_not_moved(
     from producer.reading import open_csv
     from producer.submit import ImportRequest, record_import
     from worker import outbox
+    from worker import status as worker_status
     from worker.imports import start_next_import
     from worker.settings import get_settings
 
-    # Stalled after 0 s without progress, for this process's status only.
+    # Stalled after 0 s without progress, for this process's status only
+    # (the status JSON is built by worker.status).
     impatient = dataclasses.replace(get_settings(), stall_after_s=0)
-    monkeypatch.setattr(reports, "get_settings", lambda: impatient)
+    monkeypatch.setattr(worker_status, "get_settings", lambda: impatient)
     with open_csv(write_csv(tmp_path / "a.csv", TEAM)) as source:
         import_id = await record_import(conn, ImportRequest(tenant=tenant), source)
     assert await start_next_import(conn, tenant) == import_id  # started; its rows never sent

@@ -44,6 +44,8 @@ CHECKED = [
     ("people", "status", vocabulary.PERSON_STATUSES),
     ("invites", "status", vocabulary.INVITE_STATES),
     ("invite_batches", "state", vocabulary.BATCH_STATES),
+    ("webhook_events", "type", vocabulary.EVENT_TYPES),
+    ("webhook_deliveries", "state", vocabulary.DELIVERY_STATES),
 ]
 
 

@@ -36,3 +36,12 @@ os.environ["INVITE_RELEASE_GRACE_S"] = "2"
 os.environ["ACCEPT_BASE_URL"] = "https://people.example.com/accept"
 os.environ["HEARTBEAT_TIMEOUT_MS"] = "5000"
 os.environ["ROW_MIN_BACKOFF_MS"] = "100"
+# Webhooks to the tests' receivers on loopback, retried within seconds.
+os.environ["WEBHOOK_ALLOW_LOOPBACK"] = "true"
+os.environ["WEBHOOK_TIMEOUT_S"] = "1"
+os.environ["WEBHOOK_MIN_BACKOFF_MS"] = "200"
+os.environ["WEBHOOK_MAX_BACKOFF_MS"] = "1000"
+os.environ["WEBHOOK_MAX_ATTEMPTS"] = "6"
+os.environ["WEBHOOK_OVERDUE_GRACE_S"] = "2"
+# Fewer attempts at once than the tests' receivers can be sent, to use the limit.
+os.environ["WEBHOOK_CONCURRENCY"] = "4"

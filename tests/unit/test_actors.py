@@ -171,8 +171,12 @@ def test_a_finished_import_schedules_its_invites_and_starts_the_tenants_next_imp
     async def dispatch_rows(conn: Any, import_id: int, after: int = 0) -> None:
         dispatched.append((import_id, after))
 
+    async def new_deliveries(conn: Any, import_id: int, event_type: str) -> list[int]:
+        return []
+
     monkeypatch.setattr(actors, "get_pool", FakePool)
     monkeypatch.setattr(actors.imports, "finalize_import", finalize_import)
+    monkeypatch.setattr(actors.deliveries, "new_deliveries", new_deliveries)
     monkeypatch.setattr(actors.invites, "scheduled_batches", scheduled_batches)
     monkeypatch.setattr(actors.imports, "tenant_of_import", tenant_of_import)
     monkeypatch.setattr(actors.imports, "start_next_import", start_next_import)

@@ -4,8 +4,9 @@ Redis carries work, not state: a delayed message can vanish with a Redis that
 keeps nothing on disk, and a worker can die between committing a step and
 sending the message that follows it. Every ``HOUSEKEEPING_INTERVAL_S`` each
 worker process asks PostgreSQL for invite batches that are overdue and
-releases them (a repeat is harmless: sends are claimed), and looks for
-stalled imports (``worker.recovery``), which it reports and resumes; it also
+releases them (a repeat is harmless: sends are claimed), looks for
+stalled imports (``worker.recovery``), which it reports and resumes, sends
+again the overdue webhook deliveries the broker holds no message for, and
 forgets the values imports replaced once they are older than
 ``UNDO_RETENTION_DAYS`` (``worker.undo``). A
 session advisory lock lets one process at a time do it.
@@ -23,7 +24,7 @@ import structlog
 from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.middleware import Middleware
 
-from worker import invites, outbox, queues
+from worker import deliveries, invites, outbox, queues
 from worker.db import QUERIES
 from worker.middleware.pool import get_pool
 from worker.recovery import resume_stalled_imports
@@ -37,7 +38,8 @@ _HOUSEKEEPING_LOCK = 7_351_900_002
 
 
 async def run_housekeeping(conn: Any, settings: Settings) -> int:
-    """One pass: release overdue invite batches, resume stalled imports; return how many of each."""
+    """One pass: release overdue invite batches, resume stalled imports, re-send lost webhook
+    deliveries; return how many of each."""
     if not await conn.fetchval(QUERIES["try_housekeeping_lock"], _HOUSEKEEPING_LOCK):
         return 0
     try:
@@ -54,9 +56,22 @@ async def run_housekeeping(conn: Any, settings: Settings) -> int:
         purged = await purge_old_changes(conn, settings.undo_retention_days)
         if purged:
             log.info("housekeeping.undo_values_purged", people=purged, days=settings.undo_retention_days)
-        return len(batch_ids) + stalled
+        return len(batch_ids) + stalled + await resend_lost_deliveries(conn, settings)
     finally:
         await conn.execute(QUERIES["release_housekeeping_lock"], _HOUSEKEEPING_LOCK)
+
+
+async def resend_lost_deliveries(conn: Any, settings: Settings) -> int:
+    """Send again the overdue webhook deliveries the broker holds no message for; return how many."""
+    overdue = await deliveries.overdue_deliveries(conn, settings.webhook_overdue_grace_s)
+    if not overdue:
+        return 0
+    held = await asyncio.to_thread(queues.deliveries_with_held_messages)
+    lost = [d for d in overdue if held is not None and d not in held]
+    if lost:
+        log.warning("housekeeping.resending_deliveries", deliveries=len(lost))
+        await outbox.send_deliveries(lost)
+    return len(lost)
 
 
 class Housekeeping(Middleware):

@@ -6,7 +6,9 @@
   delayed message per invite batch, days ahead if need be, apart from
   ``INVITES`` (one message per e-mail, and their short retry delays):
   dramatiq fetches a queue's delayed messages in the order sent, so a
-  days-ahead message there would hold up a two-second retry.
+  days-ahead message there would hold up a two-second retry. ``WEBHOOKS``
+  one message per pending webhook delivery (delayed until its next attempt):
+  a slow or failing receiver waits there, never ahead of a row or an invite.
 - ``install`` / ``current_broker``: the process's broker, built from the
   settings when first needed (or whichever broker a test installed first).
 - The operations below (``enqueue_many``, ``held_messages``, ...) are the
@@ -38,7 +40,8 @@ ROWS = "rows"
 IMPORTS = "imports"
 INVITE_SCHEDULES = "invite_schedules"
 INVITES = "invites"
-ALL_QUEUES = (ROWS, IMPORTS, INVITE_SCHEDULES, INVITES)
+WEBHOOKS = "webhooks"
+ALL_QUEUES = (ROWS, IMPORTS, INVITE_SCHEDULES, INVITES, WEBHOOKS)
 # The queues whose messages carry an import id as their first argument
 # (row_gave_up carries the failed row message, whose first argument is one).
 IMPORT_QUEUES = (ROWS, IMPORTS)
@@ -134,6 +137,15 @@ def imports_with_held_messages(queues: Sequence[str] = IMPORT_QUEUES) -> set[int
     return backend.imports_with_held_messages(redis_broker, queues, SCAN_LIMIT)
 
 
+def deliveries_with_held_messages() -> set[int] | None:
+    """Ids of the webhook deliveries the broker holds a message for (blocking; None past ``SCAN_LIMIT``)."""
+    redis_broker = _redis()
+    if redis_broker is None:
+        return set()
+    # A deliver_webhook message's first argument is its delivery's id.
+    return backend.imports_with_held_messages(redis_broker, (WEBHOOKS,), SCAN_LIMIT)
+
+
 def requeue_prefetched(consumer: dramatiq.Consumer) -> int:
     """Return to the queue what a stopping consumer fetched and never handed out; return how many."""
     return backend.requeue_prefetched(consumer)
@@ -169,11 +181,13 @@ __all__ = [
     "MAX_DELAY_MS",
     "ROWS",
     "SCAN_LIMIT",
+    "WEBHOOKS",
     "BrokerProcess",
     "QueueDepth",
     "broker_processes",
     "check_queue",
     "current_broker",
+    "deliveries_with_held_messages",
     "enqueue_many",
     "held_messages",
     "imports_with_held_messages",

@@ -1,0 +1,105 @@
+"""A tenant's webhook endpoints: add (with a new signing secret), list, remove, rotate.
+
+The CLI (``bulk-import webhook``) and the HTTP API (``/api/webhooks``) both
+come here. A URL is checked when added (``worker.webhook_http``: https, a
+public address) and again before every attempt. The secret is returned once,
+at creation or rotation, and never logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import structlog
+
+from worker import signing, webhook_http
+from worker.db import QUERIES
+from worker.errors import BulkImportError, WebhookNotFound
+from worker.vocabulary import EVENT_TYPES
+
+log = structlog.get_logger(__name__)
+
+MAX_URL_CHARS = 2_000
+
+
+@dataclass(frozen=True)
+class NewSecret:
+    """An endpoint as listed, and the secret just made for it (shown once)."""
+
+    endpoint: dict[str, Any]
+    secret: str
+
+
+def check_events(events: list[str] | None) -> list[str]:
+    """The event types asked for (all of them when none), each one known."""
+    if not events:
+        return list(EVENT_TYPES)
+    unknown = [e for e in events if e not in EVENT_TYPES]
+    if unknown:
+        raise BulkImportError(
+            f"unknown event type {', '.join(map(repr, unknown))}: choose among {', '.join(EVENT_TYPES)}"
+        )
+    return list(dict.fromkeys(events))
+
+
+def describe(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
+    """An endpoint as the CLI and the API show it (never its secret)."""
+    shown = {
+        "id": row["id"],
+        "tenant": row["tenant_id"],
+        "url": row["url"],
+        "events": list(row["events"]),
+        "enabled": row["enabled"],
+        "disabled_reason": row["disabled_reason"],
+        "created_at": row["created_at"].isoformat(),
+    }
+    for key in ("pending", "dead", "delivered"):
+        if key in row:
+            shown.setdefault("deliveries", {})[key] = row[key]
+    return shown
+
+
+async def add_endpoint(
+    conn: asyncpg.Connection, tenant: str, url: str, events: list[str] | None, *, allow_loopback: bool
+) -> NewSecret:
+    """Register ``url`` for the tenant's ``events`` (default: all); the secret is in the result."""
+    if len(url) > MAX_URL_CHARS:
+        raise BulkImportError(f"the URL is over {MAX_URL_CHARS} characters")
+    chosen = check_events(events)
+    await webhook_http.safe_address(url, allow_loopback)
+    if await conn.fetchval(QUERIES["webhook_tenant_exists"], tenant) is None:
+        raise BulkImportError(
+            f"no tenant {tenant!r}: a tenant exists once it has imported a file"
+            " (or been set with `bulk-import tenant set`)"
+        )
+    secret = signing.new_secret()
+    row = await conn.fetchrow(QUERIES["insert_webhook_endpoint"], tenant, url, chosen, secret)
+    log.info("webhook.endpoint_added", tenant=tenant, endpoint_id=row["id"])
+    return NewSecret(describe(row), secret)
+
+
+async def list_endpoints(conn: asyncpg.Connection | asyncpg.Pool, tenant: str) -> list[dict[str, Any]]:
+    """The tenant's endpoints, with their deliveries' counts."""
+    return [describe(r) for r in await conn.fetch(QUERIES["webhook_endpoints_of_tenant"], tenant)]
+
+
+async def remove_endpoint(conn: asyncpg.Connection | asyncpg.Pool, tenant: str, endpoint_id: int) -> None:
+    """Remove an endpoint of the tenant, its deliveries with it (its events stay in the feed)."""
+    if await conn.fetchval(QUERIES["delete_webhook_endpoint"], endpoint_id, tenant) is None:
+        raise WebhookNotFound(f"no webhook endpoint {endpoint_id} for tenant {tenant!r}: see `webhook list`")
+    log.info("webhook.endpoint_removed", tenant=tenant, endpoint_id=endpoint_id)
+
+
+async def rotate_secret(
+    conn: asyncpg.Connection | asyncpg.Pool, tenant: str, endpoint_id: int, grace_s: int
+) -> str:
+    """A new secret for the endpoint; the old one still signs for ``grace_s`` seconds. Returns the new one."""
+    secret = signing.new_secret()
+    until = await conn.fetchval(QUERIES["database_now"]) + timedelta(seconds=grace_s)
+    if await conn.fetchval(QUERIES["rotate_webhook_secret"], endpoint_id, tenant, secret, until) is None:
+        raise WebhookNotFound(f"no webhook endpoint {endpoint_id} for tenant {tenant!r}: see `webhook list`")
+    log.info("webhook.secret_rotated", tenant=tenant, endpoint_id=endpoint_id, old_until=until.isoformat())
+    return secret

@@ -1,0 +1,112 @@
+"""The events of imports, recorded in the transaction that changes the import (an outbox).
+
+``record_import_event`` runs inside the caller's transaction, right after the
+statement that moved the import to ``done``, ``failed``, ``cancelled`` or
+``blocked``: the event and its deliveries commit with the state change or
+not at all, so no state change is ever without its event. The payload is
+written once, as sent on every attempt and listed by the feed:
+``{"id", "type", "timestamp", "data": {"import", "idempotency_key",
+"external_id", "links"}}``. ``invites.completed`` is recorded by the
+transaction that settles an import's last invite (``settle_invite``).
+
+Sending the deliveries' messages is for the caller, once committed
+(``worker.outbox.send_new_deliveries``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+import structlog
+
+from worker.db import QUERIES
+from worker.settings import get_settings
+from worker.status import import_status
+from worker.vocabulary import BLOCKED, EVENT_OF_STATE, INVITES_COMPLETED
+
+log = structlog.get_logger(__name__)
+
+
+def links(import_id: int, base_url: str = "") -> dict[str, str]:
+    """The status and errors URLs of an import (absolute with ``PUBLIC_BASE_URL``)."""
+    base = base_url.rstrip("/")
+    return {
+        "status": f"{base}/api/imports/{import_id}",
+        "errors": f"{base}/api/imports/{import_id}/errors.csv",
+    }
+
+
+async def record_event(
+    conn: asyncpg.Connection,
+    import_id: int,
+    event_type: str,
+    extra: dict[str, Any] | None = None,
+    status: dict[str, Any] | None = None,
+) -> int | None:
+    """Record an event of the import and its pending deliveries; return how many deliveries.
+
+    None when the import already had an event of this type (a repeated step).
+    Must run in the transaction that made the change the event reports;
+    ``status``: the import's status JSON, when the caller has just read it.
+    """
+    if await conn.fetchval(QUERIES["webhook_event_exists"], import_id, event_type):
+        return None
+    status = status or await import_status(conn, import_id)
+    public_id = f"evt_{uuid.uuid4().hex}"
+    now = await conn.fetchval(QUERIES["database_now"])
+    payload = {
+        "id": public_id,
+        "type": event_type,
+        "timestamp": now.isoformat(),
+        "data": {
+            "import": status,
+            "idempotency_key": status["idempotency_key"],
+            "external_id": status["external_id"],
+            "links": links(import_id, get_settings().public_base_url),
+            **(extra or {}),
+        },
+    }
+    deliveries = await conn.fetch(
+        QUERIES["record_webhook_event"], public_id, status["tenant"], import_id, event_type, payload, now
+    )
+    log.info(
+        "event.recorded", import_id=import_id, type=event_type, event_id=public_id, deliveries=len(deliveries)
+    )
+    return len(deliveries)
+
+
+async def record_import_event(conn: asyncpg.Connection, import_id: int, state: str) -> int | None:
+    """The event of the state the import just reached (see ``EVENT_OF_STATE``)."""
+    if state != BLOCKED:
+        return await record_event(conn, import_id, EVENT_OF_STATE[state])
+    # What the sweep guard holds back: the count, and its share of the active people.
+    status = await import_status(conn, import_id)
+    active = await conn.fetchval(QUERIES["tenant_active_people"], status["tenant"])
+    share = status["would_deactivate"] / active if active else 0.0
+    sweep = {"would_deactivate": status["would_deactivate"], "active": active, "share": share}
+    return await record_event(conn, import_id, EVENT_OF_STATE[state], {"sweep": sweep}, status)
+
+
+async def settle_invite(conn: asyncpg.Connection, invite_id: int, statement: str, *args: Any) -> int | None:
+    """Run ``statement`` (marking invite ``invite_id`` sent, failed or cancelled) and, when it
+    settled the last open invite of its import (at least one sent or failed), record
+    ``invites.completed``; return that import's id then.
+
+    Race-safe: the import's row is locked between the two, so of two workers
+    settling its last two invites at once exactly one records the event.
+    """
+    async with conn.transaction():
+        status = await conn.execute(QUERIES[statement], invite_id, *args)
+        import_id = await conn.fetchval(QUERIES["invite_import"], invite_id)
+        if status.endswith(" 0") or import_id is None:
+            return None
+        await conn.fetchval(QUERIES["lock_import_for_invites"], import_id)
+        if await conn.fetchval(QUERIES["import_has_open_invites"], import_id):
+            return None
+        settled = await conn.fetchrow(QUERIES["import_invites_settled"], import_id)
+        if settled is None:
+            return None
+        recorded = await record_event(conn, import_id, INVITES_COMPLETED, {"invites": dict(settled)})
+    return import_id if recorded is not None else None

@@ -1,0 +1,67 @@
+"""An import's status JSON, the contract of ``status --json``, ``GET /api/imports/{id}``
+and the ``import`` of every webhook event.
+
+Lives in the worker because the worker writes it into each event, in the
+transaction that changes the import's state (``worker.events``); the producer's
+readers (``producer.reports``) return the same document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from worker.db import QUERIES
+from worker.errors import ImportNotFound
+from worker.settings import get_settings
+from worker.undo import undo_counts
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+async def import_status(conn: asyncpg.Connection, import_id: int) -> dict[str, Any]:
+    """The status JSON of import ``import_id``, as this connection sees it."""
+    imp = await conn.fetchrow(QUERIES["status_of_import"], import_id)
+    if imp is None:
+        raise ImportNotFound(f"no import {import_id}")
+    counts = await conn.fetchrow(QUERIES["status_row_counts"], import_id)
+    stalled = await conn.fetch(QUERIES["stalled_import_candidates"], get_settings().stall_after_s, import_id)
+    invites = await conn.fetchrow(QUERIES["status_invite_counts"], import_id)
+    valid = imp["total_rows"] - imp["invalid_rows"]
+    settled = sum(counts.values())
+    return {
+        "id": imp["id"],
+        "tenant": imp["tenant_id"],
+        "mode": imp["mode"],
+        "blank_cells": imp["blank_cells"],
+        "state": imp["state"],
+        "invites_option": imp["invites"],
+        "send_at": _iso(imp["send_at"]),
+        "file": imp["filename"],
+        # The admin's column choices that applied (header → field, null: ignored), remembered ones too.
+        "mapping": imp["columns"].get("mapping", {}),
+        "rows": {
+            "total": imp["total_rows"],
+            "invalid": imp["invalid_rows"],
+            **dict(counts),
+            "pending": valid - settled,
+            "blank": imp["blank_rows"],
+        },
+        "deactivated": imp["deactivated"],
+        "would_deactivate": imp["would_deactivate"],
+        "admins_kept": imp["admins_kept"],
+        "invites": dict(invites),
+        "error": imp["error"],
+        "stalled_since": _iso(stalled[0]["since"]) if stalled else None,
+        "idempotency_key": imp["idempotency_key"],
+        "external_id": imp["external_id"],
+        "created_at": _iso(imp["created_at"]),
+        "started_at": _iso(imp["started_at"]),
+        "finished_at": _iso(imp["finished_at"]),
+        # An undo (mode "undo"): the import it undoes, its phase and counts; else null.
+        "undoes": imp["undoes"],
+        "undo": await undo_counts(conn, import_id) if imp["undoes"] is not None else None,
+    }
