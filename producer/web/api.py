@@ -18,28 +18,26 @@ app's asyncpg pool, made at startup.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import tempfile
-from collections.abc import Coroutine, Iterator
-from typing import IO, Any, TextIO, TypeVar, cast
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
-from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from producer.control import cancel_import, preview_undo, undo_import
 from producer.queries import QUERIES
-from producer.reports import import_status, write_failed_rows
+from producer.reports import import_status
 from producer.review import review_file
 from producer.review.changes import CHANGES_PAGE
 from producer.review.review import ROW_DETAILS_CAP
 from producer.submit import ImportRequest, submit_import_async
-from producer.template import write_template
 from producer.timezones import parse_send_at, tenant_timezone
+from producer.web import downloads
+from producer.web.downloads import failed_rows_csv
 from producer.web.errors import ApiError
 from producer.web.openapi import OPENAPI
 from producer.web.tokens import Principal, check_tenant_id, verify_token
@@ -184,13 +182,7 @@ async def openapi(_request: Request) -> Response:
 
 async def template_csv(request: Request) -> Response:
     await _principal(request)
-    out = io.StringIO()
-    write_template(out, example=_flag(request, "example"))
-    return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="people-template.csv"'},
-    )
+    return downloads.template_csv(example=_flag(request, "example"))
 
 
 async def review(request: Request) -> Response:
@@ -319,28 +311,7 @@ async def get_import(request: Request) -> Response:
 async def errors_csv(request: Request) -> Response:
     principal = await _principal(request)
     import_id = await _owned_import(request, principal)
-    # Spooled: a long list goes to disk, not memory, before it is streamed out.
-    spool: IO[str] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed after the response
-        max_size=1024 * 1024, mode="w+", newline="", encoding="utf-8"
-    )
-    try:
-        async with _pool(request).acquire() as conn:
-            await write_failed_rows(conn, import_id, cast(TextIO, spool))
-    except BaseException:
-        spool.close()
-        raise
-    spool.seek(0)
-
-    def chunks() -> Iterator[str]:
-        while chunk := spool.read(_CHUNK):
-            yield chunk
-
-    return StreamingResponse(
-        chunks(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="import-{import_id}-errors.csv"'},
-        background=BackgroundTask(spool.close),
-    )
+    return await failed_rows_csv(_pool(request), import_id, f"import-{import_id}-errors.csv")
 
 
 async def cancel(request: Request) -> Response:

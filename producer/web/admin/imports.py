@@ -9,21 +9,19 @@ line's (:mod:`producer.control`).
 from __future__ import annotations
 
 import asyncio
-import tempfile
-from collections.abc import Coroutine, Iterator
-from typing import IO, Any, TextIO, TypeVar, cast
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import structlog
-from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from producer.control import cancel_import, preview_undo, resume_import, send_pending_invites, undo_import
 from producer.queries import QUERIES
-from producer.reports import write_failed_rows
 from producer.timezones import tenant_timezone
 from producer.web.admin import session
 from producer.web.admin.session import Admin
+from producer.web.downloads import failed_rows_csv
 from producer.web.overview import import_detail
 from producer.web.pages import page
 from worker.errors import BulkImportError, ImportNotFound
@@ -114,27 +112,7 @@ async def errors_csv(request: Request) -> Response:
         import_id = await _owned(request, who)
     except ImportNotFound as missing:
         return _missing(who, str(missing))
-    spool: IO[str] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed after the response
-        max_size=1024 * 1024, mode="w+", newline="", encoding="utf-8"
-    )
-    try:
-        async with request.app.state.pool.acquire() as conn:
-            await write_failed_rows(conn, import_id, cast(TextIO, spool))
-    except BaseException:
-        spool.close()
-        raise
-    spool.seek(0)
-
-    def chunks() -> Iterator[str]:
-        while chunk := spool.read(64 * 1024):
-            yield chunk
-
-    return StreamingResponse(
-        chunks(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="import-{import_id}-rows-to-fix.csv"'},
-        background=BackgroundTask(spool.close),
-    )
+    return await failed_rows_csv(request.app.state.pool, import_id, f"import-{import_id}-rows-to-fix.csv")
 
 
 async def import_action(request: Request) -> Response:
