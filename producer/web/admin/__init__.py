@@ -17,6 +17,7 @@ adds the file drop and the live progress.
 from starlette.routing import Route
 
 from producer.web.admin import flow, imports, login
+from producer.web.admin.drafts import DraftNotFound
 from producer.web.admin.login import on_no_tenant, on_not_signed_in
 from producer.web.admin.session import NoTenantChosen, NotSignedIn
 
@@ -45,6 +46,10 @@ ROUTES = [
     Route(_IMPORT + "/{action:str}", imports.import_action, methods=["POST"]),
 ]
 
-EXCEPTION_HANDLERS = {NotSignedIn: on_not_signed_in, NoTenantChosen: on_no_tenant}
+EXCEPTION_HANDLERS = {
+    NotSignedIn: on_not_signed_in,
+    NoTenantChosen: on_no_tenant,
+    DraftNotFound: flow.on_draft_not_found,
+}
 
 __all__ = ["EXCEPTION_HANDLERS", "ROUTES"]

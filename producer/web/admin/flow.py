@@ -11,7 +11,6 @@ it), and ``submit_import_async``.
 from __future__ import annotations
 
 import asyncio
-import io
 import itertools
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -26,10 +25,10 @@ from producer.mapping import ColumnMapping, map_header
 from producer.reading import open_source
 from producer.review import review_file
 from producer.submit import ImportRequest, submit_import_async
-from producer.template import write_template
 from producer.timezones import parse_send_at, tenant_timezone
+from producer.web import downloads
 from producer.web.admin import drafts, session
-from producer.web.admin.drafts import Draft, DraftNotFound, UploadRefused
+from producer.web.admin.drafts import Draft, UploadRefused
 from producer.web.admin.session import Admin
 from producer.web.pages import page
 from worker.db import connection
@@ -81,7 +80,13 @@ async def _in_own_loop(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _draft(request: Request, who: Admin) -> Draft:
+    """The path's draft, if it is this tenant's; DraftNotFound (a "not found" page) otherwise."""
     return drafts.load_draft(_settings(request), request.path_params["draft"], who.tenant)
+
+
+async def on_draft_not_found(request: Request, exc: Exception) -> Response:
+    """An upload that is gone, or another tenant's: "not found", with the way on."""
+    return _missing(await session.admin(request), str(exc))
 
 
 def _missing(who: Admin, message: str) -> Response:
@@ -103,15 +108,7 @@ async def start_page(request: Request, problem: str | None = None, status: int =
 
 async def template_csv(request: Request) -> Response:
     await session.admin(request)
-    example = request.query_params.get("example") == "1"
-    out = io.StringIO()
-    write_template(out, example=example)
-    name = "people-example.csv" if example else "people-template.csv"
-    return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return downloads.template_csv(example=request.query_params.get("example") == "1")
 
 
 async def upload(request: Request) -> Response:
@@ -177,10 +174,7 @@ async def columns_page(
 ) -> Response:
     who = await session.admin(request)
     settings = _settings(request)
-    try:
-        draft = _draft(request, who)
-    except DraftNotFound as gone:
-        return _missing(who, str(gone))
+    draft = _draft(request, who)
     header, samples = await _in_own_loop(_read_head(draft.file(settings), SAMPLE_ROWS))
     async with connection(settings.database_url) as conn:
         remembered = await remembered_choices(conn, who.tenant, header)
@@ -208,10 +202,7 @@ async def columns_page(
 async def choose_columns(request: Request) -> Response:
     who, form = await session.admin_post(request)
     settings = _settings(request)
-    try:
-        draft = _draft(request, who)
-    except DraftNotFound as gone:
-        return _missing(who, str(gone))
+    draft = _draft(request, who)
     header, _ = await _in_own_loop(_read_head(draft.file(settings), 0))
     automatic = map_header(header, {})
     async with connection(settings.database_url) as conn:
@@ -275,10 +266,7 @@ async def reviewed(request: Request, who: Admin, draft: Draft, mode: str, blank_
 
 async def review_page(request: Request) -> Response:
     who = await session.admin(request)
-    try:
-        draft = _draft(request, who)
-    except DraftNotFound as gone:
-        return _missing(who, str(gone))
+    draft = _draft(request, who)
     mode = _choice(request.query_params.get("mode"), MODES, DEFAULT_MODE)
     blank_cells = _choice(request.query_params.get("blank_cells"), BLANK_CELLS, DEFAULT_BLANK_CELLS)
     review = await reviewed(request, who, draft, mode, blank_cells)
@@ -308,10 +296,7 @@ async def settings_page(
     request: Request, form: dict[str, str] | None = None, problem: str | None = None
 ) -> Response:
     who = await session.admin(request)
-    try:
-        draft = _draft(request, who)
-    except DraftNotFound as gone:
-        return _missing(who, str(gone))
+    draft = _draft(request, who)
     values = form if form is not None else dict(request.query_params)
     mode = _choice(values.get("mode"), MODES, DEFAULT_MODE)
     blank_cells = _choice(values.get("blank_cells"), BLANK_CELLS, DEFAULT_BLANK_CELLS)
@@ -342,10 +327,7 @@ async def settings_page(
 async def start_import(request: Request) -> Response:
     who, form = await session.admin_post(request)
     settings = _settings(request)
-    try:
-        draft = _draft(request, who)
-    except DraftNotFound as gone:
-        return _missing(who, str(gone))
+    draft = _draft(request, who)
     mode = _choice(form.get("mode"), MODES, DEFAULT_MODE)
     blank_cells = _choice(form.get("blank_cells"), BLANK_CELLS, DEFAULT_BLANK_CELLS)
     invites = _choice(form.get("invites"), INVITE_OPTIONS, "none")
