@@ -5,7 +5,7 @@
 -- The history of tenant $1: its imports newest first, at most $2, with ids
 -- below $3 when given (the next page), their outcome counts and who started
 -- each (the token's label; NULL token: the command line).
-SELECT i.id, i.mode, i.state, i.invites, i.filename, i.total_rows, i.invalid_rows,
+SELECT i.id, i.mode, i.undoes, i.state, i.invites, i.filename, i.total_rows, i.invalid_rows,
        i.deactivated, i.created_at, i.finished_at, i.token_id, t.label AS token_label,
        coalesce(c.created, 0)::int AS created, coalesce(c.updated, 0)::int AS updated,
        coalesce(c.unchanged, 0)::int AS unchanged, coalesce(c.skipped, 0)::int AS skipped,

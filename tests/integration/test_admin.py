@@ -198,3 +198,6 @@ async def test_an_admin_previews_the_undo_then_undoes_the_import(
     assert undo_page.endswith("?done=undo") and undo_page != f"/admin/imports/{done['id']}?done=undo"
     shown = await client.get(undo_page)
     assert "This is the undo of your import" in shown.text and 'data-action="undo"' not in shown.text
+    assert f"<h1>Undo of import {done['id']} " in shown.text
+    history = await client.get("/admin/imports")
+    assert f"undo of import {done['id']}</a>" in history.text
