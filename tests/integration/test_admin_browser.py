@@ -13,10 +13,12 @@ overrides), to be looked at.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import os
 import re
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -309,5 +311,10 @@ async def test_pending_invitations_are_sent_from_the_result_page(
 
     assert await tab.locator(".flash.notice").inner_text() == "The pending invitations are on their way."
     wait_until(lambda: bool(smtp_server.to(email)), timeout=60, what="the invitation")
+    # The invite is marked sent once the SMTP server has taken it: wait for the mark.
+    deadline = time.monotonic() + 60
+    while await conn.fetchval("SELECT status FROM invites WHERE import_id = $1", done["id"]) != "sent":
+        assert time.monotonic() < deadline, "the invite was not marked sent"
+        await asyncio.sleep(0.1)
     await tab.reload()
     assert await tab.locator("#invites").inner_text() == "Invitations: 1 sent."

@@ -235,11 +235,14 @@ async def test_send_pending_invites_sends_them(
         assert time.monotonic() < deadline, "the invites did not reach the SMTP server"
         await asyncio.sleep(0.1)
     assert [len(smtp_server.to(address)) for address in addresses] == [1, 1, 1]
-    counts = await conn.fetchrow(
+    # An invite is marked sent after the SMTP server has taken it: wait for the marks.
+    query = (
         "SELECT count(*) FILTER (WHERE status = 'sent') AS sent, count(*) AS every FROM invites"
-        " WHERE import_id = $1",
-        import_id,
+        " WHERE import_id = $1"
     )
+    while (counts := await conn.fetchrow(query, import_id))["sent"] < 3:
+        assert time.monotonic() < deadline, f"the invites were not all marked sent: {dict(counts)}"
+        await asyncio.sleep(0.1)
     assert (counts["sent"], counts["every"]) == (3, 3)
 
 
