@@ -17,10 +17,8 @@ app's asyncpg pool, made at startup.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 import structlog
@@ -39,6 +37,7 @@ from producer.timezones import parse_send_at, tenant_timezone
 from producer.web import downloads
 from producer.web.downloads import failed_rows_csv
 from producer.web.errors import ApiError
+from producer.web.offload import in_own_loop
 from producer.web.openapi import OPENAPI
 from producer.web.tokens import Principal, check_tenant_id, verify_token
 from producer.web.uploads import uploaded_csv
@@ -56,7 +55,6 @@ from worker.vocabulary import (
 )
 
 log = structlog.get_logger(__name__)
-T = TypeVar("T")
 
 _MAX_ID = 2**63 - 1
 _MAX_KEY_CHARS = 255
@@ -74,11 +72,6 @@ def _settings(request: Request) -> Settings:
 
 def _pool(request: Request) -> Any:
     return request.app.state.pool
-
-
-async def _in_own_loop(coro: Coroutine[Any, Any, T]) -> T:
-    """Run CPU-heavy producer work on a thread and event loop of its own."""
-    return await asyncio.to_thread(asyncio.run, coro)
 
 
 async def _principal(request: Request) -> Principal:
@@ -215,7 +208,7 @@ async def review(request: Request) -> Response:
                 )
 
     async with uploaded_csv(request) as path:
-        return JSONResponse(await _in_own_loop(run(path)))
+        return JSONResponse(await in_own_loop(run(path)))
 
 
 async def submit(request: Request) -> Response:
@@ -255,7 +248,7 @@ async def submit(request: Request) -> Response:
             existing = await _pool(request).fetchval(QUERIES["find_import_by_idempotency_key"], tenant, key)
         if existing is None:
             try:
-                import_id = await _in_own_loop(submit_import_async(path, job, settings))
+                import_id = await in_own_loop(submit_import_async(path, job, settings))
             except asyncpg.UniqueViolationError:
                 # The same key, sent again while the first request was recording its import.
                 existing = await _pool(request).fetchval(
@@ -317,7 +310,7 @@ async def errors_csv(request: Request) -> Response:
 async def cancel(request: Request) -> Response:
     principal = await _principal(request)
     import_id = await _owned_import(request, principal)
-    message = await _in_own_loop(cancel_import(_settings(request), import_id))
+    message = await in_own_loop(cancel_import(_settings(request), import_id))
     log.info("api.import.cancelled", import_id=import_id, result=message)
     return JSONResponse({"id": import_id, "message": message, "status_url": _status_url(import_id)})
 
@@ -329,8 +322,8 @@ async def undo(request: Request) -> Response:
     settings = _settings(request)
     if _flag(request, "dry_run"):
         # Read-only, but it reads every person the import touched: off the app's loop.
-        return JSONResponse(await _in_own_loop(preview_undo(settings, import_id, principal.tenant)))
-    undo_id, created, message = await _in_own_loop(
+        return JSONResponse(await in_own_loop(preview_undo(settings, import_id, principal.tenant)))
+    undo_id, created, message = await in_own_loop(
         undo_import(settings, import_id, tenant=principal.tenant, token_id=principal.token_id)
     )
     log.info("api.import.undo", import_id=import_id, undo_id=undo_id, created=created)

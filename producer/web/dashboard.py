@@ -12,10 +12,8 @@ figures from the JSON routes every 2 seconds. Who may see it:
 
 from __future__ import annotations
 
-import asyncio
 import hmac
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import structlog
@@ -34,6 +32,7 @@ from producer.control import (
 from producer.queries import QUERIES
 from producer.web import operators
 from producer.web.metrics import metrics
+from producer.web.offload import in_own_loop
 from producer.web.operators import COOKIE, COOKIE_MAX_AGE_S, NotAnOperator, Operator
 from producer.web.overview import RECENT_IMPORTS, import_detail, overview
 from producer.web.pages import page
@@ -43,7 +42,6 @@ from worker.queues import retry_dead_letters
 from worker.settings import Settings
 
 log = structlog.get_logger(__name__)
-T = TypeVar("T")
 
 FAILED_ROWS_SHOWN = 200
 IMPORT_ACTIONS = ("cancel", "resume", "approve", "send-invites", "retry-invites", "undo")
@@ -52,11 +50,6 @@ IMPORT_ACTIONS = ("cancel", "resume", "approve", "send-invites", "retry-invites"
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
-
-
-async def _in_own_loop(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a control function on a loop of its own, as the API does (it may send many messages)."""
-    return await asyncio.to_thread(asyncio.run, coro)
 
 
 def flash(request: Request, who: Operator) -> dict[str, Any]:
@@ -173,21 +166,21 @@ async def import_action(request: Request) -> Response:
     settings, page = _settings(request), f"/imports/{import_id}"
     try:
         if action == "cancel":
-            message = await _in_own_loop(cancel_import(settings, import_id))
+            message = await in_own_loop(cancel_import(settings, import_id))
         elif action == "resume":
-            message = await _in_own_loop(resume_import(settings, import_id))
+            message = await in_own_loop(resume_import(settings, import_id))
         elif action == "approve":
-            message = await _in_own_loop(resume_import(settings, import_id, allow_mass_deactivation=True))
+            message = await in_own_loop(resume_import(settings, import_id, allow_mass_deactivation=True))
         elif action == "undo":
-            message = (await _in_own_loop(undo_import(settings, import_id)))[2]
+            message = (await in_own_loop(undo_import(settings, import_id)))[2]
         else:
             tenant = await tenant_of_import(request.app.state.pool, import_id)
             if tenant is None:
                 raise ImportNotFound(f"no import {import_id}")
             if action == "retry-invites":
-                message = await _in_own_loop(retry_failed_invites(settings, tenant, import_id))
+                message = await in_own_loop(retry_failed_invites(settings, tenant, import_id))
             else:
-                message = await _in_own_loop(send_pending_invites(settings, tenant, import_id, None))
+                message = await in_own_loop(send_pending_invites(settings, tenant, import_id, None))
     except BulkImportError as refused:
         log.info("dashboard.action.refused", action=action, import_id=import_id, reason=str(refused))
         return back_with(page, who, "problem", str(refused))

@@ -10,10 +10,8 @@ it), and ``submit_import_async``.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 import structlog
 from starlette.requests import Request
@@ -30,6 +28,7 @@ from producer.web import downloads
 from producer.web.admin import drafts, session
 from producer.web.admin.drafts import Draft, UploadRefused
 from producer.web.admin.session import Admin
+from producer.web.offload import in_own_loop
 from producer.web.pages import page
 from worker.db import connection
 from worker.errors import BulkImportError
@@ -45,7 +44,6 @@ from worker.vocabulary import (
 )
 
 log = structlog.get_logger(__name__)
-T = TypeVar("T")
 
 SAMPLE_ROWS = 3
 CHANGES_PER_PAGE = 50
@@ -72,11 +70,6 @@ INVITE_LABELS = {
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
-
-
-async def _in_own_loop(coro: Coroutine[Any, Any, T]) -> T:
-    """Reading and checking a file is CPU work: on a thread and event loop of its own."""
-    return await asyncio.to_thread(asyncio.run, coro)
 
 
 def _draft(request: Request, who: Admin) -> Draft:
@@ -125,7 +118,7 @@ async def upload(request: Request) -> Response:
         raise
     log.info("admin.uploaded", tenant=who.tenant, draft=draft.id, bytes=draft.size)
     try:
-        header, _ = await _in_own_loop(_read_head(draft.file(settings), 0))
+        header, _ = await in_own_loop(_read_head(draft.file(settings), 0))
         async with connection(settings.database_url) as conn:
             remembered = await remembered_choices(conn, who.tenant, header)
         mapping = map_header(header, remembered)
@@ -175,7 +168,7 @@ async def columns_page(
     who = await session.admin(request)
     settings = _settings(request)
     draft = _draft(request, who)
-    header, samples = await _in_own_loop(_read_head(draft.file(settings), SAMPLE_ROWS))
+    header, samples = await in_own_loop(_read_head(draft.file(settings), SAMPLE_ROWS))
     async with connection(settings.database_url) as conn:
         remembered = await remembered_choices(conn, who.tenant, header)
     choices = chosen if chosen is not None else (draft.choices or {})
@@ -203,7 +196,7 @@ async def choose_columns(request: Request) -> Response:
     who, form = await session.admin_post(request)
     settings = _settings(request)
     draft = _draft(request, who)
-    header, _ = await _in_own_loop(_read_head(draft.file(settings), 0))
+    header, _ = await in_own_loop(_read_head(draft.file(settings), 0))
     automatic = map_header(header, {})
     async with connection(settings.database_url) as conn:
         remembered = await remembered_choices(conn, who.tenant, header)
@@ -258,7 +251,7 @@ async def reviewed(request: Request, who: Admin, draft: Draft, mode: str, blank_
                 changes_limit=CHANGES_KEPT,
             )
 
-    review = await _in_own_loop(run())
+    review = await in_own_loop(run())
     review["file"]["name"] = draft.filename
     drafts.keep_review(draft, settings, key, review)
     return review
@@ -359,7 +352,7 @@ async def start_import(request: Request) -> Response:
         mapping=draft.choices or None,
     )
     try:
-        import_id = await _in_own_loop(submit_import_async(str(draft.file(settings)), job, settings))
+        import_id = await in_own_loop(submit_import_async(str(draft.file(settings)), job, settings))
     except BulkImportError as refused:
         return await settings_page(request, form, str(refused))
     drafts.discard(draft, settings)

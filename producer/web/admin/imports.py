@@ -8,10 +8,6 @@ line's (:mod:`producer.control`).
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine
-from typing import Any, TypeVar
-
 import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -22,13 +18,13 @@ from producer.timezones import tenant_timezone
 from producer.web.admin import session
 from producer.web.admin.session import Admin
 from producer.web.downloads import failed_rows_csv
+from producer.web.offload import in_own_loop
 from producer.web.overview import import_detail
 from producer.web.pages import page
 from worker.errors import BulkImportError, ImportNotFound
 from worker.imports import tenant_of_import
 
 log = structlog.get_logger(__name__)
-T = TypeVar("T")
 
 HISTORY_PAGE = 25
 FAILED_ROWS_SHOWN = 50
@@ -40,10 +36,6 @@ _NOTICES = {
     "send-invites": "The pending invitations are on their way.",
     "undo": "This is the undo of your import: it puts people back as they were before it.",
 }
-
-
-async def _in_own_loop(coro: Coroutine[Any, Any, T]) -> T:
-    return await asyncio.to_thread(asyncio.run, coro)
 
 
 async def _owned(request: Request, who: Admin) -> int:
@@ -128,15 +120,15 @@ async def import_action(request: Request) -> Response:
     settings = request.app.state.settings
     try:
         if action == "undo":
-            undo_id, _, message = await _in_own_loop(undo_import(settings, import_id, tenant=who.tenant))
+            undo_id, _, message = await in_own_loop(undo_import(settings, import_id, tenant=who.tenant))
             log.info("admin.action", tenant=who.tenant, import_id=import_id, action=action, result=message)
             return RedirectResponse(f"/admin/imports/{undo_id}?done=undo", status_code=303)
         if action == "cancel":
-            message = await _in_own_loop(cancel_import(settings, import_id))
+            message = await in_own_loop(cancel_import(settings, import_id))
         elif action == "approve":
-            message = await _in_own_loop(resume_import(settings, import_id, allow_mass_deactivation=True))
+            message = await in_own_loop(resume_import(settings, import_id, allow_mass_deactivation=True))
         else:
-            message = await _in_own_loop(send_pending_invites(settings, who.tenant, import_id, None))
+            message = await in_own_loop(send_pending_invites(settings, who.tenant, import_id, None))
     except BulkImportError as refused:
         log.info("admin.action.refused", tenant=who.tenant, import_id=import_id, action=action)
         return await import_page(request, f"That could not be done: {refused}.")
@@ -149,7 +141,7 @@ async def undo_preview(request: Request) -> Response:
     who = await session.admin(request)
     try:
         import_id = await _owned(request, who)
-        preview = await _in_own_loop(preview_undo(request.app.state.settings, import_id, who.tenant))
+        preview = await in_own_loop(preview_undo(request.app.state.settings, import_id, who.tenant))
     except ImportNotFound as missing:
         return _missing(who, str(missing))
     except BulkImportError as refused:
