@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 
 from producer.choices import remembered_choices
 from producer.fields import FIELDS, FIELDS_BY_NAME
-from producer.mapping import ColumnMapping, map_header
+from producer.mapping import ColumnMapping, map_header, shown_headers
 from producer.reading import open_source
 from producer.review import review_file
 from producer.submit import ImportRequest, submit_import_async
@@ -34,13 +34,19 @@ from worker.db import connection
 from worker.errors import BulkImportError
 from worker.settings import Settings
 from worker.vocabulary import (
+    ADD_ONLY,
     BLANK_CELLS,
+    CLEAR,
     DEFAULT_BLANK_CELLS,
     DEFAULT_MODE,
     INVITE_AT,
+    INVITE_NONE,
+    INVITE_NOW,
     INVITE_OPTIONS,
+    KEEP,
     MODES,
     SYNC,
+    UPSERT,
 )
 
 log = structlog.get_logger(__name__)
@@ -52,18 +58,18 @@ IGNORE = ""  # the columns form's value for "ignore this column"
 
 # The article's words for the modes, invites and blank cells, listed once for every page.
 MODE_LABELS = {
-    "upsert": "Add new people and update the ones already here",
-    "sync": "Add and update, and deactivate everyone who is not in the file",
-    "add-only": "Only add new people; leave the ones already here as they are",
+    UPSERT: "Add new people and update the ones already here",
+    SYNC: "Add and update, and deactivate everyone who is not in the file",
+    ADD_ONLY: "Only add new people; leave the ones already here as they are",
 }
 BLANK_LABELS = {
-    "clear": "An empty cell clears the value stored for that person",
-    "keep": "Don't overwrite existing data with empty cells",
+    CLEAR: "An empty cell clears the value stored for that person",
+    KEEP: "Don't overwrite existing data with empty cells",
 }
 INVITE_LABELS = {
-    "none": "Don't send invitations (you can send them later)",
-    "now": "Send invitations now",
-    "at": "Send invitations at a date and time",
+    INVITE_NONE: "Don't send invitations (you can send them later)",
+    INVITE_NOW: "Send invitations now",
+    INVITE_AT: "Send invitations at a date and time",
 }
 
 
@@ -144,8 +150,7 @@ def _column_rows(
 ) -> list[dict[str, Any]]:
     """One entry per header cell: its examples, what it maps to, and why."""
     rows = []
-    for index, raw in enumerate(header):
-        shown = raw.replace("\ufeff", "").strip() or f"(column {index + 1})"
+    for index, shown in enumerate(shown_headers(header)):
         field = mapping.matched.get(shown)
         if shown in mapping.chosen:
             how = "remembered" if shown in remembered else "chosen"
@@ -201,8 +206,7 @@ async def choose_columns(request: Request) -> Response:
     async with connection(settings.database_url) as conn:
         remembered = await remembered_choices(conn, who.tenant, header)
     choices: dict[str, str | None] = {}
-    for index, raw in enumerate(header):
-        shown = raw.replace("\ufeff", "").strip() or f"(column {index + 1})"
+    for index, shown in enumerate(shown_headers(header)):
         picked = form.get(f"column-{index}")
         if picked is None:
             continue
@@ -306,7 +310,7 @@ async def settings_page(
         step=4,
         mode=mode,
         blank_cells=blank_cells,
-        invites=_choice(values.get("invites"), INVITE_OPTIONS, "none"),
+        invites=_choice(values.get("invites"), INVITE_OPTIONS, INVITE_NONE),
         send_at=values.get("send_at", ""),
         modes=MODE_LABELS,
         blanks=BLANK_LABELS,
@@ -323,7 +327,7 @@ async def start_import(request: Request) -> Response:
     draft = _draft(request, who)
     mode = _choice(form.get("mode"), MODES, DEFAULT_MODE)
     blank_cells = _choice(form.get("blank_cells"), BLANK_CELLS, DEFAULT_BLANK_CELLS)
-    invites = _choice(form.get("invites"), INVITE_OPTIONS, "none")
+    invites = _choice(form.get("invites"), INVITE_OPTIONS, INVITE_NONE)
     approved = form.get("approve") == "yes"
     send_at = None
     if invites == INVITE_AT:
