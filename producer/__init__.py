@@ -9,7 +9,7 @@ The folder tells which process runs a module:
   (those choices, remembered per tenant), ``validation`` (one row → a clean row or
   reasons; ``languages`` and ``webmail`` hold its language table and its
   webmail typo finder), ``fields`` (the template's columns, a view of
-  ``worker.vocabulary``), ``reports`` (status, failed
+  ``core.vocabulary``), ``reports`` (status, failed
   rows, export), ``control`` (cancel, resume, send invites, tenants),
   ``webhooks`` (deliveries as operators see them, redeliver, the events feed),
   ``timezones`` (``send_at`` in a tenant's timezone), ``progress`` (``run

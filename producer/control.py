@@ -16,15 +16,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 
+from core import imports, invites, outbox, undo
+from core.db import connection
+from core.errors import BulkImportError, ImportNotFound, InvalidState
+from core.recovery import resend_unfinished, start_and_dispatch
+from core.settings import Settings
+from core.undo import check_undoable
+from core.undo_plan import REPORT_HEADER
+from core.vocabulary import EventType, ImportState
 from producer.queries import QUERIES
-from worker import imports, invites, outbox, undo
-from worker.db import connection
-from worker.errors import BulkImportError, ImportNotFound, InvalidState
-from worker.recovery import resend_unfinished, start_and_dispatch
-from worker.settings import Settings
-from worker.undo import check_undoable
-from worker.undo_plan import REPORT_HEADER
-from worker.vocabulary import IMPORT_CANCELLED
 
 
 async def cancel_import(settings: Settings, import_id: int) -> str:
@@ -35,7 +35,7 @@ async def cancel_import(settings: Settings, import_id: int) -> str:
             raise ImportNotFound(f"no import {import_id}")
         tenant, cancelled_invites = await imports.cancel_import(conn, import_id)
         if tenant is not None:
-            await outbox.send_new_deliveries(conn, import_id, IMPORT_CANCELLED)
+            await outbox.send_new_deliveries(conn, import_id, EventType.IMPORT_CANCELLED)
         if tenant is None:
             if cancelled_invites:
                 ended = f"import {import_id} had already ended"
@@ -54,11 +54,11 @@ async def resume_import(settings: Settings, import_id: int, allow_mass_deactivat
         imp = await conn.fetchrow(QUERIES["get_import"], import_id)
         if imp is None:
             raise ImportNotFound(f"no import {import_id}")
-        state, tenant = imp["state"], imp["tenant_id"]
+        state, tenant = ImportState(imp["state"]), imp["tenant_id"]
         done = await resend_unfinished(conn, import_id, state, tenant)
         if done is not None:
             return done
-        if state == "blocked":
+        if state == ImportState.BLOCKED:
             if not allow_mass_deactivation:
                 raise InvalidState(
                     f"import {import_id} is blocked: its sweep would deactivate "
@@ -68,7 +68,7 @@ async def resume_import(settings: Settings, import_id: int, allow_mass_deactivat
             await imports.approve_mass_deactivation(conn, import_id)
             await outbox.send_sweep(import_id)
             return f"import {import_id}: sweep approved; deactivating {imp['would_deactivate']} people"
-        if state == "done":
+        if state == ImportState.DONE:
             # Its invites: re-create the delayed messages Redis may have lost.
             batches = await invites.scheduled_batches(conn, import_id)
             for batch in batches:
@@ -96,7 +96,7 @@ async def undo_import(
             await conn.execute(QUERIES["lock_import_for_undo"], import_id)
             live = await conn.fetchrow(QUERIES["live_undo_of_import"], import_id)
             if live is not None:
-                done = "has been undone" if live["state"] == "done" else "is being undone"
+                done = "has been undone" if live["state"] == ImportState.DONE else "is being undone"
                 return (
                     live["id"],
                     False,

@@ -1,29 +1,27 @@
-"""The template's fields, as the producer names them: a view of :mod:`worker.vocabulary`.
+"""The template's fields, as the producer names them: a view of :mod:`core.columns`.
 
 The columns themselves (header, required, length, kind, aliases) are listed in
-``worker.vocabulary.COLUMNS``; this module keeps the names the producer's
+``core.columns.COLUMNS``; this module keeps the names the producer's
 modules and the tests import.
 """
 
 from __future__ import annotations
 
-from worker.vocabulary import (
+from core.columns import (
     COLUMNS,
     COLUMNS_BY_NAME,
-    DEFAULT_ROLE,
     REQUIRED_COLUMNS,
-    ROLES,
     SECONDARY_TEAM_SEPARATOR,
     TEMPLATE_HEADERS,
     Column,
 )
+from core.vocabulary import DEFAULT_ROLE
 
 __all__ = [
     "DEFAULT_ROLE",
     "FIELDS",
     "FIELDS_BY_NAME",
     "REQUIRED_FIELDS",
-    "ROLES",
     "SECONDARY_TEAM_SEPARATOR",
     "TEMPLATE_HEADERS",
     "Field",

@@ -5,7 +5,7 @@ Microsoft Entra or an HR system and rename nothing. So a header matches a field
 when, stripped of vendor decorations (``[Required]``, ``(optional)``, a trailing
 ``*``, Entra's trailing ``Required``) and normalised (case, accents, spaces and
 punctuation ignored), it equals one of the field's aliases (listed with each
-column in :mod:`worker.vocabulary`).
+column in :mod:`core.vocabulary`).
 
 Deliberately *not* matched, because the column means something else:
 
@@ -35,8 +35,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
+from core.errors import BulkImportError
 from producer.fields import FIELDS, FIELDS_BY_NAME, REQUIRED_FIELDS
-from worker.errors import BulkImportError
 
 # Below this length an alias is too generic to suggest from ("sn" is close to "SSN").
 _HINT_MIN_ALIAS_LENGTH = 5
@@ -215,7 +215,7 @@ def map_header(header: list[str], choices: Mapping[str, str | None] | None = Non
     ``choices`` maps a header's text (as shown; compared by ``normalise``) to a
     field name, or to None to ignore the column; a choice of a field, of two
     headers for one field, or for a header the file does not have raises
-    :class:`~worker.errors.BulkImportError` (filter remembered choices to the
+    :class:`~core.errors.BulkImportError` (filter remembered choices to the
     file's headers first). The errors file's own ``Row`` (first) and
     ``Reason`` (last) columns are ignored unless chosen.
 

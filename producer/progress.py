@@ -13,8 +13,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from core.db import connection
 from producer.reports import FINAL_STATES, import_status
-from worker.db import connection
 
 POLL_SECONDS = 0.5
 

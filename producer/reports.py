@@ -13,13 +13,13 @@ from typing import Any, TextIO
 
 import asyncpg
 
+from core import status as worker_status
+from core.errors import ImportNotFound
+from core.vocabulary import FINAL_STATES as FINAL_STATES
+from core.vocabulary import ColumnKind  # re-exported for the status pollers
 from producer.fields import FIELDS, TEMPLATE_HEADERS
 from producer.queries import QUERIES
 from producer.validation import neutralise_formula
-from worker import status as worker_status
-from worker.errors import ImportNotFound
-from worker.vocabulary import FINAL_STATES as FINAL_STATES  # re-exported for the status pollers
-from worker.vocabulary import ROLE
 
 EXPORT_HEADERS = (*TEMPLATE_HEADERS, "Status", "Manager email", "Invite status")
 
@@ -27,7 +27,7 @@ EXPORT_HEADERS = (*TEMPLATE_HEADERS, "Status", "Manager email", "Invite status")
 async def import_status(
     conn: asyncpg.Connection, import_id: int, tenant: str | None = None
 ) -> dict[str, Any]:
-    """The status JSON of the command-line contract (``status --json``; ``worker.status``).
+    """The status JSON of the command-line contract (``status --json``; ``core.status``).
 
     With ``tenant``, an import of another tenant is reported as not found.
     """
@@ -70,7 +70,7 @@ async def write_people(conn: asyncpg.Connection, tenant: str, out: TextIO) -> in
     async with conn.transaction(readonly=True):
         async for person in conn.cursor(QUERIES["export_people"], tenant):
             values = [
-                person[field.name].capitalize() if field.kind == ROLE else person[field.name]
+                person[field.name].capitalize() if field.kind == ColumnKind.ROLE else person[field.name]
                 for field in FIELDS
             ]
             write_csv_row(

@@ -19,32 +19,22 @@ import asyncpg
 import redis
 import structlog
 
+from core import outbox
+from core.db import connection
+from core.errors import BulkImportError, FileRejected, ServiceUnavailable
+from core.imports import ANALYZE_AFTER_ROWS, start_next_import
+from core.logs import redact
+from core.rows import COUNTER_SHARDS
+from core.settings import Settings, get_settings
+from core.vocabulary import DEFAULT_BLANK_CELLS, DEFAULT_MODE, FILE_MODES, BlankCells, InviteOption, RowStatus
+
+# FILE_MODES and tuple(InviteOption) are re-exported: the CLI and the API take their choices from here.
 from producer.choices import map_with_choices, remember_choices
 from producer.fields import FIELDS_BY_NAME
 from producer.mapping import ColumnMapping, check_choices
 from producer.queries import QUERIES
 from producer.reading import Source, open_source
 from producer.validation import validate_row
-from worker import outbox
-from worker.db import connection
-from worker.errors import BulkImportError, FileRejected, ServiceUnavailable
-from worker.imports import ANALYZE_AFTER_ROWS, start_next_import
-from worker.logs import redact
-from worker.rows import COUNTER_SHARDS
-from worker.settings import Settings, get_settings
-
-# MODES and INVITE_OPTIONS are re-exported: the CLI and the API take their choices from here.
-from worker.vocabulary import (
-    BLANK_CELLS,
-    DEFAULT_BLANK_CELLS,
-    DEFAULT_MODE,
-    INVALID,
-    INVITE_AT,
-    INVITE_NONE,
-    PENDING,
-)
-from worker.vocabulary import INVITE_OPTIONS as INVITE_OPTIONS
-from worker.vocabulary import MODES as MODES
 
 log = structlog.get_logger(__name__)
 
@@ -59,7 +49,7 @@ class ImportRequest:
     tenant: str
     mode: str = DEFAULT_MODE
     blank_cells: str = DEFAULT_BLANK_CELLS  # keep: a blank cell leaves the stored value
-    invites: str = INVITE_NONE
+    invites: str = InviteOption.NONE
     send_at: datetime | None = None
     allow_mass_deactivation: bool = False
     idempotency_key: str | None = None
@@ -73,14 +63,14 @@ class ImportRequest:
 
     def check(self) -> None:
         """Refuse a request that cannot be carried out, naming the fix."""
-        if self.mode not in MODES:
-            raise BulkImportError(f"unknown mode {self.mode!r}: choose one of {', '.join(MODES)}")
+        if self.mode not in FILE_MODES:
+            raise BulkImportError(f"unknown mode {self.mode!r}: choose one of {', '.join(FILE_MODES)}")
         check_blank_cells(self.blank_cells)
-        if self.invites not in INVITE_OPTIONS:
+        if self.invites not in tuple(InviteOption):
             raise BulkImportError(
-                f"unknown invites option {self.invites!r}: choose one of {', '.join(INVITE_OPTIONS)}"
+                f"unknown invites option {self.invites!r}: choose one of {', '.join(tuple(InviteOption))}"
             )
-        if (self.invites == INVITE_AT) != (self.send_at is not None):
+        if (self.invites == InviteOption.AT) != (self.send_at is not None):
             raise BulkImportError("--send-at is required with --invites at, and only with it")
         if self.send_at is not None and self.send_at.tzinfo is None:
             raise BulkImportError("send_at must be timezone-aware by the time it reaches submit")
@@ -95,9 +85,9 @@ class ImportRequest:
 
 def check_blank_cells(blank_cells: str) -> None:
     """Refuse an unknown ``blank_cells`` option, naming the allowed values."""
-    if blank_cells not in BLANK_CELLS:
+    if blank_cells not in tuple(BlankCells):
         raise BulkImportError(
-            f"unknown blank_cells option {blank_cells!r}: choose one of {', '.join(BLANK_CELLS)}"
+            f"unknown blank_cells option {blank_cells!r}: choose one of {', '.join(tuple(BlankCells))}"
         )
 
 
@@ -131,7 +121,7 @@ async def _row_records(
         cells = source_row.values
         if result.row is not None:
             data = dict(result.row.fields)
-            yield (import_id, source_row.line, result.row.email, data, cells, PENDING, None)
+            yield (import_id, source_row.line, result.row.email, data, cells, RowStatus.PENDING, None)
         else:
             raw_email = cells[email_column] if email_column < len(cells) else ""
             errors = [{"column": p.column, "value": p.value, "message": p.message} for p in result.errors]
@@ -141,7 +131,7 @@ async def _row_records(
                 raw_email.strip().lower() or None,
                 None,
                 cells,
-                INVALID,
+                RowStatus.INVALID,
                 errors,
             )
         if count % 5_000 == 0:
@@ -248,7 +238,7 @@ def submit_import(
     *,
     mode: str = DEFAULT_MODE,
     blank_cells: str = DEFAULT_BLANK_CELLS,
-    invites: str = INVITE_NONE,
+    invites: str = InviteOption.NONE,
     send_at: datetime | None = None,
     allow_mass_deactivation: bool = False,
     idempotency_key: str | None = None,
@@ -269,8 +259,8 @@ def submit_import(
 
     Returns the import id at once; the work runs on the workers. Poll it with
     ``bulk-import status ID`` or :func:`producer.reports.import_status`.
-    Raises :class:`worker.errors.FileRejected` when the file cannot be
-    imported at all, and :class:`worker.errors.BulkImportError` for a bad request.
+    Raises :class:`core.errors.FileRejected` when the file cannot be
+    imported at all, and :class:`core.errors.BulkImportError` for a bad request.
     """
     filename = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
     request = ImportRequest(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from typing import TextIO
 
-from worker.vocabulary import COLUMNS, TEMPLATE_HEADERS
+from core.columns import COLUMNS, TEMPLATE_HEADERS
 
 # By column name, so the examples follow the vocabulary's column order and a
 # new column needs no change here (its cells are left blank).

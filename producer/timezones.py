@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from core.errors import BulkImportError
 from producer.queries import QUERIES
-from worker.errors import BulkImportError
 
 
 def parse_send_at(value: str | None, tenant_tz: str, *, name: str = "--send-at") -> datetime | None:

@@ -16,23 +16,11 @@ from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
+from core.columns import COLUMNS_BY_NAME, PRIMARY_TEAM, SECONDARY_TEAM_SEPARATOR, VALUE_COLUMNS, Column
+from core.vocabulary import DEFAULT_ROLE, ColumnKind, Role
 from producer.languages import LANGUAGE_NAMES, language_code
 from producer.mapping import ColumnMapping
 from producer.webmail import email_domain_typo
-from worker.vocabulary import (
-    COLUMNS_BY_NAME,
-    DEFAULT_ROLE,
-    LANGUAGE,
-    PRIMARY_TEAM,
-    ROLE,
-    ROLES,
-    SECONDARY_TEAM_SEPARATOR,
-    TEAM,
-    TEAMS,
-    TEXT,
-    VALUE_COLUMNS,
-    Column,
-)
 
 __all__ = [
     "LANGUAGE_NAMES",
@@ -253,9 +241,9 @@ def _check_role(check: _RowChecker, column: Column) -> str | None:
     role = check.raw(column.name).strip().casefold()
     if not role:
         return None
-    if role in ROLES:
+    if role in tuple(Role):
         return role
-    allowed = ", ".join(r.capitalize() for r in ROLES[:-1]) + f" or {ROLES[-1].capitalize()}"
+    allowed = ", ".join(r.capitalize() for r in tuple(Role)[:-1]) + f" or {tuple(Role)[-1].capitalize()}"
     check.error(
         column.name,
         f"{_shown(check.raw(column.name))} is not a role; use {allowed}, "
@@ -287,13 +275,13 @@ def _check_team(check: _RowChecker, column: Column) -> str | None:
     return check.text(column.name, required=column.required, collapse=True)
 
 
-# How each kind of column (worker.vocabulary) is checked and cleaned; TEAMS needs
+# How each kind of column (core.vocabulary.ColumnKind) is checked and cleaned; TEAMS needs
 # the primary team and is checked after the others.
-_CHECKS: dict[str, Callable[[_RowChecker, Column], object]] = {
-    TEXT: _check_text,
-    TEAM: _check_team,
-    ROLE: _check_role,
-    LANGUAGE: _check_language,
+_CHECKS: dict[ColumnKind, Callable[[_RowChecker, Column], object]] = {
+    ColumnKind.TEXT: _check_text,
+    ColumnKind.TEAM: _check_team,
+    ColumnKind.ROLE: _check_role,
+    ColumnKind.LANGUAGE: _check_language,
 }
 
 
@@ -308,11 +296,13 @@ def validate_row(line: int, cells: list[str], mapping: ColumnMapping) -> RowResu
     check = _RowChecker(line, cells, mapping)
     email = _check_email(check)
     values: dict[str, object] = {
-        column.name: _CHECKS[column.kind](check, column) for column in VALUE_COLUMNS if column.kind != TEAMS
+        column.name: _CHECKS[column.kind](check, column)
+        for column in VALUE_COLUMNS
+        if column.kind != ColumnKind.TEAMS
     }
     # After the primary team: a secondary team repeating it is dropped.
     for column in VALUE_COLUMNS:
-        if column.kind == TEAMS:
+        if column.kind == ColumnKind.TEAMS:
             values[column.name] = _check_secondary_teams(check, column, values[PRIMARY_TEAM])
     for field, index in mapping.fields.items():
         if index < len(cells) and looks_like_formula(cells[index]):

@@ -1,7 +1,7 @@
 """Webhooks from outside the workers: the deliveries as operators see them, redeliver,
 and the events feed for services that poll (``GET /api/events``).
 
-The endpoints themselves are ``worker.endpoints``'s; the CLI
+The endpoints themselves are ``core.webhooks.endpoints``'s; the CLI
 (``bulk-import webhook``), the API and the dashboard come here for the rest.
 """
 
@@ -11,10 +11,11 @@ from typing import Any
 
 import asyncpg
 
+from core import outbox
+from core.errors import BulkImportError
+from core.vocabulary import DeliveryState
+from core.webhooks import deliveries
 from producer.queries import QUERIES
-from worker import deliveries, outbox
-from worker.errors import BulkImportError
-from worker.vocabulary import DELIVERY_STATES
 
 FEED_PAGE = 100
 
@@ -27,14 +28,16 @@ async def list_deliveries(
     conn: asyncpg.Connection | asyncpg.Pool, tenant: str | None, state: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
     """The latest deliveries (of ``tenant``, in ``state``, when given), newest first."""
-    if state is not None and state not in DELIVERY_STATES:
-        raise BulkImportError(f"unknown delivery state {state!r}: choose one of {', '.join(DELIVERY_STATES)}")
+    if state is not None and state not in tuple(DeliveryState):
+        raise BulkImportError(
+            f"unknown delivery state {state!r}: choose one of {', '.join(tuple(DeliveryState))}"
+        )
     rows = await conn.fetch(QUERIES["webhook_deliveries_list"], tenant, state, limit)
     return [
         {
             "id": r["id"],
             "state": r["state"],
-            "failing": r["state"] == "pending" and r["last_error"] is not None,
+            "failing": r["state"] == DeliveryState.PENDING and r["last_error"] is not None,
             "event_id": r["event_id"],
             "type": r["type"],
             "import_id": r["import_id"],
@@ -45,7 +48,7 @@ async def list_deliveries(
             "last_status": r["last_status"],
             "last_error": r["last_error"],
             "last_attempt_at": _iso(r["last_attempt_at"]),
-            "next_attempt_at": _iso(r["next_attempt_at"]) if r["state"] == "pending" else None,
+            "next_attempt_at": _iso(r["next_attempt_at"]) if r["state"] == DeliveryState.PENDING else None,
             "delivered_at": _iso(r["delivered_at"]),
             "created_at": _iso(r["created_at"]),
         }

@@ -49,7 +49,7 @@ def database_url() -> Iterator[str]:
     import asyncpg
 
     import schema
-    from worker.db import connection
+    from core.db import connection
 
     async def create() -> None:
         admin = await asyncpg.connect(SERVER_URL)
@@ -90,7 +90,7 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture
 async def conn(database_url: str) -> AsyncIterator[Any]:
     """A connection to the session's database."""
-    from worker.db import connect
+    from core.db import connect
 
     connection = await connect(database_url)
     try:

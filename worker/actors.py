@@ -1,14 +1,14 @@
 """The dramatiq actors: thin shells that decode a message, call a plain async
-function (``worker.rows``, ``worker.imports``, ``worker.undo``, ``worker.invites``,
-``worker.deliveries``) and send
-what comes next through ``worker.outbox``.
+function (``core.rows``, ``core.imports``, ``core.undo``, ``core.invites``,
+``core.webhooks.deliveries``) and send
+what comes next through ``core.outbox``.
 
 The actors declare themselves on the process's broker: the worker's, which
 ``worker.broker`` installs before this module is imported (the Procfile's
 ``dramatiq worker.broker worker.actors``), or a test's ``StubBroker``.
 Importing this module reads no settings and connects to nothing; the
 settings-driven retry options are applied by ``worker.middleware.settings``.
-Queues are named in ``worker.queues``.
+Queues are named in ``core.queues``.
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ import structlog
 from dramatiq.asyncio import get_event_loop_thread
 from structlog.contextvars import bound_contextvars
 
-from worker import deliveries, imports, invites, outbox, queues, rows, undo
+from core import imports, invites, outbox, queues, rows, undo
+from core.mail import Mailer, SmtpSettings
+from core.settings import get_settings
+from core.vocabulary import EventType, Step
+from core.webhooks import deliveries
 from worker.batching import RowBatcher, RowHandoff, Settled
-from worker.mail import Mailer, SmtpSettings
 from worker.middleware.pool import get_pool
 from worker.middleware.transient import failed_transiently
-from worker.settings import get_settings
-from worker.vocabulary import DONE, IMPORT_BLOCKED, IMPORT_COMPLETED, IMPORT_FAILED, INVITES_COMPLETED, UNDO
 
 log = structlog.get_logger(__name__)
 broker = queues.current_broker()
@@ -116,10 +117,10 @@ def upsert_row(import_id: int, row_number: int) -> None:
 async def row_gave_up(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
     """Settle a row whose retries ran out: failed, so its import can finish.
 
-    Unless its last error was transient (``worker.errors.is_transient``: the
+    Unless its last error was transient (``core.errors.is_transient``: the
     database away, a lost connection, a deadlock), which is not the row's
     fault: the row stays pending, and the stalled-import recovery
-    (``worker.recovery``) sends it again once the database answers.
+    (``core.recovery``) sends it again once the database answers.
     """
     import_id, row_number = message["args"]
     reason = _last_error_line(message) or "the row kept failing"
@@ -148,21 +149,21 @@ async def finalize_import(import_id: int) -> None:
     """Resolve managers once every row has settled; then sweep or finish.
 
     An undo's work runs here, a few seconds of batches per message, the next
-    message going on where this one stopped (``worker.undo``).
+    message going on where this one stopped (``core.undo``).
     """
     with bound_contextvars(import_id=import_id):
         async with get_pool().acquire() as conn:
             outcome = await imports.finalize_import(conn, import_id)
-            if outcome == UNDO:
+            if outcome == Step.UNDO:
                 settings = get_settings()
                 outcome = await undo.run_undo(
                     conn, import_id, settings.undo_batch_size, settings.undo_retention_days
                 )
-            if outcome == DONE:
+            if outcome == Step.DONE:
                 await _after_done(conn, import_id)
-        if outcome == "sweep":
+        if outcome == Step.SWEEP:
             await outbox.send_sweep(import_id)
-        elif outcome == undo.MORE:
+        elif outcome == Step.MORE:
             await outbox.send_finalize(import_id)
 
 
@@ -172,10 +173,10 @@ async def sweep_missing_people(import_id: int) -> None:
     with bound_contextvars(import_id=import_id):
         async with get_pool().acquire() as conn:
             outcome = await imports.sweep_missing_people(conn, import_id, get_settings().sweep_max_share)
-            if outcome == "done":
+            if outcome == Step.DONE:
                 await _after_done(conn, import_id)
-            elif outcome == "blocked":
-                await outbox.send_new_deliveries(conn, import_id, IMPORT_BLOCKED)
+            elif outcome == Step.BLOCKED:
+                await outbox.send_new_deliveries(conn, import_id, EventType.IMPORT_BLOCKED)
 
 
 @dramatiq.actor(broker=broker, queue_name=queues.IMPORTS, max_retries=3)
@@ -196,7 +197,7 @@ async def import_gave_up(message: dict[str, Any], retry_info: dict[str, Any]) ->
             return
         async with get_pool().acquire() as conn:
             if await imports.fail_import(conn, import_id, reason) is not None:
-                await outbox.send_new_deliveries(conn, import_id, IMPORT_FAILED)
+                await outbox.send_new_deliveries(conn, import_id, EventType.IMPORT_FAILED)
                 await _start_next(conn, import_id)
 
 
@@ -205,7 +206,7 @@ async def _after_done(conn: Any, import_id: int) -> None:
     for batch in await invites.scheduled_batches(conn, import_id):
         await outbox.schedule_invite_batch(batch.id, batch.send_at)
     await _start_next(conn, import_id)
-    await outbox.send_new_deliveries(conn, import_id, IMPORT_COMPLETED)
+    await outbox.send_new_deliveries(conn, import_id, EventType.IMPORT_COMPLETED)
 
 
 async def _start_next(conn: Any, ended_import_id: int) -> None:
@@ -266,7 +267,7 @@ async def _rate_permit() -> bool:
     broker=broker, queue_name=queues.INVITES, max_backoff=300_000, on_retry_exhausted="invite_gave_up"
 )
 async def send_invite(invite_id: int) -> None:
-    """Send one invitation e-mail, once in effect (see ``worker.invites.deliver_invite``)."""
+    """Send one invitation e-mail, once in effect (see ``core.invites.deliver_invite``)."""
     with bound_contextvars(invite_id=invite_id):
         await invites.deliver_invite(
             get_pool(),
@@ -282,7 +283,7 @@ async def send_invite(invite_id: int) -> None:
 async def _invites_completed(import_id: int) -> None:
     """The import's last invite settled: send its ``invites.completed`` deliveries."""
     async with get_pool().acquire() as conn:
-        await outbox.send_new_deliveries(conn, import_id, INVITES_COMPLETED)
+        await outbox.send_new_deliveries(conn, import_id, EventType.INVITES_COMPLETED)
 
 
 @dramatiq.actor(broker=broker, queue_name=queues.INVITES, max_retries=3)
@@ -295,7 +296,7 @@ async def invite_gave_up(message: dict[str, Any], retry_info: dict[str, Any]) ->
             conn, invite_id, f"gave up after {retry_info.get('retries')} attempts: {reason}"
         )
         if completed is not None:
-            await outbox.send_new_deliveries(conn, completed, INVITES_COMPLETED)
+            await outbox.send_new_deliveries(conn, completed, EventType.INVITES_COMPLETED)
 
 
 # Attempts in progress on this process's loop (referenced until they end), and
@@ -333,7 +334,7 @@ def deliver_webhook(delivery_id: int) -> None:
 
 
 async def _attempt(delivery_id: int, slots: threading.BoundedSemaphore) -> None:
-    """One attempt (``worker.deliveries.deliver``); when it failed, the delayed message of the next."""
+    """One attempt (``core.webhooks.deliveries.deliver``); when it failed, the delayed message of the next."""
     with bound_contextvars(webhook_delivery=delivery_id):
         try:
             outcome = await deliveries.deliver(get_pool(), delivery_id, get_settings())

@@ -2,7 +2,7 @@
 
 Every ``upsert_row`` actor running in a process hands its row to the
 process's ``RowBatcher`` and waits. The batcher applies the rows it has
-collected for an import in one transaction (``worker.rows.process_rows``) and
+collected for an import in one transaction (``core.rows.process_rows``) and
 then releases each waiting actor, so a message is acknowledged only after its
 own row has been committed. Batches form by themselves: while one batch is in
 the database, the rows that arrive meanwhile gather for the next one, so a

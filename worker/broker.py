@@ -4,9 +4,9 @@
 the broker the settings describe with the worker's middleware (connecting to
 nothing yet), then the actors, which declare themselves on it. Nothing else
 imports this module: a process that only sends gets a plain broker from
-``worker.queues.current_broker``.
+``core.queues.current_broker``.
 
-The worker's middleware, after ``worker.queues.base_middleware``:
+The worker's middleware, after ``core.queues.base_middleware``:
 ``GracefulStop`` (one graceful stop per process whatever signals arrive,
 ended by force when it overruns; first, so its "after" hooks run last and
 it sees the stop complete), ``AsyncIO``
@@ -24,14 +24,14 @@ from __future__ import annotations
 import dramatiq
 from dramatiq.middleware import AsyncIO, Middleware
 
-from worker import queues
-from worker.logs import configure_logging
+from core import queues
+from core.logs import configure_logging
+from core.settings import Settings, get_settings
 from worker.middleware.housekeeping import Housekeeping
 from worker.middleware.pool import DatabasePool
 from worker.middleware.settings import ActorSettings
 from worker.middleware.stopping import GracefulStop
 from worker.middleware.transient import TransientErrors
-from worker.settings import Settings, get_settings
 
 
 def worker_middleware(settings: Settings) -> list[Middleware]:

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import click
 
+from core.logs import configure_logging
+from core.settings import get_settings
 from producer.cli.lazy import LazyGroup
-from worker.logs import configure_logging
-from worker.settings import get_settings
 
 COMMANDS = {
     "migrate": "producer.cli.basics:migrate",

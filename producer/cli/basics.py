@@ -8,11 +8,11 @@ from pathlib import Path
 import click
 
 import schema
+from core.db import connection, ensure_database
+from core.logs import redact
+from core.settings import get_settings
 from producer.cli.running import async_command, fail
 from producer.template import write_template
-from worker.db import connection, ensure_database
-from worker.logs import redact
-from worker.settings import get_settings
 
 
 @click.command()

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
+from core.errors import BulkImportError
 from producer.cli.running import fail
 from producer.demo.demo import run_demo
-from worker.errors import BulkImportError
 
 
 @click.command()

@@ -12,6 +12,9 @@ from typing import Any, TextIO
 
 import click
 
+from core.db import connection
+from core.settings import get_settings
+from core.vocabulary import FILE_MODES, ImportState, InviteOption
 from producer.cli.options import blank_cells_option, map_option
 from producer.cli.running import async_command, emit
 from producer.cli.undo import undo_status_text
@@ -20,19 +23,18 @@ from producer.progress import wait_for_import
 from producer.reports import import_status, write_failed_rows, write_people
 from producer.submit import ImportRequest, submit_import_async
 from producer.timezones import parse_send_at, tenant_timezone
-from worker.db import connection
-from worker.settings import get_settings
-from worker.vocabulary import INVITE_NONE, INVITE_OPTIONS, MODES
 
 
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tenant", required=True, help="The tenant the people belong to.")
-@click.option("--mode", type=click.Choice(MODES), required=True)
+@click.option("--mode", type=click.Choice(FILE_MODES), required=True)
 @blank_cells_option
 @map_option
 @click.option("--sheet", help="A workbook's sheet to import (default: the first whose header matches).")
-@click.option("--invites", type=click.Choice(INVITE_OPTIONS), default=INVITE_NONE, show_default=True)
+@click.option(
+    "--invites", type=click.Choice(tuple(InviteOption)), default=InviteOption.NONE, show_default=True
+)
 @click.option("--send-at", help="With --invites at: ISO 8601 time; without an offset, the tenant's timezone.")
 @click.option(
     "--allow-mass-deactivation",
@@ -82,8 +84,8 @@ async def run(
     async with connection(settings.database_url) as conn:
         status = await import_status(conn, import_id)
     emit(status, as_json, _status_text)
-    if status["state"] != "done":
-        sys.exit(3 if status["state"] == "blocked" else 1)
+    if status["state"] != ImportState.DONE:
+        sys.exit(3 if status["state"] == ImportState.BLOCKED else 1)
 
 
 def _status_text(status: dict[str, Any]) -> str:
@@ -98,7 +100,7 @@ def _status_text(status: dict[str, Any]) -> str:
         f"{rows['failed']} failed, {rows['pending']} pending",
         f"  deactivated: {status['deactivated']}",
     ]
-    if status["state"] == "blocked":
+    if status["state"] == ImportState.BLOCKED:
         lines.append(
             f"  blocked: the sweep would deactivate {status['would_deactivate']} people,"
             " over the allowed share;"

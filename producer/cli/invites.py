@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
+from core.settings import get_settings
 from producer.cli.imports import tenant_timezone_of
 from producer.cli.running import async_command
 from producer.control import retry_failed_invites, send_pending_invites
 from producer.timezones import parse_send_at
-from worker.settings import get_settings
 
 
 @click.group()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
+from core.vocabulary import DEFAULT_BLANK_CELLS, BlankCells
 from producer.fields import FIELDS
 from producer.mapping import IGNORE, normalise
-from worker.vocabulary import BLANK_CELLS, DEFAULT_BLANK_CELLS
 
 blank_cells_option = click.option(
     "--blank-cells",
-    type=click.Choice(BLANK_CELLS),
+    type=click.Choice(tuple(BlankCells)),
     default=DEFAULT_BLANK_CELLS,
     show_default=True,
     help="clear: a blank cell clears the stored value; keep: it leaves the stored value as it is.",

@@ -8,22 +8,22 @@ from typing import Any, BinaryIO
 
 import click
 
+from core.db import connection
+from core.errors import FileRejected
+from core.settings import get_settings
+from core.vocabulary import DEFAULT_MODE, FILE_MODES
 from producer.cli.options import blank_cells_option, map_option
 from producer.cli.running import run_async
 from producer.review import review_file
 from producer.review.changes import CHANGES_PAGE
 from producer.review.report import render_review
 from producer.review.review import ROW_DETAILS_CAP
-from worker.db import connection
-from worker.errors import FileRejected
-from worker.settings import get_settings
-from worker.vocabulary import DEFAULT_MODE, MODES
 
 
 @click.command("review")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--tenant", required=True, help="The tenant the people belong to.")
-@click.option("--mode", type=click.Choice(MODES), default=DEFAULT_MODE, show_default=True)
+@click.option("--mode", type=click.Choice(FILE_MODES), default=DEFAULT_MODE, show_default=True)
 @blank_cells_option
 @map_option
 @click.option("--sheet", help="A workbook's sheet to read (default: the first whose header matches).")

@@ -17,9 +17,9 @@ import asyncpg
 import click
 import redis
 
-from worker.errors import BulkImportError
-from worker.logs import redact
-from worker.settings import get_settings
+from core.errors import BulkImportError
+from core.logs import redact
+from core.settings import get_settings
 
 T = TypeVar("T")
 

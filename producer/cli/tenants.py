@@ -6,9 +6,9 @@ import json
 
 import click
 
+from core.settings import get_settings
 from producer.cli.running import async_command
 from producer.control import update_tenant
-from worker.settings import get_settings
 
 
 @click.group()

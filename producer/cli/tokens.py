@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
+from core.db import connection
+from core.errors import BulkImportError
+from core.settings import get_settings
 from producer.cli.running import async_command
 from producer.web.tokens import create_token, describe, revoke_token
-from worker.db import connection
-from worker.errors import BulkImportError
-from worker.settings import get_settings
 
 
 @click.group()

@@ -7,12 +7,13 @@ from typing import Any
 
 import click
 
+from core.db import connection
+from core.settings import get_settings
+from core.vocabulary import ImportState
 from producer.cli.running import async_command, emit
 from producer.control import preview_undo, undo_import
 from producer.progress import wait_for_import
 from producer.reports import import_status
-from worker.db import connection
-from worker.settings import get_settings
 
 # The preview's text shows this many of the lines it cannot restore (--json: up to 1,000).
 SHOWN_LINES = 20
@@ -90,5 +91,5 @@ async def undo(import_id: int, dry_run: bool, wait: bool, as_json: bool) -> None
     async with connection(settings.database_url) as conn:
         status = await import_status(conn, undo_id)
     emit(status, as_json, undo_status_text)
-    if status["state"] != "done":
+    if status["state"] != ImportState.DONE:
         sys.exit(1)

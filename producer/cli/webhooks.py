@@ -7,12 +7,12 @@ import json
 
 import click
 
+from core.db import connection
+from core.settings import get_settings
+from core.vocabulary import DeliveryState, EventType
+from core.webhooks import endpoints
 from producer.cli.running import async_command
 from producer.webhooks import list_deliveries, redeliver
-from worker import endpoints
-from worker.db import connection
-from worker.settings import get_settings
-from worker.vocabulary import DELIVERY_STATES, EVENT_TYPES
 
 
 @click.group()
@@ -25,7 +25,7 @@ def webhook() -> None:
 @click.argument("url")
 @click.option(
     "--events",
-    help=f"Comma-separated event types (default: all of {', '.join(EVENT_TYPES)}).",
+    help=f"Comma-separated event types (default: all of {', '.join(tuple(EventType))}).",
 )
 @async_command
 async def webhook_add(tenant: str, url: str, events: str | None) -> None:
@@ -80,7 +80,7 @@ async def webhook_rotate(tenant: str, endpoint_id: int) -> None:
 
 @webhook.command("deliveries")
 @click.option("--tenant", help="Only this tenant's (default: every tenant's).")
-@click.option("--state", type=click.Choice(DELIVERY_STATES))
+@click.option("--state", type=click.Choice(tuple(DeliveryState)))
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @async_command
 async def webhook_deliveries(tenant: str | None, state: str | None, limit: int) -> None:

@@ -25,15 +25,15 @@ from pathlib import Path
 import click
 
 import schema
+from core.db import connection, ensure_database
+from core.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, Settings, configured_url, use_services
+from core.vocabulary import Mode
 from producer.demo.embedded import local_services
 from producer.demo.sample import write_people_csv
 from producer.progress import wait_for_import
 from producer.reports import import_status, write_people
 from producer.submit import ImportRequest, submit_import_async
 from producer.web.tokens import create_token
-from worker.db import connection, ensure_database
-from worker.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, Settings, configured_url, use_services
-from worker.vocabulary import SYNC, UPSERT
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -159,10 +159,10 @@ def run_demo(
         second = write_people_csv(folder / "people-sync.csv", rows, skip=gone)
         click.echo(f"\nGenerated {first} ({rows} people in teams of 12, each with a manager)")
         with running_worker(folder / "worker.log"):
-            click.echo(_summary(asyncio.run(_import(settings, first, tenant, UPSERT))))
-            click.echo(_summary(asyncio.run(_import(settings, first, tenant, UPSERT))))
+            click.echo(_summary(asyncio.run(_import(settings, first, tenant, Mode.UPSERT))))
+            click.echo(_summary(asyncio.run(_import(settings, first, tenant, Mode.UPSERT))))
             click.echo("  (the same file again: nothing changes)")
-            click.echo(_summary(asyncio.run(_import(settings, second, tenant, SYNC))))
+            click.echo(_summary(asyncio.run(_import(settings, second, tenant, Mode.SYNC))))
             click.echo(f"  ({len(gone)} people were missing from {second.name}: deactivated, not deleted)")
             click.echo(f"\n$ bulk-import export --tenant {tenant}   (first rows)")
             click.echo(asyncio.run(_export_head(settings, tenant, 6)))

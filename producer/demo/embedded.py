@@ -34,7 +34,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import structlog
 
-from worker.errors import BulkImportError
+from core.errors import BulkImportError
 
 log = structlog.get_logger(__name__)
 

@@ -16,7 +16,7 @@ the n-th record after it on ``header_row + n``. A line break inside a quoted cel
 does not start a new row; blank rows are skipped but still counted.
 
 Anything that makes the whole file unreadable raises
-:class:`~worker.errors.FileRejected` with one sentence the admin can act on.
+:class:`~core.errors.FileRejected` with one sentence the admin can act on.
 
 A workbook's archive is checked before the reader sees it (ZIP bombs, entity
 bombs, oversized sheets, passwords), then one sheet is read whole by

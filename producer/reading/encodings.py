@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import codecs
 
-from worker.errors import FileRejected
+from core.errors import FileRejected
 
 SAVE_AS_CSV = "in Excel choose File › Save As › CSV UTF-8"
 LABELS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-1252"}

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO, Self
 
+from core.errors import FileRejected
 from producer.reading.dialect import choose_layout, is_blank, width
 from producer.reading.encodings import LABELS, SAVE_AS_CSV, detect_encoding, is_encodable, too_big
-from worker.errors import FileRejected
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer

@@ -18,10 +18,10 @@ from typing import BinaryIO
 
 from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook, PasswordError, SheetTypeEnum
 
+from core.errors import FileRejected
 from producer.mapping import map_header
 from producer.reading.dialect import count_preamble, is_blank, width
 from producer.reading.source import ReadLimits, RowSource, SourceRow
-from worker.errors import FileRejected
 
 __all__ = ["WorkbookSource", "cell_text", "open_workbook"]
 

@@ -3,8 +3,7 @@
 Modules:
 
 - ``review``: :func:`review_file`, the review itself (one rolled-back,
-  read-only transaction; the file streamed into a temporary table) and
-  ``ACTIONS``.
+  read-only transaction; the file streamed into a temporary table).
 - ``checks``: the capped problem lists (``ProblemLog``) and the cross-row
   checks answered in PostgreSQL: repeated e-mails, e-mail domain typos, team
   spellings, managers.
@@ -15,6 +14,6 @@ Modules:
   ``bulk-import review`` command itself is :mod:`producer.cli.review`).
 """
 
-from producer.review.review import ACTIONS, review_file
+from producer.review.review import review_file
 
-__all__ = ["ACTIONS", "review_file"]
+__all__ = ["review_file"]

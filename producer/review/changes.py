@@ -28,10 +28,11 @@ from typing import Any
 
 import asyncpg
 
+from core.columns import SECONDARY_TEAMS
+from core.vocabulary import Action, PersonStatus
 from producer.fields import FIELDS, FIELDS_BY_NAME
 from producer.queries import QUERIES
 from producer.validation import team_key
-from worker.vocabulary import ACTIVE, SECONDARY_TEAMS, UPDATE
 
 __all__ = ["CHANGES_PAGE", "ChangeRule", "changed_rows", "person_changes", "row_actions"]
 
@@ -61,8 +62,8 @@ def person_changes(record: asyncpg.Record) -> list[dict[str, Any]]:
         for field in _FIELDS
         if _differs(field, record[f"old_{field}"], record[f"new_{field}"])
     ]
-    if record["old_status"] != ACTIVE:
-        changes.append(_change(STATUS, record["old_status"], ACTIVE))
+    if record["old_status"] != PersonStatus.ACTIVE:
+        changes.append(_change(STATUS, record["old_status"], PersonStatus.ACTIVE))
     if record["old_manager"] != record["new_manager"]:
         changes.append(_change(MANAGER, record["old_manager"], record["new_manager"]))
     return changes
@@ -115,7 +116,7 @@ async def row_actions(conn: asyncpg.Connection, rule: ChangeRule, cap: int) -> l
     previews = []
     async for r in conn.cursor(*rule.query(), False, 0, cap, prefetch=_PREFETCH):
         preview: dict[str, Any] = {"row": r["row_number"], "email": r["email"], "action": r["action"]}
-        if r["action"] == UPDATE:
+        if r["action"] == Action.UPDATE:
             preview["changes"] = person_changes(r)
         previews.append(preview)
     return previews

@@ -19,11 +19,11 @@ from typing import Any
 
 import asyncpg
 
+from core.vocabulary import Mode
 from producer.mapping import ColumnMapping
 from producer.queries import QUERIES
 from producer.validation import Problem, _shown
 from producer.webmail import PROVIDER_SET, email_domain_typo
-from worker.vocabulary import ADD_ONLY
 
 MAX_LISTED = 1_000
 MAX_EXAMPLES = 20
@@ -221,7 +221,7 @@ async def check_managers(
 ) -> None:
     """Warn on Manager rows that will not become their team's manager, saying who does."""
     column = mapping.header_of("role")
-    async for r in _stream(conn, "review_extra_managers", tenant, mode == ADD_ONLY):
+    async for r in _stream(conn, "review_extra_managers", tenant, mode == Mode.ADD_ONLY):
         team = r["team"]
         if r["kept_manager"] is not None:
             message = (

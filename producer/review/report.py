@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
+from core.vocabulary import DEFAULT_BLANK_CELLS, Mode
 from producer.fields import FIELDS_BY_NAME
 from producer.mapping import IGNORE
-from worker.vocabulary import ADD_ONLY, DEFAULT_BLANK_CELLS, SYNC
 
 SHOWN_PER_GROUP = 20
 SHOWN_PEOPLE = 20
@@ -176,9 +176,9 @@ def _preview_lines(review: dict[str, Any]) -> list[str]:
         f"{preview['update']:,} to update",
         f"{preview['unchanged']:,} unchanged",
     ]
-    if mode == ADD_ONLY:
+    if mode == Mode.ADD_ONLY:
         counts.append(f"{preview['skip']:,} skipped (already there)")
-    if mode == SYNC:
+    if mode == Mode.SYNC:
         counts.append(f"{preview['deactivate']:,} to deactivate")
     options = (
         mode
@@ -187,7 +187,7 @@ def _preview_lines(review: dict[str, Any]) -> list[str]:
     )
     lines = ["", _heading(f"The import ({options}) would", "blue"), "  " + ", ".join(counts)]
     lines += _change_lines(review)
-    if mode == SYNC:
+    if mode == Mode.SYNC:
         people = preview["deactivate_people"][:SHOWN_PEOPLE]
         if people:
             more = preview["deactivate"] - len(people)

@@ -24,6 +24,10 @@ from typing import Any, BinaryIO
 
 import asyncpg
 
+from core.columns import VALUE_COLUMNS
+from core.errors import BulkImportError, FileRejected
+from core.settings import get_settings
+from core.vocabulary import DEFAULT_BLANK_CELLS, DEFAULT_MODE, FILE_MODES, Action, BlankCells, Mode, RowStatus
 from producer.choices import map_with_choices
 from producer.fields import FIELDS_BY_NAME
 from producer.mapping import ColumnMapping
@@ -40,23 +44,8 @@ from producer.review.checks import (
 )
 from producer.submit import check_blank_cells, no_data_rows, require_importable
 from producer.validation import validate_row
-from worker.errors import BulkImportError, FileRejected
-from worker.settings import get_settings
-from worker.vocabulary import (
-    ACTIONS,
-    ADD_ONLY,
-    CREATE,
-    DEFAULT_BLANK_CELLS,
-    DEFAULT_MODE,
-    INVALID,
-    KEEP,
-    MODES,
-    SYNC,
-    UPDATE,
-    VALUE_COLUMNS,
-)
 
-__all__ = ["ACTIONS", "review_file"]
+__all__ = ["review_file"]
 
 # Per-row details are for programs; past this many rows they are cut short.
 ROW_DETAILS_CAP = 100_000
@@ -102,7 +91,7 @@ async def review_file(
 
     ``importable`` is false, with an ``error``, when required columns are
     missing; a file that cannot be read at all raises
-    :class:`~worker.errors.FileRejected`. ``row_details`` adds ``rows_preview``
+    :class:`~core.errors.FileRejected`. ``row_details`` adds ``rows_preview``
     (each row's e-mail and action; an update also its ``changes``). The
     review always carries ``changes``, one page of the rows to update with
     what changes for each person (:mod:`producer.review.changes`):
@@ -118,8 +107,8 @@ async def review_file(
     ``remembered``, ``ignored``). Writes nothing to the database (the choices
     are remembered by the import, not here).
     """
-    if mode not in MODES:
-        raise BulkImportError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
+    if mode not in FILE_MODES:
+        raise BulkImportError(f"unknown mode {mode!r}: choose one of {', '.join(FILE_MODES)}")
     if changes_offset < 0 or changes_limit < 0:
         raise BulkImportError("changes_offset and changes_limit cannot be negative")
     page = (changes_offset, min(changes_limit, ROW_DETAILS_CAP))
@@ -155,7 +144,7 @@ async def _review(
 ) -> dict[str, Any]:
     errors, warnings = ProblemLog(), ProblemLog()
     total = await _load_rows(conn, source, mapping, errors, warnings)
-    await _check_rows(conn, tenant, mode, blank_cells == KEEP, mapping, errors, warnings)
+    await _check_rows(conn, tenant, mode, blank_cells == BlankCells.KEEP, mapping, errors, warnings)
     actions = {r["action"]: r["rows"] for r in await conn.fetch(QUERIES["review_action_counts"])}
     importable = not mapping.missing_required and total > 0
     review: dict[str, Any] = {
@@ -182,15 +171,15 @@ async def _review(
         },
         "rows": {
             "total": total,
-            "valid": total - actions.get(INVALID, 0),
-            "invalid": actions.get(INVALID, 0),
+            "valid": total - actions.get(RowStatus.INVALID, 0),
+            "invalid": actions.get(RowStatus.INVALID, 0),
             "blank": source.blank_rows,
         },
         **_problems(errors, warnings),
         "preview": await _preview(conn, tenant, mode, share, actions, importable),
     }
-    rule = ChangeRule(tenant, tuple(mapping.fields), mode == ADD_ONLY, blank_cells == KEEP)
-    review["changes"] = await changed_rows(conn, rule, actions.get(UPDATE, 0), *page)
+    rule = ChangeRule(tenant, tuple(mapping.fields), mode == Mode.ADD_ONLY, blank_cells == BlankCells.KEEP)
+    review["changes"] = await changed_rows(conn, rule, actions.get(Action.UPDATE, 0), *page)
     if not importable:
         try:
             require_importable(mapping)
@@ -235,7 +224,7 @@ async def _check_rows(
     """The cross-row checks, and each row's action (which the warnings depend on)."""
     await check_duplicate_emails(conn, mapping, errors)
     await conn.execute(
-        QUERIES["review_classify_rows"], tenant, list(mapping.fields), mode == ADD_ONLY, keep_blank
+        QUERIES["review_classify_rows"], tenant, list(mapping.fields), mode == Mode.ADD_ONLY, keep_blank
     )
     await conn.execute(QUERIES["review_analyze_rows"])  # the checks below filter on the new actions
     await check_domain_typos(conn, tenant, mapping, warnings)
@@ -296,13 +285,13 @@ async def _preview(
     importable: bool,
 ) -> dict[str, Any]:
     """The import's outcome counts; for sync, the sweep and whether its guard would stop it."""
-    preview: dict[str, Any] = {action: actions.get(action, 0) for action in ACTIONS}
+    preview: dict[str, Any] = {action: actions.get(action, 0) for action in tuple(Action)}
     preview |= {"deactivate": 0, "admins_kept": 0, "would_block": False, "deactivate_people": []}
-    if mode != SYNC or not importable:
+    if mode != Mode.SYNC or not importable:
         return preview
     sweep = await conn.fetchrow(QUERIES["review_sweep_counts"], tenant)
     # The sweeper runs after the rows and counts the active people then.
-    active = sweep["active"] + preview[CREATE] + sweep["reactivated"]
+    active = sweep["active"] + preview[Action.CREATE] + sweep["reactivated"]
     people = await conn.fetch(QUERIES["review_sweep_people"], tenant, DEACTIVATE_LISTED)
     preview |= {
         "deactivate": sweep["would_deactivate"],

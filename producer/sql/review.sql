@@ -60,7 +60,7 @@ FROM review_rows WHERE duplicate_of IS NOT NULL ORDER BY row_number;
 -- What the import would do with each row of tenant $1; $2 lists the fields the
 -- file has a column for; $3 is true in add-only mode; $4 is true when the
 -- import keeps blank cells (blank_cells = 'keep'). Mirrors
--- worker.rows.desired_person and is_unchanged (tests/integration/test_vocabulary
+-- core.rows.desired_person and is_unchanged (tests/integration/test_vocabulary
 -- checks that they agree): an absent column keeps the stored value, and so
 -- does a blank cell under $4 (otherwise it clears it: a blank role is
 -- 'learner'); a deactivated person is reactivated (an update), and a team

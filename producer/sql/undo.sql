@@ -1,5 +1,5 @@
 -- Asking for an undo (producer.control.undo_import); the undo itself runs on
--- the workers (worker.undo).
+-- the workers (core.undo).
 -- Named statements: a block runs from its "-- name: NAME" line to the next.
 
 -- name: live_undo_of_import

@@ -26,6 +26,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from core.db import connection
+from core.errors import ImportNotFound
+from core.imports import tenant_of_import
+from core.settings import Settings
+from core.vocabulary import DEFAULT_BLANK_CELLS, DEFAULT_MODE, FILE_MODES, BlankCells, InviteOption
 from producer.control import cancel_import, preview_undo, undo_import
 from producer.queries import QUERIES
 from producer.reports import import_status
@@ -41,18 +46,6 @@ from producer.web.offload import in_own_loop
 from producer.web.openapi import OPENAPI
 from producer.web.tokens import Principal, check_tenant_id, verify_token
 from producer.web.uploads import uploaded_csv
-from worker.db import connection
-from worker.errors import ImportNotFound
-from worker.imports import tenant_of_import
-from worker.settings import Settings
-from worker.vocabulary import (
-    BLANK_CELLS,
-    DEFAULT_BLANK_CELLS,
-    DEFAULT_MODE,
-    INVITE_NONE,
-    INVITE_OPTIONS,
-    MODES,
-)
 
 log = structlog.get_logger(__name__)
 
@@ -182,8 +175,8 @@ async def review(request: Request) -> Response:
     principal = await _principal(request)
     tenant = _tenant(request, principal, required=True)
     assert tenant is not None
-    mode = _choice(request, "mode", MODES, DEFAULT_MODE)
-    blank_cells = _choice(request, "blank_cells", BLANK_CELLS, DEFAULT_BLANK_CELLS)
+    mode = _choice(request, "mode", FILE_MODES, DEFAULT_MODE)
+    blank_cells = _choice(request, "blank_cells", tuple(BlankCells), DEFAULT_BLANK_CELLS)
     sheet = request.query_params.get("sheet") or None
     mapping = _mapping(request)
     # One page of the people to update with their changes (a browser shows 50 at a time).
@@ -215,11 +208,11 @@ async def submit(request: Request) -> Response:
     principal = await _principal(request)
     tenant = _tenant(request, principal, required=True)
     assert tenant is not None
-    mode = _choice(request, "mode", MODES, None)
-    blank_cells = _choice(request, "blank_cells", BLANK_CELLS, DEFAULT_BLANK_CELLS)
-    invites = _choice(request, "invites", INVITE_OPTIONS, INVITE_NONE)
+    mode = _choice(request, "mode", FILE_MODES, None)
+    blank_cells = _choice(request, "blank_cells", tuple(BlankCells), DEFAULT_BLANK_CELLS)
+    invites = _choice(request, "invites", tuple(InviteOption), InviteOption.NONE)
     raw_send_at = request.query_params.get("send_at") or None
-    if (invites == "at") != (raw_send_at is not None):
+    if (invites == InviteOption.AT) != (raw_send_at is not None):
         raise ApiError(400, "send_at is required with invites=at, and only with it")
     key = request.headers.get("idempotency-key") or None
     if key is not None and (len(key) > _MAX_KEY_CHARS or not key.isprintable()):

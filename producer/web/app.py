@@ -14,6 +14,10 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from core.db import create_pool
+from core.errors import BulkImportError
+from core.logs import configure_logging, render_library_loggers
+from core.settings import Settings, get_settings
 from producer.web import admin, dashboard, hooks, webhook_pages
 from producer.web.api import ROUTES
 from producer.web.errors import (
@@ -26,10 +30,6 @@ from producer.web.errors import (
     on_unreachable,
 )
 from producer.web.operators import NotAnOperator
-from worker.db import create_pool
-from worker.errors import BulkImportError
-from worker.logs import configure_logging, render_library_loggers
-from worker.settings import Settings, get_settings
 
 log = structlog.get_logger(__name__)
 

@@ -4,7 +4,7 @@ Queues (ready, in progress, delayed, dead-lettered), the broker processes
 alive, every tenant's imports with progress, rate and ETA; an import's page
 with its rejected rows; and the actions: retry a queue's dead letters, cancel,
 resume, approve a blocked sweep, send pending invites. The actions call
-:mod:`producer.control` (and :mod:`worker.queues` for dead letters), as the
+:mod:`producer.control` (and :mod:`core.queues` for dead letters), as the
 command line does. A little JavaScript (``static/dashboard.js``) refreshes the
 figures from the JSON routes every 2 seconds. Who may see it:
 :mod:`producer.web.operators`.
@@ -22,6 +22,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from core.errors import BulkImportError, ImportNotFound
+from core.imports import tenant_of_import
+from core.queues import retry_dead_letters
+from core.settings import Settings
 from producer.control import (
     cancel_import,
     resume_import,
@@ -36,10 +40,6 @@ from producer.web.offload import in_own_loop
 from producer.web.operators import COOKIE, COOKIE_MAX_AGE_S, NotAnOperator, Operator
 from producer.web.overview import RECENT_IMPORTS, import_detail, overview
 from producer.web.pages import page
-from worker.errors import BulkImportError, ImportNotFound
-from worker.imports import tenant_of_import
-from worker.queues import retry_dead_letters
-from worker.settings import Settings
 
 log = structlog.get_logger(__name__)
 

@@ -15,8 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from producer.web.pages import page
-from worker.errors import (
+from core.errors import (
     BulkImportError,
     FileRejected,
     ImportNotFound,
@@ -24,6 +23,7 @@ from worker.errors import (
     ServiceUnavailable,
     WebhookNotFound,
 )
+from producer.web.pages import page
 
 log = structlog.get_logger(__name__)
 

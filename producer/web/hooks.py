@@ -21,10 +21,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from core.webhooks import endpoints
 from producer.web.api import _MAX_ID, _number, _pool, _principal, _settings, _tenant
 from producer.web.errors import ApiError
 from producer.webhooks import FEED_PAGE, events_after, list_deliveries, redeliver
-from worker import endpoints
 
 log = structlog.get_logger(__name__)
 

@@ -1,7 +1,7 @@
 """``GET /metrics``: Prometheus text, computed at scrape time.
 
 Workers are separate processes, so nothing here counts in memory: queue depths
-are read from Redis (:mod:`worker.queues`) and row and invite totals from
+are read from Redis (:mod:`core.queues`) and row and invite totals from
 PostgreSQL on every scrape, then handed to ``prometheus_client`` to render.
 A scrape costs a handful of Redis reads and four aggregate queries.
 """
@@ -19,16 +19,14 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
+from core.queues import broker_processes, queue_depths
+from core.settings import Settings
+from core.vocabulary import OUTCOMES, DeliveryState, ImportState, InviteState, RowStatus
 from producer.queries import QUERIES
 from producer.web.operators import operator
-from worker.queues import broker_processes, queue_depths
-from worker.settings import Settings
-from worker.vocabulary import INVALID, OUTCOMES
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-ROW_OUTCOMES = (*OUTCOMES, INVALID)
-INVITE_STATUSES = ("pending", "scheduled", "sending", "sent", "failed", "cancelled")
-IMPORT_STATES = ("queued", "running", "finalizing", "done", "failed", "cancelled", "blocked")
+ROW_OUTCOMES = (*OUTCOMES, RowStatus.INVALID)
 
 
 class _Snapshot(Collector):
@@ -74,23 +72,23 @@ async def read_metrics(pool: asyncpg.Pool, client: redis.asyncio.Redis, settings
         "Invitations that reached an end: sent, or failed for good.",
         labels=["outcome"],
     )
-    for outcome in ("sent", "failed"):
-        sent.add_metric([outcome], invites.get(outcome, 0))
+    for end in (InviteState.SENT, InviteState.FAILED):
+        sent.add_metric([end], invites.get(end, 0))
     by_status = GaugeMetricFamily(
         "bulk_import_invites_by_status", "Invitations by their current status.", labels=["status"]
     )
-    for status in INVITE_STATUSES:
+    for status in InviteState:
         by_status.add_metric([status], invites.get(status, 0))
     states = GaugeMetricFamily("bulk_import_imports", "Imports by state.", labels=["state"])
-    for state in IMPORT_STATES:
+    for state in ImportState:
         states.add_metric([state], imports.get(state, 0))
     deliveries = CounterMetricFamily(
         "bulk_import_webhook_deliveries",
         "Webhook deliveries that reached an end: delivered (a 2xx), or dead (retries ran out, or 410 Gone).",
         labels=["outcome"],
     )
-    for outcome in ("delivered", "dead"):
-        deliveries.add_metric([outcome], hooks[outcome])
+    for settled in (DeliveryState.DELIVERED, DeliveryState.DEAD):
+        deliveries.add_metric([settled], hooks[settled])
     waiting = GaugeMetricFamily(
         "bulk_import_webhook_deliveries_pending",
         "Webhook deliveries still to be made: all of them (pending), and those that failed at least once.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.vocabulary import DeliveryState, InviteOption
 from producer.web.openapi_parts import (
     BLANK_CELLS_PARAM,
     CHANGES_PAGE_PARAMS,
@@ -22,7 +23,6 @@ from producer.web.openapi_parts import (
     json,
     query,
 )
-from worker.vocabulary import DELIVERY_STATES, INVITE_OPTIONS
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -93,7 +93,7 @@ OPENAPI: dict[str, Any] = {
                     query(
                         "invites",
                         "When to send invitations (default none).",
-                        {"type": "string", "enum": list(INVITE_OPTIONS)},
+                        {"type": "string", "enum": list(tuple(InviteOption))},
                     ),
                     query(
                         "send_at",
@@ -240,7 +240,7 @@ OPENAPI: dict[str, Any] = {
                     query(
                         "state",
                         "pending, delivered or dead.",
-                        {"type": "string", "enum": list(DELIVERY_STATES)},
+                        {"type": "string", "enum": list(tuple(DeliveryState))},
                     ),
                     query("limit", "At most this many (1-1000, default 50).", {"type": "integer"}),
                     TENANT,

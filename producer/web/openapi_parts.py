@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.vocabulary import DEFAULT_BLANK_CELLS, FILE_MODES, BlankCells, EventType
 from producer.review.changes import CHANGES_PAGE
 from producer.review.review import ROW_DETAILS_CAP
-from producer.submit import MODES
-from worker.vocabulary import BLANK_CELLS, DEFAULT_BLANK_CELLS, EVENT_TYPES
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 CSV_BODY = {
@@ -34,7 +33,7 @@ ENDPOINT_REQUEST = {
         "url": {"type": "string", "format": "uri"},
         "events": {
             "type": "array",
-            "items": {"type": "string", "enum": list(EVENT_TYPES)},
+            "items": {"type": "string", "enum": list(tuple(EventType))},
             "description": "The event types to receive (default: all).",
         },
     },
@@ -75,12 +74,12 @@ def errors(*codes: int) -> dict[str, Any]:
 SHEET = query(
     "sheet", "A workbook's sheet to read (default: the first whose header matches).", {"type": "string"}
 )
-MODE = query("mode", "upsert, sync or add-only.", {"type": "string", "enum": list(MODES)})
+MODE = query("mode", "upsert, sync or add-only.", {"type": "string", "enum": list(FILE_MODES)})
 BLANK_CELLS_PARAM = query(
     "blank_cells",
     "clear (default): a blank cell in a column of the file clears the stored value;"
     " keep: it leaves the stored value as it is (a new person gets the column's default).",
-    {"type": "string", "enum": list(BLANK_CELLS), "default": DEFAULT_BLANK_CELLS},
+    {"type": "string", "enum": list(tuple(BlankCells)), "default": DEFAULT_BLANK_CELLS},
 )
 MAPPING = query(
     "mapping",

@@ -9,11 +9,12 @@ from typing import Any
 
 from starlette.requests import Request
 
+from core.queues import broker_processes, queue_depths
+from core.recovery import stalled_since
+from core.settings import Settings
+from core.vocabulary import ImportState
 from producer.queries import QUERIES
 from producer.reports import import_status
-from worker.queues import broker_processes, queue_depths
-from worker.recovery import stalled_since
-from worker.settings import Settings
 
 RECENT_IMPORTS = 50
 _COUNTS = ("created", "updated", "unchanged", "skipped", "failed")
@@ -28,7 +29,7 @@ def progress(counts: dict[str, Any], now: datetime) -> dict[str, Any]:
     """
     valid = counts["total_rows"] - counts["invalid_rows"]
     settled = sum(counts[name] for name in _COUNTS)
-    running = counts["state"] == "running"
+    running = counts["state"] == ImportState.RUNNING
     started = counts["started_at"]
     elapsed = (now - started).total_seconds() if started is not None else 0.0
     rate = settled / elapsed if running and elapsed > 0 else None

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from core.errors import BulkImportError
 from producer.queries import QUERIES
-from worker.errors import BulkImportError
 
 TOKEN_PREFIX = "bi_"
 # The tenants table's own rule for ids (schema/0001_initial.sql).

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 
 from starlette.requests import Request
 
+from core.settings import Settings
 from producer.web.errors import ApiError
-from worker.settings import Settings
 
 
 @contextlib.asynccontextmanager

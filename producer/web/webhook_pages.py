@@ -12,13 +12,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from core.errors import BulkImportError
+from core.vocabulary import DeliveryState
 from producer.queries import QUERIES
 from producer.web import operators
 from producer.web.dashboard import back_with, flash
 from producer.web.pages import page
 from producer.webhooks import list_deliveries, redeliver
-from worker.errors import BulkImportError
-from worker.vocabulary import DELIVERY_STATES
 
 log = structlog.get_logger(__name__)
 
@@ -28,7 +28,7 @@ DELIVERIES_SHOWN = 200
 async def webhooks_page(request: Request) -> Response:
     who = await operators.operator(request)
     state = request.query_params.get("state") or None
-    if state not in (None, *DELIVERY_STATES):
+    if state not in (None, *tuple(DeliveryState)):
         state = None
     pool = request.app.state.pool
     shown = await list_deliveries(pool, request.query_params.get("tenant") or None, state, DELIVERIES_SHOWN)
@@ -40,7 +40,7 @@ async def webhooks_page(request: Request) -> Response:
         deliveries=shown,
         counts=dict(counts),
         state=state,
-        states=DELIVERY_STATES,
+        states=tuple(DeliveryState),
         shown_max=DELIVERIES_SHOWN,
         **flash(request, who),
     )

@@ -82,7 +82,7 @@ sys.path.insert(0, str(ROOT))
 MEASUREMENTS = ("ceiling", "stock_ceiling", "system", "updates", "naive", "copy", "producer", "fairness")
 DEFAULT_MEASUREMENTS = ("ceiling", "stock_ceiling", "system", "naive", "copy")
 FAIRNESS_SMALL_ROWS = 40  # the small import of the fairness measurement
-ENQUEUE_CHUNK = 1_000  # what the dispatcher sends per pipeline (worker.imports.DISPATCH_BATCH)
+ENQUEUE_CHUNK = 1_000  # what the dispatcher sends per pipeline (core.imports.DISPATCH_BATCH)
 
 
 # --------------------------------------------------------------------------- profiling aids
@@ -349,7 +349,7 @@ class Bench:
         """
         import redis
 
-        from worker.queues import enqueue_many
+        from core.queues import enqueue_many
 
         sys.path.insert(0, str(BENCH_DIR))
         import noop_actor

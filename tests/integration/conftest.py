@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from core.db import connect
 from tests.support.drills import shared_server_database
 from tests.support.environment import SERVER_URL, TEST_DATABASE
-from worker.db import connect
 
 
 @pytest.fixture(scope="module")

@@ -16,12 +16,12 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from core.settings import Settings
 from producer.web.admin.session import COOKIE, TENANT_COOKIE
 from producer.web.app import create_app
 from producer.web.operators import csrf_token
 from producer.web.tokens import create_token
 from tests.support.imports import person, run_import, write_csv
-from worker.settings import Settings
 
 HTML = {"Accept": "text/html"}
 

@@ -24,6 +24,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from core.settings import Settings
 from producer.control import update_tenant
 from producer.fields import TEMPLATE_HEADERS
 from producer.reports import FINAL_STATES
@@ -31,7 +32,6 @@ from producer.web.app import create_app
 from producer.web.tokens import create_token
 from tests.support.imports import apply_import, person
 from tests.support.services import subprocess_env
-from worker.settings import Settings
 
 BULK_IMPORT = str(Path(sys.executable).parent / "bulk-import")
 PATHS = {
@@ -551,8 +551,8 @@ async def test_a_redis_outage_during_submit_answers_503(
 ) -> None:
     import redis
 
+    from core.queues import current_broker
     from tests.support.services import free_port
-    from worker.queues import current_broker
 
     broker = current_broker()
     # Nothing listens on this port: every enqueue fails to connect, as with Redis down.

@@ -21,8 +21,8 @@ import asyncpg
 import pytest
 
 import schema
+from core.db import QUERIES, connect
 from tests.support.environment import SERVER_URL
-from worker.db import QUERIES, connect
 
 OLD_PEOPLE, NEW_PEOPLE, NEW_TEAMS = 2_000, 20_000, 1_000
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from core.errors import BulkImportError
 from producer.review import review_file
 from producer.submit import ImportRequest
 from tests.support.imports import apply_import, person, write_csv
-from worker.errors import BulkImportError
 
 STORED = person(
     "Ann",

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import redis
 
-from worker.queues import current_broker, enqueue_many
+from core.queues import current_broker, enqueue_many
 
 broker = current_broker()
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from core.errors import BulkImportError
 from producer.choices import remembered_choices
 from producer.reports import import_status, write_failed_rows
 from producer.review import review_file
 from tests.support.imports import apply_import, write_csv
-from worker.errors import BulkImportError
 
 HEADER = ["Email", "First name", "Last name", "Titre"]
 ANN = ["ann@example.com", "Ann", "Lee", "Lead"]

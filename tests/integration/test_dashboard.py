@@ -16,11 +16,11 @@ from asgi_lifespan import LifespanManager
 from prometheus_client.parser import text_string_to_metric_families
 from test_api import TEAM, bearer, csv_body, poll_final, submit
 
+from core.settings import Settings
 from producer.web.app import create_app
 from producer.web.operators import COOKIE, csrf_token
 from producer.web.tokens import create_token
 from tests.support.imports import person
-from worker.settings import Settings
 
 
 @pytest.fixture

@@ -161,7 +161,7 @@ async def test_approve_sweep_resumes_a_blocked_import(
 async def test_resume_resends_rows_redis_lost(
     page: Any, worker: WorkerProcess, conn: Any, tenant: str, tmp_path: Path
 ) -> None:
-    from worker.queues import current_broker
+    from core.queues import current_broker
 
     broker = current_broker()
     worker.stop()
@@ -183,7 +183,7 @@ async def test_resume_resends_rows_redis_lost(
 async def test_retry_puts_dead_letters_back_and_they_are_processed(
     page: Any, worker: WorkerProcess, conn: Any, tenant: str, tmp_path: Path
 ) -> None:
-    from worker.queues import current_broker
+    from core.queues import current_broker
 
     broker = current_broker()
     namespace = broker.namespace

@@ -22,8 +22,8 @@ import psutil
 import pytest
 import redis
 
+from core.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
 from producer.demo.embedded import local_services, port_answers
-from worker.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
 
 REPO = Path(__file__).resolve().parents[2]
 # Holds embedded servers open, reports their pids, then waits to be killed.
@@ -32,8 +32,8 @@ import json, sys, time
 from pathlib import Path
 import psutil
 from producer.demo.embedded import local_services
-from worker.logs import configure_logging
-from worker.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
+from core.logs import configure_logging
+from core.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
 configure_logging()  # log lines to stderr, leaving stdout to the report
 with local_services(None, None, default_database_url=DEFAULT_DATABASE_URL,
                     default_redis_url=DEFAULT_REDIS_URL, force_embedded=True,

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from core.db import connect
 from producer.reports import import_status
 from tests.support.drills import (
     Drill,
@@ -31,7 +32,6 @@ from tests.support.drills import (
 )
 from tests.support.imports import wait_final, write_csv
 from tests.support.services import MailServer, wait_until
-from worker.db import connect
 
 # A drill is two imports, a fault and a recovery: on a loaded two-core machine
 # that can outlast the suite's five-minute default.

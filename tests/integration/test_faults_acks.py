@@ -1,4 +1,4 @@
-"""Fault drills: acknowledgements sent in batches (``worker.queues.redis._AckBuffer``).
+"""Fault drills: acknowledgements sent in batches (``core.queues.redis._AckBuffer``).
 
 A worker acknowledges its finished messages in one Redis call a couple of
 milliseconds after they finished, not one call per message. These drills
@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from core import queues
 from tests.support.drills import (
     Drill,
     check_invariants,
@@ -29,7 +30,6 @@ from tests.support.drills import (
 )
 from tests.support.imports import wait_final, write_csv
 from tests.support.services import MailServer, wait_until
-from worker import queues
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.usefixtures("smtp_server")]
 

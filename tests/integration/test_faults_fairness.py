@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from core.db import connect
 from tests.support.drills import (
     Drill,
     check_invariants,
@@ -27,7 +28,6 @@ from tests.support.drills import (
 )
 from tests.support.environment import SERVER_URL, TEST_DATABASE
 from tests.support.imports import wait_final, write_csv
-from worker.db import connect
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1_200), pytest.mark.usefixtures("smtp_server")]
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from core.db import connect
 from tests.support.drills import (
     Drill,
     PrivateCluster,
@@ -32,7 +33,6 @@ from tests.support.drills import (
 )
 from tests.support.imports import wait_final, write_csv
 from tests.support.services import MailServer, wait_until
-from worker.db import connect
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.usefixtures("smtp_server")]
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from core.settings import get_settings
 from tests.support.imports import export_rows, person, run_import, wait_final, write_csv
 from tests.support.services import MailServer, WorkerProcess
-from worker.settings import get_settings
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -166,7 +166,7 @@ async def test_a_person_deactivated_before_the_send_is_not_invited(
 async def test_a_lost_delayed_message_is_recreated_from_the_database(
     conn: Any, tmp_path: Path, tenant: str, smtp_server: MailServer
 ) -> None:
-    from worker import invites
+    from core import invites
 
     await run_import(conn, write_csv(tmp_path / "a.csv", rows_for(tenant, 2)), tenant, invites="none")
     # Scheduled in PostgreSQL, but its delayed message never reaches Redis.

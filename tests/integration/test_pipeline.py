@@ -96,8 +96,8 @@ async def test_sync_deactivates_missing_people_and_a_later_import_reactivates(
 async def test_sync_guard_blocks_a_mass_deactivation_until_approved(
     conn: Any, tmp_path: Path, tenant: str
 ) -> None:
+    from core.settings import get_settings
     from producer.control import resume_import
-    from worker.settings import get_settings
 
     await run_import(conn, write_csv(tmp_path / "all.csv", TEAM), tenant)
 
@@ -257,11 +257,11 @@ async def test_a_row_message_delivered_twice_is_applied_once(conn: Any, tmp_path
 
 
 async def test_resume_resends_rows_whose_messages_were_lost(conn: Any, tmp_path: Path, tenant: str) -> None:
+    from core.imports import start_next_import
+    from core.settings import get_settings
     from producer.control import resume_import
     from producer.reading import open_csv
     from producer.submit import ImportRequest, record_import
-    from worker.imports import start_next_import
-    from worker.settings import get_settings
 
     # Recorded and started, but no message ever reached Redis (as after a
     # crash of the producer, or a Redis that lost everything).
@@ -280,8 +280,8 @@ async def test_resume_resends_rows_whose_messages_were_lost(conn: Any, tmp_path:
 async def test_resume_finishes_an_import_whose_finalize_message_was_lost(
     conn: Any, tmp_path: Path, tenant: str
 ) -> None:
+    from core.settings import get_settings
     from producer.control import resume_import
-    from worker.settings import get_settings
 
     status = await run_import(conn, write_csv(tmp_path / "a.csv", TEAM), tenant)
     # As if the worker died between claiming the finalizing step and sending it.
@@ -296,11 +296,11 @@ async def test_a_producer_held_back_by_a_full_row_queue_leaves_the_rest_to_a_wor
 ) -> None:
     import dataclasses
 
+    from core import outbox
+    from core.imports import start_next_import
+    from core.settings import get_settings
     from producer.reading import open_csv
     from producer.submit import ImportRequest, record_import
-    from worker import outbox
-    from worker.imports import start_next_import
-    from worker.settings import get_settings
 
     # The producer (this process) may fill the row queue up to 20 messages;
     # the worker, which runs the continuation, has the default limit.
@@ -324,11 +324,11 @@ async def test_an_import_capped_in_flight_is_topped_up_by_the_worker_until_done(
 ) -> None:
     import dataclasses
 
+    from core import outbox
+    from core.imports import start_next_import
+    from core.settings import get_settings
     from producer.reading import open_csv
     from producer.submit import ImportRequest, record_import
-    from worker import outbox
-    from worker.imports import start_next_import
-    from worker.settings import get_settings
 
     # This process sends 50 rows at most; the worker's continuations top the
     # import up as its rows settle.
@@ -351,11 +351,11 @@ async def test_a_capped_import_whose_rows_in_flight_were_lost_is_sent_again_from
 ) -> None:
     import dataclasses
 
+    from core import outbox
+    from core.imports import start_next_import
+    from core.settings import get_settings
     from producer.reading import open_csv
     from producer.submit import ImportRequest, record_import
-    from worker import outbox
-    from worker.imports import start_next_import
-    from worker.settings import get_settings
 
     people = [person(f"P{i}", "Row", f"p{i}@example.com", "Ops") for i in range(300)]
     with open_csv(write_csv(tmp_path / "a.csv", people)) as source:
@@ -381,16 +381,16 @@ async def test_status_says_since_when_an_import_has_not_moved(
 ) -> None:
     import dataclasses
 
+    from core import outbox
+    from core import status as worker_status
+    from core.imports import start_next_import
+    from core.settings import get_settings
     from producer import reports
     from producer.reading import open_csv
     from producer.submit import ImportRequest, record_import
-    from worker import outbox
-    from worker import status as worker_status
-    from worker.imports import start_next_import
-    from worker.settings import get_settings
 
     # Stalled after 0 s without progress, for this process's status only
-    # (the status JSON is built by worker.status).
+    # (the status JSON is built by core.status).
     impatient = dataclasses.replace(get_settings(), stall_after_s=0)
     monkeypatch.setattr(worker_status, "get_settings", lambda: impatient)
     with open_csv(write_csv(tmp_path / "a.csv", TEAM)) as source:

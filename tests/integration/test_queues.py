@@ -1,4 +1,4 @@
-"""worker.queues (and its Redis side, worker.queues.redis) against a real Redis
+"""core.queues (and its Redis side, core.queues.redis) against a real Redis
 and dramatiq's own RedisBroker: the depths it reads and the dead letters it
 puts back are the ones dramatiq wrote and reads. A namespace of its own, so
 the session's worker never sees them."""
@@ -13,11 +13,11 @@ import redis.asyncio
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 
+from core import queues
+from core.queues import redis as redis_queues
+from core.queues.redis_broker import BatchingRedisBroker
 from tests.support.environment import TEST_REDIS_NAMESPACE
 from tests.support.services import wait_until
-from worker import queues
-from worker.queues import redis as redis_queues
-from worker.queues.redis_broker import BatchingRedisBroker
 
 NAMESPACE = f"{TEST_REDIS_NAMESPACE}-queues"
 

@@ -20,12 +20,12 @@ import asyncpg
 import pytest
 
 import schema
+from core.db import connect
 from producer.demo.sample import people_rows, write_people_csv
 from producer.reading import open_source
 from producer.submit import ImportRequest, record_import
 from tests.support.environment import SERVER_URL
 from tests.support.imports import apply_import, write_csv
-from worker.db import connect
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

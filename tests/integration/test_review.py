@@ -23,6 +23,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.db import connection
+from core.errors import FileRejected
 from producer.cli.review import review_command
 from producer.demo.sample import write_people_csv
 from producer.fields import TEMPLATE_HEADERS
@@ -30,8 +32,6 @@ from producer.review import review_file
 from producer.review.checks import MAX_LISTED, one_edit_apart
 from producer.review.report import SHOWN_PER_GROUP
 from tests.support.imports import apply_import, person, write_csv
-from worker.db import connection
-from worker.errors import FileRejected
 
 STATUS_OF_ACTION = {"create": "created", "update": "updated", "unchanged": "unchanged", "skip": "skipped"}
 TEAM = [

@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from core.db import connection
+from core.errors import BulkImportError
 from producer.cli.review import review_command
 from producer.fields import TEMPLATE_HEADERS
 from producer.review import review_file
 from producer.review.report import SHOWN_CHANGED_PEOPLE
 from producer.review.review import ROW_DETAILS_CAP
 from tests.support.imports import apply_import, person, write_csv
-from worker.db import connection
-from worker.errors import BulkImportError
 
 TEAM = [
     person("Mia", "Manager", "mia@example.com", "Sales", "Manager", title="Head of Sales"),

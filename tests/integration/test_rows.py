@@ -9,11 +9,11 @@ from typing import Any
 import asyncpg
 import pytest
 
+from core import imports, rows
+from core.db import QUERIES
 from producer.reading import open_csv
 from producer.submit import ImportRequest, record_import
 from tests.support.imports import person, write_csv
-from worker import imports, rows
-from worker.db import QUERIES
 
 TEAM = [
     person("Mia", "Manager", "mia@example.com", "Sales", "Manager"),

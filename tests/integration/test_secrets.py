@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from core.db import connect
 from tests.support.drills import Drill, drill_rows, shared_server_database
 from tests.support.environment import SERVER_URL, TEST_DATABASE
 from tests.support.imports import wait_final, write_csv
 from tests.support.services import free_port
-from worker.db import connect
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
+from core.db import QUERIES as WORKER_QUERIES
+from core.db import connection
 from producer.queries import QUERIES as PRODUCER_QUERIES
 from tests.support.drills import create_database, drop_database
 from tests.support.environment import SERVER_URL, TEST_DATABASE
-from worker.db import QUERIES as WORKER_QUERIES
-from worker.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
 # The review's statements run against its scratch table, which this creates.

@@ -1,4 +1,4 @@
-"""Which errors are transient (``worker.errors.is_transient``), on errors a real PostgreSQL raises.
+"""Which errors are transient (``core.errors.is_transient``), on errors a real PostgreSQL raises.
 
 Each error is provoked for real on the session's database (never by stopping
 the shared server: a terminated backend of our own, a deadlock, a
@@ -18,14 +18,14 @@ from typing import Any
 import asyncpg
 import pytest
 
+from core import imports, rows
+from core.db import connect
+from core.errors import FileRejected, is_transient
+from core.rows import PERMANENT_ERRORS, RowConflict
 from producer.reading import open_csv
 from producer.submit import ImportRequest, record_import
 from tests.support.imports import person, write_csv
 from tests.support.services import free_port
-from worker import imports, rows
-from worker.db import connect
-from worker.errors import FileRejected, is_transient
-from worker.rows import PERMANENT_ERRORS, RowConflict
 
 
 async def error_of(call: Awaitable[Any]) -> BaseException:

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from core import imports, undo
+from core.columns import PERSON_COLUMNS
+from core.errors import InvalidState
+from core.vocabulary import Step
 from producer.reports import write_failed_rows
 from tests.support.imports import apply_import, apply_undo, person, start_undo, write_csv
-from worker import imports, undo
-from worker.errors import InvalidState
-from worker.vocabulary import PERSON_COLUMNS
 
 STATE = (*PERSON_COLUMNS, "status", "deactivated_at", "deactivated_by_import", "last_import_id")
 
@@ -245,7 +246,7 @@ async def test_a_cancelled_undo_stops_between_batches_and_a_new_one_finishes(
     before = await people(conn, tenant)
     wrong = await apply_import(conn, write_csv(tmp_path / "b.csv", WRONG), tenant)
     undo_id = await start_undo(conn, wrong["id"])
-    assert await undo.undo_batch(conn, undo_id, 1, 30) == undo.MORE
+    assert await undo.undo_batch(conn, undo_id, 1, 30) == Step.MORE
 
     assert (await imports.cancel_import(conn, undo_id))[0] == tenant
     assert await undo.run_undo(conn, undo_id, 1, 30) is None, "a cancelled undo does nothing more"

@@ -12,11 +12,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.columns import COLUMNS
+from core.db import connection
+from core.vocabulary import FILE_MODES, BlankCells
 from tests.integration.test_undo import STATE
 from tests.integration.test_vocabulary import EMAILS, OPTIONAL, _csv, _row
 from tests.support.imports import apply_import, apply_undo
-from worker.db import connection
-from worker.vocabulary import BLANK_CELLS, COLUMNS, MODES
 
 ALL = [c.name for c in COLUMNS]
 
@@ -30,8 +31,8 @@ async def _state(conn: Any, tenant: str) -> tuple[dict[str, dict[str, Any]], dic
 _file = st.tuples(
     st.lists(st.sampled_from(OPTIONAL), unique=True).map(lambda o: ["first_name", "last_name", "email", *o]),
     st.data(),
-    st.sampled_from(MODES),
-    st.sampled_from(BLANK_CELLS),
+    st.sampled_from(FILE_MODES),
+    st.sampled_from(tuple(BlankCells)),
 )
 
 

@@ -5,7 +5,7 @@
 Imports 100,000 people, then a wrong file that retitles all of them, applying
 the rows in batches of 500 without a broker (as a worker's group commit
 would), then times the undo of the wrong import (100,000 people restored) and
-of the first (100,000 people deactivated), each through ``worker.undo.run_undo``
+of the first (100,000 people deactivated), each through ``core.undo.run_undo``
 as the worker's actor runs it, at the default UNDO_BATCH_SIZE.
 """
 
@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 
+from core import imports, rows, undo
+from core.settings import Settings
+from core.vocabulary import Step
 from producer.reading import open_source
 from producer.submit import ImportRequest, record_import
 from tests.support.imports import person, start_undo, wait_final, write_csv
-from worker import imports, rows, undo
-from worker.settings import Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -52,7 +53,7 @@ async def _timed_undo(conn: Any, import_id: int) -> tuple[float, dict[str, Any]]
     undo_id = await start_undo(conn, import_id)
     while (
         await undo.run_undo(conn, undo_id, settings.undo_batch_size, settings.undo_retention_days)
-        == undo.MORE
+        == Step.MORE
     ):
         pass
     elapsed = time.monotonic() - started

@@ -15,13 +15,13 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from core.settings import Settings, get_settings
 from producer.control import undo_import
 from producer.web.app import create_app
 from producer.web.tokens import create_token
 from tests.integration.test_invites import rows_for, wait_for_invites
 from tests.support.imports import person, run_import, wait_final, write_csv
 from tests.support.services import subprocess_env
-from worker.settings import Settings, get_settings
 
 pytestmark = pytest.mark.usefixtures("worker")
 BULK_IMPORT = str(Path(sys.executable).parent / "bulk-import")

@@ -1,7 +1,7 @@
 """The vocabulary against the database: the schema allows exactly its values, and the
 review's preview applies the worker's person-update rule.
 
-The rule is written twice, on purpose: in Python (``worker.rows.desired_person``
+The rule is written twice, on purpose: in Python (``core.rows.desired_person``
 and ``is_unchanged``), where the import applies rows in batches, and in SQL
 (``review_classify_rows``), where the review predicts a whole file set-based
 without reading people into memory. The generated cases below hold the two to
@@ -25,11 +25,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core import vocabulary
+from core.columns import COLUMNS, PERSON_COLUMNS
+from core.db import connection
+from core.vocabulary import FILE_MODES, OUTCOME_OF_ACTION, BlankCells, Mode
 from producer.review import review_file
 from tests.support.imports import apply_import
-from worker import vocabulary
-from worker.db import connection
-from worker.vocabulary import BLANK_CELLS, COLUMNS, MODES, OUTCOME_OF_ACTION, PERSON_COLUMNS, UPSERT
 
 # --- the schema's CHECK constraints ----------------------------------------------------------
 
@@ -149,8 +150,8 @@ def _csv(columns: list[str], data: list[dict[str, str]]) -> bytes:
         lambda optional: ["first_name", "last_name", "email", *optional]
     ),
     second=st.data(),
-    mode=st.sampled_from(MODES),
-    blank_cells=st.sampled_from(BLANK_CELLS),
+    mode=st.sampled_from(FILE_MODES),
+    blank_cells=st.sampled_from(tuple(BlankCells)),
 )
 def test_the_review_predicts_what_the_worker_does_to_each_row(
     database_url: str,
@@ -167,7 +168,9 @@ def test_the_review_predicts_what_the_worker_does_to_each_row(
         tenant = f"t-rule-{uuid.uuid4().hex[:12]}"
         async with connection(database_url) as conn:
             if stored:
-                await apply_import(conn, io.BytesIO(_csv([c.name for c in COLUMNS], stored)), tenant, UPSERT)
+                await apply_import(
+                    conn, io.BytesIO(_csv([c.name for c in COLUMNS], stored)), tenant, Mode.UPSERT
+                )
             await conn.execute(
                 "UPDATE people SET status = 'deactivated', deactivated_at = now() "
                 "WHERE tenant_id = $1 AND email = ANY($2::text[])",

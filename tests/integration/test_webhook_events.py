@@ -14,16 +14,17 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from core import imports, invites
+from core.db import connect, create_pool
+from core.errors import WebhookRefused
+from core.settings import Settings, get_settings
+from core.webhooks import deliveries, endpoints
 from producer.reading import open_source
 from producer.submit import ImportRequest, record_import
 from producer.web.app import create_app
 from producer.web.tokens import create_token
 from producer.webhooks import events_after
 from tests.support.imports import apply_import, person, write_csv
-from worker import deliveries, endpoints, imports, invites
-from worker.db import connect, create_pool
-from worker.errors import WebhookRefused
-from worker.settings import Settings, get_settings
 
 
 async def make_tenant(conn: Any, tenant: str) -> None:

@@ -17,6 +17,10 @@ from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from standardwebhooks.webhooks import Webhook
 
+from core import queues
+from core.db import connect
+from core.settings import Settings, get_settings
+from core.webhooks import endpoints
 from producer.control import resume_import
 from producer.web.app import create_app
 from producer.web.tokens import create_token
@@ -24,9 +28,6 @@ from producer.webhooks import list_deliveries, redeliver
 from tests.support.imports import apply_import, person, run_import, submit, wait_final, write_csv
 from tests.support.receiver import Receiver, receiving
 from tests.support.services import free_port
-from worker import endpoints, queues
-from worker.db import connect
-from worker.settings import Settings, get_settings
 
 pytestmark = pytest.mark.usefixtures("worker")
 

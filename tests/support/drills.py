@@ -222,7 +222,7 @@ async def check_invariants(
         per_invitee = {row["email"]: counts[row["email"]] for row in sent}
         assert set(per_invitee.values()) <= {1}, f"e-mails received per invitee: {per_invitee}"
     if drill is not None:
-        from worker.recovery import find_stalled_imports
+        from core.recovery import find_stalled_imports
 
         stalled = await find_stalled_imports(conn, 0)
         assert [s for s in stalled if s.tenant_id == tenant] == []
@@ -231,7 +231,7 @@ async def check_invariants(
 async def create_database(server_url: str, name: str) -> str:
     """(Re)create database ``name`` on the server and migrate it; return its URL."""
     import schema
-    from worker.db import connection
+    from core.db import connection
 
     url = server_url.rsplit("/", 1)[0] + "/" + name
     admin = await asyncpg.connect(server_url)

@@ -10,14 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from core import imports, rows, undo
+from core.undo_plan import REPORT_HEADER
+from core.vocabulary import Mode, Step
 from producer.fields import TEMPLATE_HEADERS
 from producer.queries import QUERIES as PRODUCER_QUERIES
 from producer.reading import open_source
 from producer.reports import FINAL_STATES, import_status, write_people
 from producer.submit import ImportRequest, record_import, submit_import_async
-from worker import imports, rows, undo
-from worker.undo_plan import REPORT_HEADER
-from worker.vocabulary import UNDO
 
 Row = Sequence[str]
 
@@ -130,7 +130,7 @@ async def start_undo(conn: Any, import_id: int) -> int:
         raise AssertionError(f"an undo has no rows to send, got {batch}")
 
     assert (await imports.dispatch_pending_rows(conn, undo_id, nothing)).claimed
-    assert await imports.finalize_import(conn, undo_id) == UNDO
+    assert await imports.finalize_import(conn, undo_id) == Mode.UNDO
     return undo_id
 
 
@@ -142,6 +142,6 @@ async def apply_undo(
     Returns the undo's status JSON. A small batch size makes a few people span several batches.
     """
     undo_id = await start_undo(conn, import_id)
-    while await undo.run_undo(conn, undo_id, batch_size, retention_days, budget_s=0) == undo.MORE:
+    while await undo.run_undo(conn, undo_id, batch_size, retention_days, budget_s=0) == Step.MORE:
         pass
     return await import_status(conn, undo_id)

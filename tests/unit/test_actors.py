@@ -23,11 +23,11 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO
 
-from worker import outbox, queues
+from core import outbox, queues
+from core.rows import Applied
+from core.settings import Settings
 from worker.middleware.settings import ActorSettings
 from worker.middleware.transient import TransientErrors
-from worker.rows import Applied
-from worker.settings import Settings
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from dramatiq.encoder import JSONEncoder
 from dramatiq.errors import DecodeError
 from dramatiq.message import Message
 
-from worker import queues
-from worker.queues.encoding import OrjsonEncoder
-from worker.settings import Settings
+from core import queues
+from core.queues.encoding import OrjsonEncoder
+from core.settings import Settings
 
 
 def _message() -> Message[None]:
@@ -26,7 +26,7 @@ def _message() -> Message[None]:
 
 
 def test_installing_the_broker_installs_the_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Every process that sends or consumes installs its broker through worker.queues.
+    # Every process that sends or consumes installs its broker through core.queues.
     monkeypatch.setattr(dramatiq.broker, "global_broker", None)
     monkeypatch.setattr(dramatiq.message, "global_encoder", JSONEncoder())
     broker = queues.install(Settings())  # connects to nothing

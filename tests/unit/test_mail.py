@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.errors import ConfigurationError
-from worker.mail import Invitation, SmtpSettings, compose, message_id
+from core.errors import ConfigurationError
+from core.mail import Invitation, SmtpSettings, compose, message_id
 
 FROM = "Acme People <people@acme.example>"
 

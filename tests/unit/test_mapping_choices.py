@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.errors import BulkImportError
 from producer.choices import overlay_choices
 from producer.fields import FIELDS, FIELDS_BY_NAME, TEMPLATE_HEADERS
 from producer.mapping import map_header, normalise
-from worker.errors import BulkImportError
 
 BASIC = ["Email", "First name", "Last name"]
 

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.errors import FileRejected
 from producer.reading import SNIFF_BYTES, CsvSource, ReadLimits, SourceRow, open_csv
-from worker.errors import FileRejected
 
 SPECTRUM = Path(__file__).parents[3] / "shared" / "csv-spectrum"
 SPECTRUM_CASES = sorted(p.stem for p in SPECTRUM.glob("*.csv")) if SPECTRUM.is_dir() else []

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from core.db import QUERIES, parse_queries
+from core.errors import ConfigurationError
+from core.logs import redact
+from core.settings import DEFAULT_DATABASE_URL, Settings
 from producer.queries import QUERIES as PRODUCER_QUERIES
-from worker.db import QUERIES, parse_queries
-from worker.errors import ConfigurationError
-from worker.logs import redact
-from worker.settings import DEFAULT_DATABASE_URL, Settings
 
 
 def test_settings_default_to_local_services() -> None:

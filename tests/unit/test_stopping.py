@@ -17,8 +17,8 @@ from types import FrameType
 
 import pytest
 
+from core.settings import Settings
 from worker.middleware.stopping import EXIT_KILLED, STOP_SIGNALS, GracefulStop
-from worker.settings import Settings
 
 
 class DramatiqHandler:

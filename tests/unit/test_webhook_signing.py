@@ -11,10 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from core.errors import WebhookRefused
+from core.settings import Settings
+from core.webhooks import deliveries, signing
+from core.webhooks import http as webhook_http
 from tests.support.receiver import verify
-from worker import deliveries, signing, webhook_http
-from worker.errors import WebhookRefused
-from worker.settings import Settings
 
 
 def test_the_signature_is_the_standard_webhooks_one() -> None:

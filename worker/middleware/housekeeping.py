@@ -5,10 +5,10 @@ keeps nothing on disk, and a worker can die between committing a step and
 sending the message that follows it. Every ``HOUSEKEEPING_INTERVAL_S`` each
 worker process asks PostgreSQL for invite batches that are overdue and
 releases them (a repeat is harmless: sends are claimed), looks for
-stalled imports (``worker.recovery``), which it reports and resumes, sends
+stalled imports (``core.recovery``), which it reports and resumes, sends
 again the overdue webhook deliveries the broker holds no message for, and
 forgets the values imports replaced once they are older than
-``UNDO_RETENTION_DAYS`` (``worker.undo``). A
+``UNDO_RETENTION_DAYS`` (``core.undo``). A
 session advisory lock lets one process at a time do it.
 """
 
@@ -24,12 +24,13 @@ import structlog
 from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.middleware import Middleware
 
-from worker import deliveries, invites, outbox, queues
-from worker.db import QUERIES
+from core import invites, outbox, queues
+from core.db import QUERIES
+from core.recovery import resume_stalled_imports
+from core.settings import Settings
+from core.undo import purge_old_changes
+from core.webhooks import deliveries
 from worker.middleware.pool import get_pool
-from worker.recovery import resume_stalled_imports
-from worker.settings import Settings
-from worker.undo import purge_old_changes
 
 log = structlog.get_logger(__name__)
 

@@ -21,9 +21,9 @@ import structlog
 from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.middleware import Middleware
 
-from worker.db import create_pool
-from worker.logs import redact
-from worker.settings import Settings
+from core.db import create_pool
+from core.logs import redact
+from core.settings import Settings
 
 log = structlog.get_logger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import Middleware
 
-from worker.settings import Settings
+from core.settings import Settings
 
 
 def actor_options(settings: Settings) -> dict[str, dict[str, Any]]:

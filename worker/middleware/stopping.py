@@ -44,8 +44,8 @@ import dramatiq
 import structlog
 from dramatiq.middleware import Middleware
 
-from worker import queues
-from worker.settings import Settings
+from core import queues
+from core.settings import Settings
 
 log = structlog.get_logger(__name__)
 

@@ -3,14 +3,14 @@
 dramatiq's ``Retries`` hands a message whose retries ran out to the actor
 named by ``on_retry_exhausted`` (``row_gave_up``, ``import_gave_up``) as a
 dict, with its traceback but not its exception. ``TransientErrors`` records
-``worker.errors.is_transient`` of each failure in the message's options
+``core.errors.is_transient`` of each failure in the message's options
 first, so the gave-up actor can leave work that failed only because
 PostgreSQL was away pending instead of recording it as failed.
 
 It must run before ``Retries``: dramatiq 2.2.1's ``Broker.emit_after`` calls
 the middleware in reverse order, so it is declared *after* ``Retries`` in the
 stack (``worker.broker`` puts the worker's middleware after
-``worker.queues.base_middleware``).
+``core.queues.base_middleware``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import dramatiq
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 
-from worker.errors import is_transient
+from core.errors import is_transient
 
 # The message option it records (kept when Retries re-enqueues the message).
 TRANSIENT_OPTION = "transient_error"

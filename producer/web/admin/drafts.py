@@ -32,8 +32,8 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from worker.errors import BulkImportError
-from worker.settings import Settings
+from core.errors import BulkImportError
+from core.settings import Settings
 
 _DRAFT_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 _FILE = "upload"

@@ -17,6 +17,10 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from core.db import connection
+from core.errors import BulkImportError
+from core.settings import Settings
+from core.vocabulary import DEFAULT_BLANK_CELLS, DEFAULT_MODE, FILE_MODES, BlankCells, InviteOption, Mode
 from producer.choices import remembered_choices
 from producer.fields import FIELDS, FIELDS_BY_NAME
 from producer.mapping import ColumnMapping, map_header, shown_headers
@@ -30,24 +34,6 @@ from producer.web.admin.drafts import Draft, UploadRefused
 from producer.web.admin.session import Admin
 from producer.web.offload import in_own_loop
 from producer.web.pages import page
-from worker.db import connection
-from worker.errors import BulkImportError
-from worker.settings import Settings
-from worker.vocabulary import (
-    ADD_ONLY,
-    BLANK_CELLS,
-    CLEAR,
-    DEFAULT_BLANK_CELLS,
-    DEFAULT_MODE,
-    INVITE_AT,
-    INVITE_NONE,
-    INVITE_NOW,
-    INVITE_OPTIONS,
-    KEEP,
-    MODES,
-    SYNC,
-    UPSERT,
-)
 
 log = structlog.get_logger(__name__)
 
@@ -58,18 +44,18 @@ IGNORE = ""  # the columns form's value for "ignore this column"
 
 # The article's words for the modes, invites and blank cells, listed once for every page.
 MODE_LABELS = {
-    UPSERT: "Add new people and update the ones already here",
-    SYNC: "Add and update, and deactivate everyone who is not in the file",
-    ADD_ONLY: "Only add new people; leave the ones already here as they are",
+    Mode.UPSERT: "Add new people and update the ones already here",
+    Mode.SYNC: "Add and update, and deactivate everyone who is not in the file",
+    Mode.ADD_ONLY: "Only add new people; leave the ones already here as they are",
 }
 BLANK_LABELS = {
-    CLEAR: "An empty cell clears the value stored for that person",
-    KEEP: "Don't overwrite existing data with empty cells",
+    BlankCells.CLEAR: "An empty cell clears the value stored for that person",
+    BlankCells.KEEP: "Don't overwrite existing data with empty cells",
 }
 INVITE_LABELS = {
-    INVITE_NONE: "Don't send invitations (you can send them later)",
-    INVITE_NOW: "Send invitations now",
-    INVITE_AT: "Send invitations at a date and time",
+    InviteOption.NONE: "Don't send invitations (you can send them later)",
+    InviteOption.NOW: "Send invitations now",
+    InviteOption.AT: "Send invitations at a date and time",
 }
 
 
@@ -264,8 +250,8 @@ async def reviewed(request: Request, who: Admin, draft: Draft, mode: str, blank_
 async def review_page(request: Request) -> Response:
     who = await session.admin(request)
     draft = _draft(request, who)
-    mode = _choice(request.query_params.get("mode"), MODES, DEFAULT_MODE)
-    blank_cells = _choice(request.query_params.get("blank_cells"), BLANK_CELLS, DEFAULT_BLANK_CELLS)
+    mode = _choice(request.query_params.get("mode"), FILE_MODES, DEFAULT_MODE)
+    blank_cells = _choice(request.query_params.get("blank_cells"), tuple(BlankCells), DEFAULT_BLANK_CELLS)
     review = await reviewed(request, who, draft, mode, blank_cells)
     changes = review["changes"]["rows"]
     pages = max(1, -(-len(changes) // CHANGES_PER_PAGE))
@@ -295,11 +281,11 @@ async def settings_page(
     who = await session.admin(request)
     draft = _draft(request, who)
     values = form if form is not None else dict(request.query_params)
-    mode = _choice(values.get("mode"), MODES, DEFAULT_MODE)
-    blank_cells = _choice(values.get("blank_cells"), BLANK_CELLS, DEFAULT_BLANK_CELLS)
+    mode = _choice(values.get("mode"), FILE_MODES, DEFAULT_MODE)
+    blank_cells = _choice(values.get("blank_cells"), tuple(BlankCells), DEFAULT_BLANK_CELLS)
     guard = None
-    if mode == SYNC:
-        preview = (await reviewed(request, who, draft, SYNC, blank_cells))["preview"]
+    if mode == Mode.SYNC:
+        preview = (await reviewed(request, who, draft, Mode.SYNC, blank_cells))["preview"]
         guard = preview if preview.get("would_block") else None
     timezone = await tenant_timezone(request.app.state.pool, who.tenant)
     return page(
@@ -310,7 +296,7 @@ async def settings_page(
         step=4,
         mode=mode,
         blank_cells=blank_cells,
-        invites=_choice(values.get("invites"), INVITE_OPTIONS, INVITE_NONE),
+        invites=_choice(values.get("invites"), tuple(InviteOption), InviteOption.NONE),
         send_at=values.get("send_at", ""),
         modes=MODE_LABELS,
         blanks=BLANK_LABELS,
@@ -325,12 +311,12 @@ async def start_import(request: Request) -> Response:
     who, form = await session.admin_post(request)
     settings = _settings(request)
     draft = _draft(request, who)
-    mode = _choice(form.get("mode"), MODES, DEFAULT_MODE)
-    blank_cells = _choice(form.get("blank_cells"), BLANK_CELLS, DEFAULT_BLANK_CELLS)
-    invites = _choice(form.get("invites"), INVITE_OPTIONS, INVITE_NONE)
+    mode = _choice(form.get("mode"), FILE_MODES, DEFAULT_MODE)
+    blank_cells = _choice(form.get("blank_cells"), tuple(BlankCells), DEFAULT_BLANK_CELLS)
+    invites = _choice(form.get("invites"), tuple(InviteOption), InviteOption.NONE)
     approved = form.get("approve") == "yes"
     send_at = None
-    if invites == INVITE_AT:
+    if invites == InviteOption.AT:
         timezone = await tenant_timezone(request.app.state.pool, who.tenant)
         if not form.get("send_at"):
             return await settings_page(request, form, "Choose the date and time to send the invitations.")
@@ -338,8 +324,8 @@ async def start_import(request: Request) -> Response:
             send_at = parse_send_at(form["send_at"], timezone, name="The date and time")
         except BulkImportError as bad:
             return await settings_page(request, form, str(bad))
-    if mode == SYNC and not approved:
-        preview = (await reviewed(request, who, draft, SYNC, blank_cells))["preview"]
+    if mode == Mode.SYNC and not approved:
+        preview = (await reviewed(request, who, draft, Mode.SYNC, blank_cells))["preview"]
         if preview.get("would_block"):
             return await settings_page(
                 request, form, "Check the people this would deactivate, then tick the box to approve it."

@@ -12,6 +12,8 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from core.errors import BulkImportError, ImportNotFound
+from core.imports import tenant_of_import
 from producer.control import cancel_import, preview_undo, resume_import, send_pending_invites, undo_import
 from producer.queries import QUERIES
 from producer.timezones import tenant_timezone
@@ -21,8 +23,6 @@ from producer.web.downloads import failed_rows_csv
 from producer.web.offload import in_own_loop
 from producer.web.overview import import_detail
 from producer.web.pages import page
-from worker.errors import BulkImportError, ImportNotFound
-from worker.imports import tenant_of_import
 
 log = structlog.get_logger(__name__)
 

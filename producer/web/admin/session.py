@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from core.errors import BulkImportError
 from producer.queries import QUERIES
 from producer.web.operators import NotAnOperator, check_origin, csrf_token, read_form
 from producer.web.tokens import Principal, check_tenant_id, verify_token
-from worker.errors import BulkImportError
 
 COOKIE = "bulk_import_admin"
 TENANT_COOKIE = "bulk_import_admin_tenant"

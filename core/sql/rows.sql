@@ -1,4 +1,4 @@
--- Applying a batch of import rows, idempotently (worker.rows).
+-- Applying a batch of import rows, idempotently (core.rows).
 -- Named statements: a block runs from its "-- name: NAME" line to the next.
 
 -- name: claim_finalize
@@ -127,10 +127,10 @@ SELECT $2, id, changes FROM changed;
 
 -- name: settle_rows
 -- Settles a batch's (locked, pending) rows and adds their outcome counts
--- ($6..$10, in worker.vocabulary.OUTCOMES order) to counter shard $5, in one
+-- ($6..$10, in core.vocabulary.OUTCOMES order) to counter shard $5, in one
 -- statement. Returns the import's rows still pending as this transaction sees
 -- them once its own are settled: rows that concurrent batches settle are not
--- seen, so it is a hint (worker.rows.Applied.may_be_last), not a count.
+-- seen, so it is a hint (core.rows.Applied.may_be_last), not a count.
 WITH settled AS (
     UPDATE import_rows r
     SET status = u.status, person_id = u.person_id, settled_at = now()

@@ -1,7 +1,7 @@
 """A tenant's webhook endpoints: add (with a new signing secret), list, remove, rotate.
 
 The CLI (``bulk-import webhook``) and the HTTP API (``/api/webhooks``) both
-come here. A URL is checked when added (``worker.webhook_http``: https, a
+come here. A URL is checked when added (``core.webhooks.http``: https, a
 public address) and again before every attempt. The secret is returned once,
 at creation or rotation, and never logged.
 """
@@ -15,10 +15,11 @@ from typing import Any
 import asyncpg
 import structlog
 
-from worker import signing, webhook_http
-from worker.db import QUERIES
-from worker.errors import BulkImportError, WebhookNotFound
-from worker.vocabulary import EVENT_TYPES
+from core.db import QUERIES
+from core.errors import BulkImportError, WebhookNotFound
+from core.vocabulary import DeliveryState, EventType
+from core.webhooks import http as webhook_http
+from core.webhooks import signing
 
 log = structlog.get_logger(__name__)
 
@@ -36,11 +37,11 @@ class NewSecret:
 def check_events(events: list[str] | None) -> list[str]:
     """The event types asked for (all of them when none), each one known."""
     if not events:
-        return list(EVENT_TYPES)
-    unknown = [e for e in events if e not in EVENT_TYPES]
+        return list(tuple(EventType))
+    unknown = [e for e in events if e not in tuple(EventType)]
     if unknown:
         raise BulkImportError(
-            f"unknown event type {', '.join(map(repr, unknown))}: choose among {', '.join(EVENT_TYPES)}"
+            f"unknown event type {', '.join(map(repr, unknown))}: choose among {', '.join(tuple(EventType))}"
         )
     return list(dict.fromkeys(events))
 
@@ -56,7 +57,7 @@ def describe(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
         "disabled_reason": row["disabled_reason"],
         "created_at": row["created_at"].isoformat(),
     }
-    for key in ("pending", "dead", "delivered"):
+    for key in DeliveryState:
         if key in row:
             shown.setdefault("deliveries", {})[key] = row[key]
     return shown

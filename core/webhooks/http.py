@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from worker.errors import WebhookRefused
+from core.errors import WebhookRefused
 
 MAX_RESPONSE_BYTES = 4096
 # The part of a failing receiver's answer kept as the delivery's last error.

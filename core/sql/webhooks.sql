@@ -1,5 +1,5 @@
 -- Webhooks: an import's status, its events, the endpoints and the deliveries
--- (worker.status, worker.events, worker.endpoints, worker.deliveries).
+-- (core.status, core.webhooks.events, core.webhooks.endpoints, core.webhooks.deliveries).
 -- Named statements: a block runs from its "-- name: NAME" line to the next.
 
 -- name: status_of_import

@@ -1,10 +1,10 @@
 """What undoing an import does to one page of its people, decided from the page statements.
 
-Pure functions over the rows of ``worker/sql/undo.sql``'s page statements,
-shared by the undo's batches (``worker.undo``) and its preview, so the two
+Pure functions over the rows of ``core/sql/undo.sql``'s page statements,
+shared by the undo's batches (``core.undo``) and its preview, so the two
 cannot disagree. A :class:`Plan` holds what to write (people to deactivate,
 invites to cancel, values to restore) and a :class:`Tally`: the counts of
-``worker.vocabulary.UNDO_COUNTS`` and the lines of the report, one for each
+``core.vocabulary.UNDO_COUNTS`` and the lines of the report, one for each
 thing that could not be restored and why.
 """
 
@@ -16,15 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from worker.vocabulary import (
-    COLUMNS,
-    FAILED,
-    PENDING,
-    PRIMARY_TEAM_ID,
-    SCHEDULED,
-    SECONDARY_TEAM_IDS,
-    UNDO_COUNTS,
-)
+from core.columns import COLUMNS, PRIMARY_TEAM_ID, SECONDARY_TEAM_IDS
+from core.vocabulary import UNDO_COUNTS, InviteState, PersonStatus
 
 REPORT_HEADER = ("Email", "Row in the import", "Field", "Before the import", "Written by the import", "Now")
 """The undo's errors file: ``Row`` (the line), these columns, then ``Reason``."""
@@ -37,7 +30,7 @@ FIELD_NAMES: Mapping[str, str] = {
     "status": "Status",
 }
 _STATUS_GROUP = ("status", "deactivated_at", "deactivated_by_import")
-_CANCELLABLE = (PENDING, SCHEDULED, FAILED)
+_CANCELLABLE = (InviteState.PENDING, InviteState.SCHEDULED, InviteState.FAILED)
 _TEAM_KEYS = (PRIMARY_TEAM_ID, SECONDARY_TEAM_IDS)
 
 
@@ -172,7 +165,7 @@ def plan_changed(rows: Iterable[Mapping[str, Any]], teams: Mapping[int, str]) ->
             plan.restore_ids.append(r["person_id"])
             plan.restore_values.append(restore)
         if any(k in FIELD_NAMES for k in restore):
-            swept = r["status_written"] == "deactivated"
+            swept = r["status_written"] == PersonStatus.DEACTIVATED
             plan.tally.counts["reactivated" if swept else "restored"] += 1
         for key, (before, written, now) in sorted(kept.items()):
             if key not in FIELD_NAMES:

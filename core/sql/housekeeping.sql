@@ -1,4 +1,4 @@
--- The workers' periodic check for lost work (worker.middleware.housekeeping, worker.recovery).
+-- The workers' periodic check for lost work (worker.middleware.housekeeping, core.recovery).
 -- Named statements: a block runs from its "-- name: NAME" line to the next.
 
 -- name: stalled_import_candidates

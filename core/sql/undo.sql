@@ -1,4 +1,4 @@
--- Undoing an import, in set-based batches (worker.undo). The "page"
+-- Undoing an import, in set-based batches (core.undo). The "page"
 -- statements read without locking, so the preview (read-only) and the undo's
 -- batches decide with the same statements; a batch first locks its page's
 -- people with the matching "lock" statement.
@@ -83,7 +83,7 @@ FOR UPDATE OF p;
 
 -- name: undo_purged_page
 -- The people import $1 updated, after row $2: past the retention window
--- their replaced values are no longer kept (worker.undo), so they are reported.
+-- their replaced values are no longer kept (core.undo), so they are reported.
 SELECT r.row_number, r.email FROM import_rows r
 WHERE r.import_id = $1 AND r.status = 'updated' AND r.row_number > $2
 ORDER BY r.row_number
@@ -195,7 +195,7 @@ SELECT $1, u.line, u.email, u.raw::jsonb, 'failed', u.errors::jsonb
 FROM unnest($2::int[], $3::text[], $4::text[], $5::text[]) AS u(line, email, raw, errors);
 
 -- name: advance_undo
--- A batch's progress and counts ($4.. in worker.vocabulary.UNDO_COUNTS
+-- A batch's progress and counts ($4.. in core.vocabulary.UNDO_COUNTS
 -- order, then the report lines), with the undo's progress time
 -- (housekeeping's stall check reads it from its counter shard).
 WITH progressed AS (

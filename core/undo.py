@@ -4,14 +4,14 @@ An undo is an import of mode ``undo`` (``imports.undoes`` names the import
 it undoes) with no rows of its own: started like any import (one per tenant
 at a time), its dispatch finds nothing pending and claims the finalizing
 step at once, and ``finalize_import`` runs :func:`run_undo`. That goes
-through the phases of ``worker.vocabulary.UNDO_PHASES`` in set-based batches
+through the phases of ``core.vocabulary.UNDO_PHASES`` in set-based batches
 of ``UNDO_BATCH_SIZE`` people, each batch one transaction that locks the
 undo, applies the page and advances its progress (``undos``): a redelivered
 message, a crash or a cancel leaves it after the last committed batch, and
 ``resume`` or housekeeping's stall check goes on from there. What could not
 be restored is recorded as failed rows of the undo (its errors file).
 
-The preview reads the same pages with the same decisions (``worker.undo_plan``)
+The preview reads the same pages with the same decisions (``core.undo_plan``)
 in one read-only transaction, and writes nothing.
 """
 
@@ -26,9 +26,9 @@ import asyncpg
 import orjson
 import structlog
 
-from worker.db import QUERIES
-from worker.errors import ImportNotFound, InvalidState
-from worker.undo_plan import (
+from core.db import QUERIES
+from core.errors import ImportNotFound, InvalidState
+from core.undo_plan import (
     REPORT_HEADER,
     Line,
     Plan,
@@ -38,20 +38,10 @@ from worker.undo_plan import (
     plan_purged,
     team_ids_to_name,
 )
-from worker.vocabulary import (
-    DONE,
-    FINALIZING,
-    UNDO,
-    UNDO_CHANGED,
-    UNDO_COUNTS,
-    UNDO_CREATED,
-    UNDO_FINISHED,
-    UNDO_TEAMS,
-)
+from core.vocabulary import UNDO_COUNTS, ImportState, Mode, Step, UndoPhase
 
 log = structlog.get_logger(__name__)
 
-MORE = "more"
 # One message of the undo works this long at most, then hands over to the
 # next (finalize_import again): short enough for a graceful stop and for the
 # actor's time limit, long enough that the hand-overs cost nothing.
@@ -63,12 +53,12 @@ def check_undoable(imp: Mapping[str, Any] | None, import_id: int, tenant: str | 
     """Refuse, in the user's words, an import that cannot be undone."""
     if imp is None or (tenant is not None and imp["tenant_id"] != tenant):
         raise ImportNotFound(f"no import {import_id}" + (f" for tenant {tenant!r}" if tenant else ""))
-    if imp["mode"] == UNDO:
+    if imp["mode"] == Mode.UNDO:
         raise InvalidState(
             f"import {import_id} is itself an undo (of import {imp['undoes']}): an undo cannot be"
             " undone; import the right file again instead"
         )
-    if imp["state"] != DONE:
+    if imp["state"] != ImportState.DONE:
         raise InvalidState(
             f"import {import_id} is {imp['state']}: only a finished (done) import can be undone"
         )
@@ -94,7 +84,7 @@ async def _page(
 
     ``retention_days`` None: the import's replaced values are still kept.
     """
-    if phase == UNDO_CREATED:
+    if phase == UndoPhase.CREATED:
         rows = await conn.fetch(QUERIES["undo_created_page"], import_id, after, size)
         return plan_created(rows, import_id), rows[-1]["row_number"] if rows else None
     if retention_days is not None:
@@ -139,11 +129,11 @@ async def _teams(conn: asyncpg.Connection, import_id: int, tenant: str) -> Tally
 
 async def undo_batch(
     conn: asyncpg.Connection, undo_id: int, batch_size: int, retention_days: int
-) -> str | None:
-    """Apply the undo's next batch in one transaction: MORE, DONE, or None (not running)."""
+) -> Step | None:
+    """Apply the undo's next batch in one transaction: ``Step.MORE``, ``Step.DONE``, or None (not running)."""
     async with conn.transaction():
         undo = await conn.fetchrow(QUERIES["lock_undo"], undo_id)
-        if undo is None or undo["state"] != FINALIZING:
+        if undo is None or undo["state"] != ImportState.FINALIZING:
             return None
         import_id, tenant, phase = undo["undoes"], undo["tenant_id"], undo["phase"]
         # As of the undo's request, so that every batch of it pages the same way.
@@ -153,8 +143,8 @@ async def undo_batch(
             else None
         )
         next_phase, after = phase, undo["after_key"]
-        if phase in (UNDO_CREATED, UNDO_CHANGED):
-            if phase == UNDO_CREATED:
+        if phase in (UndoPhase.CREATED, UndoPhase.CHANGED):
+            if phase == UndoPhase.CREATED:
                 await conn.fetch(QUERIES["lock_undo_created_people"], import_id, after, batch_size)
             elif purged is None:
                 await conn.fetch(QUERIES["lock_undo_changed_people"], import_id, after, batch_size)
@@ -164,23 +154,23 @@ async def undo_batch(
             if last is not None:
                 after = last
             else:
-                next_phase, after = (UNDO_CHANGED if phase == UNDO_CREATED else UNDO_TEAMS), 0
-                if phase == UNDO_CHANGED and purged is not None:
+                next_phase, after = (UndoPhase.CHANGED if phase == UndoPhase.CREATED else UndoPhase.TEAMS), 0
+                if phase == UndoPhase.CHANGED and purged is not None:
                     status = await conn.execute(QUERIES["reactivate_still_swept"], import_id, tenant)
                     tally.counts["reactivated"] += int(status.split()[-1])
         else:
             tally = await _teams(conn, import_id, tenant)
-            next_phase = UNDO_FINISHED
+            next_phase = UndoPhase.FINISHED
             await conn.execute(QUERIES["finish_import"], undo_id, 0, 0, None)
         await _report(conn, undo_id, undo["reported"], tally)
         await conn.execute(
             QUERIES["advance_undo"], undo_id, next_phase, after, *tally.ordered(), len(tally.lines)
         )
     log.debug("undo.batch", undo_id=undo_id, phase=phase, **dict(tally.counts))
-    if next_phase == UNDO_FINISHED:
+    if next_phase == UndoPhase.FINISHED:
         log.info("undo.done", undo_id=undo_id, undoes=import_id)
-        return DONE
-    return MORE
+        return Step.DONE
+    return Step.MORE
 
 
 async def run_undo(
@@ -189,12 +179,15 @@ async def run_undo(
     batch_size: int,
     retention_days: int,
     budget_s: float = MESSAGE_BUDGET_S,
-) -> str | None:
-    """Batches of the undo for up to ``budget_s``: MORE (send again), DONE, or None (not running)."""
+) -> Step | None:
+    """Batches of the undo for up to ``budget_s``: ``Step.MORE`` (send again), ``Step.DONE``, or None.
+
+    None: the undo is not running.
+    """
     deadline = time.monotonic() + budget_s
     while True:
         step = await undo_batch(conn, undo_id, batch_size, retention_days)
-        if step != MORE or time.monotonic() >= deadline:
+        if step != Step.MORE or time.monotonic() >= deadline:
             return step
 
 
@@ -229,7 +222,7 @@ async def preview_undo(
         total = Tally()
         shown: list[dict[str, Any]] = []
         lines = 0
-        for phase in (UNDO_CREATED, UNDO_CHANGED):
+        for phase in (UndoPhase.CREATED, UndoPhase.CHANGED):
             after: int | None = 0
             while after is not None:
                 plan, after = await _page(conn, phase, import_id, after, batch_size, purged)

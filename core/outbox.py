@@ -18,8 +18,9 @@ import dramatiq
 import redis
 import structlog
 
-from worker import deliveries, imports, queues
-from worker.settings import get_settings
+from core import imports, queues
+from core.settings import get_settings
+from core.webhooks import deliveries
 
 log = structlog.get_logger(__name__)
 

@@ -2,7 +2,7 @@
 
 Python code runs SQL only by name (``QUERIES["settle_rows"]``), so every
 statement lives in a ``.sql`` file of its package's ``sql/`` folder, one file
-per concern (``worker/sql/rows.sql`` for the rows' actor, ...), and nobody
+per concern (``core/sql/rows.sql`` for the rows' actor, ...), and nobody
 hunts for SQL in strings. ``load_queries`` reads a package's folder and
 refuses a name defined twice anywhere in it.
 """
@@ -46,8 +46,8 @@ def load_queries(package: str) -> dict[str, str]:
     return queries
 
 
-QUERIES: dict[str, str] = load_queries("worker")
-"""The worker's statements (``worker/sql``); the producer has its own (``producer.queries``)."""
+QUERIES: dict[str, str] = load_queries("core")
+"""The worker's statements (``core/sql``); the producer has its own (``producer.queries``)."""
 
 
 def _encode_jsonb(value: object) -> bytes:

@@ -20,9 +20,10 @@ from datetime import datetime
 import asyncpg
 import structlog
 
-from worker import outbox, queues
-from worker.db import QUERIES
-from worker.imports import start_next_import
+from core import outbox, queues
+from core.db import QUERIES
+from core.imports import start_next_import
+from core.vocabulary import ImportState
 
 log = structlog.get_logger(__name__)
 
@@ -33,7 +34,7 @@ class Stall:
 
     import_id: int
     tenant_id: str
-    state: str
+    state: ImportState
     idle_s: int
 
 
@@ -46,7 +47,9 @@ async def find_stalled_imports(conn: asyncpg.Connection, after_s: float) -> list
     if queued is None:
         return []
     return [
-        Stall(r["id"], r["tenant_id"], r["state"], r["idle_s"]) for r in candidates if r["id"] not in queued
+        Stall(r["id"], r["tenant_id"], ImportState(r["state"]), r["idle_s"])
+        for r in candidates
+        if r["id"] not in queued
     ]
 
 
@@ -71,24 +74,26 @@ async def start_and_dispatch(conn: asyncpg.Connection, tenant: str) -> int | Non
     return started
 
 
-async def resend_unfinished(conn: asyncpg.Connection, import_id: int, state: str, tenant: str) -> str | None:
+async def resend_unfinished(
+    conn: asyncpg.Connection, import_id: int, state: ImportState, tenant: str
+) -> str | None:
     """Re-send the messages a queued, running or finalizing import still needs.
 
     Returns what was done, or None for any other state (nothing to re-send here).
     """
-    if state == "queued":
+    if state == ImportState.QUEUED:
         started = await start_and_dispatch(conn, tenant)
         if started == import_id:
             return f"import {import_id} started"
         active = await conn.fetchval(QUERIES["active_import_of_tenant"], tenant)
         return f"import {import_id} is queued behind import {active} of {tenant}"
-    if state == "running":
+    if state == ImportState.RUNNING:
         dispatched = await outbox.dispatch_rows(conn, import_id)
         if dispatched.claimed:
             return f"import {import_id}: every row has settled; finalizing"
         more = " (the rest follow as the queue drains)" if dispatched.resume_after is not None else ""
         return f"import {import_id}: re-sent {dispatched.sent} unsettled rows{more}"
-    if state == "finalizing":
+    if state == ImportState.FINALIZING:
         await outbox.send_finalize(import_id)
         return f"import {import_id}: finalizing step re-sent"
     return None

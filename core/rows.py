@@ -18,29 +18,19 @@ from typing import Any
 import asyncpg
 import structlog
 
-from worker.db import QUERIES
-from worker.errors import BulkImportError
-from worker.vocabulary import (
-    ACTIVE,
-    ADD_ONLY,
+from core.columns import (
     COLUMNS_BY_NAME,
-    CREATED,
-    DEFAULT_BLANK_CELLS,
-    FAILED,
-    KEEP,
-    OUTCOMES,
-    PENDING,
     PERSON_COLUMNS,
     PLAIN_COLUMNS,
     PRIMARY_TEAM,
     PRIMARY_TEAM_ID,
     SECONDARY_TEAM_IDS,
     SECONDARY_TEAMS,
-    SKIPPED,
-    UNCHANGED,
-    UPDATED,
     VALUE_COLUMNS,
 )
+from core.db import QUERIES
+from core.errors import BulkImportError
+from core.vocabulary import DEFAULT_BLANK_CELLS, OUTCOMES, BlankCells, Mode, PersonStatus, RowStatus
 
 log = structlog.get_logger(__name__)
 
@@ -50,7 +40,7 @@ COUNTER_SHARDS = 16
 # Errors about the row's own data, which it will hit again however often it
 # is retried: the row is recorded as failed with the reason instead of being
 # retried. Their opposite, errors that are nobody's fault and never fail a
-# row, is ``worker.errors.is_transient``.
+# row, is ``core.errors.is_transient``.
 PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.DataError,
     asyncpg.CheckViolationError,
@@ -59,7 +49,7 @@ PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 # Plain values first, then the team ids: the parameter order of the statements
-# that write people (worker/sql/rows.sql).
+# that write people (core/sql/rows.sql).
 _SQL_ORDER = (*PLAIN_COLUMNS, PRIMARY_TEAM_ID, SECONDARY_TEAM_IDS)
 
 
@@ -142,7 +132,9 @@ def desired_person(
     )
     # Under keep a blank cell is as good as an absent column: nothing to write.
     given = {
-        field: value for field, value in data.items() if blank_cells != KEEP or value not in (None, "", [])
+        field: value
+        for field, value in data.items()
+        if blank_cells != BlankCells.KEEP or value not in (None, "", [])
     }
     for field in PLAIN_COLUMNS:
         if field in given:
@@ -162,7 +154,7 @@ def desired_person(
 
 def is_unchanged(existing: asyncpg.Record, person: dict[str, Any]) -> bool:
     """True when applying ``person`` would change nothing (status included)."""
-    if existing["status"] != ACTIVE:
+    if existing["status"] != PersonStatus.ACTIVE:
         return False
     return all(
         sorted(existing[c]) == sorted(person[c]) if c == SECONDARY_TEAM_IDS else existing[c] == person[c]
@@ -188,29 +180,29 @@ async def _plan(
     tenant_id, mode = imp["tenant_id"], imp["mode"]
     emails = sorted(row["email"] for row in rows)
     existing = {p["email"]: p for p in await conn.fetch(QUERIES["lock_people"], tenant_id, emails)}
-    applying = [r for r in rows if not (mode == ADD_ONLY and r["email"] in existing)]
+    applying = [r for r in rows if not (mode == Mode.ADD_ONLY and r["email"] in existing)]
     names = sorted({name for r in applying for name in _team_names(r["data"])})
     team_ids = await _team_ids(conn, tenant_id, names)
     changes = []
     for row in rows:
         email, current = row["email"], existing.get(row["email"])
-        if current is not None and mode == ADD_ONLY:
-            changes.append(_Change(row["row_number"], email, SKIPPED, current["id"], {}))
+        if current is not None and mode == Mode.ADD_ONLY:
+            changes.append(_Change(row["row_number"], email, RowStatus.SKIPPED, current["id"], {}))
             continue
         values = desired_person(row["data"], current, team_ids, imp["blank_cells"])
         if current is None:
-            outcome = CREATED
+            outcome = RowStatus.CREATED
         elif is_unchanged(current, values):
-            outcome = UNCHANGED
+            outcome = RowStatus.UNCHANGED
         else:
-            outcome = UPDATED
+            outcome = RowStatus.UPDATED
         person_id = current["id"] if current is not None else None
         changes.append(_Change(row["row_number"], email, outcome, person_id, values))
     return changes
 
 
 async def _write(conn: asyncpg.Connection, tenant_id: str, import_id: int, changes: list[_Change]) -> None:
-    creates = sorted((c for c in changes if c.outcome == CREATED), key=lambda c: c.email)
+    creates = sorted((c for c in changes if c.outcome == RowStatus.CREATED), key=lambda c: c.email)
     if creates:
         inserted = {
             r["email"]: r["id"]
@@ -226,7 +218,7 @@ async def _write(conn: asyncpg.Connection, tenant_id: str, import_id: int, chang
             raise RowConflict("a person of this batch was created concurrently; retrying")
         for change in creates:
             change.person_id = inserted[change.email]
-    updates = [c for c in changes if c.outcome == UPDATED]
+    updates = [c for c in changes if c.outcome == RowStatus.UPDATED]
     if updates:
         await conn.execute(
             QUERIES["update_people"],
@@ -278,11 +270,11 @@ async def fail_row(conn: asyncpg.Connection, import_id: int, row_number: int, re
     """Record a row that cannot succeed as failed with ``reason``; False if it had settled."""
     async with conn.transaction():
         status = await conn.fetchval(QUERIES["lock_import_row"], import_id, row_number)
-        if status != PENDING:
+        if status != RowStatus.PENDING:
             return False
         errors = [{"column": None, "value": None, "message": reason}]
         await conn.execute(QUERIES["settle_failed_row"], import_id, row_number, errors)
-        counts = Counter({FAILED: 1})
+        counts = Counter({RowStatus.FAILED: 1})
         await conn.execute(QUERIES["count_outcomes"], import_id, _shard(), *(counts[o] for o in OUTCOMES))
     return True
 
@@ -306,7 +298,7 @@ async def process_rows(conn: asyncpg.Connection, import_id: int, row_numbers: Se
             reason = f"the database refused this row: {exc}"
             log.warning("row.failed", import_id=import_id, row=row_number, reason=reason)
             if await fail_row(conn, import_id, row_number, reason):
-                outcomes[row_number] = FAILED
+                outcomes[row_number] = RowStatus.FAILED
     return Applied(outcomes)
 
 

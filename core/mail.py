@@ -22,7 +22,7 @@ from typing import Any
 import aiosmtplib
 import jinja2
 
-from worker.errors import BulkImportError, ConfigurationError
+from core.errors import BulkImportError, ConfigurationError
 
 LANGUAGES = ("en", "fr", "de", "es")
 STRINGS: dict[str, dict[str, str]] = {
@@ -57,7 +57,7 @@ STRINGS: dict[str, dict[str, str]] = {
 }
 
 _TEMPLATES = jinja2.Environment(
-    loader=jinja2.PackageLoader("worker", "templates"),
+    loader=jinja2.PackageLoader("core", "templates"),
     autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,

@@ -1,4 +1,4 @@
--- Invitations: batches, their release, one claimed send per invite (worker.invites).
+-- Invitations: batches, their release, one claimed send per invite (core.invites).
 -- Named statements: a block runs from its "-- name: NAME" line to the next.
 
 -- name: database_now
@@ -6,8 +6,8 @@
 SELECT now();
 
 -- name: plan_checks_generically
--- For the invites insert (see invite_import_people in worker.invites) and a
--- batch of rows (worker.rows.upsert_rows): the pool plans every statement for
+-- For the invites insert (see invite_import_people in core.invites) and a
+-- batch of rows (core.rows.upsert_rows): the pool plans every statement for
 -- its parameters (force_custom_plan), and PostgreSQL applies that to the
 -- foreign-key checks too, re-planning each check for each row written. Three
 -- checks per invite: a million invites took 62 s with them re-planned and

@@ -10,7 +10,7 @@ written once, as sent on every attempt and listed by the feed:
 transaction that settles an import's last invite (``settle_invite``).
 
 Sending the deliveries' messages is for the caller, once committed
-(``worker.outbox.send_new_deliveries``).
+(``core.outbox.send_new_deliveries``).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any
 import asyncpg
 import structlog
 
-from worker.db import QUERIES
-from worker.settings import get_settings
-from worker.status import import_status
-from worker.vocabulary import BLOCKED, EVENT_OF_STATE, INVITES_COMPLETED
+from core.db import QUERIES
+from core.settings import get_settings
+from core.status import import_status
+from core.vocabulary import EVENT_OF_STATE, EventType, ImportState
 
 log = structlog.get_logger(__name__)
 
@@ -77,9 +77,9 @@ async def record_event(
     return len(deliveries)
 
 
-async def record_import_event(conn: asyncpg.Connection, import_id: int, state: str) -> int | None:
+async def record_import_event(conn: asyncpg.Connection, import_id: int, state: ImportState) -> int | None:
     """The event of the state the import just reached (see ``EVENT_OF_STATE``)."""
-    if state != BLOCKED:
+    if state != ImportState.BLOCKED:
         return await record_event(conn, import_id, EVENT_OF_STATE[state])
     # What the sweep guard holds back: the count, and its share of the active people.
     status = await import_status(conn, import_id)
@@ -108,5 +108,7 @@ async def settle_invite(conn: asyncpg.Connection, invite_id: int, statement: str
         settled = await conn.fetchrow(QUERIES["import_invites_settled"], import_id)
         if settled is None:
             return None
-        recorded = await record_event(conn, import_id, INVITES_COMPLETED, {"invites": dict(settled)})
+        recorded = await record_event(
+            conn, import_id, EventType.INVITES_COMPLETED, {"invites": dict(settled)}
+        )
     return import_id if recorded is not None else None

@@ -4,7 +4,7 @@ dramatiq's Redis consumer acknowledges each message with its own call of the
 dispatch script; with a row per message, those calls were half of a worker
 process's CPU. ``BatchingRedisBroker`` gives each queue an ``_AckBuffer``
 that settles every id finished meanwhile in one script call. Like
-``worker.queues.redis``, of which it is the other half, it knows Redis keys
+``core.queues.redis``, of which it is the other half, it knows Redis keys
 (``<ns>:__acks__.<broker id>.<queue>``, the ack set of a worker's fetched
 messages; ``<ns>:<queue>.msgs``; ``<ns>:<queue>.XQ`` and ``.XQ.msgs``, the
 dead letters; ``<ns>:__heartbeats__``) and nothing else does.
@@ -23,7 +23,7 @@ import structlog
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import current_millis, q_name
 
-from worker.settings import Settings
+from core.settings import Settings
 
 log = structlog.get_logger(__name__)
 

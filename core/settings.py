@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import cache
 
-from worker.errors import ConfigurationError
+from core.errors import ConfigurationError
 
 DEFAULT_DATABASE_URL = "postgresql://127.0.0.1:5432/bulk_import"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"

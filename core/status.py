@@ -2,7 +2,7 @@
 and the ``import`` of every webhook event.
 
 Lives in the worker because the worker writes it into each event, in the
-transaction that changes the import's state (``worker.events``); the producer's
+transaction that changes the import's state (``core.webhooks.events``); the producer's
 readers (``producer.reports``) return the same document.
 """
 
@@ -12,10 +12,10 @@ from typing import Any
 
 import asyncpg
 
-from worker.db import QUERIES
-from worker.errors import ImportNotFound
-from worker.settings import get_settings
-from worker.undo import undo_counts
+from core.db import QUERIES
+from core.errors import ImportNotFound
+from core.settings import get_settings
+from core.undo import undo_counts
 
 
 def _iso(value: Any) -> str | None:

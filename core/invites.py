@@ -28,11 +28,11 @@ from datetime import datetime
 import asyncpg
 import structlog
 
-from worker.db import QUERIES
-from worker.events import settle_invite
-from worker.mail import Invitation, Mailer, MailError, compose, message_id
-from worker.settings import Settings
-from worker.vocabulary import ACTIVE, CANCELLED, INVITE_AT, INVITE_NONE, PENDING, SCHEDULED, SENDING
+from core.db import QUERIES
+from core.mail import Invitation, Mailer, MailError, compose, message_id
+from core.settings import Settings
+from core.vocabulary import BatchState, InviteOption, InviteOutcome, InviteState, PersonStatus
+from core.webhooks.events import settle_invite
 
 log = structlog.get_logger(__name__)
 
@@ -63,16 +63,16 @@ async def invite_import_people(
     ``at``: they join a new batch due now or at ``send_at``. Must run in the
     transaction that finishes the import.
     """
-    if option == INVITE_NONE:
-        await _insert_import_invites(conn, import_id, tenant_id, PENDING, None, None)
+    if option == InviteOption.NONE:
+        await _insert_import_invites(conn, import_id, tenant_id, InviteState.PENDING, None, None)
         return None
     due = (
         send_at
-        if option == INVITE_AT and send_at is not None
+        if option == InviteOption.AT and send_at is not None
         else await conn.fetchval(QUERIES["database_now"])
     )
     row = await conn.fetchrow(QUERIES["insert_invite_batch"], tenant_id, import_id, due)
-    await _insert_import_invites(conn, import_id, tenant_id, SCHEDULED, row["id"], row["send_at"])
+    await _insert_import_invites(conn, import_id, tenant_id, InviteState.SCHEDULED, row["id"], row["send_at"])
     return Batch(row["id"], row["send_at"])
 
 
@@ -148,9 +148,11 @@ async def release_batch(
     """
     async with conn.transaction():
         batch = await conn.fetchrow(QUERIES["lock_invite_batch"], batch_id)
-        if batch is None or batch["state"] == CANCELLED:
+        if batch is None or batch["state"] == BatchState.CANCELLED:
             return 0
-        if batch["state"] == SCHEDULED and batch["send_at"] > await conn.fetchval(QUERIES["database_now"]):
+        if batch["state"] == InviteState.SCHEDULED and batch["send_at"] > await conn.fetchval(
+            QUERIES["database_now"]
+        ):
             return batch["send_at"]  # type: ignore[no-any-return]
         await conn.execute(QUERIES["release_invite_batch"], batch_id)
     sent, after = 0, 0
@@ -193,7 +195,7 @@ async def claim_invite(
     )
     if row is None:
         state = await conn.fetchrow(QUERIES["invite_state"], invite_id)
-        if state is not None and state["person_status"] != ACTIVE:
+        if state is not None and state["person_status"] != PersonStatus.ACTIVE:
             # It may have been its import's last open invite: invites.completed
             # then (its deliveries go out with housekeeping's next pass).
             await settle_invite(conn, invite_id, "cancel_invite_of_inactive_person")
@@ -213,7 +215,7 @@ async def claim_invite(
 async def may_need_sending(conn: asyncpg.Connection, invite_id: int) -> bool:
     """False when the invite is sent, failed or cancelled: a send message for it has nothing to do."""
     state = await conn.fetchrow(QUERIES["invite_state"], invite_id)
-    return state is not None and state["status"] in (SCHEDULED, SENDING)
+    return state is not None and state["status"] in (InviteState.SCHEDULED, InviteState.SENDING)
 
 
 async def mark_sent(conn: asyncpg.Connection, invite_id: int) -> int | None:
@@ -240,7 +242,7 @@ async def fail_invite(conn: asyncpg.Connection, invite_id: int, reason: str) -> 
 async def overdue_batches(
     conn: asyncpg.Connection, grace_s: float, claim_timeout_s: float, *, sends_queued: bool = False
 ) -> list[int]:
-    """Batches whose release the broker should have triggered by now (see worker/sql/invites.sql).
+    """Batches whose release the broker should have triggered by now (see core/sql/invites.sql).
 
     ``sends_queued``: the broker holds send messages, so released batches are
     still draining and are left alone.
@@ -264,13 +266,13 @@ async def deliver_invite(
     rate_permit: RatePermit,
     send_later: SendLater,
     invites_completed: InvitesCompleted | None = None,
-) -> str:
+) -> InviteOutcome:
     """Send one invitation e-mail, once in effect; return what happened.
 
-    ``"not_needed"`` (sent, cancelled or claimed already), ``"later"`` (over
+    ``NOT_NEEDED`` (sent, cancelled or claimed already), ``LATER`` (over
     the shared rate: ``send_later`` brings it back without using a retry),
-    ``"sent"``. A permanent refusal fails the invite with the server's reason
-    and returns ``"failed"``; a transient one releases the claim and raises
+    ``SENT``. A permanent refusal fails the invite with the server's reason
+    and returns ``FAILED``; a transient one releases the claim and raises
     ``MailError``, for the caller's retries. No connection is held while the
     mail server answers. ``invites_completed`` hears of the import whose
     last open invite this one was.
@@ -279,10 +281,10 @@ async def deliver_invite(
         # A repeated message (redelivered, or a repeated fan-out) must not
         # use up a share of the rate that an unsent invite is waiting for.
         if not await may_need_sending(conn, invite_id):
-            return "not_needed"
+            return InviteOutcome.NOT_NEEDED
     if not await rate_permit():
         await send_later(invite_id, RATE_PAUSE_MS)
-        return "later"
+        return InviteOutcome.LATER
     async with pool.acquire() as conn:
         invitation = await claim_invite(
             conn,
@@ -292,7 +294,7 @@ async def deliver_invite(
             claim_timeout_s=settings.invite_claim_timeout_s,
         )
     if invitation is None:
-        return "not_needed"
+        return InviteOutcome.NOT_NEEDED
     try:
         await mailer.send(compose(invitation, settings.mail_from))
     except MailError as exc:
@@ -301,7 +303,7 @@ async def deliver_invite(
                 completed = await fail_invite(conn, invite_id, str(exc))
                 if completed is not None and invites_completed is not None:
                     await invites_completed(completed)
-                return "failed"
+                return InviteOutcome.FAILED
             await release_claim(conn, invite_id, str(exc))
         log.warning("invite.retrying", reason=str(exc))
         raise
@@ -310,4 +312,4 @@ async def deliver_invite(
     log.info("invite.sent")
     if completed is not None and invites_completed is not None:
         await invites_completed(completed)
-    return "sent"
+    return InviteOutcome.SENT

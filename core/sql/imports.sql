@@ -1,4 +1,4 @@
--- An import's life after its rows are recorded: start, dispatch, finalize, sweep, end (worker.imports).
+-- An import's life after its rows are recorded: start, dispatch, finalize, sweep, end (core.imports).
 -- Named statements: a block runs from its "-- name: NAME" line to the next.
 
 -- name: import_tenant

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import secrets
 
-from worker.errors import BulkImportError
+from core.errors import BulkImportError
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32

@@ -23,11 +23,12 @@ import asyncpg
 import orjson
 import structlog
 
-from worker import signing, webhook_http
-from worker.db import QUERIES
-from worker.errors import BulkImportError, WebhookNotFound
-from worker.settings import Settings
-from worker.vocabulary import DEAD, DELIVERED, PENDING
+from core.db import QUERIES
+from core.errors import BulkImportError, WebhookNotFound
+from core.settings import Settings
+from core.vocabulary import DeliveryState
+from core.webhooks import http as webhook_http
+from core.webhooks import signing
 
 log = structlog.get_logger(__name__)
 
@@ -71,7 +72,11 @@ async def deliver(pool: asyncpg.Pool, delivery_id: int, settings: Settings) -> O
         if claimed is None:
             # Not due yet (a message early, after a redeliver say): wait again.
             due = await conn.fetchrow(QUERIES["webhook_delivery_due"], delivery_id)
-            if due is not None and due["state"] == PENDING and due["next_attempt_at"] > due["now"]:
+            if (
+                due is not None
+                and due["state"] == DeliveryState.PENDING
+                and due["next_attempt_at"] > due["now"]
+            ):
                 return Outcome("early", due["next_attempt_at"])
             return Outcome("nothing")
     if not claimed["enabled"]:
@@ -96,7 +101,7 @@ async def _record(
         if attempt.delivered:
             await conn.execute(QUERIES["mark_webhook_delivered"], delivery_id, attempt.status)
             log.info("webhook.delivered", status=attempt.status, **fields)
-            return Outcome(DELIVERED)
+            return Outcome(DeliveryState.DELIVERED)
         if attempt.gone:
             reason = "410 Gone: the receiver asked for no more events; add the endpoint again to resume"
             async with conn.transaction():
@@ -113,7 +118,7 @@ async def _record(
         )
     if due is None:
         log.error("webhook.dead", status=attempt.status, error=attempt.error, **fields)
-        return Outcome(DEAD)
+        return Outcome(DeliveryState.DEAD)
     log.warning(
         "webhook.retrying", status=attempt.status, error=attempt.error, next_at=due.isoformat(), **fields
     )

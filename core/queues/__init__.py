@@ -13,9 +13,9 @@
   settings when first needed (or whichever broker a test installed first).
 - The operations below (``enqueue_many``, ``held_messages``, ...) are the
   whole of what the project asks of a broker beyond dramatiq's own API. Their
-  Redis implementation is ``worker.queues.redis``; the broker itself, which
-  acknowledges in batches, is ``worker.queues.redis_broker``: the two modules
-  that know Redis keys and scripts. ``worker.queues.encoding`` encodes messages.
+  Redis implementation is ``core.queues.redis``; the broker itself, which
+  acknowledges in batches, is ``core.queues.redis_broker``: the two modules
+  that know Redis keys and scripts. ``core.queues.encoding`` encodes messages.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from dramatiq.middleware import Retries, ShutdownNotifications, TimeLimit
 from dramatiq.rate_limits import RateLimiter
 from redis.asyncio import Redis as AsyncRedis
 
-from worker.queues import redis as backend
-from worker.queues.encoding import OrjsonEncoder
-from worker.queues.redis import BrokerProcess, QueueDepth, broker_processes
-from worker.queues.redis_broker import build_broker
-from worker.settings import Settings, get_settings
+from core.queues import redis as backend
+from core.queues.encoding import OrjsonEncoder
+from core.queues.redis import BrokerProcess, QueueDepth, broker_processes
+from core.queues.redis_broker import build_broker
+from core.settings import Settings, get_settings
 
 ROWS = "rows"
 IMPORTS = "imports"

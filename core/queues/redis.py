@@ -1,9 +1,9 @@
 """Everything the system knows about Redis as dramatiq 2.2.1's ``RedisBroker`` uses it.
 
 Nothing else in the project names a Redis key, runs a Lua script or calls a
-private method of the broker, but ``worker.queues.redis_broker`` (the broker
+private method of the broker, but ``core.queues.redis_broker`` (the broker
 the worker consumes with, acknowledging in batches): a move to another broker
-replaces these two modules (and the imports in ``worker.queues`` that
+replaces these two modules (and the imports in ``core.queues`` that
 re-export them).
 
 Key names (``dramatiq/brokers/redis/dispatch.lua``), under the namespace
@@ -24,7 +24,7 @@ Key names (``dramatiq/brokers/redis/dispatch.lua``), under the namespace
 
 Functions here take the broker (or an asyncio client for the web process's
 reads) and the queue names they work on; the names themselves are
-``worker.queues``'.
+``core.queues``'.
 """
 
 from __future__ import annotations

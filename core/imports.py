@@ -9,7 +9,7 @@ checks the import's state under a row lock before acting.
                          └────────── cancel ───────────┴──▶ blocked ──approve──▶ finalizing
 
 An undo (mode ``undo``) has no rows: it reaches finalizing at once, and its
-work runs there in batches (``worker.undo``).
+work runs there in batches (``core.undo``).
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
-from worker import events, invites
-from worker.db import QUERIES
-from worker.rows import claim_finalize
-from worker.vocabulary import ADD_ONLY, BLOCKED, CANCELLED, DONE, FAILED, FINALIZING, SYNC, UNDO
+from core import invites
+from core.db import QUERIES
+from core.rows import claim_finalize
+from core.vocabulary import ImportState, Mode, Step
+from core.webhooks import events
 
 log = structlog.get_logger(__name__)
 
@@ -125,7 +126,7 @@ async def dispatch_pending_rows(
     finalizing step.
     """
     if after == 0:
-        await conn.execute(QUERIES["create_import_teams"], import_id, ADD_ONLY)
+        await conn.execute(QUERIES["create_import_teams"], import_id, Mode.ADD_ONLY)
     allowed = None
     if cap is not None:
         allowed = cap - await rows_in_flight(conn, import_id, after, IN_FLIGHT_WINDOW * cap)
@@ -153,12 +154,12 @@ async def dispatch_pending_rows(
     return Dispatched(sent, claimed)
 
 
-async def finalize_import(conn: asyncpg.Connection, import_id: int) -> str | None:
-    """Resolve managers; return "sweep" when the sweeper must run next, "done", or None.
+async def finalize_import(conn: asyncpg.Connection, import_id: int) -> Step | None:
+    """Resolve managers; return ``Step.SWEEP`` when the sweeper must run next, ``DONE``, or None.
 
     None: the import is not finalizing (already done, cancelled, or unknown).
     Manager resolution recomputes from scratch, so running it twice is harmless.
-    "undo": the import is an undo, whose work runs at this step (``worker.undo``).
+    ``Step.UNDO``: the import is an undo, whose work runs at this step (``core.undo``).
     """
     # The statements below join the import's rows with people and teams, which
     # the import has just filled: without fresh statistics PostgreSQL plans
@@ -172,23 +173,23 @@ async def finalize_import(conn: asyncpg.Connection, import_id: int) -> str | Non
         await conn.execute(QUERIES["analyze_import_tables"])
     async with conn.transaction():
         imp = await conn.fetchrow(QUERIES["lock_import"], import_id)
-        if imp is None or imp["state"] != FINALIZING:
+        if imp is None or imp["state"] != ImportState.FINALIZING:
             return None
         tenant_id, mode = imp["tenant_id"], imp["mode"]
-        if mode == UNDO:
-            return UNDO
-        if mode != ADD_ONLY:
+        if mode == Mode.UNDO:
+            return Step.UNDO
+        if mode != Mode.ADD_ONLY:
             await conn.execute(QUERIES["release_demoted_managers"], import_id, tenant_id)
-        await conn.execute(QUERIES["assign_team_managers"], import_id, tenant_id, mode == ADD_ONLY)
+        await conn.execute(QUERIES["assign_team_managers"], import_id, tenant_id, mode == Mode.ADD_ONLY)
         # Each person's manager follows from their primary team's (no copy to update).
-        if mode == SYNC:
+        if mode == Mode.SYNC:
             log.info("import.managers_resolved", import_id=import_id)
-            return "sweep"
+            return Step.SWEEP
         await conn.execute(QUERIES["finish_import"], import_id, 0, 0, None)
         await _record_invites(conn, imp)
-        await events.record_import_event(conn, import_id, DONE)
+        await events.record_import_event(conn, import_id, ImportState.DONE)
     log.info("import.done", import_id=import_id)
-    return "done"
+    return Step.DONE
 
 
 async def _record_invites(conn: asyncpg.Connection, imp: asyncpg.Record) -> None:
@@ -197,32 +198,32 @@ async def _record_invites(conn: asyncpg.Connection, imp: asyncpg.Record) -> None
     await invites.invite_import_people(conn, imp["id"], imp["tenant_id"], imp["invites"], imp["send_at"])
 
 
-async def sweep_missing_people(conn: asyncpg.Connection, import_id: int, max_share: float) -> str | None:
+async def sweep_missing_people(conn: asyncpg.Connection, import_id: int, max_share: float) -> Step | None:
     """Deactivate the tenant's active people missing from a sync import's file.
 
-    Returns "done", "blocked" (the sweep would deactivate more than
+    Returns ``Step.DONE``, ``Step.BLOCKED`` (the sweep would deactivate more than
     ``max_share`` of the active people and the run did not allow it), or None
     when the import is not waiting for its sweep.
     """
     async with conn.transaction():
         imp = await conn.fetchrow(QUERIES["lock_import"], import_id)
-        if imp is None or imp["state"] != FINALIZING or imp["mode"] != SYNC:
+        if imp is None or imp["state"] != ImportState.FINALIZING or imp["mode"] != Mode.SYNC:
             return None
         tenant_id = imp["tenant_id"]
         counts = await conn.fetchrow(QUERIES["sweep_candidates"], import_id, tenant_id)
         would, admins, active = counts["would_deactivate"], counts["admins_kept"], counts["active"]
         if would > max_share * active and not imp["allow_mass_deactivation"]:
             await conn.execute(QUERIES["block_import"], import_id, would, admins)
-            await events.record_import_event(conn, import_id, BLOCKED)
+            await events.record_import_event(conn, import_id, ImportState.BLOCKED)
             log.warning("import.blocked", import_id=import_id, would_deactivate=would, active=active)
-            return "blocked"
+            return Step.BLOCKED
         status = await conn.execute(QUERIES["deactivate_missing_people"], import_id, tenant_id)
         deactivated = int(status.split()[-1])
         await conn.execute(QUERIES["finish_import"], import_id, deactivated, admins, would)
         await _record_invites(conn, imp)
-        await events.record_import_event(conn, import_id, DONE)
+        await events.record_import_event(conn, import_id, ImportState.DONE)
     log.info("import.done", import_id=import_id, deactivated=deactivated, admins_kept=admins)
-    return "done"
+    return Step.DONE
 
 
 async def fail_import(conn: asyncpg.Connection, import_id: int, reason: str) -> str | None:
@@ -234,7 +235,7 @@ async def fail_import(conn: asyncpg.Connection, import_id: int, reason: str) -> 
         status = await conn.execute(QUERIES["fail_import"], import_id, reason)
         if status.endswith(" 0"):
             return None
-        await events.record_import_event(conn, import_id, FAILED)
+        await events.record_import_event(conn, import_id, ImportState.FAILED)
     log.error("import.failed", import_id=import_id, reason=reason)
     return str(imp["tenant_id"])
 
@@ -250,7 +251,7 @@ async def cancel_import(conn: asyncpg.Connection, import_id: int) -> tuple[str |
         tenant_id: str | None = await conn.fetchval(QUERIES["cancel_import"], import_id)
         cancelled_invites = await invites.cancel_import_invites(conn, import_id)
         if tenant_id is not None:
-            await events.record_import_event(conn, import_id, CANCELLED)
+            await events.record_import_event(conn, import_id, ImportState.CANCELLED)
     if tenant_id is not None:
         log.info("import.cancelled", import_id=import_id, invites_cancelled=cancelled_invites)
     return tenant_id, cancelled_invites
