@@ -25,7 +25,7 @@ class Column:
     """One column of the template, and of the people it describes.
 
     ``aliases`` are headers other systems write for it, as people type them
-    (compared after :func:`producer.mapping.normalise`); the name and header
+    (compared after :func:`core.intake.mapping.normalise`); the name and header
     match too. ``stored_as`` is the ``people`` column holding its value;
     ``default`` is stored for a blank cell and for a new person without the
     column (``people``'s DEFAULT says the same).

@@ -1,10 +1,14 @@
 """Database access: named statements, connections and pools.
 
-Python code runs SQL only by name (``QUERIES["settle_rows"]``), so every
-statement lives in a ``.sql`` file of its package's ``sql/`` folder, one file
-per concern (``core/sql/rows.sql`` for the rows' actor, ...), and nobody
-hunts for SQL in strings. ``load_queries`` reads a package's folder and
-refuses a name defined twice anywhere in it.
+Python code runs SQL only by name, so every statement lives in a ``.sql``
+file of its package's ``sql/`` folder, one file per concern
+(``core/sql/rows.sql`` for the rows' actor, ...), and nobody hunts for SQL in
+strings. ``load_queries`` reads a package's folder and refuses a name defined
+twice anywhere in it. A module takes the statements it runs by name at its
+top (``SETTLE_ROWS = QUERIES["settle_rows"]``), so a name that no file
+defines fails when the module loads, not when its rare path first runs
+(``tests/integration/test_statements.py`` checks that every look-up is made
+there).
 """
 
 from __future__ import annotations
@@ -32,9 +36,21 @@ def parse_queries(text: str) -> dict[str, str]:
     return queries
 
 
-def load_queries(package: str) -> dict[str, str]:
+class Statements(dict[str, str]):
+    """A package's named statements; looking up a name that no file defines says where they live."""
+
+    def __init__(self, package: str) -> None:
+        super().__init__()
+        self.package = package
+
+    def __missing__(self, name: str) -> str:
+        folder = self.package.replace(".", "/") + "/sql"
+        raise KeyError(f"no statement {name!r} in {folder}/*.sql (a '-- name: {name}' line defines one)")
+
+
+def load_queries(package: str) -> Statements:
     """Every named statement of ``<package>/sql/*.sql``; a name defined twice is refused."""
-    queries: dict[str, str] = {}
+    queries = Statements(package)
     folder = resources.files(package).joinpath("sql")
     for entry in sorted(folder.iterdir(), key=lambda item: item.name):
         if not entry.name.endswith(".sql"):
@@ -46,8 +62,9 @@ def load_queries(package: str) -> dict[str, str]:
     return queries
 
 
-QUERIES: dict[str, str] = load_queries("core")
-"""The worker's statements (``core/sql``); the producer has its own (``producer.queries``)."""
+QUERIES = load_queries("core")
+"""The core's statements (``core/sql``); the intake (``core.intake.queries``) and the producer
+(``producer.queries``) have their own."""
 
 
 def _encode_jsonb(value: object) -> bytes:

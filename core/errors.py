@@ -29,6 +29,10 @@ class FileRejected(BulkImportError):
     exit_code = 2
 
 
+class TooLarge(BulkImportError):
+    """Over a size limit (an upload, a fetched file); over HTTP, 413."""
+
+
 class ImportNotFound(BulkImportError):
     """No import has the given id (for the caller's tenant)."""
 

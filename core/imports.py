@@ -26,11 +26,31 @@ from core.rows import claim_finalize
 from core.vocabulary import ImportState, Mode, Step
 from core.webhooks import events
 
+IMPORT_TENANT = QUERIES["import_tenant"]
+OLDEST_QUEUED_IMPORT = QUERIES["oldest_queued_import"]
+START_IMPORT = QUERIES["start_import"]
+ROWS_IN_FLIGHT = QUERIES["rows_in_flight"]
+IMPORT_IDLE_SECONDS = QUERIES["import_idle_seconds"]
+CREATE_IMPORT_TEAMS = QUERIES["create_import_teams"]
+PENDING_ROWS = QUERIES["pending_rows"]
+IMPORT_TOTAL_ROWS = QUERIES["import_total_rows"]
+ANALYZE_IMPORT_TABLES = QUERIES["analyze_import_tables"]
+LOCK_IMPORT = QUERIES["lock_import"]
+RELEASE_DEMOTED_MANAGERS = QUERIES["release_demoted_managers"]
+ASSIGN_TEAM_MANAGERS = QUERIES["assign_team_managers"]
+FINISH_IMPORT = QUERIES["finish_import"]
+SWEEP_CANDIDATES = QUERIES["sweep_candidates"]
+BLOCK_IMPORT = QUERIES["block_import"]
+DEACTIVATE_MISSING_PEOPLE = QUERIES["deactivate_missing_people"]
+FAIL_IMPORT = QUERIES["fail_import"]
+CANCEL_IMPORT = QUERIES["cancel_import"]
+APPROVE_MASS_DEACTIVATION = QUERIES["approve_mass_deactivation"]
+
 log = structlog.get_logger(__name__)
 
 DISPATCH_BATCH = 1_000
 # An import this large changes its tables' statistics enough to matter: it is
-# analyzed when recorded (producer.submit) and before it is finalized.
+# analyzed when recorded (core.intake.submit) and before it is finalized.
 ANALYZE_AFTER_ROWS = 1_000
 # Rows in flight are counted among this many times the cap below the last row
 # sent: the workers take rows in the order sent, so what is in flight lies
@@ -42,7 +62,7 @@ QueueRoom = Callable[[], Awaitable[int]]
 
 async def tenant_of_import(conn: asyncpg.Connection | asyncpg.Pool, import_id: int) -> str | None:
     """The tenant an import belongs to, or None when there is no such import."""
-    tenant: str | None = await conn.fetchval(QUERIES["import_tenant"], import_id)
+    tenant: str | None = await conn.fetchval(IMPORT_TENANT, import_id)
     return tenant
 
 
@@ -52,11 +72,11 @@ async def start_next_import(conn: asyncpg.Connection, tenant_id: str) -> int | N
     Returns the id of the import started now, or None. Two callers racing for
     one tenant cannot both win: a partial unique index allows one active import.
     """
-    import_id = await conn.fetchval(QUERIES["oldest_queued_import"], tenant_id)
+    import_id = await conn.fetchval(OLDEST_QUEUED_IMPORT, tenant_id)
     if import_id is None:
         return None
     try:
-        started: int | None = await conn.fetchval(QUERIES["start_import"], import_id)
+        started: int | None = await conn.fetchval(START_IMPORT, import_id)
     except asyncpg.UniqueViolationError:
         return None
     if started is not None:
@@ -87,13 +107,13 @@ async def rows_in_flight(conn: asyncpg.Connection, import_id: int, after: int, w
     """
     if after == 0:
         return 0
-    count: int = await conn.fetchval(QUERIES["rows_in_flight"], import_id, after, window)
+    count: int = await conn.fetchval(ROWS_IN_FLIGHT, import_id, after, window)
     return count
 
 
 async def idle_seconds(conn: asyncpg.Connection, import_id: int) -> float:
     """Seconds since a row of the import last settled (or since it started)."""
-    idle: float | None = await conn.fetchval(QUERIES["import_idle_seconds"], import_id)
+    idle: float | None = await conn.fetchval(IMPORT_IDLE_SECONDS, import_id)
     return idle or 0.0
 
 
@@ -126,7 +146,7 @@ async def dispatch_pending_rows(
     finalizing step.
     """
     if after == 0:
-        await conn.execute(QUERIES["create_import_teams"], import_id, Mode.ADD_ONLY)
+        await conn.execute(CREATE_IMPORT_TEAMS, import_id, Mode.ADD_ONLY)
     allowed = None
     if cap is not None:
         allowed = cap - await rows_in_flight(conn, import_id, after, IN_FLIGHT_WINDOW * cap)
@@ -135,7 +155,7 @@ async def dispatch_pending_rows(
         limit = DISPATCH_BATCH if allowed is None else min(DISPATCH_BATCH, allowed - sent)
         if limit <= 0:
             # No continuation when every row is sent: the rows settling end the import.
-            if not await conn.fetch(QUERIES["pending_rows"], import_id, after, 1):
+            if not await conn.fetch(PENDING_ROWS, import_id, after, 1):
                 break
             log.debug("import.dispatch_at_cap", import_id=import_id, rows=sent, after=after)
             return Dispatched(sent, False, after, at_cap=True)
@@ -144,7 +164,7 @@ async def dispatch_pending_rows(
             if limit <= 0:
                 log.info("import.dispatch_paused", import_id=import_id, rows=sent, after=after)
                 return Dispatched(sent, False, after)
-        page = [r["row_number"] for r in await conn.fetch(QUERIES["pending_rows"], import_id, after, limit)]
+        page = [r["row_number"] for r in await conn.fetch(PENDING_ROWS, import_id, after, limit)]
         if not page:
             break
         await send_rows(import_id, page)
@@ -169,23 +189,23 @@ async def finalize_import(conn: asyncpg.Connection, import_id: int) -> Step | No
     # whatever the size; outside the transaction so its lock is held briefly.
     # A small import changes the tables too little to matter, and on a busy
     # database those seconds were most of a 40-row import's time.
-    if (await conn.fetchval(QUERIES["import_total_rows"], import_id) or 0) >= ANALYZE_AFTER_ROWS:
-        await conn.execute(QUERIES["analyze_import_tables"])
+    if (await conn.fetchval(IMPORT_TOTAL_ROWS, import_id) or 0) >= ANALYZE_AFTER_ROWS:
+        await conn.execute(ANALYZE_IMPORT_TABLES)
     async with conn.transaction():
-        imp = await conn.fetchrow(QUERIES["lock_import"], import_id)
+        imp = await conn.fetchrow(LOCK_IMPORT, import_id)
         if imp is None or imp["state"] != ImportState.FINALIZING:
             return None
         tenant_id, mode = imp["tenant_id"], imp["mode"]
         if mode == Mode.UNDO:
             return Step.UNDO
         if mode != Mode.ADD_ONLY:
-            await conn.execute(QUERIES["release_demoted_managers"], import_id, tenant_id)
-        await conn.execute(QUERIES["assign_team_managers"], import_id, tenant_id, mode == Mode.ADD_ONLY)
+            await conn.execute(RELEASE_DEMOTED_MANAGERS, import_id, tenant_id)
+        await conn.execute(ASSIGN_TEAM_MANAGERS, import_id, tenant_id, mode == Mode.ADD_ONLY)
         # Each person's manager follows from their primary team's (no copy to update).
         if mode == Mode.SYNC:
             log.info("import.managers_resolved", import_id=import_id)
             return Step.SWEEP
-        await conn.execute(QUERIES["finish_import"], import_id, 0, 0, None)
+        await conn.execute(FINISH_IMPORT, import_id, 0, 0, None)
         await _record_invites(conn, imp)
         await events.record_import_event(conn, import_id, ImportState.DONE)
     log.info("import.done", import_id=import_id)
@@ -206,20 +226,20 @@ async def sweep_missing_people(conn: asyncpg.Connection, import_id: int, max_sha
     when the import is not waiting for its sweep.
     """
     async with conn.transaction():
-        imp = await conn.fetchrow(QUERIES["lock_import"], import_id)
+        imp = await conn.fetchrow(LOCK_IMPORT, import_id)
         if imp is None or imp["state"] != ImportState.FINALIZING or imp["mode"] != Mode.SYNC:
             return None
         tenant_id = imp["tenant_id"]
-        counts = await conn.fetchrow(QUERIES["sweep_candidates"], import_id, tenant_id)
+        counts = await conn.fetchrow(SWEEP_CANDIDATES, import_id, tenant_id)
         would, admins, active = counts["would_deactivate"], counts["admins_kept"], counts["active"]
         if would > max_share * active and not imp["allow_mass_deactivation"]:
-            await conn.execute(QUERIES["block_import"], import_id, would, admins)
+            await conn.execute(BLOCK_IMPORT, import_id, would, admins)
             await events.record_import_event(conn, import_id, ImportState.BLOCKED)
             log.warning("import.blocked", import_id=import_id, would_deactivate=would, active=active)
             return Step.BLOCKED
-        status = await conn.execute(QUERIES["deactivate_missing_people"], import_id, tenant_id)
+        status = await conn.execute(DEACTIVATE_MISSING_PEOPLE, import_id, tenant_id)
         deactivated = int(status.split()[-1])
-        await conn.execute(QUERIES["finish_import"], import_id, deactivated, admins, would)
+        await conn.execute(FINISH_IMPORT, import_id, deactivated, admins, would)
         await _record_invites(conn, imp)
         await events.record_import_event(conn, import_id, ImportState.DONE)
     log.info("import.done", import_id=import_id, deactivated=deactivated, admins_kept=admins)
@@ -229,10 +249,10 @@ async def sweep_missing_people(conn: asyncpg.Connection, import_id: int, max_sha
 async def fail_import(conn: asyncpg.Connection, import_id: int, reason: str) -> str | None:
     """Mark an unfinished import failed; return its tenant when it changed."""
     async with conn.transaction():
-        imp = await conn.fetchrow(QUERIES["lock_import"], import_id)
+        imp = await conn.fetchrow(LOCK_IMPORT, import_id)
         if imp is None:
             return None
-        status = await conn.execute(QUERIES["fail_import"], import_id, reason)
+        status = await conn.execute(FAIL_IMPORT, import_id, reason)
         if status.endswith(" 0"):
             return None
         await events.record_import_event(conn, import_id, ImportState.FAILED)
@@ -248,7 +268,7 @@ async def cancel_import(conn: asyncpg.Connection, import_id: int) -> tuple[str |
     import's unsent invites are cancelled too, also when it had already ended.
     """
     async with conn.transaction():
-        tenant_id: str | None = await conn.fetchval(QUERIES["cancel_import"], import_id)
+        tenant_id: str | None = await conn.fetchval(CANCEL_IMPORT, import_id)
         cancelled_invites = await invites.cancel_import_invites(conn, import_id)
         if tenant_id is not None:
             await events.record_import_event(conn, import_id, ImportState.CANCELLED)
@@ -259,4 +279,4 @@ async def cancel_import(conn: asyncpg.Connection, import_id: int) -> tuple[str |
 
 async def approve_mass_deactivation(conn: asyncpg.Connection, import_id: int) -> bool:
     """Let a blocked sync import run the sweep it held back; True if it was blocked."""
-    return await conn.fetchval(QUERIES["approve_mass_deactivation"], import_id) is not None
+    return await conn.fetchval(APPROVE_MASS_DEACTIVATION, import_id) is not None

@@ -34,6 +34,27 @@ from core.settings import Settings
 from core.vocabulary import BatchState, InviteOption, InviteOutcome, InviteState, PersonStatus
 from core.webhooks.events import settle_invite
 
+DATABASE_NOW = QUERIES["database_now"]
+INSERT_INVITE_BATCH = QUERIES["insert_invite_batch"]
+PLAN_CHECKS_GENERICALLY = QUERIES["plan_checks_generically"]
+INVITE_IMPORT_PEOPLE = QUERIES["invite_import_people"]
+PLAN_FOR_PARAMETERS_AGAIN = QUERIES["plan_for_parameters_again"]
+LOCK_INVITE_BATCH = QUERIES["lock_invite_batch"]
+RELEASE_INVITE_BATCH = QUERIES["release_invite_batch"]
+INVITES_TO_SEND = QUERIES["invites_to_send"]
+SCHEDULED_BATCHES_OF_IMPORT = QUERIES["scheduled_batches_of_import"]
+CLAIM_INVITE = QUERIES["claim_invite"]
+INVITE_STATE = QUERIES["invite_state"]
+RELEASE_INVITE_CLAIM = QUERIES["release_invite_claim"]
+OVERDUE_INVITE_BATCHES = QUERIES["overdue_invite_batches"]
+CANCEL_IMPORT_INVITE_BATCHES = QUERIES["cancel_import_invite_batches"]
+CANCEL_IMPORT_INVITES = QUERIES["cancel_import_invites"]
+CANCEL_INVITE_OF_INACTIVE_PERSON = QUERIES["cancel_invite_of_inactive_person"]
+FAIL_INVITE = QUERIES["fail_invite"]
+MARK_INVITE_SENT = QUERIES["mark_invite_sent"]
+RETRY_FAILED_INVITES = QUERIES["retry_failed_invites"]
+SCHEDULE_PENDING_INVITES = QUERIES["schedule_pending_invites"]
+
 log = structlog.get_logger(__name__)
 
 FANOUT_BATCH = 1_000
@@ -66,12 +87,8 @@ async def invite_import_people(
     if option == InviteOption.NONE:
         await _insert_import_invites(conn, import_id, tenant_id, InviteState.PENDING, None, None)
         return None
-    due = (
-        send_at
-        if option == InviteOption.AT and send_at is not None
-        else await conn.fetchval(QUERIES["database_now"])
-    )
-    row = await conn.fetchrow(QUERIES["insert_invite_batch"], tenant_id, import_id, due)
+    due = send_at if option == InviteOption.AT and send_at is not None else await conn.fetchval(DATABASE_NOW)
+    row = await conn.fetchrow(INSERT_INVITE_BATCH, tenant_id, import_id, due)
     await _insert_import_invites(conn, import_id, tenant_id, InviteState.SCHEDULED, row["id"], row["send_at"])
     return Batch(row["id"], row["send_at"])
 
@@ -87,9 +104,9 @@ async def _insert_import_invites(
     # One invite per person the import names: its foreign-key checks run once
     # per invite, and keep their plans only with the generic plan mode (see
     # plan_checks_generically).
-    await conn.execute(QUERIES["plan_checks_generically"])
-    await conn.execute(QUERIES["invite_import_people"], import_id, tenant_id, status, batch_id, due)
-    await conn.execute(QUERIES["plan_for_parameters_again"])
+    await conn.execute(PLAN_CHECKS_GENERICALLY)
+    await conn.execute(INVITE_IMPORT_PEOPLE, import_id, tenant_id, status, batch_id, due)
+    await conn.execute(PLAN_FOR_PARAMETERS_AGAIN)
 
 
 async def schedule_pending_invites(
@@ -99,7 +116,7 @@ async def schedule_pending_invites(
 
     With nothing pending no batch is kept (None, 0).
     """
-    return await _new_batch(conn, "schedule_pending_invites", tenant_id, import_id, send_at)
+    return await _new_batch(conn, SCHEDULE_PENDING_INVITES, tenant_id, import_id, send_at)
 
 
 async def retry_failed_invites(
@@ -111,7 +128,7 @@ async def retry_failed_invites(
     Each is then sent once in effect, as any scheduled invite (claimed before
     the e-mail goes out).
     """
-    return await _new_batch(conn, "retry_failed_invites", tenant_id, import_id, None)
+    return await _new_batch(conn, RETRY_FAILED_INVITES, tenant_id, import_id, None)
 
 
 async def _new_batch(
@@ -120,9 +137,9 @@ async def _new_batch(
     """A batch due at ``send_at`` (now when None) holding the invites ``statement`` moves into it."""
     try:
         async with conn.transaction():
-            due = send_at or await conn.fetchval(QUERIES["database_now"])
-            row = await conn.fetchrow(QUERIES["insert_invite_batch"], tenant_id, import_id, due)
-            status = await conn.execute(QUERIES[statement], tenant_id, import_id, row["id"], row["send_at"])
+            due = send_at or await conn.fetchval(DATABASE_NOW)
+            row = await conn.fetchrow(INSERT_INVITE_BATCH, tenant_id, import_id, due)
+            status = await conn.execute(statement, tenant_id, import_id, row["id"], row["send_at"])
             count = int(status.split()[-1])
             if count == 0:
                 raise _NothingPending
@@ -147,17 +164,15 @@ async def release_batch(
     ``retry_after_s`` seconds.
     """
     async with conn.transaction():
-        batch = await conn.fetchrow(QUERIES["lock_invite_batch"], batch_id)
+        batch = await conn.fetchrow(LOCK_INVITE_BATCH, batch_id)
         if batch is None or batch["state"] == BatchState.CANCELLED:
             return 0
-        if batch["state"] == InviteState.SCHEDULED and batch["send_at"] > await conn.fetchval(
-            QUERIES["database_now"]
-        ):
+        if batch["state"] == InviteState.SCHEDULED and batch["send_at"] > await conn.fetchval(DATABASE_NOW):
             return batch["send_at"]  # type: ignore[no-any-return]
-        await conn.execute(QUERIES["release_invite_batch"], batch_id)
+        await conn.execute(RELEASE_INVITE_BATCH, batch_id)
     sent, after = 0, 0
     while True:
-        records = await conn.fetch(QUERIES["invites_to_send"], batch_id, retry_after_s, after, FANOUT_BATCH)
+        records = await conn.fetch(INVITES_TO_SEND, batch_id, retry_after_s, after, FANOUT_BATCH)
         if not records:
             break
         page = [r["id"] for r in records]
@@ -169,10 +184,7 @@ async def release_batch(
 
 async def scheduled_batches(conn: asyncpg.Connection, import_id: int) -> list[Batch]:
     """An import's batches still waiting for their time."""
-    return [
-        Batch(r["id"], r["send_at"])
-        for r in await conn.fetch(QUERIES["scheduled_batches_of_import"], import_id)
-    ]
+    return [Batch(r["id"], r["send_at"]) for r in await conn.fetch(SCHEDULED_BATCHES_OF_IMPORT, import_id)]
 
 
 def new_token() -> tuple[str, bytes]:
@@ -191,14 +203,14 @@ async def claim_invite(
     """
     token, token_hash = new_token()
     row = await conn.fetchrow(
-        QUERIES["claim_invite"], invite_id, token_hash, message_id(invite_id, mail_from), claim_timeout_s
+        CLAIM_INVITE, invite_id, token_hash, message_id(invite_id, mail_from), claim_timeout_s
     )
     if row is None:
-        state = await conn.fetchrow(QUERIES["invite_state"], invite_id)
+        state = await conn.fetchrow(INVITE_STATE, invite_id)
         if state is not None and state["person_status"] != PersonStatus.ACTIVE:
             # It may have been its import's last open invite: invites.completed
             # then (its deliveries go out with housekeeping's next pass).
-            await settle_invite(conn, invite_id, "cancel_invite_of_inactive_person")
+            await settle_invite(conn, invite_id, CANCEL_INVITE_OF_INACTIVE_PERSON)
             log.info("invite.cancelled", invite_id=invite_id, reason="person deactivated")
         return None
     return Invitation(
@@ -214,7 +226,7 @@ async def claim_invite(
 
 async def may_need_sending(conn: asyncpg.Connection, invite_id: int) -> bool:
     """False when the invite is sent, failed or cancelled: a send message for it has nothing to do."""
-    state = await conn.fetchrow(QUERIES["invite_state"], invite_id)
+    state = await conn.fetchrow(INVITE_STATE, invite_id)
     return state is not None and state["status"] in (InviteState.SCHEDULED, InviteState.SENDING)
 
 
@@ -224,17 +236,17 @@ async def mark_sent(conn: asyncpg.Connection, invite_id: int) -> int | None:
     Returns the invite's import when this settled its last open invite
     (``invites.completed`` recorded: its deliveries are the caller's to send).
     """
-    return await settle_invite(conn, invite_id, "mark_invite_sent")
+    return await settle_invite(conn, invite_id, MARK_INVITE_SENT)
 
 
 async def release_claim(conn: asyncpg.Connection, invite_id: int, reason: str) -> None:
     """A transient failure: give the invite back, to be retried."""
-    await conn.execute(QUERIES["release_invite_claim"], invite_id, reason)
+    await conn.execute(RELEASE_INVITE_CLAIM, invite_id, reason)
 
 
 async def fail_invite(conn: asyncpg.Connection, invite_id: int, reason: str) -> int | None:
     """A permanent failure, with the server's reason; returns as ``mark_sent`` does."""
-    completed = await settle_invite(conn, invite_id, "fail_invite", reason)
+    completed = await settle_invite(conn, invite_id, FAIL_INVITE, reason)
     log.warning("invite.failed", invite_id=invite_id, reason=reason)
     return completed
 
@@ -247,14 +259,14 @@ async def overdue_batches(
     ``sends_queued``: the broker holds send messages, so released batches are
     still draining and are left alone.
     """
-    rows = await conn.fetch(QUERIES["overdue_invite_batches"], grace_s, claim_timeout_s, not sends_queued)
+    rows = await conn.fetch(OVERDUE_INVITE_BATCHES, grace_s, claim_timeout_s, not sends_queued)
     return [r["id"] for r in rows]
 
 
 async def cancel_import_invites(conn: asyncpg.Connection, import_id: int) -> int:
     """Cancel an import's unsent invites and scheduled batches; return how many invites."""
-    await conn.execute(QUERIES["cancel_import_invite_batches"], import_id)
-    status = await conn.execute(QUERIES["cancel_import_invites"], import_id)
+    await conn.execute(CANCEL_IMPORT_INVITE_BATCHES, import_id)
+    status = await conn.execute(CANCEL_IMPORT_INVITES, import_id)
     return int(status.split()[-1])
 
 

@@ -25,6 +25,9 @@ from core.db import QUERIES
 from core.imports import start_next_import
 from core.vocabulary import ImportState
 
+STALLED_IMPORT_CANDIDATES = QUERIES["stalled_import_candidates"]
+ACTIVE_IMPORT_OF_TENANT = QUERIES["active_import_of_tenant"]
+
 log = structlog.get_logger(__name__)
 
 
@@ -40,7 +43,7 @@ class Stall:
 
 async def find_stalled_imports(conn: asyncpg.Connection, after_s: float) -> list[Stall]:
     """The imports stalled now (see the module's docstring)."""
-    candidates = await conn.fetch(QUERIES["stalled_import_candidates"], after_s, None)
+    candidates = await conn.fetch(STALLED_IMPORT_CANDIDATES, after_s, None)
     if not candidates:
         return []
     queued = await asyncio.to_thread(queues.imports_with_held_messages)
@@ -62,7 +65,7 @@ async def stalled_since(
     and is not, whatever the broker holds (with no worker running, its
     messages wait in Redis and it is stalled all the same).
     """
-    rows = await conn.fetch(QUERIES["stalled_import_candidates"], after_s, import_id)
+    rows = await conn.fetch(STALLED_IMPORT_CANDIDATES, after_s, import_id)
     return {row["id"]: row["since"] for row in rows}
 
 
@@ -85,7 +88,7 @@ async def resend_unfinished(
         started = await start_and_dispatch(conn, tenant)
         if started == import_id:
             return f"import {import_id} started"
-        active = await conn.fetchval(QUERIES["active_import_of_tenant"], tenant)
+        active = await conn.fetchval(ACTIVE_IMPORT_OF_TENANT, tenant)
         return f"import {import_id} is queued behind import {active} of {tenant}"
     if state == ImportState.RUNNING:
         dispatched = await outbox.dispatch_rows(conn, import_id)

@@ -32,6 +32,19 @@ from core.db import QUERIES
 from core.errors import BulkImportError
 from core.vocabulary import DEFAULT_BLANK_CELLS, OUTCOMES, BlankCells, Mode, PersonStatus, RowStatus
 
+FIND_TEAMS = QUERIES["find_teams"]
+INSERT_TEAMS = QUERIES["insert_teams"]
+LOCK_PEOPLE = QUERIES["lock_people"]
+INSERT_PEOPLE = QUERIES["insert_people"]
+UPDATE_PEOPLE = QUERIES["update_people"]
+SETTLE_ROWS = QUERIES["settle_rows"]
+PLAN_CHECKS_GENERICALLY = QUERIES["plan_checks_generically"]
+LOCK_IMPORT_ROWS = QUERIES["lock_import_rows"]
+LOCK_IMPORT_ROW = QUERIES["lock_import_row"]
+SETTLE_FAILED_ROW = QUERIES["settle_failed_row"]
+COUNT_OUTCOMES = QUERIES["count_outcomes"]
+CLAIM_FINALIZE = QUERIES["claim_finalize"]
+
 log = structlog.get_logger(__name__)
 
 # Must match the number of rows insert_import_counters creates per import.
@@ -103,11 +116,11 @@ async def _team_ids(conn: asyncpg.Connection, tenant_id: str, names: list[str]) 
     """
     if not names:
         return {}
-    ids = [r["id"] for r in await conn.fetch(QUERIES["find_teams"], tenant_id, names)]
+    ids = [r["id"] for r in await conn.fetch(FIND_TEAMS, tenant_id, names)]
     missing = [name for name, team_id in zip(names, ids, strict=True) if team_id is None]
     if missing:
-        await conn.execute(QUERIES["insert_teams"], tenant_id, missing)
-        ids = [r["id"] for r in await conn.fetch(QUERIES["find_teams"], tenant_id, names)]
+        await conn.execute(INSERT_TEAMS, tenant_id, missing)
+        ids = [r["id"] for r in await conn.fetch(FIND_TEAMS, tenant_id, names)]
     return dict(zip(names, ids, strict=True))
 
 
@@ -179,7 +192,7 @@ async def _plan(
     """Decide each row's outcome against the locked people (``imp``: the import's options)."""
     tenant_id, mode = imp["tenant_id"], imp["mode"]
     emails = sorted(row["email"] for row in rows)
-    existing = {p["email"]: p for p in await conn.fetch(QUERIES["lock_people"], tenant_id, emails)}
+    existing = {p["email"]: p for p in await conn.fetch(LOCK_PEOPLE, tenant_id, emails)}
     applying = [r for r in rows if not (mode == Mode.ADD_ONLY and r["email"] in existing)]
     names = sorted({name for r in applying for name in _team_names(r["data"])})
     team_ids = await _team_ids(conn, tenant_id, names)
@@ -207,7 +220,7 @@ async def _write(conn: asyncpg.Connection, tenant_id: str, import_id: int, chang
         inserted = {
             r["email"]: r["id"]
             for r in await conn.fetch(
-                QUERIES["insert_people"],
+                INSERT_PEOPLE,
                 tenant_id,
                 import_id,
                 [c.email for c in creates],
@@ -221,7 +234,7 @@ async def _write(conn: asyncpg.Connection, tenant_id: str, import_id: int, chang
     updates = [c for c in changes if c.outcome == RowStatus.UPDATED]
     if updates:
         await conn.execute(
-            QUERIES["update_people"],
+            UPDATE_PEOPLE,
             tenant_id,
             import_id,
             [c.person_id for c in updates],
@@ -237,7 +250,7 @@ def _shard() -> int:
 async def _settle(conn: asyncpg.Connection, import_id: int, changes: list[_Change]) -> int:
     counts = Counter(c.outcome for c in changes)
     remaining: int = await conn.fetchval(
-        QUERIES["settle_rows"],
+        SETTLE_ROWS,
         import_id,
         [c.row_number for c in changes],
         [c.outcome for c in changes],
@@ -255,8 +268,8 @@ async def upsert_rows(conn: asyncpg.Connection, import_id: int, row_numbers: Seq
     running (cancelled) are left out of the result: there was nothing to do.
     """
     async with conn.transaction():
-        await conn.execute(QUERIES["plan_checks_generically"])
-        rows = await conn.fetch(QUERIES["lock_import_rows"], import_id, sorted(row_numbers))
+        await conn.execute(PLAN_CHECKS_GENERICALLY)
+        rows = await conn.fetch(LOCK_IMPORT_ROWS, import_id, sorted(row_numbers))
         if not rows or rows[0]["row_number"] is None:  # no such import, not running, or nothing pending
             return Applied({})
         imp = rows[0]
@@ -269,13 +282,13 @@ async def upsert_rows(conn: asyncpg.Connection, import_id: int, row_numbers: Seq
 async def fail_row(conn: asyncpg.Connection, import_id: int, row_number: int, reason: str) -> bool:
     """Record a row that cannot succeed as failed with ``reason``; False if it had settled."""
     async with conn.transaction():
-        status = await conn.fetchval(QUERIES["lock_import_row"], import_id, row_number)
+        status = await conn.fetchval(LOCK_IMPORT_ROW, import_id, row_number)
         if status != RowStatus.PENDING:
             return False
         errors = [{"column": None, "value": None, "message": reason}]
-        await conn.execute(QUERIES["settle_failed_row"], import_id, row_number, errors)
+        await conn.execute(SETTLE_FAILED_ROW, import_id, row_number, errors)
         counts = Counter({RowStatus.FAILED: 1})
-        await conn.execute(QUERIES["count_outcomes"], import_id, _shard(), *(counts[o] for o in OUTCOMES))
+        await conn.execute(COUNT_OUTCOMES, import_id, _shard(), *(counts[o] for o in OUTCOMES))
     return True
 
 
@@ -304,4 +317,4 @@ async def process_rows(conn: asyncpg.Connection, import_id: int, row_numbers: Se
 
 async def claim_finalize(conn: asyncpg.Connection, import_id: int) -> bool:
     """Move a running import whose rows have all settled to ``finalizing``; True if this call did."""
-    return await conn.fetchval(QUERIES["claim_finalize"], import_id) is not None
+    return await conn.fetchval(CLAIM_FINALIZE, import_id) is not None

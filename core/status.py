@@ -17,6 +17,11 @@ from core.errors import ImportNotFound
 from core.settings import get_settings
 from core.undo import undo_counts
 
+STATUS_OF_IMPORT = QUERIES["status_of_import"]
+STATUS_ROW_COUNTS = QUERIES["status_row_counts"]
+STALLED_IMPORT_CANDIDATES = QUERIES["stalled_import_candidates"]
+STATUS_INVITE_COUNTS = QUERIES["status_invite_counts"]
+
 
 def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
@@ -24,12 +29,12 @@ def _iso(value: Any) -> str | None:
 
 async def import_status(conn: asyncpg.Connection, import_id: int) -> dict[str, Any]:
     """The status JSON of import ``import_id``, as this connection sees it."""
-    imp = await conn.fetchrow(QUERIES["status_of_import"], import_id)
+    imp = await conn.fetchrow(STATUS_OF_IMPORT, import_id)
     if imp is None:
         raise ImportNotFound(f"no import {import_id}")
-    counts = await conn.fetchrow(QUERIES["status_row_counts"], import_id)
-    stalled = await conn.fetch(QUERIES["stalled_import_candidates"], get_settings().stall_after_s, import_id)
-    invites = await conn.fetchrow(QUERIES["status_invite_counts"], import_id)
+    counts = await conn.fetchrow(STATUS_ROW_COUNTS, import_id)
+    stalled = await conn.fetch(STALLED_IMPORT_CANDIDATES, get_settings().stall_after_s, import_id)
+    invites = await conn.fetchrow(STATUS_INVITE_COUNTS, import_id)
     valid = imp["total_rows"] - imp["invalid_rows"]
     settled = sum(counts.values())
     return {

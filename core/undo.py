@@ -40,6 +40,28 @@ from core.undo_plan import (
 )
 from core.vocabulary import UNDO_COUNTS, ImportState, Mode, Step, UndoPhase
 
+TEAM_NAMES = QUERIES["team_names"]
+UNDO_CREATED_PAGE = QUERIES["undo_created_page"]
+UNDO_PURGED_PAGE = QUERIES["undo_purged_page"]
+UNDO_CHANGED_PAGE = QUERIES["undo_changed_page"]
+DEACTIVATE_UNDONE_PEOPLE = QUERIES["deactivate_undone_people"]
+CANCEL_UNDONE_INVITES = QUERIES["cancel_undone_invites"]
+RESTORE_UNDONE_PEOPLE = QUERIES["restore_undone_people"]
+INSERT_UNDO_REPORT = QUERIES["insert_undo_report"]
+RESTORE_TEAM_MANAGERS = QUERIES["restore_team_managers"]
+UNDO_EMPTY_TEAMS = QUERIES["undo_empty_teams"]
+LOCK_UNDO = QUERIES["lock_undo"]
+LOCK_UNDO_CREATED_PEOPLE = QUERIES["lock_undo_created_people"]
+LOCK_UNDO_CHANGED_PEOPLE = QUERIES["lock_undo_changed_people"]
+REACTIVATE_STILL_SWEPT = QUERIES["reactivate_still_swept"]
+FINISH_IMPORT = QUERIES["finish_import"]
+ADVANCE_UNDO = QUERIES["advance_undo"]
+READ_UNDO_COUNTS = QUERIES["undo_counts"]
+UNDONE_IMPORT = QUERIES["undone_import"]
+COUNT_STILL_SWEPT = QUERIES["count_still_swept"]
+TEAMS_CREATED_BY_IMPORT = QUERIES["teams_created_by_import"]
+PURGE_IMPORT_CHANGES = QUERIES["purge_import_changes"]
+
 log = structlog.get_logger(__name__)
 
 # One message of the undo works this long at most, then hands over to the
@@ -74,7 +96,7 @@ async def _team_names(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> d
     ids = team_ids_to_name(rows)
     if not ids:
         return {}
-    return {r["id"]: r["name"] for r in await conn.fetch(QUERIES["team_names"], sorted(ids))}
+    return {r["id"]: r["name"] for r in await conn.fetch(TEAM_NAMES, sorted(ids))}
 
 
 async def _page(
@@ -85,30 +107,30 @@ async def _page(
     ``retention_days`` None: the import's replaced values are still kept.
     """
     if phase == UndoPhase.CREATED:
-        rows = await conn.fetch(QUERIES["undo_created_page"], import_id, after, size)
+        rows = await conn.fetch(UNDO_CREATED_PAGE, import_id, after, size)
         return plan_created(rows, import_id), rows[-1]["row_number"] if rows else None
     if retention_days is not None:
-        rows = await conn.fetch(QUERIES["undo_purged_page"], import_id, after, size)
+        rows = await conn.fetch(UNDO_PURGED_PAGE, import_id, after, size)
         return plan_purged(rows, retention_days), rows[-1]["row_number"] if rows else None
-    rows = await conn.fetch(QUERIES["undo_changed_page"], import_id, after, size)
+    rows = await conn.fetch(UNDO_CHANGED_PAGE, import_id, after, size)
     plan = plan_changed(rows, await _team_names(conn, rows))
     return plan, rows[-1]["person_id"] if rows else None
 
 
 async def _apply(conn: asyncpg.Connection, plan: Plan, undo_id: int, tenant: str) -> None:
     if plan.deactivate:
-        await conn.execute(QUERIES["deactivate_undone_people"], plan.deactivate, undo_id, tenant)
+        await conn.execute(DEACTIVATE_UNDONE_PEOPLE, plan.deactivate, undo_id, tenant)
     if plan.cancel_invites:
-        await conn.execute(QUERIES["cancel_undone_invites"], plan.cancel_invites)
+        await conn.execute(CANCEL_UNDONE_INVITES, plan.cancel_invites)
     if plan.restore_ids:
-        await conn.execute(QUERIES["restore_undone_people"], plan.restore_ids, plan.restore_values, tenant)
+        await conn.execute(RESTORE_UNDONE_PEOPLE, plan.restore_ids, plan.restore_values, tenant)
 
 
 async def _report(conn: asyncpg.Connection, undo_id: int, reported: int, tally: Tally) -> None:
     if not tally.lines:
         return
     await conn.execute(
-        QUERIES["insert_undo_report"],
+        INSERT_UNDO_REPORT,
         undo_id,
         list(range(reported + 1, reported + 1 + len(tally.lines))),
         [line.email for line in tally.lines],
@@ -119,9 +141,9 @@ async def _report(conn: asyncpg.Connection, undo_id: int, reported: int, tally: 
 
 async def _teams(conn: asyncpg.Connection, import_id: int, tenant: str) -> Tally:
     """The teams' managers after the people's undo, and the teams left with nobody."""
-    await conn.execute(QUERIES["restore_team_managers"], import_id, tenant)
+    await conn.execute(RESTORE_TEAM_MANAGERS, import_id, tenant)
     tally = Tally()
-    for team in await conn.fetch(QUERIES["undo_empty_teams"], import_id, tenant):
+    for team in await conn.fetch(UNDO_EMPTY_TEAMS, import_id, tenant):
         tally.counts["teams_left"] += 1
         tally.lines.append(Line("", None, "Team", "", team["name"], team["name"], TEAM_LEFT))
     return tally
@@ -132,7 +154,7 @@ async def undo_batch(
 ) -> Step | None:
     """Apply the undo's next batch in one transaction: ``Step.MORE``, ``Step.DONE``, or None (not running)."""
     async with conn.transaction():
-        undo = await conn.fetchrow(QUERIES["lock_undo"], undo_id)
+        undo = await conn.fetchrow(LOCK_UNDO, undo_id)
         if undo is None or undo["state"] != ImportState.FINALIZING:
             return None
         import_id, tenant, phase = undo["undoes"], undo["tenant_id"], undo["phase"]
@@ -145,9 +167,9 @@ async def undo_batch(
         next_phase, after = phase, undo["after_key"]
         if phase in (UndoPhase.CREATED, UndoPhase.CHANGED):
             if phase == UndoPhase.CREATED:
-                await conn.fetch(QUERIES["lock_undo_created_people"], import_id, after, batch_size)
+                await conn.fetch(LOCK_UNDO_CREATED_PEOPLE, import_id, after, batch_size)
             elif purged is None:
-                await conn.fetch(QUERIES["lock_undo_changed_people"], import_id, after, batch_size)
+                await conn.fetch(LOCK_UNDO_CHANGED_PEOPLE, import_id, after, batch_size)
             plan, last = await _page(conn, phase, import_id, after, batch_size, purged)
             await _apply(conn, plan, undo_id, tenant)
             tally = plan.tally
@@ -156,16 +178,14 @@ async def undo_batch(
             else:
                 next_phase, after = (UndoPhase.CHANGED if phase == UndoPhase.CREATED else UndoPhase.TEAMS), 0
                 if phase == UndoPhase.CHANGED and purged is not None:
-                    status = await conn.execute(QUERIES["reactivate_still_swept"], import_id, tenant)
+                    status = await conn.execute(REACTIVATE_STILL_SWEPT, import_id, tenant)
                     tally.counts["reactivated"] += int(status.split()[-1])
         else:
             tally = await _teams(conn, import_id, tenant)
             next_phase = UndoPhase.FINISHED
-            await conn.execute(QUERIES["finish_import"], undo_id, 0, 0, None)
+            await conn.execute(FINISH_IMPORT, undo_id, 0, 0, None)
         await _report(conn, undo_id, undo["reported"], tally)
-        await conn.execute(
-            QUERIES["advance_undo"], undo_id, next_phase, after, *tally.ordered(), len(tally.lines)
-        )
+        await conn.execute(ADVANCE_UNDO, undo_id, next_phase, after, *tally.ordered(), len(tally.lines))
     log.debug("undo.batch", undo_id=undo_id, phase=phase, **dict(tally.counts))
     if next_phase == UndoPhase.FINISHED:
         log.info("undo.done", undo_id=undo_id, undoes=import_id)
@@ -196,7 +216,7 @@ async def undo_counts(conn: asyncpg.Connection | asyncpg.Pool, undo_id: int) -> 
 
     None for an import that is no undo.
     """
-    row = await conn.fetchrow(QUERIES["undo_counts"], undo_id)
+    row = await conn.fetchrow(READ_UNDO_COUNTS, undo_id)
     return dict(row) if row is not None else None
 
 
@@ -215,7 +235,7 @@ async def preview_undo(
     holds the first ``max_lines`` lines; ``not_restored_total`` counts them all.
     """
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        imp = await conn.fetchrow(QUERIES["undone_import"], import_id)
+        imp = await conn.fetchrow(UNDONE_IMPORT, import_id)
         check_undoable(imp, import_id, tenant)
         tenant = imp["tenant_id"]
         purged = retention_days if expired(imp["finished_at"], retention_days) else None
@@ -230,10 +250,8 @@ async def preview_undo(
                 lines += len(plan.tally.lines)
                 shown.extend(line.as_dict() for line in plan.tally.lines[: max_lines - len(shown)])
         if purged is not None:
-            total.counts["reactivated"] += await conn.fetchval(
-                QUERIES["count_still_swept"], import_id, tenant
-            )
-        teams = [r["name"] for r in await conn.fetch(QUERIES["teams_created_by_import"], import_id, tenant)]
+            total.counts["reactivated"] += await conn.fetchval(COUNT_STILL_SWEPT, import_id, tenant)
+        teams = [r["name"] for r in await conn.fetch(TEAMS_CREATED_BY_IMPORT, import_id, tenant)]
     return {
         "import": import_id,
         "tenant": tenant,
@@ -250,5 +268,5 @@ async def preview_undo(
 
 async def purge_old_changes(conn: asyncpg.Connection, retention_days: int) -> int:
     """Forget the replaced values of imports that ended over ``retention_days`` ago (housekeeping)."""
-    purged: int = await conn.fetchval(QUERIES["purge_import_changes"], retention_days)
+    purged: int = await conn.fetchval(PURGE_IMPORT_CHANGES, retention_days)
     return purged

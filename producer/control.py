@@ -21,16 +21,22 @@ from core.db import connection
 from core.errors import BulkImportError, ImportNotFound, InvalidState
 from core.recovery import resend_unfinished, start_and_dispatch
 from core.settings import Settings
+from core.tenants import find_tenant, set_tenant
 from core.undo import check_undoable
 from core.undo_plan import REPORT_HEADER
 from core.vocabulary import EventType, ImportState
 from producer.queries import QUERIES
 
+GET_IMPORT = QUERIES["get_import"]
+LOCK_IMPORT_FOR_UNDO = QUERIES["lock_import_for_undo"]
+LIVE_UNDO_OF_IMPORT = QUERIES["live_undo_of_import"]
+INSERT_UNDO = QUERIES["insert_undo"]
+
 
 async def cancel_import(settings: Settings, import_id: int) -> str:
     """Cancel an unfinished import and start the tenant's next one; say what happened."""
     async with connection(settings.database_url) as conn:
-        imp = await conn.fetchrow(QUERIES["get_import"], import_id)
+        imp = await conn.fetchrow(GET_IMPORT, import_id)
         if imp is None:
             raise ImportNotFound(f"no import {import_id}")
         tenant, cancelled_invites = await imports.cancel_import(conn, import_id)
@@ -51,7 +57,7 @@ async def cancel_import(settings: Settings, import_id: int) -> str:
 async def resume_import(settings: Settings, import_id: int, allow_mass_deactivation: bool = False) -> str:
     """Re-send the unfinished work of an import; approve a blocked sweep when asked."""
     async with connection(settings.database_url) as conn:
-        imp = await conn.fetchrow(QUERIES["get_import"], import_id)
+        imp = await conn.fetchrow(GET_IMPORT, import_id)
         if imp is None:
             raise ImportNotFound(f"no import {import_id}")
         state, tenant = ImportState(imp["state"]), imp["tenant_id"]
@@ -89,12 +95,12 @@ async def undo_import(
     tenant is not found.
     """
     async with connection(settings.database_url) as conn:
-        imp = await conn.fetchrow(QUERIES["get_import"], import_id)
+        imp = await conn.fetchrow(GET_IMPORT, import_id)
         check_undoable(imp, import_id, tenant)
         owner = imp["tenant_id"]
         async with conn.transaction():
-            await conn.execute(QUERIES["lock_import_for_undo"], import_id)
-            live = await conn.fetchrow(QUERIES["live_undo_of_import"], import_id)
+            await conn.execute(LOCK_IMPORT_FOR_UNDO, import_id)
+            live = await conn.fetchrow(LIVE_UNDO_OF_IMPORT, import_id)
             if live is not None:
                 done = "has been undone" if live["state"] == ImportState.DONE else "is being undone"
                 return (
@@ -103,7 +109,7 @@ async def undo_import(
                     f"import {import_id} {done} by import {live['id']} ({live['state']})",
                 )
             undo_id: int = await conn.fetchval(
-                QUERIES["insert_undo"],
+                INSERT_UNDO,
                 owner,
                 import_id,
                 f"undo of import {import_id}",
@@ -154,7 +160,7 @@ async def _new_invite_batch(
 ) -> tuple[invites.Batch | None, int]:
     """The batch ``make`` records for an existing tenant, with its delayed message sent."""
     async with connection(settings.database_url) as conn:
-        if await conn.fetchrow(QUERIES["get_tenant"], tenant) is None:
+        if await find_tenant(conn, tenant) is None:
             raise BulkImportError(
                 f"no tenant {tenant!r}: a tenant exists once it has imported a file"
                 " (or been set with `bulk-import tenant set`)"
@@ -182,5 +188,5 @@ async def update_tenant(
     if language is not None and not re.fullmatch(r"[a-z]{2}", language):
         raise BulkImportError(f"language {language!r} must be an ISO 639-1 code such as en or fr")
     async with connection(settings.database_url) as conn:
-        row = await conn.fetchrow(QUERIES["upsert_tenant"], tenant, name, timezone, language)
+        row = await set_tenant(conn, tenant, name, timezone, language)
     return dict(row)

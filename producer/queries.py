@@ -1,11 +1,11 @@
-"""The producer's named statements (``producer/sql/*.sql``: intake, reports, review, web, choices).
+"""The producer's named statements (``producer/sql/*.sql``: admin, reports, undo, web, webhooks).
 
-The worker's statements are the worker's (``core.db.QUERIES``); the producer
-reaches those only through the worker's functions.
+The core's statements are the core's (``core.db.QUERIES``, ``core.intake.queries.QUERIES``);
+the producer reaches those only through the core's functions.
 """
 
 from __future__ import annotations
 
 from core.db import load_queries
 
-QUERIES: dict[str, str] = load_queries("producer")
+QUERIES = load_queries("producer")

@@ -14,12 +14,16 @@ from typing import Any, TextIO
 import asyncpg
 
 from core import status as worker_status
+from core.columns import COLUMNS, TEMPLATE_HEADERS
 from core.errors import ImportNotFound
+from core.intake.validation import neutralise_formula
 from core.vocabulary import FINAL_STATES as FINAL_STATES
 from core.vocabulary import ColumnKind  # re-exported for the status pollers
-from producer.fields import FIELDS, TEMPLATE_HEADERS
 from producer.queries import QUERIES
-from producer.validation import neutralise_formula
+
+GET_IMPORT = QUERIES["get_import"]
+FAILED_ROWS = QUERIES["failed_rows"]
+EXPORT_PEOPLE = QUERIES["export_people"]
 
 EXPORT_HEADERS = (*TEMPLATE_HEADERS, "Status", "Manager email", "Invite status")
 
@@ -44,7 +48,7 @@ def write_csv_row(writer: Any, values: Iterable[Any]) -> None:
 
 async def write_failed_rows(conn: asyncpg.Connection, import_id: int, out: TextIO) -> int:
     """The rows that were rejected or failed, original values plus a reason; returns their count."""
-    imp = await conn.fetchrow(QUERIES["get_import"], import_id)
+    imp = await conn.fetchrow(GET_IMPORT, import_id)
     if imp is None:
         raise ImportNotFound(f"no import {import_id}")
     header = list(imp["columns"].get("header", []))
@@ -52,7 +56,7 @@ async def write_failed_rows(conn: asyncpg.Connection, import_id: int, out: TextI
     write_csv_row(writer, ["Row", *header, "Reason"])
     written = 0
     async with conn.transaction(readonly=True):
-        async for row in conn.cursor(QUERIES["failed_rows"], import_id):
+        async for row in conn.cursor(FAILED_ROWS, import_id):
             cells = list(row["raw"]) + [""] * max(0, len(header) - len(row["raw"]))
             reasons = "; ".join(
                 (f"{e['column']}: " if e.get("column") else "") + e["message"] for e in row["errors"] or []
@@ -68,10 +72,10 @@ async def write_people(conn: asyncpg.Connection, tenant: str, out: TextIO) -> in
     write_csv_row(writer, EXPORT_HEADERS)
     written = 0
     async with conn.transaction(readonly=True):
-        async for person in conn.cursor(QUERIES["export_people"], tenant):
+        async for person in conn.cursor(EXPORT_PEOPLE, tenant):
             values = [
                 person[field.name].capitalize() if field.kind == ColumnKind.ROLE else person[field.name]
-                for field in FIELDS
+                for field in COLUMNS
             ]
             write_csv_row(
                 writer, [*values, person["status"], person["manager_email"], person["invite_status"] or ""]

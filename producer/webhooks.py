@@ -17,6 +17,9 @@ from core.vocabulary import DeliveryState
 from core.webhooks import deliveries
 from producer.queries import QUERIES
 
+WEBHOOK_DELIVERIES_LIST = QUERIES["webhook_deliveries_list"]
+WEBHOOK_EVENTS_AFTER = QUERIES["webhook_events_after"]
+
 FEED_PAGE = 100
 
 
@@ -32,7 +35,7 @@ async def list_deliveries(
         raise BulkImportError(
             f"unknown delivery state {state!r}: choose one of {', '.join(tuple(DeliveryState))}"
         )
-    rows = await conn.fetch(QUERIES["webhook_deliveries_list"], tenant, state, limit)
+    rows = await conn.fetch(WEBHOOK_DELIVERIES_LIST, tenant, state, limit)
     return [
         {
             "id": r["id"],
@@ -77,7 +80,7 @@ async def events_after(
     The cursor is opaque to callers (a number, as text): pass back ``next_cursor``
     as ``?after=``; when no event is newer it stays the same.
     """
-    rows = await conn.fetch(QUERIES["webhook_events_after"], tenant, after, limit)
+    rows = await conn.fetch(WEBHOOK_EVENTS_AFTER, tenant, after, limit)
     cursor = rows[-1]["id"] if rows else after
     return {
         "events": [r["payload"] for r in rows],

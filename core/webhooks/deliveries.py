@@ -30,6 +30,17 @@ from core.vocabulary import DeliveryState
 from core.webhooks import http as webhook_http
 from core.webhooks import signing
 
+CLAIM_WEBHOOK_DELIVERY = QUERIES["claim_webhook_delivery"]
+WEBHOOK_DELIVERY_DUE = QUERIES["webhook_delivery_due"]
+MARK_WEBHOOK_DELIVERED = QUERIES["mark_webhook_delivered"]
+MARK_WEBHOOK_FAILED = QUERIES["mark_webhook_failed"]
+DISABLE_WEBHOOK_ENDPOINT = QUERIES["disable_webhook_endpoint"]
+DATABASE_NOW = QUERIES["database_now"]
+NEW_DELIVERIES_OF_EVENT = QUERIES["new_deliveries_of_event"]
+OVERDUE_WEBHOOK_DELIVERIES = QUERIES["overdue_webhook_deliveries"]
+REDELIVER_WEBHOOK = QUERIES["redeliver_webhook"]
+WEBHOOK_DELIVERY_OF = QUERIES["webhook_delivery_of"]
+
 log = structlog.get_logger(__name__)
 
 # A claim outlives its attempt's timeout by this much before another worker may take over.
@@ -67,11 +78,11 @@ async def deliver(pool: asyncpg.Pool, delivery_id: int, settings: Settings) -> O
     """Attempt delivery ``delivery_id`` once if it is due; record what the receiver answered."""
     async with pool.acquire() as conn:
         claimed = await conn.fetchrow(
-            QUERIES["claim_webhook_delivery"], delivery_id, settings.webhook_timeout_s + CLAIM_MARGIN_S
+            CLAIM_WEBHOOK_DELIVERY, delivery_id, settings.webhook_timeout_s + CLAIM_MARGIN_S
         )
         if claimed is None:
             # Not due yet (a message early, after a redeliver say): wait again.
-            due = await conn.fetchrow(QUERIES["webhook_delivery_due"], delivery_id)
+            due = await conn.fetchrow(WEBHOOK_DELIVERY_DUE, delivery_id)
             if (
                 due is not None
                 and due["state"] == DeliveryState.PENDING
@@ -99,23 +110,19 @@ async def _record(
     fields = {"delivery_id": delivery_id, "event_id": claimed["public_id"], "attempt": attempts}
     async with pool.acquire() as conn:
         if attempt.delivered:
-            await conn.execute(QUERIES["mark_webhook_delivered"], delivery_id, attempt.status)
+            await conn.execute(MARK_WEBHOOK_DELIVERED, delivery_id, attempt.status)
             log.info("webhook.delivered", status=attempt.status, **fields)
             return Outcome(DeliveryState.DELIVERED)
         if attempt.gone:
             reason = "410 Gone: the receiver asked for no more events; add the endpoint again to resume"
             async with conn.transaction():
-                await conn.execute(
-                    QUERIES["mark_webhook_failed"], delivery_id, attempt.status, reason, attempts, None
-                )
-                await conn.execute(QUERIES["disable_webhook_endpoint"], claimed["endpoint_id"], reason)
+                await conn.execute(MARK_WEBHOOK_FAILED, delivery_id, attempt.status, reason, attempts, None)
+                await conn.execute(DISABLE_WEBHOOK_ENDPOINT, claimed["endpoint_id"], reason)
             log.warning("webhook.endpoint_gone", endpoint_id=claimed["endpoint_id"], **fields)
             return Outcome("gone")
-        now = await conn.fetchval(QUERIES["database_now"])
+        now = await conn.fetchval(DATABASE_NOW)
         due = None if not claimed["enabled"] else next_attempt(attempts, claimed["retry_from"], now, settings)
-        await conn.execute(
-            QUERIES["mark_webhook_failed"], delivery_id, attempt.status, attempt.error, attempts, due
-        )
+        await conn.execute(MARK_WEBHOOK_FAILED, delivery_id, attempt.status, attempt.error, attempts, due)
     if due is None:
         log.error("webhook.dead", status=attempt.status, error=attempt.error, **fields)
         return Outcome(DeliveryState.DEAD)
@@ -127,12 +134,12 @@ async def _record(
 
 async def new_deliveries(conn: asyncpg.Connection, import_id: int, event_type: str) -> list[int]:
     """The deliveries the import's event of ``event_type`` just recorded, for their first message."""
-    return [r["id"] for r in await conn.fetch(QUERIES["new_deliveries_of_event"], import_id, event_type)]
+    return [r["id"] for r in await conn.fetch(NEW_DELIVERIES_OF_EVENT, import_id, event_type)]
 
 
 async def overdue_deliveries(conn: asyncpg.Connection, grace_s: float) -> list[int]:
     """Pending deliveries due ``grace_s`` ago and not being attempted: their message was lost."""
-    return [r["id"] for r in await conn.fetch(QUERIES["overdue_webhook_deliveries"], grace_s, OVERDUE_PAGE)]
+    return [r["id"] for r in await conn.fetch(OVERDUE_WEBHOOK_DELIVERIES, grace_s, OVERDUE_PAGE)]
 
 
 async def redeliver(
@@ -143,11 +150,11 @@ async def redeliver(
     A delivered one only with ``again``. Raises ``BulkImportError`` saying why
     not otherwise; the caller sends its message.
     """
-    row = await conn.fetchval(QUERIES["redeliver_webhook"], delivery_id, tenant, again)
+    row = await conn.fetchval(REDELIVER_WEBHOOK, delivery_id, tenant, again)
     if row is not None:
         log.info("webhook.redelivery", delivery_id=delivery_id)
         return delivery_id
-    found = await conn.fetchrow(QUERIES["webhook_delivery_of"], delivery_id)
+    found = await conn.fetchrow(WEBHOOK_DELIVERY_OF, delivery_id)
     if found is None or (tenant is not None and found["tenant_id"] != tenant):
         scope = f" for tenant {tenant!r}" if tenant else ""
         raise WebhookNotFound(f"no webhook delivery {delivery_id}{scope}")

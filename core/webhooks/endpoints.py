@@ -21,6 +21,13 @@ from core.vocabulary import DeliveryState, EventType
 from core.webhooks import http as webhook_http
 from core.webhooks import signing
 
+WEBHOOK_TENANT_EXISTS = QUERIES["webhook_tenant_exists"]
+INSERT_WEBHOOK_ENDPOINT = QUERIES["insert_webhook_endpoint"]
+WEBHOOK_ENDPOINTS_OF_TENANT = QUERIES["webhook_endpoints_of_tenant"]
+DELETE_WEBHOOK_ENDPOINT = QUERIES["delete_webhook_endpoint"]
+DATABASE_NOW = QUERIES["database_now"]
+ROTATE_WEBHOOK_SECRET = QUERIES["rotate_webhook_secret"]
+
 log = structlog.get_logger(__name__)
 
 MAX_URL_CHARS = 2_000
@@ -71,25 +78,25 @@ async def add_endpoint(
         raise BulkImportError(f"the URL is over {MAX_URL_CHARS} characters")
     chosen = check_events(events)
     await webhook_http.safe_address(url, allow_loopback)
-    if await conn.fetchval(QUERIES["webhook_tenant_exists"], tenant) is None:
+    if await conn.fetchval(WEBHOOK_TENANT_EXISTS, tenant) is None:
         raise BulkImportError(
             f"no tenant {tenant!r}: a tenant exists once it has imported a file"
             " (or been set with `bulk-import tenant set`)"
         )
     secret = signing.new_secret()
-    row = await conn.fetchrow(QUERIES["insert_webhook_endpoint"], tenant, url, chosen, secret)
+    row = await conn.fetchrow(INSERT_WEBHOOK_ENDPOINT, tenant, url, chosen, secret)
     log.info("webhook.endpoint_added", tenant=tenant, endpoint_id=row["id"])
     return NewSecret(describe(row), secret)
 
 
 async def list_endpoints(conn: asyncpg.Connection | asyncpg.Pool, tenant: str) -> list[dict[str, Any]]:
     """The tenant's endpoints, with their deliveries' counts."""
-    return [describe(r) for r in await conn.fetch(QUERIES["webhook_endpoints_of_tenant"], tenant)]
+    return [describe(r) for r in await conn.fetch(WEBHOOK_ENDPOINTS_OF_TENANT, tenant)]
 
 
 async def remove_endpoint(conn: asyncpg.Connection | asyncpg.Pool, tenant: str, endpoint_id: int) -> None:
     """Remove an endpoint of the tenant, its deliveries with it (its events stay in the feed)."""
-    if await conn.fetchval(QUERIES["delete_webhook_endpoint"], endpoint_id, tenant) is None:
+    if await conn.fetchval(DELETE_WEBHOOK_ENDPOINT, endpoint_id, tenant) is None:
         raise WebhookNotFound(f"no webhook endpoint {endpoint_id} for tenant {tenant!r}: see `webhook list`")
     log.info("webhook.endpoint_removed", tenant=tenant, endpoint_id=endpoint_id)
 
@@ -99,8 +106,8 @@ async def rotate_secret(
 ) -> str:
     """A new secret for the endpoint; the old one still signs for ``grace_s`` seconds. Returns the new one."""
     secret = signing.new_secret()
-    until = await conn.fetchval(QUERIES["database_now"]) + timedelta(seconds=grace_s)
-    if await conn.fetchval(QUERIES["rotate_webhook_secret"], endpoint_id, tenant, secret, until) is None:
+    until = await conn.fetchval(DATABASE_NOW) + timedelta(seconds=grace_s)
+    if await conn.fetchval(ROTATE_WEBHOOK_SECRET, endpoint_id, tenant, secret, until) is None:
         raise WebhookNotFound(f"no webhook endpoint {endpoint_id} for tenant {tenant!r}: see `webhook list`")
     log.info("webhook.secret_rotated", tenant=tenant, endpoint_id=endpoint_id, old_until=until.isoformat())
     return secret

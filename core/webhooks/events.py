@@ -26,6 +26,15 @@ from core.settings import get_settings
 from core.status import import_status
 from core.vocabulary import EVENT_OF_STATE, EventType, ImportState
 
+WEBHOOK_EVENT_EXISTS = QUERIES["webhook_event_exists"]
+DATABASE_NOW = QUERIES["database_now"]
+RECORD_WEBHOOK_EVENT = QUERIES["record_webhook_event"]
+TENANT_ACTIVE_PEOPLE = QUERIES["tenant_active_people"]
+INVITE_IMPORT = QUERIES["invite_import"]
+LOCK_IMPORT_FOR_INVITES = QUERIES["lock_import_for_invites"]
+IMPORT_HAS_OPEN_INVITES = QUERIES["import_has_open_invites"]
+IMPORT_INVITES_SETTLED = QUERIES["import_invites_settled"]
+
 log = structlog.get_logger(__name__)
 
 
@@ -51,11 +60,11 @@ async def record_event(
     Must run in the transaction that made the change the event reports;
     ``status``: the import's status JSON, when the caller has just read it.
     """
-    if await conn.fetchval(QUERIES["webhook_event_exists"], import_id, event_type):
+    if await conn.fetchval(WEBHOOK_EVENT_EXISTS, import_id, event_type):
         return None
     status = status or await import_status(conn, import_id)
     public_id = f"evt_{uuid.uuid4().hex}"
-    now = await conn.fetchval(QUERIES["database_now"])
+    now = await conn.fetchval(DATABASE_NOW)
     payload = {
         "id": public_id,
         "type": event_type,
@@ -69,7 +78,7 @@ async def record_event(
         },
     }
     deliveries = await conn.fetch(
-        QUERIES["record_webhook_event"], public_id, status["tenant"], import_id, event_type, payload, now
+        RECORD_WEBHOOK_EVENT, public_id, status["tenant"], import_id, event_type, payload, now
     )
     log.info(
         "event.recorded", import_id=import_id, type=event_type, event_id=public_id, deliveries=len(deliveries)
@@ -83,7 +92,7 @@ async def record_import_event(conn: asyncpg.Connection, import_id: int, state: I
         return await record_event(conn, import_id, EVENT_OF_STATE[state])
     # What the sweep guard holds back: the count, and its share of the active people.
     status = await import_status(conn, import_id)
-    active = await conn.fetchval(QUERIES["tenant_active_people"], status["tenant"])
+    active = await conn.fetchval(TENANT_ACTIVE_PEOPLE, status["tenant"])
     share = status["would_deactivate"] / active if active else 0.0
     sweep = {"would_deactivate": status["would_deactivate"], "active": active, "share": share}
     return await record_event(conn, import_id, EVENT_OF_STATE[state], {"sweep": sweep}, status)
@@ -98,14 +107,14 @@ async def settle_invite(conn: asyncpg.Connection, invite_id: int, statement: str
     settling its last two invites at once exactly one records the event.
     """
     async with conn.transaction():
-        status = await conn.execute(QUERIES[statement], invite_id, *args)
-        import_id = await conn.fetchval(QUERIES["invite_import"], invite_id)
+        status = await conn.execute(statement, invite_id, *args)
+        import_id = await conn.fetchval(INVITE_IMPORT, invite_id)
         if status.endswith(" 0") or import_id is None:
             return None
-        await conn.fetchval(QUERIES["lock_import_for_invites"], import_id)
-        if await conn.fetchval(QUERIES["import_has_open_invites"], import_id):
+        await conn.fetchval(LOCK_IMPORT_FOR_INVITES, import_id)
+        if await conn.fetchval(IMPORT_HAS_OPEN_INVITES, import_id):
             return None
-        settled = await conn.fetchrow(QUERIES["import_invites_settled"], import_id)
+        settled = await conn.fetchrow(IMPORT_INVITES_SETTLED, import_id)
         if settled is None:
             return None
         recorded = await record_event(

@@ -13,7 +13,7 @@ of its commands runs (:class:`~producer.cli.lazy.LazyGroup`):
 - ``imports``: an import's life: ``run``, ``status``, ``errors``, ``export``,
   ``cancel``, ``resume``.
 - ``undo``: ``undo`` (and its ``--dry-run`` preview), and how an undo's status reads.
-- ``review``: ``review``, drawn by :mod:`producer.review.report`.
+- ``review``: ``review``, drawn by :mod:`producer.cli.review_report`.
 - ``invites``: the ``invites`` group (``invites send``, ``invites retry``).
 - ``tenants``: the ``tenant`` group (``tenant set``).
 - ``tokens``: the ``token`` group (``token create``, ``token revoke``).

@@ -13,67 +13,29 @@ from typing import Any, TextIO
 import click
 
 from core.db import connection
+from core.intake.options import ImportOptions
+from core.intake.submit import ImportRequest, submit_import_async
 from core.settings import get_settings
-from core.vocabulary import FILE_MODES, ImportState, InviteOption
-from producer.cli.options import blank_cells_option, map_option
+from core.vocabulary import ImportState
+from producer.cli.options import import_options
 from producer.cli.running import async_command, emit
 from producer.cli.undo import undo_status_text
 from producer.control import cancel_import, resume_import
 from producer.progress import wait_for_import
 from producer.reports import import_status, write_failed_rows, write_people
-from producer.submit import ImportRequest, submit_import_async
-from producer.timezones import parse_send_at, tenant_timezone
 
 
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tenant", required=True, help="The tenant the people belong to.")
-@click.option("--mode", type=click.Choice(FILE_MODES), required=True)
-@blank_cells_option
-@map_option
-@click.option("--sheet", help="A workbook's sheet to import (default: the first whose header matches).")
-@click.option(
-    "--invites", type=click.Choice(tuple(InviteOption)), default=InviteOption.NONE, show_default=True
-)
-@click.option("--send-at", help="With --invites at: ISO 8601 time; without an offset, the tenant's timezone.")
-@click.option(
-    "--allow-mass-deactivation",
-    is_flag=True,
-    help="Let a sync import deactivate more than the configured share.",
-)
-@click.option("--external-id", help="Your own reference for the import, sent back in its webhook events.")
+@import_options
 @click.option("--wait", is_flag=True, help="Show progress and return when the import has ended.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @async_command
-async def run(
-    file: Path,
-    tenant: str,
-    mode: str,
-    blank_cells: str,
-    mapping: dict[str, str | None],
-    sheet: str | None,
-    invites: str,
-    send_at: str | None,
-    allow_mass_deactivation: bool,
-    external_id: str | None,
-    wait: bool,
-    as_json: bool,
-) -> None:
+async def run(file: Path, tenant: str, options: ImportOptions, wait: bool, as_json: bool) -> None:
     """Start an import of FILE (CSV, or an xlsx, ods or xls workbook) and print its id."""
     settings = get_settings()
-    timezone = await tenant_timezone_of(tenant) if send_at is not None else "UTC"
-    request = ImportRequest(
-        tenant=tenant,
-        mode=mode,
-        blank_cells=blank_cells,
-        invites=invites,
-        send_at=parse_send_at(send_at, timezone),
-        allow_mass_deactivation=allow_mass_deactivation,
-        filename=file.name,
-        sheet=sheet,
-        mapping=mapping or None,
-        external_id=external_id,
-    )
+    request = ImportRequest(tenant=tenant, options=options, filename=file.name)
     import_id = await submit_import_async(file, request, settings)
     if not wait:
         emit({"id": import_id}, as_json, lambda d: str(d["id"]))
@@ -173,9 +135,3 @@ async def cancel(import_id: int) -> None:
 async def resume(import_id: int, allow_mass_deactivation: bool) -> None:
     """Re-send what an import has not finished (after a lost Redis or a crash)."""
     click.echo(await resume_import(get_settings(), import_id, allow_mass_deactivation))
-
-
-async def tenant_timezone_of(tenant: str) -> str:
-    """The tenant's timezone, for a ``--send-at`` without an offset."""
-    async with connection(get_settings().database_url) as conn:
-        return await tenant_timezone(conn, tenant)

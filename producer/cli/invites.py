@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import click
 
+from core.db import connection
+from core.intake.options import in_timezone, parse_time
 from core.settings import get_settings
-from producer.cli.imports import tenant_timezone_of
+from core.tenants import tenant_timezone
 from producer.cli.running import async_command
 from producer.control import retry_failed_invites, send_pending_invites
-from producer.timezones import parse_send_at
 
 
 @click.group()
@@ -24,7 +25,10 @@ def invites() -> None:
 async def invites_send(tenant: str, import_id: int | None, send_at: str | None) -> None:
     """Send, or schedule, the tenant's pending invites."""
     settings = get_settings()
-    moment = parse_send_at(send_at, await tenant_timezone_of(tenant)) if send_at else None
+    moment = None
+    if send_at:
+        async with connection(settings.database_url) as conn:
+            moment = in_timezone(parse_time("--send-at", send_at), await tenant_timezone(conn, tenant))
     click.echo(await send_pending_invites(settings, tenant, import_id, moment))
 
 

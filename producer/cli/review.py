@@ -10,23 +10,20 @@ import click
 
 from core.db import connection
 from core.errors import FileRejected
+from core.intake.options import ImportOptions
+from core.intake.review import review_file
+from core.intake.review.changes import CHANGES_PAGE
+from core.intake.review.review import ROW_DETAILS_CAP
 from core.settings import get_settings
-from core.vocabulary import DEFAULT_MODE, FILE_MODES
-from producer.cli.options import blank_cells_option, map_option
+from producer.cli.options import review_options
+from producer.cli.review_report import render_review
 from producer.cli.running import run_async
-from producer.review import review_file
-from producer.review.changes import CHANGES_PAGE
-from producer.review.report import render_review
-from producer.review.review import ROW_DETAILS_CAP
 
 
 @click.command("review")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--tenant", required=True, help="The tenant the people belong to.")
-@click.option("--mode", type=click.Choice(FILE_MODES), default=DEFAULT_MODE, show_default=True)
-@blank_cells_option
-@map_option
-@click.option("--sheet", help="A workbook's sheet to read (default: the first whose header matches).")
+@review_options
 @click.option("--rows", "row_details", is_flag=True, help="Also show what the import would do with each row.")
 @click.option("--json", "as_json", is_flag=True, help="Print the review as JSON.")
 @click.option(
@@ -36,15 +33,7 @@ from producer.review.review import ROW_DETAILS_CAP
     f"not only the first {CHANGES_PAGE}.",
 )
 def review_command(
-    file: str,
-    tenant: str,
-    mode: str,
-    blank_cells: str,
-    mapping: dict[str, str | None],
-    sheet: str | None,
-    row_details: bool,
-    as_json: bool,
-    all_changes: bool,
+    file: str, tenant: str, options: ImportOptions, row_details: bool, as_json: bool, all_changes: bool
 ) -> None:
     """Review FILE (CSV, or an xlsx, ods or xls workbook): columns, row problems, what an import would do.
 
@@ -52,9 +41,7 @@ def review_command(
     are left out) and 2 when it cannot be imported at all.
     """
     changes = ROW_DETAILS_CAP if all_changes else CHANGES_PAGE
-    review = run_async(
-        _review_for_cli(file, tenant, mode, blank_cells, mapping, sheet, row_details, as_json, changes)
-    )
+    review = run_async(_review_for_cli(file, tenant, options, row_details, as_json, changes))
     if as_json:
         click.echo(json.dumps(review, indent=2, ensure_ascii=False))
     else:
@@ -64,15 +51,7 @@ def review_command(
 
 
 async def _review_for_cli(
-    file: str,
-    tenant: str,
-    mode: str,
-    blank_cells: str,
-    mapping: dict[str, str | None],
-    sheet: str | None,
-    row_details: bool,
-    as_json: bool,
-    changes: int,
+    file: str, tenant: str, options: ImportOptions, row_details: bool, as_json: bool, changes: int
 ) -> dict[str, Any]:
     settings = get_settings()
     source: str | BinaryIO = sys.stdin.buffer if file == "-" else file
@@ -82,21 +61,18 @@ async def _review_for_cli(
                 conn,
                 source,
                 tenant,
-                mode,
+                options,
                 row_details=row_details,
                 changes_limit=changes,
                 max_share=settings.sweep_max_share,
-                sheet=sheet,
-                blank_cells=blank_cells,
-                mapping=mapping,
             )
     except FileRejected as exc:
         if not as_json:
             raise
         return {
             "tenant": tenant,
-            "mode": mode,
-            "blank_cells": blank_cells,
+            "mode": options.mode,
+            "blank_cells": options.blank_cells,
             "importable": False,
             "error": str(exc),
         }

@@ -26,13 +26,14 @@ import click
 
 import schema
 from core.db import connection, ensure_database
+from core.intake.options import ImportOptions
+from core.intake.submit import ImportRequest, submit_import_async
 from core.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, Settings, configured_url, use_services
 from core.vocabulary import Mode
 from producer.demo.embedded import local_services
 from producer.demo.sample import write_people_csv
 from producer.progress import wait_for_import
 from producer.reports import import_status, write_people
-from producer.submit import ImportRequest, submit_import_async
 from producer.web.tokens import create_token
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -99,9 +100,9 @@ async def _prepare_database(settings: Settings) -> None:
         await schema.migrate(conn)
 
 
-async def _import(settings: Settings, path: Path, tenant: str, mode: str) -> dict[str, object]:
+async def _import(settings: Settings, path: Path, tenant: str, mode: Mode) -> dict[str, object]:
     import_id = await submit_import_async(
-        path, ImportRequest(tenant=tenant, mode=mode, filename=path.name), settings
+        path, ImportRequest(tenant=tenant, options=ImportOptions(mode=mode), filename=path.name), settings
     )
     click.echo(
         f"\n$ bulk-import run {path.name} --tenant {tenant} --mode {mode} --wait   (import {import_id})"

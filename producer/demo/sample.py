@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
-from producer.fields import TEMPLATE_HEADERS
+from core.columns import TEMPLATE_HEADERS
 
 FIRST_NAMES = [
     "Ada",

@@ -7,7 +7,7 @@ Run it with ``uvicorn --factory producer.web.app:app_from_env`` (the Procfile's
   Redis client of its lifespan) and :func:`app_from_env`, the factory.
 - ``api``: the ``/api`` routes: template, review, submit, list, status,
   errors.csv, cancel; bearer-token checks and query parameters.
-- ``hooks``: the ``/api/webhooks`` routes and the events feed ``/api/events``.
+- ``webhooks_api``: the ``/api/webhooks`` routes and the events feed ``/api/events``.
 - ``errors``: :class:`ApiError` and the handlers that answer ``{"error": ...}``.
 - ``uploads``: a CSV body streamed to a temporary file within the upload limit.
 - ``openapi``: the hand-written OpenAPI description, ``/api/openapi.json``.
@@ -16,7 +16,7 @@ Run it with ``uvicorn --factory producer.web.app:app_from_env`` (the Procfile's
 - ``operators``: who is an operator (token or signed cookie) and CSRF tokens.
 - ``dashboard``: the operators' pages and their actions (Jinja2 ``templates/``,
   ``static/``).
-- ``webhook_pages``: the operators' ``/webhooks`` page (deliveries) and its redeliver.
+- ``webhooks_pages``: the operators' ``/webhooks`` page (deliveries) and its redeliver.
 - ``overview``: the figures the dashboard shows (imports, queues, workers).
 - ``metrics``: ``/metrics`` for Prometheus.
 """

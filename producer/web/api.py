@@ -17,7 +17,6 @@ app's asyncpg pool, made at startup.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import asyncpg
@@ -27,25 +26,27 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from core.db import connection
-from core.errors import ImportNotFound
+from core.errors import BulkImportError, ImportNotFound
 from core.imports import tenant_of_import
-from core.settings import Settings
-from core.vocabulary import DEFAULT_BLANK_CELLS, DEFAULT_MODE, FILE_MODES, BlankCells, InviteOption
+from core.intake.options import ImportOptions, OptionError
+from core.intake.review import review_file
+from core.intake.review.changes import CHANGES_PAGE
+from core.intake.review.review import ROW_DETAILS_CAP
+from core.intake.submit import ImportRequest, find_import_by_key, submit_import_async
+from core.vocabulary import FILE_MODES
 from producer.control import cancel_import, preview_undo, undo_import
 from producer.queries import QUERIES
 from producer.reports import import_status
-from producer.review import review_file
-from producer.review.changes import CHANGES_PAGE
-from producer.review.review import ROW_DETAILS_CAP
-from producer.submit import ImportRequest, submit_import_async
-from producer.timezones import parse_send_at, tenant_timezone
 from producer.web import downloads
+from producer.web.context import pool_of, settings_of
 from producer.web.downloads import failed_rows_csv
 from producer.web.errors import ApiError
 from producer.web.offload import in_own_loop
 from producer.web.openapi import OPENAPI
 from producer.web.tokens import Principal, check_tenant_id, verify_token
 from producer.web.uploads import uploaded_csv
+
+API_LIST_IMPORTS = QUERIES["api_list_imports"]
 
 log = structlog.get_logger(__name__)
 
@@ -58,15 +59,6 @@ _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 # --- helpers -------------------------------------------------------------------
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _pool(request: Request) -> Any:
-    return request.app.state.pool
-
-
 async def _principal(request: Request) -> Principal:
     header = request.headers.get("authorization", "").strip()
     challenge = {"WWW-Authenticate": "Bearer"}
@@ -75,7 +67,7 @@ async def _principal(request: Request) -> Principal:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise ApiError(401, "the Authorization header must read `Bearer <token>`", challenge)
-    principal = await verify_token(_pool(request), secret.strip())
+    principal = await verify_token(pool_of(request), secret.strip())
     if principal is None:
         raise ApiError(401, "invalid or revoked token", challenge)
     structlog.contextvars.bind_contextvars(token=principal.token_id)
@@ -94,14 +86,6 @@ def _tenant(request: Request, principal: Principal, *, required: bool) -> str | 
     return None if asked is None else check_tenant_id(asked)
 
 
-def _choice(request: Request, name: str, choices: tuple[str, ...], default: str | None) -> str:
-    value = request.query_params.get(name, default)
-    if value not in choices:
-        shown = "missing" if value is None else repr(value)
-        raise ApiError(400, f"{name} is {shown}: choose one of {', '.join(choices)}")
-    return value
-
-
 def _flag(request: Request, name: str) -> bool:
     value = request.query_params.get(name, "false").lower()
     if value not in _TRUE | _FALSE:
@@ -118,33 +102,12 @@ def _number(request: Request, name: str, default: int | None, low: int, high: in
     return int(raw)
 
 
-def _mapping(request: Request) -> dict[str, str | None] | None:
-    """``?mapping=``: a JSON object of header → field name, or null to ignore the column."""
-    raw = request.query_params.get("mapping")
-    if raw is None:
-        return None
-    example = 'e.g. {"Given": "first_name", "Notes": null}'
-    try:
-        choices = json.loads(raw)
-    except ValueError:
-        raise ApiError(400, f"mapping is not valid JSON: send an object, {example}") from None
-    if not isinstance(choices, dict):
-        raise ApiError(400, f"mapping must be a JSON object of header to field name, {example}")
-    for header, field in choices.items():
-        if field is not None and not isinstance(field, str):
-            raise ApiError(
-                400,
-                f"mapping of {header!r} must be a field name (a string) or null to ignore it, not {field!r}",
-            )
-    return choices
-
-
 async def _owned_import(request: Request, principal: Principal) -> int:
     """The path's import id, if the token may see it; otherwise ImportNotFound (404)."""
     import_id: int = request.path_params["import_id"]
     tenant = None
     if import_id <= _MAX_ID:
-        tenant = await tenant_of_import(_pool(request), import_id)
+        tenant = await tenant_of_import(pool_of(request), import_id)
     if tenant is None or (principal.tenant is not None and tenant != principal.tenant):
         raise ImportNotFound(f"no import {import_id}")
     structlog.contextvars.bind_contextvars(import_id=import_id)
@@ -171,18 +134,25 @@ async def template_csv(request: Request) -> Response:
     return downloads.template_csv(example=_flag(request, "example"))
 
 
+def _options(request: Request, *, mode_required: bool = False) -> ImportOptions:
+    """The import's options from the query (``mode``, ``blank_cells``, ``invites``, ``send_at``, ...)."""
+    try:
+        if mode_required and not request.query_params.get("mode"):
+            raise OptionError("mode", f"is missing: choose one of {', '.join(FILE_MODES)}")
+        return ImportOptions.from_text(request.query_params)
+    except BulkImportError as refused:
+        raise ApiError(400, str(refused)) from None
+
+
 async def review(request: Request) -> Response:
     principal = await _principal(request)
     tenant = _tenant(request, principal, required=True)
     assert tenant is not None
-    mode = _choice(request, "mode", FILE_MODES, DEFAULT_MODE)
-    blank_cells = _choice(request, "blank_cells", tuple(BlankCells), DEFAULT_BLANK_CELLS)
-    sheet = request.query_params.get("sheet") or None
-    mapping = _mapping(request)
+    options = _options(request)
     # One page of the people to update with their changes (a browser shows 50 at a time).
     changes_offset = _number(request, "changes_offset", 0, 0, _MAX_ID)
     changes_limit = _number(request, "changes_limit", CHANGES_PAGE, 0, ROW_DETAILS_CAP)
-    settings = _settings(request)
+    settings = settings_of(request)
 
     async def run(path: str) -> dict[str, Any]:
         async with connection(settings.database_url) as conn:
@@ -191,13 +161,10 @@ async def review(request: Request) -> Response:
                     conn,
                     stream,
                     tenant,
-                    mode,
+                    options,
                     changes_offset=changes_offset or 0,
                     changes_limit=CHANGES_PAGE if changes_limit is None else changes_limit,
                     max_share=settings.sweep_max_share,
-                    sheet=sheet,
-                    blank_cells=blank_cells,
-                    mapping=mapping,
                 )
 
     async with uploaded_csv(request) as path:
@@ -208,45 +175,24 @@ async def submit(request: Request) -> Response:
     principal = await _principal(request)
     tenant = _tenant(request, principal, required=True)
     assert tenant is not None
-    mode = _choice(request, "mode", FILE_MODES, None)
-    blank_cells = _choice(request, "blank_cells", tuple(BlankCells), DEFAULT_BLANK_CELLS)
-    invites = _choice(request, "invites", tuple(InviteOption), InviteOption.NONE)
-    raw_send_at = request.query_params.get("send_at") or None
-    if (invites == InviteOption.AT) != (raw_send_at is not None):
-        raise ApiError(400, "send_at is required with invites=at, and only with it")
+    options = _options(request, mode_required=True)
     key = request.headers.get("idempotency-key") or None
     if key is not None and (len(key) > _MAX_KEY_CHARS or not key.isprintable()):
         raise ApiError(400, f"Idempotency-Key must be at most {_MAX_KEY_CHARS} printable characters")
-    send_at = None
-    if raw_send_at is not None:
-        send_at = parse_send_at(raw_send_at, await tenant_timezone(_pool(request), tenant), name="send_at")
-    settings = _settings(request)
-    job = ImportRequest(
-        tenant=tenant,
-        mode=mode,
-        blank_cells=blank_cells,
-        invites=invites,
-        send_at=send_at,
-        allow_mass_deactivation=_flag(request, "allow_mass_deactivation"),
-        idempotency_key=key,
-        sheet=request.query_params.get("sheet") or None,
-        mapping=_mapping(request),
-        token_id=principal.token_id,
-        external_id=request.query_params.get("external_id") or None,
-    )
-    job.check()
+    settings = settings_of(request)
+    job = ImportRequest(tenant=tenant, options=options, idempotency_key=key, token_id=principal.token_id)
     async with uploaded_csv(request) as path:
         existing = None
         if key is not None:
-            existing = await _pool(request).fetchval(QUERIES["find_import_by_idempotency_key"], tenant, key)
+            existing = await find_import_by_key(pool_of(request), tenant, key)
         if existing is None:
             try:
                 import_id = await in_own_loop(submit_import_async(path, job, settings))
             except asyncpg.UniqueViolationError:
                 # The same key, sent again while the first request was recording its import.
-                existing = await _pool(request).fetchval(
-                    QUERIES["find_import_by_idempotency_key"], tenant, key
-                )
+                if key is None:
+                    raise
+                existing = await find_import_by_key(pool_of(request), tenant, key)
                 if existing is None:
                     raise
     if existing is not None:
@@ -262,7 +208,7 @@ async def list_imports(request: Request) -> Response:
     tenant = _tenant(request, principal, required=False)
     limit = _number(request, "limit", 50, 1, 1000)
     before = _number(request, "before", None, 1, _MAX_ID)
-    rows = await _pool(request).fetch(QUERIES["api_list_imports"], tenant, limit, before)
+    rows = await pool_of(request).fetch(API_LIST_IMPORTS, tenant, limit, before)
     imports = [
         {
             "id": r["id"],
@@ -290,20 +236,20 @@ async def list_imports(request: Request) -> Response:
 async def get_import(request: Request) -> Response:
     principal = await _principal(request)
     import_id = await _owned_import(request, principal)
-    async with _pool(request).acquire() as conn:
+    async with pool_of(request).acquire() as conn:
         return JSONResponse(await import_status(conn, import_id, principal.tenant))
 
 
 async def errors_csv(request: Request) -> Response:
     principal = await _principal(request)
     import_id = await _owned_import(request, principal)
-    return await failed_rows_csv(_pool(request), import_id, f"import-{import_id}-errors.csv")
+    return await failed_rows_csv(pool_of(request), import_id, f"import-{import_id}-errors.csv")
 
 
 async def cancel(request: Request) -> Response:
     principal = await _principal(request)
     import_id = await _owned_import(request, principal)
-    message = await in_own_loop(cancel_import(_settings(request), import_id))
+    message = await in_own_loop(cancel_import(settings_of(request), import_id))
     log.info("api.import.cancelled", import_id=import_id, result=message)
     return JSONResponse({"id": import_id, "message": message, "status_url": _status_url(import_id)})
 
@@ -312,7 +258,7 @@ async def undo(request: Request) -> Response:
     """Preview (``dry_run=true``) or start the undo of a finished import."""
     principal = await _principal(request)
     import_id = await _owned_import(request, principal)
-    settings = _settings(request)
+    settings = settings_of(request)
     if _flag(request, "dry_run"):
         # Read-only, but it reads every person the import touched: off the app's loop.
         return JSONResponse(await in_own_loop(preview_undo(settings, import_id, principal.tenant)))

@@ -25,7 +25,6 @@ from starlette.staticfiles import StaticFiles
 from core.errors import BulkImportError, ImportNotFound
 from core.imports import tenant_of_import
 from core.queues import retry_dead_letters
-from core.settings import Settings
 from producer.control import (
     cancel_import,
     resume_import,
@@ -35,21 +34,20 @@ from producer.control import (
 )
 from producer.queries import QUERIES
 from producer.web import operators
+from producer.web.context import pool_of, settings_of
 from producer.web.metrics import metrics
 from producer.web.offload import in_own_loop
 from producer.web.operators import COOKIE, COOKIE_MAX_AGE_S, NotAnOperator, Operator
 from producer.web.overview import RECENT_IMPORTS, import_detail, overview
 from producer.web.pages import page
 
+WEBHOOK_DELIVERY_COUNTS = QUERIES["webhook_delivery_counts"]
+DASHBOARD_FAILED_ROWS = QUERIES["dashboard_failed_rows"]
+
 log = structlog.get_logger(__name__)
 
 FAILED_ROWS_SHOWN = 200
 IMPORT_ACTIONS = ("cancel", "resume", "approve", "send-invites", "retry-invites", "undo")
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 def flash(request: Request, who: Operator) -> dict[str, Any]:
@@ -102,7 +100,7 @@ async def logout(request: Request) -> Response:
 async def home(request: Request) -> Response:
     who = await operators.operator(request)
     data = await overview(request)
-    hooks = await request.app.state.pool.fetchrow(QUERIES["webhook_delivery_counts"])
+    hooks = await pool_of(request).fetchrow(WEBHOOK_DELIVERY_COUNTS)
     return page(
         "dashboard.html",
         csrf=who.csrf_token,
@@ -126,9 +124,7 @@ async def import_page(request: Request) -> Response:
         detail = await import_detail(request, import_id)
     except ImportNotFound as missing:
         return page("missing.html", 404, message=str(missing), by_cookie=who.by_cookie, csrf=who.csrf_token)
-    failed = await request.app.state.pool.fetch(
-        QUERIES["dashboard_failed_rows"], import_id, FAILED_ROWS_SHOWN
-    )
+    failed = await pool_of(request).fetch(DASHBOARD_FAILED_ROWS, import_id, FAILED_ROWS_SHOWN)
     return page(
         "import.html",
         csrf=who.csrf_token,
@@ -163,7 +159,7 @@ async def import_action(request: Request) -> Response:
     import_id, action = request.path_params["import_id"], request.path_params["action"]
     if action not in IMPORT_ACTIONS:
         return JSONResponse({"error": f"no action {action!r}"}, status_code=404)
-    settings, page = _settings(request), f"/imports/{import_id}"
+    settings, page = settings_of(request), f"/imports/{import_id}"
     try:
         if action == "cancel":
             message = await in_own_loop(cancel_import(settings, import_id))
@@ -174,7 +170,7 @@ async def import_action(request: Request) -> Response:
         elif action == "undo":
             message = (await in_own_loop(undo_import(settings, import_id)))[2]
         else:
-            tenant = await tenant_of_import(request.app.state.pool, import_id)
+            tenant = await tenant_of_import(pool_of(request), import_id)
             if tenant is None:
                 raise ImportNotFound(f"no import {import_id}")
             if action == "retry-invites":
@@ -193,7 +189,7 @@ async def retry_queue(request: Request) -> Response:
     who, _ = await operators.operator_post(request)
     queue = request.path_params["queue"]
     try:
-        moved = await retry_dead_letters(request.app.state.redis, _settings(request).redis_namespace, queue)
+        moved = await retry_dead_letters(request.app.state.redis, settings_of(request).redis_namespace, queue)
     except ValueError as unknown:
         return back_with("/", who, "problem", str(unknown))
     log.info("dashboard.dead_letters.retried", queue=queue, messages=moved)

@@ -21,6 +21,7 @@ from core.errors import (
     ImportNotFound,
     InvalidState,
     ServiceUnavailable,
+    TooLarge,
     WebhookNotFound,
 )
 from producer.web.pages import page
@@ -28,6 +29,7 @@ from producer.web.pages import page
 log = structlog.get_logger(__name__)
 
 _STATUS_OF = (
+    (TooLarge, 413),
     (FileRejected, 422),
     (ImportNotFound, 404),
     (WebhookNotFound, 404),
@@ -37,12 +39,16 @@ _STATUS_OF = (
 )
 
 
-class ApiError(Exception):
-    """An answer other than success, with a message the caller can act on."""
+class WebError(BulkImportError):
+    """A request the web process answers with ``status`` and ``message`` (and ``headers``)."""
 
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.headers = status, message, headers
+
+
+class ApiError(WebError):
+    """An API answer other than success, with a message the caller can act on."""
 
 
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:

@@ -23,7 +23,13 @@ from core.queues import broker_processes, queue_depths
 from core.settings import Settings
 from core.vocabulary import OUTCOMES, DeliveryState, ImportState, InviteState, RowStatus
 from producer.queries import QUERIES
+from producer.web.context import pool_of, settings_of
 from producer.web.operators import operator
+
+METRICS_ROW_OUTCOMES = QUERIES["metrics_row_outcomes"]
+METRICS_INVITE_STATUSES = QUERIES["metrics_invite_statuses"]
+METRICS_IMPORT_STATES = QUERIES["metrics_import_states"]
+WEBHOOK_DELIVERY_COUNTS = QUERIES["webhook_delivery_counts"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ROW_OUTCOMES = (*OUTCOMES, RowStatus.INVALID)
@@ -56,10 +62,10 @@ async def read_metrics(pool: asyncpg.Pool, client: redis.asyncio.Redis, settings
         value=len(await broker_processes(client, settings.redis_namespace, settings.heartbeat_timeout_ms)),
     )
     async with pool.acquire() as conn:
-        outcomes = await conn.fetchrow(QUERIES["metrics_row_outcomes"])
-        invites = {r["status"]: r["invites"] for r in await conn.fetch(QUERIES["metrics_invite_statuses"])}
-        imports = {r["state"]: r["imports"] for r in await conn.fetch(QUERIES["metrics_import_states"])}
-        hooks = await conn.fetchrow(QUERIES["webhook_delivery_counts"])
+        outcomes = await conn.fetchrow(METRICS_ROW_OUTCOMES)
+        invites = {r["status"]: r["invites"] for r in await conn.fetch(METRICS_INVITE_STATUSES)}
+        imports = {r["state"]: r["imports"] for r in await conn.fetch(METRICS_IMPORT_STATES)}
+        hooks = await conn.fetchrow(WEBHOOK_DELIVERY_COUNTS)
     rows = CounterMetricFamily(
         "bulk_import_rows",
         "Rows of every import so far by outcome (invalid: rejected at validation, never sent).",
@@ -101,10 +107,10 @@ async def read_metrics(pool: asyncpg.Pool, client: redis.asyncio.Redis, settings
 
 async def metrics(request: Request) -> Response:
     """``GET /metrics``: an operator token, unless METRICS_PUBLIC is set."""
-    settings: Settings = request.app.state.settings
+    settings = settings_of(request)
     if not settings.metrics_public:
         await operator(request)
-    families = await read_metrics(request.app.state.pool, request.app.state.redis, settings)
+    families = await read_metrics(pool_of(request), request.app.state.redis, settings)
     return Response(render(families), media_type=CONTENT_TYPE)
 
 

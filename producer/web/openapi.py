@@ -1,5 +1,6 @@
-"""The OpenAPI 3.1 description of the HTTP API (:mod:`producer.web.api`, :mod:`producer.web.hooks`), served at
-``GET /api/openapi.json``. Written by hand: keep it in step with the routes."""
+"""The OpenAPI 3.1 description of the HTTP API (:mod:`producer.web.api`,
+:mod:`producer.web.webhooks_api`), served at ``GET /api/openapi.json``. Written by hand: keep
+it in step with the routes."""
 
 from __future__ import annotations
 

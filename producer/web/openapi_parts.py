@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.intake.review.changes import CHANGES_PAGE
+from core.intake.review.review import ROW_DETAILS_CAP
 from core.vocabulary import DEFAULT_BLANK_CELLS, FILE_MODES, BlankCells, EventType
-from producer.review.changes import CHANGES_PAGE
-from producer.review.review import ROW_DETAILS_CAP
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 CSV_BODY = {

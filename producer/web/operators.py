@@ -24,6 +24,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from starlette.requests import Request
 
+from producer.web.context import pool_of
+from producer.web.errors import WebError
 from producer.web.tokens import Principal, verify_token
 
 COOKIE = "bulk_import_operator"
@@ -31,12 +33,8 @@ COOKIE_MAX_AGE_S = 12 * 3600
 _MAX_FORM_BYTES = 16 * 1024
 
 
-class NotAnOperator(Exception):
+class NotAnOperator(WebError):
     """The request has no operator credentials; ``status`` says which answer fits."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,7 @@ def csrf_token(secret: str) -> str:
 
 async def check_operator_token(request: Request, secret: str) -> Principal:
     """The principal of an operator token; NotAnOperator for anything else."""
-    principal = await verify_token(request.app.state.pool, secret)
+    principal = await verify_token(pool_of(request), secret)
     if principal is None:
         raise NotAnOperator(401, "invalid or revoked token")
     if not principal.is_operator:

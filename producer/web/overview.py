@@ -15,6 +15,10 @@ from core.settings import Settings
 from core.vocabulary import ImportState
 from producer.queries import QUERIES
 from producer.reports import import_status
+from producer.web.context import pool_of
+
+DASHBOARD_IMPORTS = QUERIES["dashboard_imports"]
+DASHBOARD_NOW = QUERIES["dashboard_now"]
 
 RECENT_IMPORTS = 50
 _COUNTS = ("created", "updated", "unchanged", "skipped", "failed")
@@ -69,7 +73,7 @@ async def overview(request: Request) -> dict[str, Any]:
     depths = await queue_depths(state.redis, settings.redis_namespace)
     brokers = await broker_processes(state.redis, settings.redis_namespace, settings.heartbeat_timeout_ms)
     async with state.pool.acquire() as conn:
-        rows = await conn.fetch(QUERIES["dashboard_imports"], RECENT_IMPORTS)
+        rows = await conn.fetch(DASHBOARD_IMPORTS, RECENT_IMPORTS)
         stalled = await stalled_since(conn, settings.stall_after_s)
     return {
         "queues": [vars(depth) for depth in depths],
@@ -81,9 +85,9 @@ async def overview(request: Request) -> dict[str, Any]:
 
 async def import_detail(request: Request, import_id: int) -> dict[str, Any]:
     """An import's status (as ``status --json``) with its progress."""
-    async with request.app.state.pool.acquire() as conn:
+    async with pool_of(request).acquire() as conn:
         status = await import_status(conn, import_id)
-        now = await conn.fetchval(QUERIES["dashboard_now"])
+        now = await conn.fetchval(DASHBOARD_NOW)
     counts = {
         "state": status["state"],
         "total_rows": status["rows"]["total"],

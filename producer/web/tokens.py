@@ -22,7 +22,13 @@ from dataclasses import dataclass
 import asyncpg
 
 from core.errors import BulkImportError
+from core.tenants import ensure_tenant
 from producer.queries import QUERIES
+
+INSERT_API_TOKEN = QUERIES["insert_api_token"]
+FIND_API_TOKEN = QUERIES["find_api_token"]
+REVOKE_API_TOKEN = QUERIES["revoke_api_token"]
+API_TOKEN_EXISTS = QUERIES["api_token_exists"]
 
 TOKEN_PREFIX = "bi_"
 # The tenants table's own rule for ids (schema/0001_initial.sql).
@@ -83,8 +89,8 @@ async def create_token(
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     async with conn.transaction():
         if tenant is not None:
-            await conn.execute(QUERIES["ensure_tenant"], check_tenant_id(tenant))
-        row = await conn.fetchrow(QUERIES["insert_api_token"], hash_token(secret), tenant, label, admin)
+            await ensure_tenant(conn, check_tenant_id(tenant))
+        row = await conn.fetchrow(INSERT_API_TOKEN, hash_token(secret), tenant, label, admin)
     return NewToken(
         id=row["id"], tenant=row["tenant_id"], label=row["label"], secret=secret, admin=row["admin"]
     )
@@ -94,7 +100,7 @@ async def verify_token(conn: asyncpg.Connection | asyncpg.Pool, secret: str) -> 
     """The principal of a live token, or None for an unknown, malformed or revoked one."""
     if not _TOKEN_SHAPE.fullmatch(secret):
         return None
-    row = await conn.fetchrow(QUERIES["find_api_token"], hash_token(secret))
+    row = await conn.fetchrow(FIND_API_TOKEN, hash_token(secret))
     if row is None:
         return None
     return Principal(token_id=row["id"], tenant=row["tenant_id"], label=row["label"], admin=row["admin"])
@@ -102,9 +108,9 @@ async def verify_token(conn: asyncpg.Connection | asyncpg.Pool, secret: str) -> 
 
 async def revoke_token(conn: asyncpg.Connection, token_id: int) -> str:
     """Revoke a token at once; say what was revoked."""
-    row = await conn.fetchrow(QUERIES["revoke_api_token"], token_id)
+    row = await conn.fetchrow(REVOKE_API_TOKEN, token_id)
     if row is None:
-        if await conn.fetchval(QUERIES["api_token_exists"], token_id):
+        if await conn.fetchval(API_TOKEN_EXISTS, token_id):
             return f"token {token_id} was already revoked"
         raise BulkImportError(f"no token {token_id}: the id is the one `bulk-import token create` printed")
     scope = f"tenant {row['tenant_id']}" if row["tenant_id"] else "operators"

@@ -9,17 +9,16 @@ from collections.abc import AsyncIterator
 
 from starlette.requests import Request
 
-from core.settings import Settings
-from producer.web.errors import ApiError
+from core.errors import TooLarge
+from producer.web.context import settings_of
 
 
 @contextlib.asynccontextmanager
 async def uploaded_csv(request: Request) -> AsyncIterator[str]:
     """Stream the body to a temporary file within the size limit; yield its path."""
-    settings: Settings = request.app.state.settings
+    settings = settings_of(request)
     limit = settings.api_max_upload_bytes
-    too_large = ApiError(
-        413,
+    too_large = TooLarge(
         f"the body is over the limit of {limit:,} bytes (API_MAX_UPLOAD_BYTES):"
         " split the file, or import it with the command line",
     )

@@ -21,8 +21,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from core.columns import TEMPLATE_HEADERS
 from producer.demo.sample import write_people_csv
-from producer.fields import TEMPLATE_HEADERS
 from tests.support.environment import SERVER_URL
 from tests.support.imports import person, write_csv
 from tests.support.services import WorkerProcess, subprocess_env, wait_until

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from producer.fields import TEMPLATE_HEADERS
+from core.columns import TEMPLATE_HEADERS
 from tests.acceptance.test_cli import cli, one_line_error
 
 HEADER = ",".join(TEMPLATE_HEADERS).encode() + b"\n"

@@ -24,9 +24,9 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from core.columns import TEMPLATE_HEADERS
 from core.settings import Settings
 from producer.control import update_tenant
-from producer.fields import TEMPLATE_HEADERS
 from producer.reports import FINAL_STATES
 from producer.web.app import create_app
 from producer.web.tokens import create_token

@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from core.errors import BulkImportError
-from producer.review import review_file
-from producer.submit import ImportRequest
+from core.intake.options import ImportOptions, OptionError
+from core.intake.review import review_file
 from tests.support.imports import apply_import, person, write_csv
 
 STORED = person(
@@ -108,7 +107,7 @@ async def test_a_row_differing_only_by_blank_cells_is_unchanged_under_keep(
     await apply_import(conn, write_csv(tmp_path / "a.csv", [STORED]), tenant)
     path = write_csv(tmp_path / "b.csv", [person("Ann", "Lee", "ann@example.com")])
 
-    review = await review_file(conn, path, tenant, row_details=True, blank_cells=blank_cells)
+    review = await review_file(conn, path, tenant, ImportOptions(blank_cells=blank_cells), row_details=True)
     applied = await apply_import(conn, path, tenant, blank_cells=blank_cells)
 
     assert review["blank_cells"] == blank_cells
@@ -116,13 +115,10 @@ async def test_a_row_differing_only_by_blank_cells_is_unchanged_under_keep(
     assert applied["statuses"] == {2: outcome}
 
 
-async def test_an_unknown_blank_cells_value_names_the_option_and_its_values(
-    conn: Any, tmp_path: Path
-) -> None:
-    expected = "unknown blank_cells option 'never': choose one of clear, keep"
-    with pytest.raises(BulkImportError) as refused:
-        ImportRequest(tenant="t", blank_cells="never").check()
-    assert str(refused.value) == expected
-    with pytest.raises(BulkImportError) as refused:
-        await review_file(conn, write_csv(tmp_path / "a.csv", [STORED]), "t", blank_cells="never")
-    assert str(refused.value) == expected
+def test_an_unknown_blank_cells_value_names_the_option_and_its_values() -> None:
+    with pytest.raises(OptionError) as refused:
+        ImportOptions(blank_cells="never")
+    assert str(refused.value) == "blank_cells is 'never': choose one of clear, keep"
+    assert refused.value.option == "blank_cells"
+    with pytest.raises(OptionError, match="blank_cells is 'never'"):
+        ImportOptions.from_text({"blank_cells": "never"})

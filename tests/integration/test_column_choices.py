@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from core.errors import BulkImportError
-from producer.choices import remembered_choices
+from core.intake.choices import remembered_choices
+from core.intake.options import ImportOptions
+from core.intake.review import review_file
 from producer.reports import import_status, write_failed_rows
-from producer.review import review_file
 from tests.support.imports import apply_import, write_csv
 
 HEADER = ["Email", "First name", "Last name", "Titre"]
@@ -104,7 +105,7 @@ async def test_the_review_applies_choices_and_remembers_none(conn: Any, tmp_path
     )
     path = write_csv(tmp_path / "b.csv", [[*BOB, "Oslo"]], header)
 
-    review = await review_file(conn, path, tenant, mapping={"Ville": "location"})
+    review = await review_file(conn, path, tenant, ImportOptions(mapping={"Ville": "location"}))
 
     columns = review["columns"]
     assert columns["chosen"] == {"Titre": "job_title", "Ville": "location"}

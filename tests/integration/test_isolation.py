@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from producer.fields import TEMPLATE_HEADERS
-from producer.review import review_file
+from core.columns import TEMPLATE_HEADERS
+from core.intake.options import ImportOptions
+from core.intake.review import review_file
 from tests.support.imports import export_rows, person, run_import, write_csv
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -79,7 +80,7 @@ async def test_crafted_rows_cannot_reach_another_tenants_people(
     ]
     path = write_csv(tmp_path / "crafted.csv", crafted, header=header)
 
-    review = await review_file(conn, path, tenant, "sync")
+    review = await review_file(conn, path, tenant, ImportOptions(mode="sync"))
     status = await run_import(conn, path, tenant, mode="sync", invites="now")
 
     # The review knows nothing of the other tenant: every row is a new person.

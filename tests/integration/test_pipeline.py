@@ -258,10 +258,10 @@ async def test_a_row_message_delivered_twice_is_applied_once(conn: Any, tmp_path
 
 async def test_resume_resends_rows_whose_messages_were_lost(conn: Any, tmp_path: Path, tenant: str) -> None:
     from core.imports import start_next_import
+    from core.intake.reading import open_csv
+    from core.intake.submit import ImportRequest, record_import
     from core.settings import get_settings
     from producer.control import resume_import
-    from producer.reading import open_csv
-    from producer.submit import ImportRequest, record_import
 
     # Recorded and started, but no message ever reached Redis (as after a
     # crash of the producer, or a Redis that lost everything).
@@ -298,9 +298,9 @@ async def test_a_producer_held_back_by_a_full_row_queue_leaves_the_rest_to_a_wor
 
     from core import outbox
     from core.imports import start_next_import
+    from core.intake.reading import open_csv
+    from core.intake.submit import ImportRequest, record_import
     from core.settings import get_settings
-    from producer.reading import open_csv
-    from producer.submit import ImportRequest, record_import
 
     # The producer (this process) may fill the row queue up to 20 messages;
     # the worker, which runs the continuation, has the default limit.
@@ -326,9 +326,9 @@ async def test_an_import_capped_in_flight_is_topped_up_by_the_worker_until_done(
 
     from core import outbox
     from core.imports import start_next_import
+    from core.intake.reading import open_csv
+    from core.intake.submit import ImportRequest, record_import
     from core.settings import get_settings
-    from producer.reading import open_csv
-    from producer.submit import ImportRequest, record_import
 
     # This process sends 50 rows at most; the worker's continuations top the
     # import up as its rows settle.
@@ -353,9 +353,9 @@ async def test_a_capped_import_whose_rows_in_flight_were_lost_is_sent_again_from
 
     from core import outbox
     from core.imports import start_next_import
+    from core.intake.reading import open_csv
+    from core.intake.submit import ImportRequest, record_import
     from core.settings import get_settings
-    from producer.reading import open_csv
-    from producer.submit import ImportRequest, record_import
 
     people = [person(f"P{i}", "Row", f"p{i}@example.com", "Ops") for i in range(300)]
     with open_csv(write_csv(tmp_path / "a.csv", people)) as source:
@@ -384,10 +384,10 @@ async def test_status_says_since_when_an_import_has_not_moved(
     from core import outbox
     from core import status as worker_status
     from core.imports import start_next_import
+    from core.intake.reading import open_csv
+    from core.intake.submit import ImportRequest, record_import
     from core.settings import get_settings
     from producer import reports
-    from producer.reading import open_csv
-    from producer.submit import ImportRequest, record_import
 
     # Stalled after 0 s without progress, for this process's status only
     # (the status JSON is built by core.status).

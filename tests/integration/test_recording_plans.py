@@ -21,9 +21,9 @@ import pytest
 
 import schema
 from core.db import connect
+from core.intake.reading import open_source
+from core.intake.submit import ImportRequest, record_import
 from producer.demo.sample import people_rows, write_people_csv
-from producer.reading import open_source
-from producer.submit import ImportRequest, record_import
 from tests.support.environment import SERVER_URL
 from tests.support.imports import apply_import, write_csv
 

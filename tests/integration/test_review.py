@@ -23,14 +23,15 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.columns import TEMPLATE_HEADERS
 from core.db import connection
 from core.errors import FileRejected
+from core.intake.options import OPTION_NAMES, ImportOptions
+from core.intake.review import review_file
+from core.intake.review.checks import MAX_LISTED, one_edit_apart
 from producer.cli.review import review_command
+from producer.cli.review_report import SHOWN_PER_GROUP
 from producer.demo.sample import write_people_csv
-from producer.fields import TEMPLATE_HEADERS
-from producer.review import review_file
-from producer.review.checks import MAX_LISTED, one_edit_apart
-from producer.review.report import SHOWN_PER_GROUP
 from tests.support.imports import apply_import, person, write_csv
 
 STATUS_OF_ACTION = {"create": "created", "update": "updated", "unchanged": "unchanged", "skip": "skipped"}
@@ -53,7 +54,10 @@ def csv_bytes(rows: Sequence[Sequence[str]], header: Sequence[str] = TEMPLATE_HE
 async def review_rows(
     conn: Any, tenant: str, data: Sequence[Sequence[str]], mode: str = "upsert", **options: Any
 ) -> dict[str, Any]:
-    return await review_file(conn, io.BytesIO(csv_bytes(data)), tenant, mode, **options)
+    chosen = {name: options.pop(name) for name in list(options) if name in OPTION_NAMES}
+    return await review_file(
+        conn, io.BytesIO(csv_bytes(data)), tenant, ImportOptions(mode=mode, **chosen), **options
+    )
 
 
 def messages(problems: list[dict[str, Any]], row: int | None = None) -> list[str]:
@@ -374,7 +378,7 @@ async def test_the_preview_is_what_the_import_then_does(
     await apply_import(conn, write_csv(tmp_path / "a.csv", TEAM), tenant)
     path = write_csv(tmp_path / "b.csv", _second_file())
 
-    review = await review_file(conn, path, tenant, mode, row_details=True)
+    review = await review_file(conn, path, tenant, ImportOptions(mode=mode), row_details=True)
     applied = await apply_import(conn, path, tenant, mode)
 
     assert {k: review["preview"][k] for k in expected} == expected
@@ -466,7 +470,7 @@ async def test_sync_previews_the_sweep_its_guard_and_the_admins_kept(
     data = [TEAM[1], person("Mia", "", "mia@example.com"), person("New", "Hire", "new@example.com")]
     path = write_csv(tmp_path / "b.csv", data)
 
-    review = await review_file(conn, path, tenant, "sync", max_share=0.25)
+    review = await review_file(conn, path, tenant, ImportOptions(mode="sync"), max_share=0.25)
     applied = await apply_import(conn, path, tenant, "sync", max_share=0.25)
 
     preview = review["preview"]
@@ -481,9 +485,9 @@ async def test_sync_previews_the_sweep_its_guard_and_the_admins_kept(
     assert preview["would_block"] is True
     assert applied["state"] == "blocked"
 
-    allowed = await review_file(conn, path, tenant, "sync", max_share=0.7)
+    allowed = await review_file(conn, path, tenant, ImportOptions(mode="sync"), max_share=0.7)
     assert allowed["preview"]["would_block"] is False
-    assert (await review_file(conn, path, tenant, "upsert"))["preview"]["deactivate"] == 0
+    assert (await review_file(conn, path, tenant, ImportOptions(mode="upsert")))["preview"]["deactivate"] == 0
 
 
 async def test_sync_under_the_guard_deactivates_what_the_preview_said(
@@ -492,7 +496,7 @@ async def test_sync_under_the_guard_deactivates_what_the_preview_said(
     await apply_import(conn, write_csv(tmp_path / "a.csv", TEAM), tenant)
     path = write_csv(tmp_path / "b.csv", [*TEAM[:3], person("New", "Hire", "new@example.com")])
 
-    review = await review_file(conn, path, tenant, "sync", max_share=0.25)
+    review = await review_file(conn, path, tenant, ImportOptions(mode="sync"), max_share=0.25)
     applied = await apply_import(conn, path, tenant, "sync", max_share=0.25)
 
     assert (review["preview"]["deactivate"], review["preview"]["would_block"]) == (1, False)
@@ -523,7 +527,13 @@ async def test_a_review_writes_nothing(conn: Any, tmp_path: Path, tenant: str) -
     people_before = await conn.fetch("SELECT * FROM people WHERE tenant_id = $1 ORDER BY id", tenant)
 
     for mode in ("upsert", "sync", "add-only"):
-        await review_file(conn, write_csv(tmp_path / "b.csv", _second_file()), tenant, mode, row_details=True)
+        await review_file(
+            conn,
+            write_csv(tmp_path / "b.csv", _second_file()),
+            tenant,
+            ImportOptions(mode=mode),
+            row_details=True,
+        )
     await review_rows(conn, "t-brand-new", TEAM, "sync")
 
     assert await table_counts(conn) == before
@@ -729,7 +739,9 @@ def test_any_bytes_end_in_a_review_or_a_clear_refusal(database_url: str, data: b
     async def review() -> dict[str, Any] | None:
         async with connection(database_url) as conn:
             try:
-                result = await review_file(conn, io.BytesIO(data), "t-hypothesis", "sync", row_details=True)
+                result = await review_file(
+                    conn, io.BytesIO(data), "t-hypothesis", ImportOptions(mode="sync"), row_details=True
+                )
             except FileRejected as exc:
                 assert str(exc)
                 return None
@@ -748,7 +760,7 @@ def test_any_bytes_end_in_a_review_or_a_clear_refusal(database_url: str, data: b
 async def _peak_memory(conn: Any, path: Path, tenant: str) -> tuple[dict[str, Any], int]:
     tracemalloc.start()
     try:
-        review = await review_file(conn, path, tenant, "sync")
+        review = await review_file(conn, path, tenant, ImportOptions(mode="sync"))
         return review, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

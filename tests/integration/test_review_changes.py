@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from core.columns import TEMPLATE_HEADERS
 from core.db import connection
 from core.errors import BulkImportError
+from core.intake.options import ImportOptions
+from core.intake.review import review_file
+from core.intake.review.review import ROW_DETAILS_CAP
 from producer.cli.review import review_command
-from producer.fields import TEMPLATE_HEADERS
-from producer.review import review_file
-from producer.review.report import SHOWN_CHANGED_PEOPLE
-from producer.review.review import ROW_DETAILS_CAP
+from producer.cli.review_report import SHOWN_CHANGED_PEOPLE
 from tests.support.imports import apply_import, person, write_csv
 
 TEAM = [
@@ -38,7 +39,7 @@ def change(field: str, header: str, old: Any, new: Any) -> dict[str, Any]:
 
 async def changes_of(conn: Any, path: Path, tenant: str, **options: Any) -> dict[str, list[dict[str, Any]]]:
     """Each updated e-mail's changes, checked to be the same in ``changes`` and ``rows_preview``."""
-    review = await review_file(conn, path, tenant, row_details=True, **options)
+    review = await review_file(conn, path, tenant, ImportOptions(**options), row_details=True)
     paged = {r["email"]: r["changes"] for r in review["changes"]["rows"]}
     listed = {r["email"]: r["changes"] for r in review["rows_preview"] if r["action"] == "update"}
     assert paged == listed and review["changes"]["total"] == review["preview"]["update"]
@@ -217,7 +218,7 @@ async def test_a_manager_demoted_in_the_file_leaves_the_team_without_one(
     path = write_csv(tmp_path / "b.csv", data)
 
     changes = await changes_of(conn, path, tenant)
-    in_add_only = await review_file(conn, path, tenant, "add-only")
+    in_add_only = await review_file(conn, path, tenant, ImportOptions(mode="add-only"))
 
     assert changes == {
         "mia@example.com": [change("role", "Role", "manager", "learner")],

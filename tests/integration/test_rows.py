@@ -11,8 +11,9 @@ import pytest
 
 from core import imports, rows
 from core.db import QUERIES
-from producer.reading import open_csv
-from producer.submit import ImportRequest, record_import
+from core.intake.options import ImportOptions
+from core.intake.reading import open_csv
+from core.intake.submit import ImportRequest, record_import
 from tests.support.imports import person, write_csv
 
 TEAM = [
@@ -25,7 +26,9 @@ TEAM = [
 async def started_import(conn: Any, path: Path, tenant: str, mode: str = "upsert") -> tuple[int, list[int]]:
     """Record and start an import without a broker; return its id and pending row numbers."""
     with open_csv(path) as source:
-        import_id = await record_import(conn, ImportRequest(tenant=tenant, mode=mode), source)
+        import_id = await record_import(
+            conn, ImportRequest(tenant=tenant, options=ImportOptions(mode=mode)), source
+        )
     assert await imports.start_next_import(conn, tenant) == import_id
     sent: list[int] = []
 

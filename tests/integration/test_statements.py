@@ -8,6 +8,8 @@ analyses and plans each one here without running it (asyncpg's prepare).
 
 from __future__ import annotations
 
+import ast
+import importlib
 import json
 import re
 from pathlib import Path
@@ -15,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from core.db import QUERIES as WORKER_QUERIES
+from core.db import QUERIES as CORE_QUERIES
 from core.db import connection
+from core.intake.queries import QUERIES as INTAKE_QUERIES
 from producer.queries import QUERIES as PRODUCER_QUERIES
 from tests.support.drills import create_database, drop_database
 from tests.support.environment import SERVER_URL, TEST_DATABASE
@@ -26,20 +29,58 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRATCH_TABLE = "review_create_rows_table"
 
 
-def _code_of(package: str) -> str:
-    return "\n".join(path.read_text(encoding="utf-8") for path in sorted((ROOT / package).rglob("*.py")))
+PACKAGES = {"core": CORE_QUERIES, "core/intake": INTAKE_QUERIES, "producer": PRODUCER_QUERIES}
+# Where a statement is taken by name: ``NAME = QUERIES["name"]`` at a module's top.
+LOOKUP = re.compile(r"""QUERIES\[['"]([a-z_0-9]+)['"]\]""")
 
 
-@pytest.mark.parametrize(("package", "queries"), [("worker", WORKER_QUERIES), ("producer", PRODUCER_QUERIES)])
+def _modules_of(package: str) -> list[Path]:
+    """The package's modules, without a subpackage that has statements of its own."""
+    others = [ROOT / other for other in PACKAGES if other.startswith(package + "/")]
+    paths = sorted((ROOT / package).rglob("*.py"))
+    return [path for path in paths if not any(path.is_relative_to(other) for other in others)]
+
+
+@pytest.mark.parametrize(("package", "queries"), PACKAGES.items())
 def test_every_named_statement_is_run_by_its_own_package(package: str, queries: dict[str, str]) -> None:
-    code = _code_of(package)
-    unused = [name for name in queries if not re.search(rf"""['"]{re.escape(name)}['"]""", code)]
-    assert unused == []
+    taken = {
+        name for path in _modules_of(package) for name in LOOKUP.findall(path.read_text(encoding="utf-8"))
+    }
+    assert sorted(set(queries) - taken) == [], "statements nothing runs"
+    assert sorted(taken - set(queries)) == [], "statements of another package (or of none)"
+
+
+def test_every_statement_is_taken_by_name_when_its_module_loads() -> None:
+    """A look-up inside a function would fail only when that function runs: all are at the top."""
+    late = []
+    for path in sorted((ROOT / "core").rglob("*.py")) + sorted((ROOT / "producer").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top = {
+            id(node)
+            for statement in tree.body
+            for node in ast.walk(statement)
+            if isinstance(statement, ast.Assign)
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Subscript)
+                and getattr(node.value, "id", None) == "QUERIES"
+                and id(node) not in top
+            ):
+                late.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert late == []
+
+
+def test_a_name_no_file_defines_fails_as_the_module_loads(tmp_path: Path, monkeypatch: Any) -> None:
+    (tmp_path / "misspelt.py").write_text('from core.db import QUERIES\nSETTLE = QUERIES["setle_rows"]\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(KeyError, match=r"no statement 'setle_rows' in core/sql/\*\.sql"):
+        importlib.import_module("misspelt")
 
 
 async def test_every_named_statement_prepares_against_the_migrated_schema(conn: Any) -> None:
-    statements = {**WORKER_QUERIES, **PRODUCER_QUERIES}
-    assert len(statements) == len(WORKER_QUERIES) + len(PRODUCER_QUERIES), "a name owned twice"
+    statements = {name: sql for queries in PACKAGES.values() for name, sql in queries.items()}
+    assert len(statements) == sum(map(len, PACKAGES.values())), "a name owned twice"
     refused: dict[str, str] = {}
     transaction = conn.transaction()
     await transaction.start()
@@ -65,7 +106,7 @@ async def test_repeated_emails_are_found_once_whatever_the_statistics_say(databa
     url = await create_database(SERVER_URL, name)
     try:
         async with connection(url) as conn:
-            await conn.execute(PRODUCER_QUERIES["ensure_tenant"], "t")
+            await conn.execute(CORE_QUERIES["ensure_tenant"], "t")
             new_import = (
                 "INSERT INTO imports (tenant_id, mode, invites, filename)"
                 " VALUES ('t', 'upsert', 'none', 'p.csv') RETURNING id"
@@ -83,7 +124,7 @@ async def test_repeated_emails_are_found_once_whatever_the_statistics_say(databa
             await conn.execute("ANALYZE import_rows")  # knows the first import only
             await conn.executemany(insert, rows[2_000:])
             plan = await conn.fetchval(
-                "EXPLAIN (ANALYZE, FORMAT JSON) " + PRODUCER_QUERIES["reject_duplicate_emails"],
+                "EXPLAIN (ANALYZE, FORMAT JSON) " + INTAKE_QUERIES["reject_duplicate_emails"],
                 second,
                 "Email",
                 2,

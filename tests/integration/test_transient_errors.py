@@ -21,9 +21,10 @@ import pytest
 from core import imports, rows
 from core.db import connect
 from core.errors import FileRejected, is_transient
+from core.intake.options import ImportOptions
+from core.intake.reading import open_csv
+from core.intake.submit import ImportRequest, record_import
 from core.rows import PERMANENT_ERRORS, RowConflict
-from producer.reading import open_csv
-from producer.submit import ImportRequest, record_import
 from tests.support.imports import person, write_csv
 from tests.support.services import free_port
 
@@ -187,7 +188,9 @@ async def test_a_batch_that_loses_its_connection_settles_nothing(
         tmp_path / "a.csv", [person(f"P{i}", "X", f"p{i}@example.com", "Sales") for i in range(5)]
     )
     with open_csv(path) as source:
-        import_id = await record_import(conn, ImportRequest(tenant=tenant, mode="upsert"), source)
+        import_id = await record_import(
+            conn, ImportRequest(tenant=tenant, options=ImportOptions(mode="upsert")), source
+        )
     assert await imports.start_next_import(conn, tenant) == import_id
     row_numbers: list[int] = []
 

@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 
 from core import imports, rows, undo
+from core.intake.options import ImportOptions
+from core.intake.reading import open_source
+from core.intake.submit import ImportRequest, record_import
 from core.settings import Settings
 from core.vocabulary import Step
-from producer.reading import open_source
-from producer.submit import ImportRequest, record_import
 from tests.support.imports import person, start_undo, wait_final, write_csv
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -32,7 +33,9 @@ ROWS = 100_000
 
 async def _apply(conn: Any, path: Path, tenant: str) -> int:
     with open_source(path) as source:
-        import_id = await record_import(conn, ImportRequest(tenant=tenant, mode="upsert"), source)
+        import_id = await record_import(
+            conn, ImportRequest(tenant=tenant, options=ImportOptions(mode="upsert")), source
+        )
     assert await imports.start_next_import(conn, tenant) == import_id
     pending: list[int] = []
 

@@ -28,8 +28,9 @@ from hypothesis import strategies as st
 from core import vocabulary
 from core.columns import COLUMNS, PERSON_COLUMNS
 from core.db import connection
+from core.intake.options import ImportOptions
+from core.intake.review import review_file
 from core.vocabulary import FILE_MODES, OUTCOME_OF_ACTION, BlankCells, Mode
-from producer.review import review_file
 from tests.support.imports import apply_import
 
 # --- the schema's CHECK constraints ----------------------------------------------------------
@@ -178,7 +179,11 @@ def test_the_review_predicts_what_the_worker_does_to_each_row(
                 sorted(deactivated),
             )
             review = await review_file(
-                conn, io.BytesIO(data), tenant, mode, row_details=True, blank_cells=blank_cells
+                conn,
+                io.BytesIO(data),
+                tenant,
+                ImportOptions(mode=mode, blank_cells=blank_cells),
+                row_details=True,
             )
             before = await _people(conn, tenant)
             file = io.BytesIO(data)

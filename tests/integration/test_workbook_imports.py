@@ -14,9 +14,10 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
+from core.columns import TEMPLATE_HEADERS
+from core.intake.options import ImportOptions
+from core.intake.review import review_file
 from producer.cli.review import review_command
-from producer.fields import TEMPLATE_HEADERS
-from producer.review import review_file
 from tests.integration.test_api import bearer, client, poll_final, settings, submit, token
 from tests.support.imports import apply_import, person, write_csv
 
@@ -60,8 +61,8 @@ async def test_the_same_people_as_csv_and_xlsx_review_and_import_alike(
     xlsx_path = tmp_path / "people.xlsx"
     xlsx_path.write_bytes(xlsx_bytes(PEOPLE))
 
-    from_csv = await review_file(conn, csv_path, tenant, "sync", row_details=True)
-    from_xlsx = await review_file(conn, xlsx_path, tenant, "sync", row_details=True)
+    from_csv = await review_file(conn, csv_path, tenant, ImportOptions(mode="sync"), row_details=True)
+    from_xlsx = await review_file(conn, xlsx_path, tenant, ImportOptions(mode="sync"), row_details=True)
 
     assert without_file(from_xlsx) == without_file(from_csv)
     assert from_xlsx["rows"] == {"total": 5, "valid": 3, "invalid": 2, "blank": 0}

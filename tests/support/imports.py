@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from core import imports, rows, undo
+from core.columns import TEMPLATE_HEADERS
+from core.intake.options import ImportOptions
+from core.intake.reading import open_source
+from core.intake.submit import ImportRequest, record_import, submit_import_async
 from core.undo_plan import REPORT_HEADER
 from core.vocabulary import Mode, Step
-from producer.fields import TEMPLATE_HEADERS
 from producer.queries import QUERIES as PRODUCER_QUERIES
-from producer.reading import open_source
 from producer.reports import FINAL_STATES, import_status, write_people
-from producer.submit import ImportRequest, record_import, submit_import_async
 
 Row = Sequence[str]
 
@@ -61,7 +62,9 @@ async def wait_final(conn: Any, import_id: int, timeout: float = 60) -> dict[str
 
 async def submit(path: Path, tenant: str, mode: str = "upsert", **options: Any) -> int:
     """Submit an import the way the CLI does."""
-    return await submit_import_async(path, ImportRequest(tenant=tenant, mode=mode, **options))
+    return await submit_import_async(
+        path, ImportRequest(tenant=tenant, options=ImportOptions(mode=mode, **options))
+    )
 
 
 async def run_import(
@@ -93,7 +96,7 @@ async def apply_import(
     ``options`` are the other fields of the :class:`ImportRequest` (``blank_cells``, say).
     """
     with open_source(path) as source:
-        request = ImportRequest(tenant=tenant, mode=mode, **options)
+        request = ImportRequest(tenant=tenant, options=ImportOptions(mode=mode, **options))
         import_id = await record_import(conn, request, source)
     assert await imports.start_next_import(conn, tenant) == import_id
     pending: list[int] = []

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from producer.fields import FIELDS, REQUIRED_FIELDS, TEMPLATE_HEADERS
-from producer.mapping import ColumnMapping, map_header, normalise
+from core.columns import COLUMNS, REQUIRED_COLUMNS, TEMPLATE_HEADERS
+from core.intake.mapping import ColumnMapping, map_header, normalise
 
 GOOGLE_WORKSPACE = [
     "First Name [Required]",
@@ -70,15 +70,15 @@ HR_SYSTEM = [
 
 def test_template_headers_map_exactly() -> None:
     mapping = map_header(list(TEMPLATE_HEADERS))
-    assert mapping.fields == {field.name: index for index, field in enumerate(FIELDS)}
-    assert mapping.matched == {field.header: field.name for field in FIELDS}
+    assert mapping.fields == {field.name: index for index, field in enumerate(COLUMNS)}
+    assert mapping.matched == {field.header: field.name for field in COLUMNS}
     assert (mapping.unmatched, mapping.missing_required, mapping.hints, mapping.duplicates) == (
         [],
         [],
         {},
         [],
     )
-    assert all(mapping.header_of(field.name) == field.header for field in FIELDS)
+    assert all(mapping.header_of(field.name) == field.header for field in COLUMNS)
 
 
 def test_google_workspace_export() -> None:
@@ -296,7 +296,7 @@ def test_every_header_lands_in_exactly_one_list(header: list[str]) -> None:
     assert sum(len(shown) for shown in lists) == len(header)
     assert sorted(mapping.fields.values()) == sorted(set(mapping.fields.values()))
     assert set(mapping.matched.values()) == set(mapping.fields)
-    assert set(mapping.missing_required) == set(REQUIRED_FIELDS) - set(mapping.fields)
+    assert set(mapping.missing_required) == set(REQUIRED_COLUMNS) - set(mapping.fields)
     assert set(mapping.hints) <= set(mapping.missing_required)
     assert set(mapping.hints.values()) <= set(mapping.unmatched)
     for field, index in mapping.fields.items():

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.columns import COLUMNS, COLUMNS_BY_NAME, TEMPLATE_HEADERS
 from core.errors import BulkImportError
-from producer.choices import overlay_choices
-from producer.fields import FIELDS, FIELDS_BY_NAME, TEMPLATE_HEADERS
-from producer.mapping import map_header, normalise
+from core.intake.choices import overlay_choices
+from core.intake.mapping import map_header, normalise
 
 BASIC = ["Email", "First name", "Last name"]
 
@@ -61,7 +61,7 @@ def test_an_unknown_field_is_refused_listing_the_fields() -> None:
 
     message = str(error.value)
     assert "'Notes'" in message and "'notes' is not a field" in message
-    assert all(name in message for name in FIELDS_BY_NAME)
+    assert all(name in message for name in COLUMNS_BY_NAME)
 
 
 def test_two_columns_chosen_for_one_field_are_refused() -> None:
@@ -99,7 +99,7 @@ def test_row_and_reason_elsewhere_are_ordinary_columns() -> None:
 
 
 def test_no_alias_is_one_of_the_errors_files_columns() -> None:
-    names = {normalise(a) for field in FIELDS for a in (field.name, field.header, *field.aliases)}
+    names = {normalise(a) for field in COLUMNS for a in (field.name, field.header, *field.aliases)}
     assert not {"row", "reason"} & names
 
 
@@ -122,7 +122,7 @@ header_cells = st.one_of(st.text(max_size=12), st.sampled_from([*TEMPLATE_HEADER
 def test_with_choices_every_header_lands_in_exactly_one_list(header: list[str], data: st.DataObject) -> None:
     shown = [raw.replace("\ufeff", "").strip() or f"(column {i + 1})" for i, raw in enumerate(header)]
     picked = data.draw(st.lists(st.sampled_from(shown), unique_by=normalise, max_size=3))
-    fields = data.draw(st.lists(st.sampled_from(list(FIELDS_BY_NAME)), unique=True, min_size=3, max_size=3))
+    fields = data.draw(st.lists(st.sampled_from(list(COLUMNS_BY_NAME)), unique=True, min_size=3, max_size=3))
     choices = {text: data.draw(st.sampled_from([None, fields[i]])) for i, text in enumerate(picked)}
     mapping = map_header(header, choices)
     lists = (mapping.matched, mapping.unmatched, mapping.duplicates, mapping.ignored)

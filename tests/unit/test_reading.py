@@ -1,4 +1,4 @@
-"""Tests for producer.reading: encodings, dialects, row numbering, limits and rejections."""
+"""Tests for core.intake.reading: encodings, dialects, row numbering, limits and rejections."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.errors import FileRejected
-from producer.reading import SNIFF_BYTES, CsvSource, ReadLimits, SourceRow, open_csv
+from core.intake.reading import SNIFF_BYTES, CsvSource, ReadLimits, SourceRow, open_csv
 
 SPECTRUM = Path(__file__).parents[3] / "shared" / "csv-spectrum"
 SPECTRUM_CASES = sorted(p.stem for p in SPECTRUM.glob("*.csv")) if SPECTRUM.is_dir() else []

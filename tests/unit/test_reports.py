@@ -8,8 +8,8 @@ import io
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.intake.validation import looks_like_formula
 from producer.reports import write_csv_row
-from producer.validation import looks_like_formula
 
 cells = st.one_of(
     st.text(max_size=30),

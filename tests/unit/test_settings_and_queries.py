@@ -6,6 +6,7 @@ import pytest
 
 from core.db import QUERIES, parse_queries
 from core.errors import ConfigurationError
+from core.intake.queries import QUERIES as INTAKE_QUERIES
 from core.logs import redact
 from core.settings import DEFAULT_DATABASE_URL, Settings
 from producer.queries import QUERIES as PRODUCER_QUERIES
@@ -41,11 +42,14 @@ def test_queries_file_parses_into_named_statements() -> None:
     parsed = parse_queries("-- name: one\n-- says why\nSELECT 1;\n\n-- name: two\nSELECT 2;\n")
     assert parsed == {"one": "-- says why\nSELECT 1", "two": "SELECT 2"}
     assert "claim_finalize" in QUERIES and "sweep_candidates" in QUERIES
-    assert "insert_import" in PRODUCER_QUERIES and "review_classify_rows" in PRODUCER_QUERIES
+    assert "insert_import" in INTAKE_QUERIES and "review_classify_rows" in INTAKE_QUERIES
+    assert "api_list_imports" in PRODUCER_QUERIES
 
 
-def test_no_statement_name_is_owned_by_both_packages() -> None:
+def test_no_statement_name_is_owned_by_two_packages() -> None:
     assert not set(QUERIES) & set(PRODUCER_QUERIES)
+    assert not set(QUERIES) & set(INTAKE_QUERIES)
+    assert not set(INTAKE_QUERIES) & set(PRODUCER_QUERIES)
 
 
 def test_a_query_defined_twice_is_refused() -> None:

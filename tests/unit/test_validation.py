@@ -9,10 +9,9 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.vocabulary import Role
-from producer.fields import TEMPLATE_HEADERS
-from producer.mapping import map_header
-from producer.validation import (
+from core.columns import TEMPLATE_HEADERS
+from core.intake.mapping import map_header
+from core.intake.validation import (
     LANGUAGE_NAMES,
     CleanRow,
     Problem,
@@ -23,6 +22,7 @@ from producer.validation import (
     team_key,
     validate_row,
 )
+from core.vocabulary import Role
 
 TEMPLATE = map_header(list(TEMPLATE_HEADERS))
 COLUMNS = [

@@ -25,8 +25,8 @@ from odf.text import P
 from openpyxl.utils.datetime import CALENDAR_MAC_1904
 
 from core.errors import FileRejected
-from producer.reading import ReadLimits, WorkbookSource, open_source
-from producer.reading.workbook import cell_text
+from core.intake.reading import ReadLimits, WorkbookSource, open_source
+from core.intake.reading.workbook import cell_text
 
 HERE = Path(__file__).parent / "workbooks"
 HEADER = ["Email", "First name", "Employee number", "Code", "Start date", "Updated", "Active", "Total"]

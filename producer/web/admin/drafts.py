@@ -32,7 +32,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from core.errors import BulkImportError
+from core.errors import BulkImportError, TooLarge
 from core.settings import Settings
 
 _DRAFT_ID = re.compile(r"[A-Za-z0-9_-]{22}")
@@ -46,6 +46,10 @@ class DraftNotFound(BulkImportError):
 
 class UploadRefused(BulkImportError):
     """The upload cannot be taken; the message says why and what to do."""
+
+
+class UploadTooLarge(UploadRefused, TooLarge):
+    """The upload is over ``API_MAX_UPLOAD_BYTES``."""
 
 
 @dataclass
@@ -154,8 +158,8 @@ async def _counted(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[b
         yield chunk
 
 
-def _too_large(limit: int) -> UploadRefused:
-    return UploadRefused(
+def _too_large(limit: int) -> UploadTooLarge:
+    return UploadTooLarge(
         f"The file is larger than {limit / 1024 / 1024:,.0f} MB, the most this page takes."
         " Split it into smaller files, or ask for it to be imported with the command line."
     )

@@ -11,27 +11,30 @@ it), and ``submit_import_async``.
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, TypeVar
 
 import structlog
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from core.columns import COLUMNS, COLUMNS_BY_NAME
 from core.db import connection
-from core.errors import BulkImportError
-from core.settings import Settings
+from core.errors import BulkImportError, TooLarge
+from core.intake.choices import remembered_choices
+from core.intake.mapping import ColumnMapping, map_header, shown_headers
+from core.intake.options import ImportOptions, OptionError, parse_time
+from core.intake.reading import open_source
+from core.intake.review import review_file
+from core.intake.submit import ImportRequest, submit_import_async
+from core.tenants import tenant_timezone
 from core.vocabulary import DEFAULT_BLANK_CELLS, DEFAULT_MODE, FILE_MODES, BlankCells, InviteOption, Mode
-from producer.choices import remembered_choices
-from producer.fields import FIELDS, FIELDS_BY_NAME
-from producer.mapping import ColumnMapping, map_header, shown_headers
-from producer.reading import open_source
-from producer.review import review_file
-from producer.submit import ImportRequest, submit_import_async
-from producer.timezones import parse_send_at, tenant_timezone
 from producer.web import downloads
 from producer.web.admin import drafts, session
 from producer.web.admin.drafts import Draft, UploadRefused
 from producer.web.admin.session import Admin
+from producer.web.context import pool_of, settings_of
 from producer.web.offload import in_own_loop
 from producer.web.pages import page
 
@@ -59,14 +62,9 @@ INVITE_LABELS = {
 }
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 def _draft(request: Request, who: Admin) -> Draft:
     """The path's draft, if it is this tenant's; DraftNotFound (a "not found" page) otherwise."""
-    return drafts.load_draft(_settings(request), request.path_params["draft"], who.tenant)
+    return drafts.load_draft(settings_of(request), request.path_params["draft"], who.tenant)
 
 
 async def on_draft_not_found(request: Request, exc: Exception) -> Response:
@@ -78,7 +76,10 @@ def _missing(who: Admin, message: str) -> Response:
     return page("admin/missing.html", 404, who=who, message=message)
 
 
-def _choice(value: str | None, choices: tuple[str, ...], default: str) -> str:
+C = TypeVar("C", bound=str)
+
+
+def _choice(value: str | None, choices: tuple[C, ...], default: C) -> C:
     return value if value in choices else default
 
 
@@ -87,7 +88,7 @@ def _choice(value: str | None, choices: tuple[str, ...], default: str) -> str:
 
 async def start_page(request: Request, problem: str | None = None, status: int = 200) -> Response:
     who = await session.admin(request)
-    limit_mb = _settings(request).api_max_upload_bytes / 1024 / 1024
+    limit_mb = settings_of(request).api_max_upload_bytes / 1024 / 1024
     return page("admin/start.html", status, who=who, limit_mb=limit_mb, problem=problem, step=1)
 
 
@@ -98,11 +99,11 @@ async def template_csv(request: Request) -> Response:
 
 async def upload(request: Request) -> Response:
     who = await session.admin(request)
-    settings = _settings(request)
+    settings = settings_of(request)
     try:
         draft, csrf = await drafts.receive_upload(request, settings, who.tenant)
     except UploadRefused as refused:
-        return await start_page(request, str(refused), 413 if "larger" in str(refused) else 400)
+        return await start_page(request, str(refused), 413 if isinstance(refused, TooLarge) else 400)
     try:
         session.check_csrf(request, who.secret, csrf)
     except session.NotSignedIn:
@@ -157,7 +158,7 @@ async def columns_page(
     request: Request, problem: str | None = None, chosen: dict[str, str | None] | None = None
 ) -> Response:
     who = await session.admin(request)
-    settings = _settings(request)
+    settings = settings_of(request)
     draft = _draft(request, who)
     header, samples = await in_own_loop(_read_head(draft.file(settings), SAMPLE_ROWS))
     async with connection(settings.database_url) as conn:
@@ -175,8 +176,8 @@ async def columns_page(
         draft=draft,
         step=2,
         columns=_column_rows(header, samples, mapping, remembered),
-        fields=FIELDS,
-        missing=[FIELDS_BY_NAME[name] for name in mapping.missing_required],
+        fields=COLUMNS,
+        missing=[COLUMNS_BY_NAME[name] for name in mapping.missing_required],
         hints=mapping.hints,
         ignore=IGNORE,
         problem=problem,
@@ -185,7 +186,7 @@ async def columns_page(
 
 async def choose_columns(request: Request) -> Response:
     who, form = await session.admin_post(request)
-    settings = _settings(request)
+    settings = settings_of(request)
     draft = _draft(request, who)
     header, _ = await in_own_loop(_read_head(draft.file(settings), 0))
     automatic = map_header(header, {})
@@ -197,7 +198,7 @@ async def choose_columns(request: Request) -> Response:
         if picked is None:
             continue
         field = None if picked == IGNORE else picked
-        if field is not None and field not in FIELDS_BY_NAME:
+        if field is not None and field not in COLUMNS_BY_NAME:
             return await columns_page(request, f"{picked!r} is not one of our fields.", choices)
         # An unmatched column left ignored is remembered as such; a remembered
         # choice is restated, so that going back to the automatic match sticks.
@@ -208,7 +209,7 @@ async def choose_columns(request: Request) -> Response:
     except BulkImportError as conflict:
         return await columns_page(request, str(conflict), choices)
     if mapping.missing_required:
-        needed = ", ".join(FIELDS_BY_NAME[name].header for name in mapping.missing_required)
+        needed = ", ".join(COLUMNS_BY_NAME[name].header for name in mapping.missing_required)
         return await columns_page(
             request, f"Every person needs {needed}: choose the column that holds it.", choices
         )
@@ -220,10 +221,33 @@ async def choose_columns(request: Request) -> Response:
 # --- review and settings ---------------------------------------------------------------
 
 
-async def reviewed(request: Request, who: Admin, draft: Draft, mode: str, blank_cells: str) -> dict[str, Any]:
-    """The review of ``draft`` in ``mode``: kept in the draft, made on first use."""
-    settings = _settings(request)
-    key = drafts.review_key(mode, blank_cells)
+def _options(values: Mapping[str, str], draft: Draft) -> ImportOptions:
+    """The admin's choices on a page (its query, or the settings form), over the draft's columns.
+
+    A value that is no choice (an edited address) falls back to the default;
+    the send time counts only with invitations at a time.
+    """
+    invites = _choice(values.get("invites"), tuple(InviteOption), InviteOption.NONE)
+    return ImportOptions(
+        mode=_choice(values.get("mode"), FILE_MODES, DEFAULT_MODE),
+        blank_cells=_choice(values.get("blank_cells"), tuple(BlankCells), DEFAULT_BLANK_CELLS),
+        invites=invites,
+        send_at=_send_at(values.get("send_at")) if invites == InviteOption.AT else None,
+        allow_mass_deactivation=values.get("approve") == "yes",
+        mapping=draft.choices or {},
+    )
+
+
+def _send_at(value: str | None) -> datetime:
+    if not value:
+        raise OptionError("send_at", "is missing: choose the date and time to send the invitations")
+    return parse_time("send_at", value)
+
+
+async def reviewed(request: Request, who: Admin, draft: Draft, options: ImportOptions) -> dict[str, Any]:
+    """The review of ``draft`` with ``options``: kept in the draft, made on first use."""
+    settings = settings_of(request)
+    key = drafts.review_key(options.mode, options.blank_cells)
     review = drafts.cached_review(draft, settings, key)
     if review is not None:
         return review
@@ -234,10 +258,8 @@ async def reviewed(request: Request, who: Admin, draft: Draft, mode: str, blank_
                 conn,
                 str(draft.file(settings)),
                 who.tenant,
-                mode,
+                options,
                 max_share=settings.sweep_max_share,
-                blank_cells=blank_cells,
-                mapping=draft.choices,
                 changes_limit=CHANGES_KEPT,
             )
 
@@ -250,9 +272,8 @@ async def reviewed(request: Request, who: Admin, draft: Draft, mode: str, blank_
 async def review_page(request: Request) -> Response:
     who = await session.admin(request)
     draft = _draft(request, who)
-    mode = _choice(request.query_params.get("mode"), FILE_MODES, DEFAULT_MODE)
-    blank_cells = _choice(request.query_params.get("blank_cells"), tuple(BlankCells), DEFAULT_BLANK_CELLS)
-    review = await reviewed(request, who, draft, mode, blank_cells)
+    options = _reviewed_options(request.query_params, draft)
+    review = await reviewed(request, who, draft, options)
     changes = review["changes"]["rows"]
     pages = max(1, -(-len(changes) // CHANGES_PER_PAGE))
     number = request.query_params.get("page", "1")
@@ -264,39 +285,44 @@ async def review_page(request: Request) -> Response:
         draft=draft,
         step=3,
         review=review,
-        mode=mode,
-        blank_cells=blank_cells,
+        mode=options.mode,
+        blank_cells=options.blank_cells,
         modes=MODE_LABELS,
         blanks=BLANK_LABELS,
-        headers={field.name: field.header for field in FIELDS},
+        headers={field.name: field.header for field in COLUMNS},
         changes=shown,
         page_number=current,
         pages=pages,
     )
 
 
+def _reviewed_options(values: Mapping[str, str], draft: Draft) -> ImportOptions:
+    """The options a review needs (mode, empty cells, the columns): the send time plays no part."""
+    return _options({k: v for k, v in values.items() if k not in ("invites", "send_at")}, draft)
+
+
 async def settings_page(
-    request: Request, form: dict[str, str] | None = None, problem: str | None = None
+    request: Request, form: Mapping[str, str] | None = None, problem: str | None = None
 ) -> Response:
     who = await session.admin(request)
     draft = _draft(request, who)
-    values = form if form is not None else dict(request.query_params)
-    mode = _choice(values.get("mode"), FILE_MODES, DEFAULT_MODE)
-    blank_cells = _choice(values.get("blank_cells"), tuple(BlankCells), DEFAULT_BLANK_CELLS)
+    values = form if form is not None else request.query_params
+    options = _reviewed_options(values, draft)
     guard = None
-    if mode == Mode.SYNC:
-        preview = (await reviewed(request, who, draft, Mode.SYNC, blank_cells))["preview"]
+    if options.mode == Mode.SYNC:
+        preview = (await reviewed(request, who, draft, options))["preview"]
         guard = preview if preview.get("would_block") else None
-    timezone = await tenant_timezone(request.app.state.pool, who.tenant)
+    timezone = await tenant_timezone(pool_of(request), who.tenant)
+    invites = values.get("invites")
     return page(
         "admin/settings.html",
         400 if problem else 200,
         who=who,
         draft=draft,
         step=4,
-        mode=mode,
-        blank_cells=blank_cells,
-        invites=_choice(values.get("invites"), tuple(InviteOption), InviteOption.NONE),
+        mode=options.mode,
+        blank_cells=options.blank_cells,
+        invites=invites if invites in tuple(InviteOption) else InviteOption.NONE,
         send_at=values.get("send_at", ""),
         modes=MODE_LABELS,
         blanks=BLANK_LABELS,
@@ -309,42 +335,39 @@ async def settings_page(
 
 async def start_import(request: Request) -> Response:
     who, form = await session.admin_post(request)
-    settings = _settings(request)
+    settings = settings_of(request)
     draft = _draft(request, who)
-    mode = _choice(form.get("mode"), FILE_MODES, DEFAULT_MODE)
-    blank_cells = _choice(form.get("blank_cells"), tuple(BlankCells), DEFAULT_BLANK_CELLS)
-    invites = _choice(form.get("invites"), tuple(InviteOption), InviteOption.NONE)
-    approved = form.get("approve") == "yes"
-    send_at = None
-    if invites == InviteOption.AT:
-        timezone = await tenant_timezone(request.app.state.pool, who.tenant)
-        if not form.get("send_at"):
-            return await settings_page(request, form, "Choose the date and time to send the invitations.")
-        try:
-            send_at = parse_send_at(form["send_at"], timezone, name="The date and time")
-        except BulkImportError as bad:
-            return await settings_page(request, form, str(bad))
-    if mode == Mode.SYNC and not approved:
-        preview = (await reviewed(request, who, draft, Mode.SYNC, blank_cells))["preview"]
+    try:
+        options = _options(form, draft)
+    except OptionError as bad:
+        return await settings_page(request, form, _in_admin_words(bad))
+    if options.mode == Mode.SYNC and not options.allow_mass_deactivation:
+        preview = (await reviewed(request, who, draft, options))["preview"]
         if preview.get("would_block"):
             return await settings_page(
                 request, form, "Check the people this would deactivate, then tick the box to approve it."
             )
     job = ImportRequest(
-        tenant=who.tenant,
-        mode=mode,
-        blank_cells=blank_cells,
-        invites=invites,
-        send_at=send_at,
-        allow_mass_deactivation=approved,
-        filename=draft.filename,
-        token_id=who.principal.token_id,
-        mapping=draft.choices or None,
+        tenant=who.tenant, options=options, filename=draft.filename, token_id=who.principal.token_id
     )
     try:
         import_id = await in_own_loop(submit_import_async(str(draft.file(settings)), job, settings))
     except BulkImportError as refused:
         return await settings_page(request, form, str(refused))
     drafts.discard(draft, settings)
-    log.info("admin.import_started", tenant=who.tenant, import_id=import_id, mode=mode, invites=invites)
+    log.info(
+        "admin.import_started",
+        tenant=who.tenant,
+        import_id=import_id,
+        mode=options.mode,
+        invites=options.invites,
+    )
     return RedirectResponse(f"/admin/imports/{import_id}", status_code=303)
+
+
+# How the settings page names the options it shows, in an option's error message.
+_ADMIN_NAMES = {"send_at": "The date and time", "mode": "What the import should do", "invites": "Invitations"}
+
+
+def _in_admin_words(refused: OptionError) -> str:
+    return refused.spelled(_ADMIN_NAMES.get(refused.option, refused.option)) + "."

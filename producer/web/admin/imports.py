@@ -14,15 +14,20 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from core.errors import BulkImportError, ImportNotFound
 from core.imports import tenant_of_import
+from core.tenants import tenant_timezone
 from producer.control import cancel_import, preview_undo, resume_import, send_pending_invites, undo_import
 from producer.queries import QUERIES
-from producer.timezones import tenant_timezone
 from producer.web.admin import session
 from producer.web.admin.session import Admin
+from producer.web.context import pool_of, settings_of
 from producer.web.downloads import failed_rows_csv
 from producer.web.offload import in_own_loop
 from producer.web.overview import import_detail
 from producer.web.pages import page
+
+ADMIN_LIST_IMPORTS = QUERIES["admin_list_imports"]
+DASHBOARD_FAILED_ROWS = QUERIES["dashboard_failed_rows"]
+ADMIN_IMPORT_STARTER = QUERIES["admin_import_starter"]
 
 log = structlog.get_logger(__name__)
 
@@ -41,7 +46,7 @@ _NOTICES = {
 async def _owned(request: Request, who: Admin) -> int:
     """The path's import id if it is this tenant's; ImportNotFound otherwise (as for a missing one)."""
     import_id: int = request.path_params["import_id"]
-    tenant = await tenant_of_import(request.app.state.pool, import_id) if import_id <= _MAX_ID else None
+    tenant = await tenant_of_import(pool_of(request), import_id) if import_id <= _MAX_ID else None
     if tenant != who.tenant:
         raise ImportNotFound(f"There is no import {import_id} here.")
     return import_id
@@ -55,8 +60,8 @@ async def history(request: Request) -> Response:
     who = await session.admin(request)
     raw = request.query_params.get("before", "")
     before = int(raw) if raw.isdigit() and int(raw) <= _MAX_ID else None
-    rows = await request.app.state.pool.fetch(QUERIES["admin_list_imports"], who.tenant, HISTORY_PAGE, before)
-    timezone = await tenant_timezone(request.app.state.pool, who.tenant)
+    rows = await pool_of(request).fetch(ADMIN_LIST_IMPORTS, who.tenant, HISTORY_PAGE, before)
+    timezone = await tenant_timezone(pool_of(request), who.tenant)
     following = rows[-1]["id"] if len(rows) == HISTORY_PAGE else None
     return page("admin/history.html", who=who, imports=rows, following=following, timezone=timezone)
 
@@ -67,10 +72,10 @@ async def import_page(request: Request, problem: str | None = None) -> Response:
         import_id = await _owned(request, who)
     except ImportNotFound as missing:
         return _missing(who, str(missing))
-    pool = request.app.state.pool
+    pool = pool_of(request)
     detail = await import_detail(request, import_id)
-    failed = await pool.fetch(QUERIES["dashboard_failed_rows"], import_id, FAILED_ROWS_SHOWN)
-    starter = await pool.fetchrow(QUERIES["admin_import_starter"], import_id)
+    failed = await pool.fetch(DASHBOARD_FAILED_ROWS, import_id, FAILED_ROWS_SHOWN)
+    starter = await pool.fetchrow(ADMIN_IMPORT_STARTER, import_id)
     timezone = await tenant_timezone(pool, who.tenant)
     return page(
         "admin/import.html",
@@ -104,7 +109,7 @@ async def errors_csv(request: Request) -> Response:
         import_id = await _owned(request, who)
     except ImportNotFound as missing:
         return _missing(who, str(missing))
-    return await failed_rows_csv(request.app.state.pool, import_id, f"import-{import_id}-rows-to-fix.csv")
+    return await failed_rows_csv(pool_of(request), import_id, f"import-{import_id}-rows-to-fix.csv")
 
 
 async def import_action(request: Request) -> Response:
@@ -117,7 +122,7 @@ async def import_action(request: Request) -> Response:
         return _missing(who, str(missing))
     if action not in _ACTIONS:
         return _missing(who, f"There is no action {action!r}.")
-    settings = request.app.state.settings
+    settings = settings_of(request)
     try:
         if action == "undo":
             undo_id, _, message = await in_own_loop(undo_import(settings, import_id, tenant=who.tenant))
@@ -141,7 +146,7 @@ async def undo_preview(request: Request) -> Response:
     who = await session.admin(request)
     try:
         import_id = await _owned(request, who)
-        preview = await in_own_loop(preview_undo(request.app.state.settings, import_id, who.tenant))
+        preview = await in_own_loop(preview_undo(settings_of(request), import_id, who.tenant))
     except ImportNotFound as missing:
         return _missing(who, str(missing))
     except BulkImportError as refused:

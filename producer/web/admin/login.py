@@ -11,8 +11,11 @@ from starlette.responses import RedirectResponse, Response
 from producer.queries import QUERIES
 from producer.web.admin import session
 from producer.web.admin.session import COOKIE, COOKIE_MAX_AGE_S, TENANT_COOKIE, NoTenantChosen, NotSignedIn
+from producer.web.context import pool_of
 from producer.web.operators import csrf_token, read_form
 from producer.web.pages import page
+
+ADMIN_TENANTS = QUERIES["admin_tenants"]
 
 log = structlog.get_logger(__name__)
 TENANTS_LISTED = 500
@@ -72,7 +75,7 @@ async def tenant_page(request: Request, problem: str | None = None, status: int 
     principal, secret = await session.signed_in(request)
     if principal.tenant is not None:
         return RedirectResponse("/admin", status_code=303)
-    tenants = await request.app.state.pool.fetch(QUERIES["admin_tenants"], TENANTS_LISTED)
+    tenants = await pool_of(request).fetch(ADMIN_TENANTS, TENANTS_LISTED)
     return page(
         "admin/tenant.html",
         status,

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from core.errors import BulkImportError
-from producer.queries import QUERIES
+from core.tenants import find_tenant
+from producer.web.context import pool_of
+from producer.web.errors import WebError
 from producer.web.operators import NotAnOperator, check_origin, csrf_token, read_form
 from producer.web.tokens import Principal, check_tenant_id, verify_token
 
@@ -30,15 +32,11 @@ TENANT_COOKIE = "bulk_import_admin_tenant"
 COOKIE_MAX_AGE_S = 12 * 3600
 
 
-class NotSignedIn(Exception):
+class NotSignedIn(WebError):
     """The request has no admin credentials (or not for this); ``status`` says which answer fits."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
 
-
-class NoTenantChosen(Exception):
+class NoTenantChosen(BulkImportError):
     """An operator has not yet chosen the tenant to act for."""
 
 
@@ -67,7 +65,7 @@ class Admin:
 
 async def check_admin_token(request: Request, secret: str) -> Principal:
     """The principal of an admin's or an operator's token; NotSignedIn for anything else."""
-    principal = await verify_token(request.app.state.pool, secret)
+    principal = await verify_token(pool_of(request), secret)
     if principal is None:
         raise NotSignedIn(401, "That token is not valid, or it was revoked. Ask for a new admin token.")
     if not principal.is_operator and not principal.admin:
@@ -104,7 +102,7 @@ async def tenant_exists(request: Request, tenant: str) -> bool:
         check_tenant_id(tenant)
     except BulkImportError:
         return False
-    return await request.app.state.pool.fetchrow(QUERIES["get_tenant"], tenant) is not None
+    return await find_tenant(pool_of(request), tenant) is not None
 
 
 def check_origin_only(request: Request) -> None:

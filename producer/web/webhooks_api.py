@@ -22,7 +22,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from core.webhooks import endpoints
-from producer.web.api import _MAX_ID, _number, _pool, _principal, _settings, _tenant
+from producer.web.api import _MAX_ID, _number, _principal, _tenant
+from producer.web.context import pool_of, settings_of
 from producer.web.errors import ApiError
 from producer.webhooks import FEED_PAGE, events_after, list_deliveries, redeliver
 
@@ -59,8 +60,8 @@ async def add_webhook(request: Request) -> Response:
         raise ApiError(400, 'url is required: {"url": "https://example.com/hooks"}')
     if events is not None and (not isinstance(events, list) or not all(isinstance(e, str) for e in events)):
         raise ApiError(400, "events must be a list of event type names")
-    settings = _settings(request)
-    async with _pool(request).acquire() as conn:
+    settings = settings_of(request)
+    async with pool_of(request).acquire() as conn:
         new = await endpoints.add_endpoint(
             conn, tenant, url, events, allow_loopback=settings.webhook_allow_loopback
         )
@@ -70,21 +71,21 @@ async def add_webhook(request: Request) -> Response:
 
 async def list_webhooks(request: Request) -> Response:
     tenant = await _tenant_of(request)
-    return JSONResponse({"webhooks": await endpoints.list_endpoints(_pool(request), tenant)})
+    return JSONResponse({"webhooks": await endpoints.list_endpoints(pool_of(request), tenant)})
 
 
 async def remove_webhook(request: Request) -> Response:
     tenant = await _tenant_of(request)
     endpoint_id = _path_id(request, "endpoint_id")
-    await endpoints.remove_endpoint(_pool(request), tenant, endpoint_id)
+    await endpoints.remove_endpoint(pool_of(request), tenant, endpoint_id)
     return JSONResponse({"id": endpoint_id, "removed": True})
 
 
 async def rotate_webhook(request: Request) -> Response:
     tenant = await _tenant_of(request)
     endpoint_id = _path_id(request, "endpoint_id")
-    grace = _settings(request).webhook_rotation_grace_s
-    secret = await endpoints.rotate_secret(_pool(request), tenant, endpoint_id, grace)
+    grace = settings_of(request).webhook_rotation_grace_s
+    secret = await endpoints.rotate_secret(pool_of(request), tenant, endpoint_id, grace)
     return JSONResponse({"id": endpoint_id, "secret": secret, "previous_secret_valid_s": grace})
 
 
@@ -92,13 +93,13 @@ async def deliveries(request: Request) -> Response:
     tenant = await _tenant_of(request)
     state = request.query_params.get("state") or None
     limit = _number(request, "limit", 50, 1, 1000) or 50
-    return JSONResponse({"deliveries": await list_deliveries(_pool(request), tenant, state, limit)})
+    return JSONResponse({"deliveries": await list_deliveries(pool_of(request), tenant, state, limit)})
 
 
 async def redeliver_one(request: Request) -> Response:
     tenant = await _tenant_of(request)
     delivery_id = _path_id(request, "delivery_id")
-    message = await redeliver(_pool(request), delivery_id, tenant)
+    message = await redeliver(pool_of(request), delivery_id, tenant)
     return JSONResponse({"id": delivery_id, "message": message})
 
 
@@ -106,7 +107,7 @@ async def events(request: Request) -> Response:
     tenant = await _tenant_of(request)
     after = _number(request, "after", 0, 0, _MAX_ID) or 0
     limit = _number(request, "limit", FEED_PAGE, 1, 1000) or FEED_PAGE
-    return JSONResponse(await events_after(_pool(request), tenant, after, limit))
+    return JSONResponse(await events_after(pool_of(request), tenant, after, limit))
 
 
 def _path_id(request: Request, name: str) -> int:

@@ -3,7 +3,7 @@
 :func:`review_file` reads the file the way the import does (``open_source``,
 ``map_header``, ``validate_row``), copies every row into a temporary table and
 answers the rest set-based in PostgreSQL: repeated e-mails, the cross-row
-warnings (:mod:`producer.review.checks`) and the preview against the tenant's
+warnings (:mod:`core.intake.review.checks`) and the preview against the tenant's
 people. Memory stays flat for any file size: rows stream into COPY, and the
 problem lists are capped (``truncated`` says by how much).
 
@@ -11,7 +11,7 @@ It changes nothing. Everything happens in one transaction that is always
 rolled back; once the temporary table exists the transaction is made read
 only, so PostgreSQL itself refuses any other write. The ``bulk-import
 review`` command is :mod:`producer.cli.review`; its terminal report is
-:mod:`producer.review.report`.
+:mod:`producer.cli.review_report`.
 """
 
 from __future__ import annotations
@@ -24,17 +24,15 @@ from typing import Any, BinaryIO
 
 import asyncpg
 
-from core.columns import VALUE_COLUMNS
+from core.columns import COLUMNS_BY_NAME, VALUE_COLUMNS
 from core.errors import BulkImportError, FileRejected
-from core.settings import get_settings
-from core.vocabulary import DEFAULT_BLANK_CELLS, DEFAULT_MODE, FILE_MODES, Action, BlankCells, Mode, RowStatus
-from producer.choices import map_with_choices
-from producer.fields import FIELDS_BY_NAME
-from producer.mapping import ColumnMapping
-from producer.queries import QUERIES
-from producer.reading import Source, open_source
-from producer.review.changes import CHANGES_PAGE, ChangeRule, changed_rows, row_actions
-from producer.review.checks import (
+from core.intake.choices import map_with_choices
+from core.intake.mapping import ColumnMapping
+from core.intake.options import ImportOptions
+from core.intake.queries import QUERIES
+from core.intake.reading import Source, open_source
+from core.intake.review.changes import CHANGES_PAGE, ChangeRule, changed_rows, row_actions
+from core.intake.review.checks import (
     ProblemLog,
     check_domain_typos,
     check_duplicate_emails,
@@ -42,8 +40,19 @@ from producer.review.checks import (
     check_team_variants,
     problem_dict,
 )
-from producer.submit import check_blank_cells, no_data_rows, require_importable
-from producer.validation import validate_row
+from core.intake.submit import no_data_rows, require_importable
+from core.intake.validation import validate_row
+from core.settings import get_settings
+from core.vocabulary import Action, BlankCells, Mode, RowStatus
+
+REVIEW_ACTION_COUNTS = QUERIES["review_action_counts"]
+REVIEW_CREATE_ROWS_TABLE = QUERIES["review_create_rows_table"]
+REVIEW_READ_ONLY = QUERIES["review_read_only"]
+REVIEW_WITHOUT_JIT = QUERIES["review_without_jit"]
+REVIEW_ANALYZE_ROWS = QUERIES["review_analyze_rows"]
+REVIEW_CLASSIFY_ROWS = QUERIES["review_classify_rows"]
+REVIEW_SWEEP_COUNTS = QUERIES["review_sweep_counts"]
+REVIEW_SWEEP_PEOPLE = QUERIES["review_sweep_people"]
 
 __all__ = ["review_file"]
 
@@ -77,45 +86,41 @@ async def review_file(
     conn: asyncpg.Connection,
     source: str | os.PathLike[str] | BinaryIO,
     tenant: str,
-    mode: str = DEFAULT_MODE,
+    options: ImportOptions | None = None,
     *,
     row_details: bool = False,
     changes_offset: int = 0,
     changes_limit: int = CHANGES_PAGE,
     max_share: float | None = None,
-    sheet: str | None = None,
-    blank_cells: str = DEFAULT_BLANK_CELLS,
-    mapping: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
-    """Review ``source`` for an import into ``tenant`` in ``mode``; return the review JSON.
+    """Review ``source`` for an import into ``tenant`` with ``options``; return the review JSON.
+
+    Of the options, the review reads the mode, the blank-cells rule, the
+    column choices and the sheet (the others only matter once imported).
 
     ``importable`` is false, with an ``error``, when required columns are
     missing; a file that cannot be read at all raises
     :class:`~core.errors.FileRejected`. ``row_details`` adds ``rows_preview``
     (each row's e-mail and action; an update also its ``changes``). The
     review always carries ``changes``, one page of the rows to update with
-    what changes for each person (:mod:`producer.review.changes`):
+    what changes for each person (:mod:`core.intake.review.changes`):
     ``{"total", "offset", "limit", "rows": [{"row", "email", "name",
     "changes"}]}``, the ``changes_limit`` rows to update after the first
     ``changes_offset`` of them in file order (at most ``ROW_DETAILS_CAP``; 0:
     none). ``max_share`` is the sync sweep's guard
-    (default: the ``SWEEP_MAX_SHARE`` setting). ``sheet`` names a workbook's
-    sheet (default: the first whose header matches). ``blank_cells`` is the
-    import's option (``keep``: a blank cell leaves the stored value).
-    ``mapping`` is the admin's column choices (header → field, None: ignore),
-    over the tenant's remembered ones; ``columns`` shows them (``chosen``,
+    (default: the ``SWEEP_MAX_SHARE`` setting). The column choices apply over
+    the tenant's remembered ones; ``columns`` shows them (``chosen``,
     ``remembered``, ``ignored``). Writes nothing to the database (the choices
     are remembered by the import, not here).
     """
-    if mode not in FILE_MODES:
-        raise BulkImportError(f"unknown mode {mode!r}: choose one of {', '.join(FILE_MODES)}")
+    options = options or ImportOptions()
+    mode, blank_cells = options.mode, options.blank_cells
     if changes_offset < 0 or changes_limit < 0:
         raise BulkImportError("changes_offset and changes_limit cannot be negative")
     page = (changes_offset, min(changes_limit, ROW_DETAILS_CAP))
-    check_blank_cells(blank_cells)
     share = get_settings().sweep_max_share if max_share is None else max_share
-    with open_source(source, sheet=sheet) as csv_source:
-        columns, remembered = await map_with_choices(conn, tenant, csv_source.header, mapping)
+    with open_source(source, sheet=options.sheet) as csv_source:
+        columns, remembered = await map_with_choices(conn, tenant, csv_source.header, options.mapping)
         transaction = conn.transaction()
         await transaction.start()
         try:
@@ -136,8 +141,8 @@ async def _review(
     source: Source,
     mapping: ColumnMapping,
     tenant: str,
-    mode: str,
-    blank_cells: str,
+    mode: Mode,
+    blank_cells: BlankCells,
     share: float,
     row_details: bool,
     page: tuple[int, int],
@@ -145,7 +150,7 @@ async def _review(
     errors, warnings = ProblemLog(), ProblemLog()
     total = await _load_rows(conn, source, mapping, errors, warnings)
     await _check_rows(conn, tenant, mode, blank_cells == BlankCells.KEEP, mapping, errors, warnings)
-    actions = {r["action"]: r["rows"] for r in await conn.fetch(QUERIES["review_action_counts"])}
+    actions = {r["action"]: r["rows"] for r in await conn.fetch(REVIEW_ACTION_COUNTS)}
     importable = not mapping.missing_required and total > 0
     review: dict[str, Any] = {
         "tenant": tenant,
@@ -201,21 +206,21 @@ async def _load_rows(
 ) -> int:
     """Create the scratch table, make the transaction read only, COPY every row in; return the count."""
     tally = _Tally()
-    await conn.execute(QUERIES["review_create_rows_table"])
-    await conn.execute(QUERIES["review_read_only"])
-    await conn.execute(QUERIES["review_without_jit"])
+    await conn.execute(REVIEW_CREATE_ROWS_TABLE)
+    await conn.execute(REVIEW_READ_ONLY)
+    await conn.execute(REVIEW_WITHOUT_JIT)
     records = _records(source, mapping, errors, warnings, tally)
     await conn.copy_records_to_table("review_rows", records=records, columns=_COPY_COLUMNS)
     errors.end_source()
     warnings.end_source()
-    await conn.execute(QUERIES["review_analyze_rows"])
+    await conn.execute(REVIEW_ANALYZE_ROWS)
     return tally.total
 
 
 async def _check_rows(
     conn: asyncpg.Connection,
     tenant: str,
-    mode: str,
+    mode: Mode,
     keep_blank: bool,
     mapping: ColumnMapping,
     errors: ProblemLog,
@@ -223,10 +228,8 @@ async def _check_rows(
 ) -> None:
     """The cross-row checks, and each row's action (which the warnings depend on)."""
     await check_duplicate_emails(conn, mapping, errors)
-    await conn.execute(
-        QUERIES["review_classify_rows"], tenant, list(mapping.fields), mode == Mode.ADD_ONLY, keep_blank
-    )
-    await conn.execute(QUERIES["review_analyze_rows"])  # the checks below filter on the new actions
+    await conn.execute(REVIEW_CLASSIFY_ROWS, tenant, list(mapping.fields), mode == Mode.ADD_ONLY, keep_blank)
+    await conn.execute(REVIEW_ANALYZE_ROWS)  # the checks below filter on the new actions
     await check_domain_typos(conn, tenant, mapping, warnings)
     await check_team_variants(conn, tenant, mapping, warnings)
     await check_managers(conn, tenant, mode, mapping, warnings)
@@ -253,7 +256,7 @@ async def _records(
 ) -> AsyncIterator[tuple[Any, ...]]:
     """Validate each row into the log and yield it for ``review_rows`` (see _COPY_COLUMNS)."""
     # A missing required column is reported once for the file, not on every row.
-    missing = {FIELDS_BY_NAME[name].header for name in mapping.missing_required}
+    missing = {COLUMNS_BY_NAME[name].header for name in mapping.missing_required}
     positions = [mapping.fields.get(f) for f in ("email", "primary_team", "secondary_teams", "role")]
     for row in source.rows():
         tally.total += 1
@@ -279,7 +282,7 @@ async def _records(
 async def _preview(
     conn: asyncpg.Connection,
     tenant: str,
-    mode: str,
+    mode: Mode,
     share: float,
     actions: dict[str, int],
     importable: bool,
@@ -289,10 +292,10 @@ async def _preview(
     preview |= {"deactivate": 0, "admins_kept": 0, "would_block": False, "deactivate_people": []}
     if mode != Mode.SYNC or not importable:
         return preview
-    sweep = await conn.fetchrow(QUERIES["review_sweep_counts"], tenant)
+    sweep = await conn.fetchrow(REVIEW_SWEEP_COUNTS, tenant)
     # The sweeper runs after the rows and counts the active people then.
     active = sweep["active"] + preview[Action.CREATE] + sweep["reactivated"]
-    people = await conn.fetch(QUERIES["review_sweep_people"], tenant, DEACTIVATE_LISTED)
+    people = await conn.fetch(REVIEW_SWEEP_PEOPLE, tenant, DEACTIVATE_LISTED)
     preview |= {
         "deactivate": sweep["would_deactivate"],
         "admins_kept": sweep["admins_kept"],

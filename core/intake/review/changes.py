@@ -28,11 +28,12 @@ from typing import Any
 
 import asyncpg
 
-from core.columns import SECONDARY_TEAMS
+from core.columns import COLUMNS, COLUMNS_BY_NAME, SECONDARY_TEAMS
+from core.intake.queries import QUERIES
+from core.intake.validation import team_key
 from core.vocabulary import Action, PersonStatus
-from producer.fields import FIELDS, FIELDS_BY_NAME
-from producer.queries import QUERIES
-from producer.validation import team_key
+
+REVIEW_ROW_CHANGES = QUERIES["review_row_changes"]
 
 __all__ = ["CHANGES_PAGE", "ChangeRule", "changed_rows", "person_changes", "row_actions"]
 
@@ -40,7 +41,7 @@ CHANGES_PAGE = 50
 """Updated rows the review JSON carries with their changes unless asked for another page."""
 STATUS, MANAGER = "status", "manager"
 _HEADERS = {STATUS: "Status", MANAGER: "Manager"}
-_FIELDS = tuple(f.name for f in FIELDS if f.stored_as is not None)
+_FIELDS = tuple(f.name for f in COLUMNS if f.stored_as is not None)
 _PREFETCH = 1_000
 
 
@@ -51,7 +52,7 @@ def _shown(field: str, value: Any) -> Any:
 
 
 def _change(field: str, old: Any, new: Any) -> dict[str, Any]:
-    header = _HEADERS.get(field) or FIELDS_BY_NAME[field].header
+    header = _HEADERS.get(field) or COLUMNS_BY_NAME[field].header
     return {"field": field, "header": header, "old": _shown(field, old), "new": _shown(field, new)}
 
 
@@ -87,7 +88,7 @@ class ChangeRule:
 
     def query(self) -> tuple[Any, ...]:
         """``review_row_changes`` and its first four arguments."""
-        return (QUERIES["review_row_changes"], self.tenant, list(self.fields), self.add_only, self.keep_blank)
+        return (REVIEW_ROW_CHANGES, self.tenant, list(self.fields), self.add_only, self.keep_blank)
 
 
 async def changed_rows(

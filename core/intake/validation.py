@@ -17,10 +17,10 @@ from functools import lru_cache
 from email_validator import EmailNotValidError, validate_email
 
 from core.columns import COLUMNS_BY_NAME, PRIMARY_TEAM, SECONDARY_TEAM_SEPARATOR, VALUE_COLUMNS, Column
+from core.intake.languages import LANGUAGE_NAMES, language_code
+from core.intake.mapping import ColumnMapping
+from core.intake.webmail import email_domain_typo
 from core.vocabulary import DEFAULT_ROLE, ColumnKind, Role
-from producer.languages import LANGUAGE_NAMES, language_code
-from producer.mapping import ColumnMapping
-from producer.webmail import email_domain_typo
 
 __all__ = [
     "LANGUAGE_NAMES",

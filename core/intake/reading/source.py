@@ -16,8 +16,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO, Self
 
 from core.errors import FileRejected
-from producer.reading.dialect import choose_layout, is_blank, width
-from producer.reading.encodings import LABELS, SAVE_AS_CSV, detect_encoding, is_encodable, too_big
+from core.intake.reading.dialect import choose_layout, is_blank, width
+from core.intake.reading.encodings import LABELS, SAVE_AS_CSV, detect_encoding, is_encodable, too_big
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer

@@ -16,9 +16,12 @@ from core.errors import BulkImportError
 from core.vocabulary import DeliveryState
 from producer.queries import QUERIES
 from producer.web import operators
+from producer.web.context import pool_of
 from producer.web.dashboard import back_with, flash
 from producer.web.pages import page
 from producer.webhooks import list_deliveries, redeliver
+
+WEBHOOK_DELIVERY_COUNTS = QUERIES["webhook_delivery_counts"]
 
 log = structlog.get_logger(__name__)
 
@@ -30,9 +33,9 @@ async def webhooks_page(request: Request) -> Response:
     state = request.query_params.get("state") or None
     if state not in (None, *tuple(DeliveryState)):
         state = None
-    pool = request.app.state.pool
+    pool = pool_of(request)
     shown = await list_deliveries(pool, request.query_params.get("tenant") or None, state, DELIVERIES_SHOWN)
-    counts = await pool.fetchrow(QUERIES["webhook_delivery_counts"])
+    counts = await pool.fetchrow(WEBHOOK_DELIVERY_COUNTS)
     return page(
         "webhooks.html",
         csrf=who.csrf_token,
@@ -50,7 +53,7 @@ async def redeliver_action(request: Request) -> Response:
     who, _ = await operators.operator_post(request)
     delivery_id = request.path_params["delivery_id"]
     try:
-        message = await redeliver(request.app.state.pool, delivery_id, None)
+        message = await redeliver(pool_of(request), delivery_id, None)
     except BulkImportError as refused:
         log.info("dashboard.redeliver.refused", delivery_id=delivery_id, reason=str(refused))
         return back_with("/webhooks", who, "problem", str(refused))

@@ -23,8 +23,8 @@ import zipfile
 from typing import BinaryIO
 
 from core.errors import FileRejected
-from producer.reading.source import ReadLimits
-from producer.reading.workbook import PASSWORD_PROTECTED
+from core.intake.reading.source import ReadLimits
+from core.intake.reading.workbook import PASSWORD_PROTECTED
 
 XLSX, XLSM, ODS, XLS = "xlsx", "xlsm", "ods", "xls"
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"

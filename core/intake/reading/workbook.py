@@ -19,9 +19,9 @@ from typing import BinaryIO
 from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook, PasswordError, SheetTypeEnum
 
 from core.errors import FileRejected
-from producer.mapping import map_header
-from producer.reading.dialect import count_preamble, is_blank, width
-from producer.reading.source import ReadLimits, RowSource, SourceRow
+from core.intake.mapping import map_header
+from core.intake.reading.dialect import count_preamble, is_blank, width
+from core.intake.reading.source import ReadLimits, RowSource, SourceRow
 
 __all__ = ["WorkbookSource", "cell_text", "open_workbook"]
 
@@ -58,7 +58,7 @@ def cell_text(value: CellValue) -> str:
 
 
 class WorkbookSource(RowSource):
-    """One sheet of a workbook, with the same interface as :class:`~producer.reading.CsvSource`.
+    """One sheet of a workbook, with the same interface as :class:`~core.intake.reading.CsvSource`.
 
     ``sheet`` is the sheet read and ``other_sheets`` the rest; ``encoding`` and
     ``delimiter`` are None (a workbook has neither).

@@ -19,11 +19,19 @@ from typing import Any
 
 import asyncpg
 
+from core.intake.mapping import ColumnMapping
+from core.intake.queries import QUERIES
+from core.intake.validation import Problem, _shown
+from core.intake.webmail import PROVIDER_SET, email_domain_typo
 from core.vocabulary import Mode
-from producer.mapping import ColumnMapping
-from producer.queries import QUERIES
-from producer.validation import Problem, _shown
-from producer.webmail import PROVIDER_SET, email_domain_typo
+
+REVIEW_MARK_DUPLICATE_EMAILS = QUERIES["review_mark_duplicate_emails"]
+REVIEW_DOMINANT_DOMAINS = QUERIES["review_dominant_domains"]
+REVIEW_DOMAINS_NEAR = QUERIES["review_domains_near"]
+REVIEW_DUPLICATE_EMAILS = QUERIES["review_duplicate_emails"]
+REVIEW_EXTRA_MANAGERS = QUERIES["review_extra_managers"]
+REVIEW_ROWS_WITH_DOMAINS = QUERIES["review_rows_with_domains"]
+REVIEW_TEAM_VARIANTS = QUERIES["review_team_variants"]
 
 MAX_LISTED = 1_000
 MAX_EXAMPLES = 20
@@ -122,7 +130,7 @@ class ProblemLog:
 
 
 async def _stream(conn: asyncpg.Connection, query: str, *args: Any) -> AsyncIterator[asyncpg.Record]:
-    async for record in conn.cursor(QUERIES[query], *args, prefetch=_CURSOR_PREFETCH):
+    async for record in conn.cursor(query, *args, prefetch=_CURSOR_PREFETCH):
         yield record
 
 
@@ -130,9 +138,9 @@ async def check_duplicate_emails(
     conn: asyncpg.Connection, mapping: ColumnMapping, errors: ProblemLog
 ) -> None:
     """Reject later rows repeating an e-mail, naming the first row, as the import does."""
-    await conn.execute(QUERIES["review_mark_duplicate_emails"])
+    await conn.execute(REVIEW_MARK_DUPLICATE_EMAILS)
     column = mapping.header_of("email")
-    async for r in _stream(conn, "review_duplicate_emails"):
+    async for r in _stream(conn, REVIEW_DUPLICATE_EMAILS):
         message = (
             f"{r['email']} is already on row {r['duplicate_of']}: each person may appear only once in a file"
         )
@@ -165,14 +173,14 @@ async def check_domain_typos(
     is as common. Known webmail domains, domains the tenant's people already
     use and typos validation already reported are left alone.
     """
-    top = await conn.fetch(QUERIES["review_dominant_domains"], tenant)
+    top = await conn.fetch(REVIEW_DOMINANT_DOMAINS, tenant)
     if not top or top[0]["addresses"] < DOMINANT_SHARE * top[0]["total"]:
         return None
     if len(top) > 1 and top[1]["addresses"] == top[0]["addresses"]:
         return None
     dominant: str = top[0]["domain"]
     typos: list[str] = []
-    async for r in _stream(conn, "review_domains_near", tenant, dominant):
+    async for r in _stream(conn, REVIEW_DOMAINS_NEAR, tenant, dominant):
         domain = r["domain"]
         if (
             domain not in PROVIDER_SET
@@ -184,7 +192,7 @@ async def check_domain_typos(
                 break
     if typos:
         column = mapping.header_of("email")
-        async for r in _stream(conn, "review_rows_with_domains", typos):
+        async for r in _stream(conn, REVIEW_ROWS_WITH_DOMAINS, typos):
             local, _, domain = r["email"].rpartition("@")
             raw = r["raw_email"] or ""
             message = (
@@ -200,7 +208,7 @@ async def check_team_variants(
     conn: asyncpg.Connection, tenant: str, mapping: ColumnMapping, warnings: ProblemLog
 ) -> None:
     """Warn where a team is spelled otherwise than the team it will be (case, spaces)."""
-    async for r in _stream(conn, "review_team_variants", tenant):
+    async for r in _stream(conn, REVIEW_TEAM_VARIANTS, tenant):
         name, row = r["name"], r["row_number"]
         if r["existing_name"] is not None:
             team = r["existing_name"]
@@ -221,7 +229,7 @@ async def check_managers(
 ) -> None:
     """Warn on Manager rows that will not become their team's manager, saying who does."""
     column = mapping.header_of("role")
-    async for r in _stream(conn, "review_extra_managers", tenant, mode == Mode.ADD_ONLY):
+    async for r in _stream(conn, REVIEW_EXTRA_MANAGERS, tenant, mode == Mode.ADD_ONLY):
         team = r["team"]
         if r["kept_manager"] is not None:
             message = (

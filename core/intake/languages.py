@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from producer.mapping import normalise
+from core.intake.mapping import normalise
 
 # ISO 639-1: all 184 codes, bh (Bihari, a collective code) included; ";" separates
 # other English names for the same code.

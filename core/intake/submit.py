@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import asyncpg
@@ -20,75 +19,44 @@ import redis
 import structlog
 
 from core import outbox
+from core.columns import COLUMNS_BY_NAME
 from core.db import connection
 from core.errors import BulkImportError, FileRejected, ServiceUnavailable
 from core.imports import ANALYZE_AFTER_ROWS, start_next_import
+from core.intake.choices import map_with_choices, remember_choices
+from core.intake.mapping import ColumnMapping
+from core.intake.options import OPTION_NAMES, ImportOptions
+from core.intake.queries import QUERIES
+from core.intake.reading import Source, open_source
+from core.intake.validation import validate_row
 from core.logs import redact
 from core.rows import COUNTER_SHARDS
 from core.settings import Settings, get_settings
-from core.vocabulary import DEFAULT_BLANK_CELLS, DEFAULT_MODE, FILE_MODES, BlankCells, InviteOption, RowStatus
+from core.tenants import ensure_tenant, tenant_timezone
+from core.vocabulary import RowStatus
 
-# FILE_MODES and tuple(InviteOption) are re-exported: the CLI and the API take their choices from here.
-from producer.choices import map_with_choices, remember_choices
-from producer.fields import FIELDS_BY_NAME
-from producer.mapping import ColumnMapping, check_choices
-from producer.queries import QUERIES
-from producer.reading import Source, open_source
-from producer.validation import validate_row
+FIND_IMPORT_BY_IDEMPOTENCY_KEY = QUERIES["find_import_by_idempotency_key"]
+INSERT_IMPORT = QUERIES["insert_import"]
+INSERT_IMPORT_COUNTERS = QUERIES["insert_import_counters"]
+PLAN_WITHOUT_NESTED_LOOPS = QUERIES["plan_without_nested_loops"]
+REJECT_DUPLICATE_EMAILS = QUERIES["reject_duplicate_emails"]
+SET_IMPORT_TOTALS = QUERIES["set_import_totals"]
+ANALYZE_RECORDED_ROWS = QUERIES["analyze_recorded_rows"]
 
 log = structlog.get_logger(__name__)
 
-MAX_EXTERNAL_ID_CHARS = 255
 _ROW_COLUMNS = ("import_id", "row_number", "email", "data", "raw", "status", "errors")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ImportRequest:
-    """What an admin or a service asks for."""
+    """What an admin or a service asks for: an import of a tenant with its options, and where it came from."""
 
     tenant: str
-    mode: str = DEFAULT_MODE
-    blank_cells: str = DEFAULT_BLANK_CELLS  # keep: a blank cell leaves the stored value
-    invites: str = InviteOption.NONE
-    send_at: datetime | None = None
-    allow_mass_deactivation: bool = False
+    options: ImportOptions = field(default_factory=ImportOptions)
     idempotency_key: str | None = None
     filename: str | None = None
-    sheet: str | None = None  # a workbook's sheet; None: the first whose header matches
-    # The admin's column choices (header → field, None: ignore), remembered for the tenant.
-    mapping: dict[str, str | None] | None = None
     token_id: int | None = None  # the API token it came with (None: the command line)
-    # The caller's own reference, sent back in the import's webhook events.
-    external_id: str | None = None
-
-    def check(self) -> None:
-        """Refuse a request that cannot be carried out, naming the fix."""
-        if self.mode not in FILE_MODES:
-            raise BulkImportError(f"unknown mode {self.mode!r}: choose one of {', '.join(FILE_MODES)}")
-        check_blank_cells(self.blank_cells)
-        if self.invites not in tuple(InviteOption):
-            raise BulkImportError(
-                f"unknown invites option {self.invites!r}: choose one of {', '.join(tuple(InviteOption))}"
-            )
-        if (self.invites == InviteOption.AT) != (self.send_at is not None):
-            raise BulkImportError("--send-at is required with --invites at, and only with it")
-        if self.send_at is not None and self.send_at.tzinfo is None:
-            raise BulkImportError("send_at must be timezone-aware by the time it reaches submit")
-        check_choices(self.mapping or {})
-        if self.external_id is not None and (
-            not 1 <= len(self.external_id) <= MAX_EXTERNAL_ID_CHARS or not self.external_id.isprintable()
-        ):
-            raise BulkImportError(
-                f"external_id must be 1 to {MAX_EXTERNAL_ID_CHARS} printable characters (your own reference)"
-            )
-
-
-def check_blank_cells(blank_cells: str) -> None:
-    """Refuse an unknown ``blank_cells`` option, naming the allowed values."""
-    if blank_cells not in tuple(BlankCells):
-        raise BulkImportError(
-            f"unknown blank_cells option {blank_cells!r}: choose one of {', '.join(tuple(BlankCells))}"
-        )
 
 
 def require_importable(mapping: ColumnMapping) -> None:
@@ -96,9 +64,9 @@ def require_importable(mapping: ColumnMapping) -> None:
     if not mapping.missing_required:
         return
     parts = []
-    for field in mapping.missing_required:
-        header = FIELDS_BY_NAME[field].header
-        hint = mapping.hints.get(field)
+    for name in mapping.missing_required:
+        header = COLUMNS_BY_NAME[name].header
+        hint = mapping.hints.get(name)
         parts.append(f"{header!r}" + (f" (is {hint!r} meant to be it?)" if hint else ""))
     raise FileRejected(
         "the file has no column for "
@@ -139,13 +107,20 @@ async def _row_records(
             await asyncio.sleep(0)
 
 
+async def find_import_by_key(conn: asyncpg.Connection | asyncpg.Pool, tenant: str, key: str) -> int | None:
+    """The tenant's import recorded with this idempotency key, if any."""
+    found = await conn.fetchval(FIND_IMPORT_BY_IDEMPOTENCY_KEY, tenant, key)
+    return None if found is None else int(found)
+
+
 async def record_import(conn: asyncpg.Connection, request: ImportRequest, source: Source) -> int:
     """Record the import and all its rows in one transaction; return its id.
 
     The columns are mapped with the tenant's remembered choices overlaid by the
     request's own, which are remembered in the same transaction.
     """
-    mapping, remembered = await map_with_choices(conn, request.tenant, source.header, request.mapping)
+    options = request.options
+    mapping, remembered = await map_with_choices(conn, request.tenant, source.header, options.mapping)
     require_importable(mapping)
     columns = {
         "header": source.header,
@@ -160,40 +135,37 @@ async def record_import(conn: asyncpg.Connection, request: ImportRequest, source
         "sheet": source.sheet,
     }
     async with conn.transaction():
-        await conn.execute(QUERIES["ensure_tenant"], request.tenant)
+        await ensure_tenant(conn, request.tenant)
+        options = options.in_timezone(await tenant_timezone(conn, request.tenant))
         if request.idempotency_key:
-            existing = await conn.fetchval(
-                QUERIES["find_import_by_idempotency_key"], request.tenant, request.idempotency_key
-            )
+            existing = await find_import_by_key(conn, request.tenant, request.idempotency_key)
             if existing is not None:
-                return int(existing)
+                return existing
         await remember_choices(
             conn, request.tenant, {h: f for h, f in mapping.chosen.items() if h not in remembered}
         )
         import_id: int = await conn.fetchval(
-            QUERIES["insert_import"],
+            INSERT_IMPORT,
             request.tenant,
-            request.mode,
-            request.invites,
-            request.send_at,
-            request.allow_mass_deactivation,
+            options.mode,
+            options.invites,
+            options.send_at,
+            options.allow_mass_deactivation,
             request.filename,
             columns,
             request.idempotency_key,
-            request.blank_cells,
+            options.blank_cells,
             request.token_id,
-            request.external_id,
+            options.external_id,
         )
-        await conn.execute(QUERIES["insert_import_counters"], import_id, COUNTER_SHARDS)
+        await conn.execute(INSERT_IMPORT_COUNTERS, import_id, COUNTER_SHARDS)
         copied = await conn.copy_records_to_table(
             "import_rows", records=_row_records(import_id, source, mapping), columns=_ROW_COLUMNS
         )
-        await conn.execute(QUERIES["plan_without_nested_loops"])
+        await conn.execute(PLAN_WITHOUT_NESTED_LOOPS)
         email_header = mapping.header_of("email")
-        await conn.execute(
-            QUERIES["reject_duplicate_emails"], import_id, email_header, mapping.fields["email"]
-        )
-        if not await conn.fetchval(QUERIES["set_import_totals"], import_id, source.blank_rows):
+        await conn.execute(REJECT_DUPLICATE_EMAILS, import_id, email_header, mapping.fields["email"])
+        if not await conn.fetchval(SET_IMPORT_TOTALS, import_id, source.blank_rows):
             # Rolls the import back: a header alone is an export that came out
             # empty, and in sync mode it would mean "deactivate everyone".
             raise FileRejected(no_data_rows(source))
@@ -204,7 +176,7 @@ async def record_import(conn: asyncpg.Connection, request: ImportRequest, source
         # earlier, smaller import, the planner expected one row here. Not in
         # the transaction: ANALYZE would hold its lock on import_rows (which
         # every other import's ANALYZE waits for) until the commit.
-        await conn.execute(QUERIES["analyze_recorded_rows"])
+        await conn.execute(ANALYZE_RECORDED_ROWS)
     log.info("import.recorded", import_id=import_id, tenant=request.tenant)
     return import_id
 
@@ -216,8 +188,7 @@ async def submit_import_async(
 ) -> int:
     """Record an import and start it (or queue it behind the tenant's current one)."""
     settings = settings or get_settings()
-    request.check()
-    with open_source(source, sheet=request.sheet) as csv_source:
+    with open_source(source, sheet=request.options.sheet) as csv_source:
         async with connection(settings.database_url) as conn:
             import_id = await record_import(conn, request, csv_source)
             started = await start_next_import(conn, request.tenant)
@@ -236,44 +207,38 @@ def submit_import(
     source: str | os.PathLike[str] | BinaryIO,
     tenant: str,
     *,
-    mode: str = DEFAULT_MODE,
-    blank_cells: str = DEFAULT_BLANK_CELLS,
-    invites: str = InviteOption.NONE,
-    send_at: datetime | None = None,
-    allow_mass_deactivation: bool = False,
     idempotency_key: str | None = None,
-    sheet: str | None = None,
-    mapping: dict[str, str | None] | None = None,
-    external_id: str | None = None,
     settings: Settings | None = None,
+    **options: Any,
 ) -> int:
     """Start an import of ``source`` (a path or a binary stream: CSV, xlsx, ods or xls) for ``tenant``.
 
-    ``sheet`` names a workbook's sheet (default: the first whose header matches).
-    ``blank_cells``: ``clear`` (a blank cell clears the stored value) or ``keep``
-    (it leaves the stored value as it is). ``mapping`` maps a header of the
-    file to a field name, or to None to ignore the column; these choices are
-    remembered for the tenant and apply to its later files with the same header.
-    ``external_id``: the caller's own reference, returned in the import's
-    status and webhook events.
+    ``options`` are those of :class:`~core.intake.options.ImportOptions`:
+    ``mode`` (``upsert``, ``sync`` or ``add-only``), ``blank_cells``
+    (``clear``: a blank cell clears the stored value; ``keep``: it leaves the
+    stored value as it is), ``invites`` and ``send_at``,
+    ``allow_mass_deactivation``, ``sheet`` (a workbook's sheet; default: the
+    first whose header matches), ``mapping`` (a header of the file → a field
+    name, or None to ignore the column; remembered for the tenant and applied
+    to its later files with the same header) and ``external_id`` (the
+    caller's own reference, returned in the import's status and webhook
+    events).
 
     Returns the import id at once; the work runs on the workers. Poll it with
     ``bulk-import status ID`` or :func:`producer.reports.import_status`.
     Raises :class:`core.errors.FileRejected` when the file cannot be
-    imported at all, and :class:`core.errors.BulkImportError` for a bad request.
+    imported at all, and :class:`core.errors.BulkImportError` for a bad
+    request (:class:`~core.intake.options.OptionError` for a bad option).
     """
     filename = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
+    try:
+        checked = ImportOptions(**options)
+    except TypeError as unknown:
+        raise BulkImportError(f"{unknown}: the options are {', '.join(OPTION_NAMES)}") from None
     request = ImportRequest(
         tenant=tenant,
-        mode=mode,
-        blank_cells=blank_cells,
-        invites=invites,
-        send_at=send_at,
-        allow_mass_deactivation=allow_mass_deactivation,
+        options=checked,
         idempotency_key=idempotency_key,
-        sheet=sheet,
-        mapping=mapping,
-        external_id=external_id,
         filename=os.path.basename(filename) if filename else None,
     )
     return asyncio.run(submit_import_async(source, request, settings))

@@ -5,7 +5,7 @@ Microsoft Entra or an HR system and rename nothing. So a header matches a field
 when, stripped of vendor decorations (``[Required]``, ``(optional)``, a trailing
 ``*``, Entra's trailing ``Required``) and normalised (case, accents, spaces and
 punctuation ignored), it equals one of the field's aliases (listed with each
-column in :mod:`core.vocabulary`).
+column in :mod:`core.columns`).
 
 Deliberately *not* matched, because the column means something else:
 
@@ -35,8 +35,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
+from core.columns import COLUMNS, COLUMNS_BY_NAME, REQUIRED_COLUMNS
 from core.errors import BulkImportError
-from producer.fields import FIELDS, FIELDS_BY_NAME, REQUIRED_FIELDS
 
 # Below this length an alias is too generic to suggest from ("sn" is close to "SSN").
 _HINT_MIN_ALIAS_LENGTH = 5
@@ -65,7 +65,7 @@ def normalise(text: str) -> str:
 
 def _build_alias_index() -> dict[str, str]:
     index: dict[str, str] = {}
-    for field in FIELDS:
+    for field in COLUMNS:
         # Aliases are compared after `normalise`, so "e-mail", "E Mail" and "email" are one.
         for alias in (field.name, field.header, *field.aliases):
             key = normalise(alias)
@@ -94,7 +94,7 @@ class ColumnMapping:
     def header_of(self, field: str) -> str:
         """The file's header text for ``field``, or the template header when unmapped."""
         header = self._headers.get(field)
-        return FIELDS_BY_NAME[field].header if header is None else header
+        return COLUMNS_BY_NAME[field].header if header is None else header
 
     @cached_property
     def _headers(self) -> dict[str, str]:
@@ -117,9 +117,9 @@ def check_choices(choices: Mapping[str, str | None]) -> dict[str, str | None]:
     by_key: dict[str, str | None] = {}
     headers: dict[str, str] = {}
     for header, name in choices.items():
-        if name is not None and name not in FIELDS_BY_NAME:
+        if name is not None and name not in COLUMNS_BY_NAME:
             raise BulkImportError(
-                f"column {header!r}: {name!r} is not a field: choose one of {', '.join(FIELDS_BY_NAME)},"
+                f"column {header!r}: {name!r} is not a field: choose one of {', '.join(COLUMNS_BY_NAME)},"
                 " or ignore the column"
             )
         key = header_key(header)
@@ -250,7 +250,7 @@ def map_header(header: list[str], choices: Mapping[str, str | None] | None = Non
             duplicates.append(text)
         else:
             matched[text] = name
-    missing = [name for name in REQUIRED_FIELDS if name not in fields]
+    missing = [name for name in REQUIRED_COLUMNS if name not in fields]
     hints: dict[str, str] = {}
     for name in missing:
         hint = _closest(name, unmatched)

@@ -2,7 +2,7 @@
 
 When an admin says what a column means (``--map "Given=first_name"``,
 ``?mapping={"Notes": null}``), the import remembers it for the tenant, and the
-next file with the same header (compared by :func:`producer.mapping.header_key`)
+next file with the same header (compared by :func:`core.intake.mapping.header_key`)
 gets the same choice without being asked. The choices given with a file win
 over remembered ones; a remembered choice of a header the file does not have,
 or of a field the file's own choices already take, is simply not applied.
@@ -14,9 +14,12 @@ from collections.abc import Mapping
 
 import asyncpg
 
-from producer.fields import FIELDS_BY_NAME
-from producer.mapping import ColumnMapping, header_key, map_header, shown_headers
-from producer.queries import QUERIES
+from core.columns import COLUMNS_BY_NAME
+from core.intake.mapping import ColumnMapping, header_key, map_header, shown_headers
+from core.intake.queries import QUERIES
+
+SELECT_COLUMN_CHOICES = QUERIES["select_column_choices"]
+UPSERT_COLUMN_CHOICES = QUERIES["upsert_column_choices"]
 
 Choices = dict[str, str | None]
 
@@ -26,8 +29,8 @@ async def remembered_choices(conn: asyncpg.Connection, tenant: str, header: list
     the file, in the file's order. A field the vocabulary no longer has is left out."""
     shown = shown_headers(header)
     keys = list(dict.fromkeys(header_key(text) for text in shown))
-    rows = await conn.fetch(QUERIES["select_column_choices"], tenant, keys)
-    found = {r["header_key"]: r["field"] for r in rows if r["field"] is None or r["field"] in FIELDS_BY_NAME}
+    rows = await conn.fetch(SELECT_COLUMN_CHOICES, tenant, keys)
+    found = {r["header_key"]: r["field"] for r in rows if r["field"] is None or r["field"] in COLUMNS_BY_NAME}
     choices: Choices = {}
     for text in shown:
         if header_key(text) in found:
@@ -42,7 +45,7 @@ async def remember_choices(conn: asyncpg.Connection, tenant: str, choices: Mappi
     if not by_key:
         return
     await conn.execute(
-        QUERIES["upsert_column_choices"],
+        UPSERT_COLUMN_CHOICES,
         tenant,
         list(by_key),
         [field for field, _ in by_key.values()],

@@ -1,6 +1,6 @@
 """The review at a terminal: the report the ``bulk-import review`` command prints.
 
-The report is drawn from the review JSON alone (:func:`producer.review.review_file`),
+The report is drawn from the review JSON alone (:func:`core.intake.review.review_file`),
 so the terminal and ``--json`` never disagree: the file's format, how the columns
 matched, errors and warnings grouped by kind (a few rows each), what the import
 would do (the first people it would update, with what changes for each), and
@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
+from core.columns import COLUMNS_BY_NAME
+from core.intake.mapping import IGNORE
 from core.vocabulary import DEFAULT_BLANK_CELLS, Mode
-from producer.fields import FIELDS_BY_NAME
-from producer.mapping import IGNORE
 
 SHOWN_PER_GROUP = 20
 SHOWN_PEOPLE = 20
@@ -58,7 +58,7 @@ def _heading(text: str, colour: str) -> str:
 
 
 def _header(field: str) -> str:
-    return FIELDS_BY_NAME[field].header
+    return COLUMNS_BY_NAME[field].header
 
 
 def _file_lines(review: dict[str, Any]) -> list[str]:

@@ -14,6 +14,6 @@ Modules:
   ``bulk-import review`` command itself is :mod:`producer.cli.review`).
 """
 
-from producer.review.review import review_file
+from core.intake.review.review import review_file
 
 __all__ = ["review_file"]

@@ -14,10 +14,10 @@ import tempfile
 from typing import BinaryIO
 
 from core.errors import FileRejected
-from producer.reading.archive import check_ole2, check_zip, workbook_kind
-from producer.reading.encodings import too_big
-from producer.reading.source import DEFAULT_LIMITS, CsvSource, ReadLimits, open_csv
-from producer.reading.workbook import WorkbookSource, open_workbook
+from core.intake.reading.archive import check_ole2, check_zip, workbook_kind
+from core.intake.reading.encodings import too_big
+from core.intake.reading.source import DEFAULT_LIMITS, CsvSource, ReadLimits, open_csv
+from core.intake.reading.workbook import WorkbookSource, open_workbook
 
 __all__ = ["Source", "open_source"]
 

@@ -35,9 +35,9 @@ Modules:
 - ``dialect``: the delimiter and the preamble lines above the header.
 """
 
-from producer.reading.opening import Source, open_source
-from producer.reading.source import DEFAULT_LIMITS, SNIFF_BYTES, CsvSource, ReadLimits, SourceRow, open_csv
-from producer.reading.workbook import WorkbookSource
+from core.intake.reading.opening import Source, open_source
+from core.intake.reading.source import DEFAULT_LIMITS, SNIFF_BYTES, CsvSource, ReadLimits, SourceRow, open_csv
+from core.intake.reading.workbook import WorkbookSource
 
 __all__ = [
     "DEFAULT_LIMITS",
