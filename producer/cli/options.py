@@ -10,7 +10,8 @@ spelled as the command line spells it (``--send-at``).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from enum import StrEnum
 from typing import Any
 
 import click
@@ -19,6 +20,7 @@ from core.columns import COLUMNS
 from core.intake.mapping import IGNORE, normalise
 from core.intake.options import OPTION_NAMES, ImportOptions, OptionError, parse_time
 from core.vocabulary import DEFAULT_BLANK_CELLS, DEFAULT_MODE, FILE_MODES, BlankCells, InviteOption
+from producer.cli.running import fail
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -46,6 +48,11 @@ def _choices(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ..
     return dict(parse_map(value) for value in values)
 
 
+def values_of(members: Iterable[StrEnum]) -> click.Choice[str]:
+    """A choice of enum members by their values (click would show an Enum's member names)."""
+    return click.Choice([member.value for member in members])
+
+
 def cli_spelling(option: str) -> str:
     """How the command line spells an option of ``ImportOptions`` (``send_at`` → ``--send-at``)."""
     return "--" + option.replace("_", "-")
@@ -53,15 +60,15 @@ def cli_spelling(option: str) -> str:
 
 def _mode_option(required: bool) -> Decorator:
     if required:
-        return click.option("--mode", type=click.Choice(FILE_MODES), required=True)
-    return click.option("--mode", type=click.Choice(FILE_MODES), default=DEFAULT_MODE, show_default=True)
+        return click.option("--mode", type=values_of(FILE_MODES), required=True)
+    return click.option("--mode", type=values_of(FILE_MODES), default=DEFAULT_MODE.value, show_default=True)
 
 
 _REVIEWED = (
     click.option(
         "--blank-cells",
-        type=click.Choice(tuple(BlankCells)),
-        default=DEFAULT_BLANK_CELLS,
+        type=values_of(BlankCells),
+        default=DEFAULT_BLANK_CELLS.value,
         show_default=True,
         help="clear: a blank cell clears the stored value; keep: it leaves the stored value as it is.",
     ),
@@ -78,7 +85,7 @@ _REVIEWED = (
 )
 _IMPORTED = (
     click.option(
-        "--invites", type=click.Choice(tuple(InviteOption)), default=InviteOption.NONE, show_default=True
+        "--invites", type=values_of(InviteOption), default=InviteOption.NONE.value, show_default=True
     ),
     click.option(
         "--send-at", help="With --invites at: ISO 8601 time; without an offset, the tenant's timezone."
@@ -116,7 +123,7 @@ def _checked(make: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     try:
         return make(*args, **kwargs)
     except OptionError as refused:
-        raise click.UsageError(refused.spelled(cli_spelling(refused.option))) from None
+        fail(refused.spelled(cli_spelling(refused.option)), refused.exit_code)
 
 
 def review_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -11,6 +11,7 @@ from core.db import connection
 from core.settings import get_settings
 from core.vocabulary import DeliveryState, EventType
 from core.webhooks import endpoints
+from producer.cli.options import values_of
 from producer.cli.running import async_command
 from producer.webhooks import list_deliveries, redeliver
 
@@ -80,7 +81,7 @@ async def webhook_rotate(tenant: str, endpoint_id: int) -> None:
 
 @webhook.command("deliveries")
 @click.option("--tenant", help="Only this tenant's (default: every tenant's).")
-@click.option("--state", type=click.Choice(tuple(DeliveryState)))
+@click.option("--state", type=values_of(DeliveryState))
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @async_command
 async def webhook_deliveries(tenant: str | None, state: str | None, limit: int) -> None:

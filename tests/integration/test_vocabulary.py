@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core import vocabulary
-from core.columns import COLUMNS, PERSON_COLUMNS
+from core.columns import COLUMNS, COLUMNS_BY_NAME, PERSON_COLUMNS
 from core.db import connection
 from core.intake.options import ImportOptions
 from core.intake.review import review_file
@@ -36,18 +36,18 @@ from tests.support.imports import apply_import
 # --- the schema's CHECK constraints ----------------------------------------------------------
 
 CHECKED = [
-    ("imports", "mode", vocabulary.IMPORT_MODES),
-    ("undos", "phase", vocabulary.UNDO_PHASES),
-    ("imports", "blank_cells", vocabulary.BLANK_CELLS),
-    ("imports", "invites", vocabulary.INVITE_OPTIONS),
-    ("imports", "state", vocabulary.IMPORT_STATES),
-    ("import_rows", "status", vocabulary.ROW_STATUSES),
-    ("people", "role", vocabulary.ROLES),
-    ("people", "status", vocabulary.PERSON_STATUSES),
-    ("invites", "status", vocabulary.INVITE_STATES),
-    ("invite_batches", "state", vocabulary.BATCH_STATES),
-    ("webhook_events", "type", vocabulary.EVENT_TYPES),
-    ("webhook_deliveries", "state", vocabulary.DELIVERY_STATES),
+    ("imports", "mode", tuple(vocabulary.Mode)),
+    ("undos", "phase", tuple(vocabulary.UndoPhase)),
+    ("imports", "blank_cells", tuple(vocabulary.BlankCells)),
+    ("imports", "invites", tuple(vocabulary.InviteOption)),
+    ("imports", "state", tuple(vocabulary.ImportState)),
+    ("import_rows", "status", tuple(vocabulary.RowStatus)),
+    ("people", "role", tuple(vocabulary.Role)),
+    ("people", "status", tuple(vocabulary.PersonStatus)),
+    ("invites", "status", tuple(vocabulary.InviteState)),
+    ("invite_batches", "state", tuple(vocabulary.BatchState)),
+    ("webhook_events", "type", tuple(vocabulary.EventType)),
+    ("webhook_deliveries", "state", tuple(vocabulary.DeliveryState)),
 ]
 
 
@@ -136,7 +136,7 @@ def _near(data: st.DataObject, stored: list[dict[str, str]], columns: list[str])
 def _csv(columns: list[str], data: list[dict[str, str]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([vocabulary.COLUMNS_BY_NAME[name].header for name in columns])
+    writer.writerow([COLUMNS_BY_NAME[name].header for name in columns])
     writer.writerows([row[name] for name in columns] for row in data)
     return out.getvalue().encode()
 
