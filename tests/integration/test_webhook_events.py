@@ -17,15 +17,14 @@ from asgi_lifespan import LifespanManager
 from core import imports, invites
 from core.db import connect, create_pool
 from core.errors import WebhookRefused
-from core.intake.options import ImportOptions
 from core.intake.reading import open_source
-from core.intake.submit import ImportRequest, record_import
+from core.intake.submit import record_import
 from core.settings import Settings, get_settings
 from core.webhooks import deliveries, endpoints
 from producer.web.app import create_app
 from producer.web.tokens import create_token
 from producer.webhooks import events_after
-from tests.support.imports import apply_import, person, write_csv
+from tests.support.imports import apply_import, person, request_of, write_csv
 
 
 async def make_tenant(conn: Any, tenant: str) -> None:
@@ -35,9 +34,7 @@ async def make_tenant(conn: Any, tenant: str) -> None:
 async def recorded(conn: Any, tenant: str, path: Path, **options: Any) -> int:
     """An import recorded and left queued (nothing starts it)."""
     with open_source(path) as source:
-        return await record_import(
-            conn, ImportRequest(tenant=tenant, options=ImportOptions(**options)), source
-        )
+        return await record_import(conn, request_of(tenant, options.pop("mode", "upsert"), options), source)
 
 
 def people(tenant: str, count: int) -> list[list[str]]:

@@ -60,11 +60,16 @@ async def wait_final(conn: Any, import_id: int, timeout: float = 60) -> dict[str
         await asyncio.sleep(0.05)
 
 
+def request_of(tenant: str, mode: str, options: dict[str, Any]) -> ImportRequest:
+    """An ImportRequest from keyword arguments: the import's options, and the request's own fields
+    (``idempotency_key``, ``filename``, ``token_id``)."""
+    own = {name: options.pop(name) for name in ("idempotency_key", "filename", "token_id") if name in options}
+    return ImportRequest(tenant=tenant, options=ImportOptions(mode=mode, **options), **own)
+
+
 async def submit(path: Path, tenant: str, mode: str = "upsert", **options: Any) -> int:
     """Submit an import the way the CLI does."""
-    return await submit_import_async(
-        path, ImportRequest(tenant=tenant, options=ImportOptions(mode=mode, **options))
-    )
+    return await submit_import_async(path, request_of(tenant, mode, options))
 
 
 async def run_import(
@@ -93,10 +98,10 @@ async def apply_import(
 ) -> dict[str, Any]:
     """Import ``path`` as the worker would, without a broker; return each row's status and the sweep.
 
-    ``options`` are the other fields of the :class:`ImportRequest` (``blank_cells``, say).
+    ``options`` are the import's options (``blank_cells``, say) and the request's own fields.
     """
     with open_source(path) as source:
-        request = ImportRequest(tenant=tenant, options=ImportOptions(mode=mode, **options))
+        request = request_of(tenant, mode, options)
         import_id = await record_import(conn, request, source)
     assert await imports.start_next_import(conn, tenant) == import_id
     pending: list[int] = []
