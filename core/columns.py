@@ -28,7 +28,8 @@ class Column:
     (compared after :func:`core.intake.mapping.normalise`); the name and header
     match too. ``stored_as`` is the ``people`` column holding its value;
     ``default`` is stored for a blank cell and for a new person without the
-    column (``people``'s DEFAULT says the same).
+    column (``people``'s DEFAULT says the same). ``template``: the column is in
+    the template and the export (``Previous email`` is read, never stored).
     """
 
     name: str
@@ -39,6 +40,7 @@ class Column:
     aliases: tuple[str, ...] = ()
     stored_as: str | None = ""
     default: str | None = None
+    template: bool = True
 
     def __post_init__(self) -> None:
         # Most columns are stored under their own name; saying so for each would be noise.
@@ -225,13 +227,67 @@ COLUMNS: Final[tuple[Column, ...]] = (
             "standort",
         ),
     ),
+    # Last, so that files written for the template before it existed keep their columns' meaning.
+    Column(
+        "employee_id",
+        "Employee ID",
+        False,
+        64,
+        ColumnKind.ID,
+        aliases=(
+            "employee id",
+            "employeeId",
+            "employee number",
+            "employeeNumber",
+            "employee no",
+            "emp id",
+            "staff id",
+            "staff number",
+            "person id",
+            "personnel number",
+            "worker id",
+            "payroll id",
+            "payroll number",
+            "external id",
+            "externalId",
+            "matricule",
+            "numéro d'employé",
+            "personalnummer",
+            "mitarbeiternummer",
+        ),
+    ),
+    # Read to rename the person at that address; never stored, so not in the template or the export.
+    Column(
+        "previous_email",
+        "Previous email",
+        False,
+        254,
+        ColumnKind.EMAIL,
+        stored_as=None,
+        template=False,
+        aliases=(
+            "previous e-mail",
+            "previous email address",
+            "previous e-mail address",
+            "old email",
+            "old e-mail",
+            "old email address",
+            "former email",
+            "former e-mail",
+            "email before",
+            "ancienne adresse e-mail",
+            "alte e-mail-adresse",
+        ),
+    ),
 )
 
 COLUMNS_BY_NAME: Final = {column.name: column for column in COLUMNS}
-TEMPLATE_HEADERS: Final = tuple(column.header for column in COLUMNS)
+TEMPLATE_COLUMNS: Final = tuple(column for column in COLUMNS if column.template)
+"""The columns of the template and the export, in order."""
+TEMPLATE_HEADERS: Final = tuple(column.header for column in TEMPLATE_COLUMNS)
 REQUIRED_COLUMNS: Final = tuple(column.name for column in COLUMNS if column.required)
 VALUE_COLUMNS: Final = tuple(column for column in COLUMNS if column.stored_as is not None)
-"""The columns a person stores a value of: all but the e-mail."""
+"""The columns a person stores a value of: all but the e-mail and the previous one."""
 PLAIN_COLUMNS: Final = tuple(
     column.name for column in VALUE_COLUMNS if column.kind not in (ColumnKind.TEAM, ColumnKind.TEAMS)
 )
@@ -240,3 +296,6 @@ PERSON_COLUMNS: Final = tuple(column.stored_as for column in VALUE_COLUMNS if co
 """The ``people`` columns an import writes, in ``COLUMNS`` order."""
 PRIMARY_TEAM: Final = next(column.name for column in COLUMNS if column.kind == ColumnKind.TEAM)
 SECONDARY_TEAMS: Final = next(column.name for column in COLUMNS if column.kind == ColumnKind.TEAMS)
+EMPLOYEE_ID: Final = next(column.name for column in COLUMNS if column.kind == ColumnKind.ID)
+PREVIOUS_EMAIL: Final = "previous_email"
+"""The column a row names the address its person had with (a rename), read and never stored."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
-from core import invites
+from core import identity, invites
 from core.db import QUERIES
 from core.rows import claim_finalize
 from core.vocabulary import ImportState, Mode, Step
@@ -128,7 +128,9 @@ async def dispatch_pending_rows(
 ) -> Dispatched:
     """Send a row message for every pending row after row ``after``, within bounds.
 
-    The first call (``after`` 0) also creates the import's teams. Pages
+    The first call (``after`` 0) also resolves who its rows are and applies
+    its renames (``core.identity``, once per import), then creates the
+    import's teams. Pages
     through row numbers with short statements, so memory stays flat for any
     number of rows and no transaction stays open meanwhile. Two bounds stop
     the call early, and it then returns where to go on from:
@@ -146,6 +148,8 @@ async def dispatch_pending_rows(
     finalizing step.
     """
     if after == 0:
+        # Before any row is sent: the batches find each renamed person at their row's address.
+        await identity.resolve_import(conn, import_id)
         await conn.execute(CREATE_IMPORT_TEAMS, import_id, Mode.ADD_ONLY)
     allowed = None
     if cap is not None:

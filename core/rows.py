@@ -30,7 +30,15 @@ from core.columns import (
 )
 from core.db import QUERIES
 from core.errors import BulkImportError
-from core.vocabulary import DEFAULT_BLANK_CELLS, OUTCOMES, BlankCells, Mode, PersonStatus, RowStatus
+from core.vocabulary import (
+    DEFAULT_BLANK_CELLS,
+    OUTCOMES,
+    BlankCells,
+    ColumnKind,
+    Mode,
+    PersonStatus,
+    RowStatus,
+)
 
 FIND_TEAMS = QUERIES["find_teams"]
 INSERT_TEAMS = QUERIES["insert_teams"]
@@ -135,7 +143,9 @@ def desired_person(
     A column absent from the file leaves the stored value alone. A blank cell in
     a present column clears it (role back to learner, language to the tenant's)
     when ``blank_cells`` is ``clear``, and leaves it alone when it is ``keep``;
-    a new person starts from the columns' defaults either way.
+    a new person starts from the columns' defaults either way. An identifier
+    (the Employee ID) is only ever given: a blank cell never clears it (the
+    identities step has rejected a row whose id is another than the stored one).
     """
     person: dict[str, Any] = (
         {column: existing[column] for column in PERSON_COLUMNS}
@@ -151,6 +161,9 @@ def desired_person(
     }
     for field in PLAIN_COLUMNS:
         if field in given:
+            if COLUMNS_BY_NAME[field].kind == ColumnKind.ID:
+                person[field] = given[field] or person[field]
+                continue
             default = COLUMNS_BY_NAME[field].default
             person[field] = given[field] if default is None else (given[field] or default)
     if PRIMARY_TEAM in given:
@@ -205,7 +218,8 @@ async def _plan(
         values = desired_person(row["data"], current, team_ids, imp["blank_cells"])
         if current is None:
             outcome = RowStatus.CREATED
-        elif is_unchanged(current, values):
+        # A person the identities step renamed is updated (their address), whatever else the row says.
+        elif row["email_before"] is None and is_unchanged(current, values):
             outcome = RowStatus.UNCHANGED
         else:
             outcome = RowStatus.UPDATED

@@ -4,8 +4,9 @@ An undo is an import of mode ``undo`` (``imports.undoes`` names the import
 it undoes) with no rows of its own: started like any import (one per tenant
 at a time), its dispatch finds nothing pending and claims the finalizing
 step at once, and ``finalize_import`` runs :func:`run_undo`. That goes
-through the phases of ``core.vocabulary.UNDO_PHASES`` in set-based batches
-of ``UNDO_BATCH_SIZE`` people, each batch one transaction that locks the
+through the phases of ``core.vocabulary.UndoPhase`` in set-based batches
+of ``UNDO_BATCH_SIZE`` people (the addresses the import changed in one
+batch, so that a swap comes back whole), each batch one transaction that locks the
 undo, applies the page and advances its progress (``undos``): a redelivered
 message, a crash or a cancel leaves it after the last committed batch, and
 ``resume`` or housekeeping's stall check goes on from there. What could not
@@ -35,6 +36,7 @@ from core.undo_plan import (
     Tally,
     plan_changed,
     plan_created,
+    plan_emails,
     plan_purged,
     team_ids_to_name,
 )
@@ -44,6 +46,10 @@ TEAM_NAMES = QUERIES["team_names"]
 UNDO_CREATED_PAGE = QUERIES["undo_created_page"]
 UNDO_PURGED_PAGE = QUERIES["undo_purged_page"]
 UNDO_CHANGED_PAGE = QUERIES["undo_changed_page"]
+UNDO_EMAIL_MOVES = QUERIES["undo_email_moves"]
+LOCK_UNDO_EMAIL_PEOPLE = QUERIES["lock_undo_email_people"]
+UNDO_VACATE_EMAILS = QUERIES["undo_vacate_emails"]
+RESTORE_UNDONE_EMAILS = QUERIES["restore_undone_emails"]
 DEACTIVATE_UNDONE_PEOPLE = QUERIES["deactivate_undone_people"]
 CANCEL_UNDONE_INVITES = QUERIES["cancel_undone_invites"]
 RESTORE_UNDONE_PEOPLE = QUERIES["restore_undone_people"]
@@ -124,6 +130,11 @@ async def _apply(conn: asyncpg.Connection, plan: Plan, undo_id: int, tenant: str
         await conn.execute(CANCEL_UNDONE_INVITES, plan.cancel_invites)
     if plan.restore_ids:
         await conn.execute(RESTORE_UNDONE_PEOPLE, plan.restore_ids, plan.restore_values, tenant)
+    if plan.email_ids:
+        # All in this one statement pair: addresses taken back from each other (a swap) need the
+        # placeholder first, as when the import changed them (core.identity).
+        await conn.execute(UNDO_VACATE_EMAILS, plan.email_ids, plan.emails, tenant)
+        await conn.execute(RESTORE_UNDONE_EMAILS, plan.email_ids, plan.emails, tenant)
 
 
 async def _report(conn: asyncpg.Connection, undo_id: int, reported: int, tally: Tally) -> None:
@@ -165,7 +176,14 @@ async def undo_batch(
             else None
         )
         next_phase, after = phase, undo["after_key"]
-        if phase in (UndoPhase.CREATED, UndoPhase.CHANGED):
+        if phase == UndoPhase.EMAILS:
+            # One batch for every address, whatever their number: a swap or a chain split over
+            # two batches would find its addresses taken (core.identity).
+            await conn.fetch(LOCK_UNDO_EMAIL_PEOPLE, import_id)
+            plan = plan_emails(await conn.fetch(UNDO_EMAIL_MOVES, import_id, tenant))
+            await _apply(conn, plan, undo_id, tenant)
+            tally, next_phase, after = plan.tally, UndoPhase.CHANGED, 0
+        elif phase in (UndoPhase.CREATED, UndoPhase.CHANGED):
             if phase == UndoPhase.CREATED:
                 await conn.fetch(LOCK_UNDO_CREATED_PEOPLE, import_id, after, batch_size)
             elif purged is None:
@@ -176,7 +194,7 @@ async def undo_batch(
             if last is not None:
                 after = last
             else:
-                next_phase, after = (UndoPhase.CHANGED if phase == UndoPhase.CREATED else UndoPhase.TEAMS), 0
+                next_phase, after = (UndoPhase.EMAILS if phase == UndoPhase.CREATED else UndoPhase.TEAMS), 0
                 if phase == UndoPhase.CHANGED and purged is not None:
                     status = await conn.execute(REACTIVATE_STILL_SWEPT, import_id, tenant)
                     tally.counts["reactivated"] += int(status.split()[-1])
@@ -242,10 +260,13 @@ async def preview_undo(
         total = Tally()
         shown: list[dict[str, Any]] = []
         lines = 0
-        for phase in (UndoPhase.CREATED, UndoPhase.CHANGED):
+        for phase in (UndoPhase.CREATED, UndoPhase.EMAILS, UndoPhase.CHANGED):
             after: int | None = 0
             while after is not None:
-                plan, after = await _page(conn, phase, import_id, after, batch_size, purged)
+                if phase == UndoPhase.EMAILS:
+                    plan, after = plan_emails(await conn.fetch(UNDO_EMAIL_MOVES, import_id, tenant)), None
+                else:
+                    plan, after = await _page(conn, phase, import_id, after, batch_size, purged)
                 total.counts.update(plan.tally.counts)
                 lines += len(plan.tally.lines)
                 shown.extend(line.as_dict() for line in plan.tally.lines[: max_lines - len(shown)])

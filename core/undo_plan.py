@@ -29,6 +29,7 @@ FIELD_NAMES: Mapping[str, str] = {
     **{c.stored_as: c.header for c in COLUMNS if c.stored_as is not None},
     "status": "Status",
 }
+EMAIL_FIELD = "Email"
 _STATUS_GROUP = ("status", "deactivated_at", "deactivated_by_import")
 _CANCELLABLE = (InviteState.PENDING, InviteState.SCHEDULED, InviteState.FAILED)
 _TEAM_KEYS = (PRIMARY_TEAM_ID, SECONDARY_TEAM_IDS)
@@ -84,6 +85,8 @@ class Plan:
     cancel_invites: list[int] = field(default_factory=list)
     restore_ids: list[int] = field(default_factory=list)
     restore_values: list[dict[str, Any]] = field(default_factory=list)
+    email_ids: list[int] = field(default_factory=list)
+    emails: list[str] = field(default_factory=list)
     tally: Tally = field(default_factory=Tally)
 
 
@@ -188,4 +191,35 @@ def plan_purged(rows: Sequence[Mapping[str, Any]], retention_days: int) -> Plan:
     for r in rows:
         plan.tally.counts["kept"] += 1
         plan.tally.lines.append(Line(r["email"], r["row_number"], "", "", "", "", reason))
+    return plan
+
+
+def plan_emails(rows: Iterable[Mapping[str, Any]]) -> Plan:
+    """The addresses the import changed (``undo_email_moves``): give back each that can be, as one set.
+
+    A person who no longer holds the address the import gave them is kept
+    (changed since); so is one whose old address someone who keeps it holds
+    now (or whose own address could not be given back first), reported with
+    who holds it.
+    """
+    plan = Plan()
+    for r in rows:
+        action = r["action"]
+        if action == "restore":
+            plan.email_ids.append(r["person_id"])
+            plan.emails.append(r["before"])
+            plan.tally.counts["emails_restored"] += 1
+            continue
+        if action == "already":
+            continue
+        plan.tally.counts["kept"] += 1
+        if action == "taken":
+            name = " ".join(part for part in (r["holder_first_name"], r["holder_last_name"]) if part)
+            holder = f"{name} ({r['holder_email']})" if name else r["holder_email"]
+            reason = f"{r['before']} is the address of {holder} now, who keeps it: kept"
+        else:
+            reason = CHANGED_SINCE
+        plan.tally.lines.append(
+            Line(r["now"], r["row_number"], EMAIL_FIELD, r["before"], r["written"], r["now"], reason)
+        )
     return plan

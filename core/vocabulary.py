@@ -49,6 +49,18 @@ class BlankCells(StrEnum):
 DEFAULT_BLANK_CELLS: Final = BlankCells.CLEAR
 
 
+class MatchKey(StrEnum):
+    """How an import finds the stored person a row is (an import option, remembered per tenant)."""
+
+    EMAIL = "email"
+    """By e-mail: a row is the person with its address (a ``Previous email`` renames that person)."""
+    EMPLOYEE_ID = "employee-id"
+    """By Employee ID: a known id with another address changes that person's address."""
+
+
+DEFAULT_MATCH_KEY: Final = MatchKey.EMAIL
+
+
 class ImportState(StrEnum):
     """Where an import is in its life (``imports.state``)."""
 
@@ -86,6 +98,8 @@ class UndoPhase(StrEnum):
 
     CREATED = "created"
     """First: the people the import created are deactivated, their unsent invites cancelled."""
+    EMAILS = "emails"
+    """Then the e-mail addresses it changed go back, all in one batch (swaps and chains included)."""
     CHANGED = "changed"
     """Then the people it updated or swept get back the values it replaced, where still its own."""
     TEAMS = "teams"
@@ -95,6 +109,7 @@ class UndoPhase(StrEnum):
 
 UNDO_COUNTS: Final = (
     "restored",
+    "emails_restored",
     "deactivated",
     "reactivated",
     "kept",
@@ -103,6 +118,7 @@ UNDO_COUNTS: Final = (
     "teams_left",
 )
 """What an undo counts (the columns of ``undos``): people restored (updated by the import),
+e-mail addresses given back,
 deactivated (created by it), reactivated (swept by it); values kept because changed since;
 unsent invites cancelled; invites already sent; teams it created that nobody belongs to."""
 
@@ -239,7 +255,10 @@ class ColumnKind(StrEnum):
     """How a person column's cell is validated and stored (``Column.kind``)."""
 
     EMAIL = "email"
-    """The person's key: a valid address, lower-cased; not a stored value column."""
+    """An address (the person's, or their previous one): valid, lower-cased; not a stored value column."""
+    ID = "id"
+    """An identifier (the Employee ID): trimmed text kept exactly as written; a blank cell never
+    clears a stored one, and a stored one never changes (it is a key, like the e-mail)."""
     TEXT = "text"
     """Trimmed text on one line, stored as is."""
     TEAM = "team"

@@ -26,7 +26,15 @@ from zoneinfo import ZoneInfo
 
 from core.errors import BulkImportError
 from core.intake.mapping import check_choices
-from core.vocabulary import DEFAULT_BLANK_CELLS, DEFAULT_MODE, FILE_MODES, BlankCells, InviteOption, Mode
+from core.vocabulary import (
+    DEFAULT_BLANK_CELLS,
+    DEFAULT_MODE,
+    FILE_MODES,
+    BlankCells,
+    InviteOption,
+    MatchKey,
+    Mode,
+)
 
 MAX_EXTERNAL_ID_CHARS = 255
 _TRUE, _FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off", ""})
@@ -66,6 +74,9 @@ class ImportOptions:
     column), over the tenant's remembered ones. ``sheet`` names a workbook's
     sheet (None: the first whose header matches). ``external_id`` is the
     caller's own reference, sent back in the import's status and events.
+    ``match_by`` is how a row finds its stored person (``email`` or
+    ``employee-id``); None: the tenant's remembered choice, else ``email``. An
+    import given one remembers it for the tenant.
     """
 
     mode: Mode = DEFAULT_MODE
@@ -76,6 +87,7 @@ class ImportOptions:
     mapping: Mapping[str, str | None] = field(default_factory=dict)
     sheet: str | None = None
     external_id: str | None = None
+    match_by: MatchKey | None = None
 
     def __post_init__(self) -> None:
         set_field = object.__setattr__  # frozen: the checked values replace the given ones
@@ -84,6 +96,8 @@ class ImportOptions:
             self, "blank_cells", _member(BlankCells, "blank_cells", self.blank_cells, tuple(BlankCells))
         )
         set_field(self, "invites", _member(InviteOption, "invites", self.invites, tuple(InviteOption)))
+        if self.match_by is not None:
+            set_field(self, "match_by", _member(MatchKey, "match_by", self.match_by, tuple(MatchKey)))
         if (self.invites == InviteOption.AT) != (self.send_at is not None):
             raise OptionError("send_at", "is required with invites at, and only with it")
         set_field(self, "mapping", dict(self.mapping))

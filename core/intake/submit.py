@@ -19,7 +19,7 @@ import redis
 import structlog
 
 from core import outbox
-from core.columns import COLUMNS_BY_NAME
+from core.columns import COLUMNS_BY_NAME, EMPLOYEE_ID
 from core.db import connection
 from core.errors import BulkImportError, FileRejected, ServiceUnavailable
 from core.imports import ANALYZE_AFTER_ROWS, start_next_import
@@ -28,24 +28,35 @@ from core.intake.mapping import ColumnMapping
 from core.intake.options import OPTION_NAMES, ImportOptions
 from core.intake.queries import QUERIES
 from core.intake.reading import Source, open_source
-from core.intake.validation import validate_row
+from core.intake.validation import raw_keys, validate_row
 from core.logs import redact
 from core.rows import COUNTER_SHARDS
 from core.settings import Settings, get_settings
-from core.tenants import ensure_tenant, tenant_timezone
-from core.vocabulary import RowStatus
+from core.tenants import ensure_tenant, remember_match_key, tenant_match_key, tenant_timezone
+from core.vocabulary import MatchKey, RowStatus
 
 FIND_IMPORT_BY_IDEMPOTENCY_KEY = QUERIES["find_import_by_idempotency_key"]
 INSERT_IMPORT = QUERIES["insert_import"]
 INSERT_IMPORT_COUNTERS = QUERIES["insert_import_counters"]
 PLAN_WITHOUT_NESTED_LOOPS = QUERIES["plan_without_nested_loops"]
 REJECT_DUPLICATE_EMAILS = QUERIES["reject_duplicate_emails"]
+REJECT_DUPLICATE_EMPLOYEE_IDS = QUERIES["reject_duplicate_employee_ids"]
 SET_IMPORT_TOTALS = QUERIES["set_import_totals"]
 ANALYZE_RECORDED_ROWS = QUERIES["analyze_recorded_rows"]
 
 log = structlog.get_logger(__name__)
 
-_ROW_COLUMNS = ("import_id", "row_number", "email", "data", "raw", "status", "errors")
+_ROW_COLUMNS = (
+    "import_id",
+    "row_number",
+    "email",
+    "data",
+    "raw",
+    "status",
+    "errors",
+    "employee_id",
+    "previous_email",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,12 +70,31 @@ class ImportRequest:
     token_id: int | None = None  # the API token it came with (None: the command line)
 
 
-def require_importable(mapping: ColumnMapping) -> None:
+def missing_required(mapping: ColumnMapping, match_by: MatchKey) -> list[str]:
+    """The required fields the file has no column for; matching by employee id requires its column."""
+    needs_id = match_by == MatchKey.EMPLOYEE_ID and EMPLOYEE_ID not in mapping.fields
+    return [*mapping.missing_required, *([EMPLOYEE_ID] if needs_id else [])]
+
+
+@dataclass
+class _Keys:
+    """Whether any valid row names its person by more than their address (an id, a previous one)."""
+
+    seen: bool = False
+
+
+def require_importable(mapping: ColumnMapping, match_by: MatchKey = MatchKey.EMAIL) -> None:
     """Raise FileRejected when required columns are missing, with hints."""
-    if not mapping.missing_required:
+    missing = missing_required(mapping, match_by)
+    if not missing:
         return
+    if missing == [EMPLOYEE_ID]:
+        raise FileRejected(
+            f"the file has no {COLUMNS_BY_NAME[EMPLOYEE_ID].header!r} column, and people are matched by"
+            " employee id: add the column, or match people by e-mail (--match-by email)"
+        )
     parts = []
-    for name in mapping.missing_required:
+    for name in missing:
         header = COLUMNS_BY_NAME[name].header
         hint = mapping.hints.get(name)
         parts.append(f"{header!r}" + (f" (is {hint!r} meant to be it?)" if hint else ""))
@@ -81,15 +111,29 @@ def no_data_rows(source: Source) -> str:
 
 
 async def _row_records(
-    import_id: int, source: Source, mapping: ColumnMapping
+    import_id: int, source: Source, mapping: ColumnMapping, match_by: MatchKey, keys: _Keys
 ) -> AsyncIterator[tuple[Any, ...]]:
     email_column = mapping.fields["email"]
+    id_required = match_by == MatchKey.EMPLOYEE_ID
     for count, source_row in enumerate(source.rows(), start=1):
-        result = validate_row(source_row.line, source_row.values, mapping)
+        result = validate_row(source_row.line, source_row.values, mapping, id_required=id_required)
         cells = source_row.values
         if result.row is not None:
-            data = dict(result.row.fields)
-            yield (import_id, source_row.line, result.row.email, data, cells, RowStatus.PENDING, None)
+            row = result.row
+            data = dict(row.fields)
+            employee_id = data.get(EMPLOYEE_ID)
+            keys.seen = keys.seen or employee_id is not None or row.previous_email is not None
+            yield (
+                import_id,
+                source_row.line,
+                row.email,
+                data,
+                cells,
+                RowStatus.PENDING,
+                None,
+                employee_id,
+                row.previous_email,
+            )
         else:
             raw_email = cells[email_column] if email_column < len(cells) else ""
             errors = [{"column": p.column, "value": p.value, "message": p.message} for p in result.errors]
@@ -101,6 +145,7 @@ async def _row_records(
                 cells,
                 RowStatus.INVALID,
                 errors,
+                *raw_keys(cells, mapping),
             )
         if count % 5_000 == 0:
             # Let the event loop breathe: COPY keeps streaming meanwhile.
@@ -121,7 +166,8 @@ async def record_import(conn: asyncpg.Connection, request: ImportRequest, source
     """
     options = request.options
     mapping, remembered = await map_with_choices(conn, request.tenant, source.header, options.mapping)
-    require_importable(mapping)
+    # Checked against the tenant's remembered key before the transaction, again inside it.
+    require_importable(mapping, options.match_by or await tenant_match_key(conn, request.tenant))
     columns = {
         "header": source.header,
         "matched": mapping.matched,
@@ -144,6 +190,12 @@ async def record_import(conn: asyncpg.Connection, request: ImportRequest, source
         await remember_choices(
             conn, request.tenant, {h: f for h, f in mapping.chosen.items() if h not in remembered}
         )
+        if options.match_by is not None:
+            match_by = options.match_by
+            await remember_match_key(conn, request.tenant, match_by)
+        else:
+            match_by = await tenant_match_key(conn, request.tenant)
+        require_importable(mapping, match_by)
         import_id: int = await conn.fetchval(
             INSERT_IMPORT,
             request.tenant,
@@ -157,15 +209,23 @@ async def record_import(conn: asyncpg.Connection, request: ImportRequest, source
             options.blank_cells,
             request.token_id,
             options.external_id,
+            match_by,
         )
         await conn.execute(INSERT_IMPORT_COUNTERS, import_id, COUNTER_SHARDS)
         copied = await conn.copy_records_to_table(
-            "import_rows", records=_row_records(import_id, source, mapping), columns=_ROW_COLUMNS
+            "import_rows",
+            records=_row_records(import_id, source, mapping, match_by, keys := _Keys()),
+            columns=_ROW_COLUMNS,
         )
         await conn.execute(PLAN_WITHOUT_NESTED_LOOPS)
         email_header = mapping.header_of("email")
         await conn.execute(REJECT_DUPLICATE_EMAILS, import_id, email_header, mapping.fields["email"])
-        if not await conn.fetchval(SET_IMPORT_TOTALS, import_id, source.blank_rows):
+        if EMPLOYEE_ID in mapping.fields:
+            id_header = mapping.header_of(EMPLOYEE_ID)
+            await conn.execute(
+                REJECT_DUPLICATE_EMPLOYEE_IDS, import_id, id_header, mapping.fields[EMPLOYEE_ID]
+            )
+        if not await conn.fetchval(SET_IMPORT_TOTALS, import_id, source.blank_rows, keys.seen):
             # Rolls the import back: a header alone is an export that came out
             # empty, and in sync mode it would mean "deactivate everyone".
             raise FileRejected(no_data_rows(source))
@@ -220,9 +280,11 @@ def submit_import(
     ``allow_mass_deactivation``, ``sheet`` (a workbook's sheet; default: the
     first whose header matches), ``mapping`` (a header of the file → a field
     name, or None to ignore the column; remembered for the tenant and applied
-    to its later files with the same header) and ``external_id`` (the
+    to its later files with the same header), ``external_id`` (the
     caller's own reference, returned in the import's status and webhook
-    events).
+    events) and ``match_by`` (``email`` or ``employee-id``: how a row finds
+    its stored person; remembered for the tenant, whose remembered key applies
+    when it is not given).
 
     Returns the import id at once; the work runs on the workers. Poll it with
     ``bulk-import status ID`` or :func:`producer.reports.import_status`.

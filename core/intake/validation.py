@@ -16,7 +16,15 @@ from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
-from core.columns import COLUMNS_BY_NAME, PRIMARY_TEAM, SECONDARY_TEAM_SEPARATOR, VALUE_COLUMNS, Column
+from core.columns import (
+    COLUMNS_BY_NAME,
+    EMPLOYEE_ID,
+    PREVIOUS_EMAIL,
+    PRIMARY_TEAM,
+    SECONDARY_TEAM_SEPARATOR,
+    VALUE_COLUMNS,
+    Column,
+)
 from core.intake.languages import LANGUAGE_NAMES, language_code
 from core.intake.mapping import ColumnMapping
 from core.intake.webmail import email_domain_typo
@@ -30,6 +38,7 @@ __all__ = [
     "email_domain_typo",
     "looks_like_formula",
     "neutralise_formula",
+    "raw_keys",
     "team_key",
     "validate_row",
 ]
@@ -53,10 +62,15 @@ class Problem:
 
 @dataclass(frozen=True)
 class CleanRow:
-    """A row that passed every check, its values ready to store."""
+    """A row that passed every check, its values ready to store.
+
+    ``previous_email``: the address the row's person had (a rename), when the
+    file has the column and it differs from ``email``; never stored.
+    """
 
     email: str
     fields: dict[str, object]
+    previous_email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,8 +160,8 @@ def _reason(error: EmailNotValidError) -> str:
 class _RowChecker:
     """Collects the problems of one row, in file column order, while cells are cleaned."""
 
-    def __init__(self, line: int, cells: list[str], mapping: ColumnMapping) -> None:
-        self.line, self.cells, self.mapping = line, cells, mapping
+    def __init__(self, line: int, cells: list[str], mapping: ColumnMapping, id_required: bool) -> None:
+        self.line, self.cells, self.mapping, self.id_required = line, cells, mapping, id_required
         self.errors: list[tuple[int, Problem]] = []
         self.warnings: list[tuple[int, Problem]] = []
 
@@ -161,6 +175,11 @@ class _RowChecker:
 
     def error(self, field: str, message: str) -> None:
         self.errors.append(self._problem(field, message))
+
+    def errors_for(self, field: str) -> bool:
+        """Whether ``field``'s cell has an error already."""
+        header = self.mapping.header_of(field)
+        return any(problem.column == header for _, problem in self.errors)
 
     def warn(self, field: str, message: str) -> None:
         self.warnings.append(self._problem(field, message))
@@ -198,23 +217,39 @@ class _RowChecker:
         return text
 
 
-def _check_email(check: _RowChecker) -> str | None:
-    text = check.text("email", required=True)
+def _check_email(check: _RowChecker, field: str = "email") -> str | None:
+    text = check.text(field, required=field == "email")
     if text is None:
         return None
     try:
         email = _normalised_email(text).lower()
     except EmailNotValidError as error:
-        check.error("email", f"{_shown(text)} is not a valid e-mail address: {_reason(error)}")
+        check.error(field, f"{_shown(text)} is not a valid e-mail address: {_reason(error)}")
         return None
     local, _, domain = email.rpartition("@")
-    if (suggestion := email_domain_typo(domain)) is not None:
+    if field == "email" and (suggestion := email_domain_typo(domain)) is not None:
         check.warn(
-            "email",
+            field,
             f"{_shown(text)}: did you mean '{local}@{suggestion}'? "
             f"'{domain}' looks like a typo of '{suggestion}'",
         )
     return email
+
+
+def _check_id(check: _RowChecker, column: Column) -> str | None:
+    """An identifier, kept exactly as written (trimmed); required when people are matched by it."""
+    text = check.text(column.name)
+    if text is None and check.id_required and not check.errors_for(column.name):
+        header = check.mapping.header_of(column.name)
+        if column.name not in check.mapping.fields:
+            check.error(column.name, f"the file has no {header} column; add one")
+        else:
+            check.error(
+                column.name,
+                f"{header} is blank: people are matched by employee id, so every row needs one;"
+                " fill it in (or match people by e-mail)",
+            )
+    return text
 
 
 def _check_secondary_teams(check: _RowChecker, column: Column, primary: object) -> list[str]:
@@ -282,19 +317,25 @@ _CHECKS: dict[ColumnKind, Callable[[_RowChecker, Column], object]] = {
     ColumnKind.TEAM: _check_team,
     ColumnKind.ROLE: _check_role,
     ColumnKind.LANGUAGE: _check_language,
+    ColumnKind.ID: _check_id,
 }
 
 
-def validate_row(line: int, cells: list[str], mapping: ColumnMapping) -> RowResult:
+def validate_row(
+    line: int, cells: list[str], mapping: ColumnMapping, *, id_required: bool = False
+) -> RowResult:
     """Check one data row; ``line`` is the row number a spreadsheet shows.
 
     Every problem of the row is listed, in the file's column order. ``row`` is
     None when there is any error. Required fields are checked even when their
     column is missing (the review refuses such a file anyway); other fields are
     in ``CleanRow.fields`` only when the file has their column.
+    ``id_required``: people are matched by employee id, so a row without an
+    Employee ID is an error.
     """
-    check = _RowChecker(line, cells, mapping)
+    check = _RowChecker(line, cells, mapping, id_required)
     email = _check_email(check)
+    previous = _check_email(check, PREVIOUS_EMAIL) if PREVIOUS_EMAIL in mapping.fields else None
     values: dict[str, object] = {
         column.name: _CHECKS[column.kind](check, column)
         for column in VALUE_COLUMNS
@@ -314,5 +355,17 @@ def validate_row(line: int, cells: list[str], mapping: ColumnMapping) -> RowResu
     errors = [problem for _, problem in sorted(check.errors, key=lambda pair: pair[0])]
     warnings = [problem for _, problem in sorted(check.warnings, key=lambda pair: pair[0])]
     present = {field: value for field, value in values.items() if field in mapping.fields}
-    row = CleanRow(email, present) if email is not None and not errors else None
-    return RowResult(row, errors, warnings)
+    if email is None or errors:
+        return RowResult(None, errors, warnings)
+    return RowResult(CleanRow(email, present, previous if previous != email else None), errors, warnings)
+
+
+def raw_keys(cells: list[str], mapping: ColumnMapping) -> tuple[str | None, str | None]:
+    """An invalid row's Employee ID (trimmed) and previous address (trimmed, lower-cased), as
+    written: the sweep counts the people a row names as in the file, whatever else is wrong."""
+    keys = []
+    for field in (EMPLOYEE_ID, PREVIOUS_EMAIL):
+        index = mapping.fields.get(field)
+        text = cells[index].strip() if index is not None and index < len(cells) else ""
+        keys.append((text if field == EMPLOYEE_ID else text.lower()) or None)
+    return keys[0], keys[1]

@@ -146,23 +146,35 @@ SELECT $1, id, manager_before, NULL FROM released
 ON CONFLICT (import_id, team_id) DO UPDATE SET manager_after = excluded.manager_after;
 
 -- name: sweep_candidates
--- Active people of the tenant whose e-mail appears nowhere in the file
--- (invalid and failed rows included). Admins are counted apart: never swept.
+-- Active people of the tenant the file names nowhere (invalid and failed rows
+-- included): not by their address, nor by their employee id, nor by their
+-- address as a row's previous one (a renamed person holds their row's address
+-- by now; one whose rename was rejected is still named by it). One probe of
+-- each of import_rows' indexes per person; the id and previous-address ones
+-- have no entries for a file without those columns. Admins are counted
+-- apart: never swept.
 SELECT count(*) FILTER (WHERE p.role <> 'admin')::int AS would_deactivate,
        count(*) FILTER (WHERE p.role = 'admin')::int AS admins_kept,
        (SELECT count(*) FROM people WHERE tenant_id = $2 AND status = 'active')::int AS active
 FROM people p
 WHERE p.tenant_id = $2 AND p.status = 'active'
-  AND NOT EXISTS (SELECT 1 FROM import_rows r WHERE r.import_id = $1 AND r.email = p.email);
+  AND NOT EXISTS (SELECT 1 FROM import_rows r WHERE r.import_id = $1 AND r.email = p.email)
+  AND (p.employee_id IS NULL
+       OR NOT EXISTS (SELECT 1 FROM import_rows r WHERE r.import_id = $1 AND r.employee_id = p.employee_id))
+  AND NOT EXISTS (SELECT 1 FROM import_rows r WHERE r.import_id = $1 AND r.previous_email = p.email);
 
 -- name: deactivate_missing_people
 -- Each person swept is recorded in import_changes, as update_people records
--- the people it updates, for an undo.
+-- the people it updates, for an undo. Who is missing: as sweep_candidates.
 WITH swept AS (
     UPDATE people p
     SET status = 'deactivated', deactivated_at = now(), deactivated_by_import = $1, updated_at = now()
     WHERE p.tenant_id = $2 AND p.status = 'active' AND p.role <> 'admin'
       AND NOT EXISTS (SELECT 1 FROM import_rows r WHERE r.import_id = $1 AND r.email = p.email)
+      AND (p.employee_id IS NULL
+           OR NOT EXISTS (SELECT 1 FROM import_rows r
+                          WHERE r.import_id = $1 AND r.employee_id = p.employee_id))
+      AND NOT EXISTS (SELECT 1 FROM import_rows r WHERE r.import_id = $1 AND r.previous_email = p.email)
     RETURNING p.id, p.deactivated_at
 )
 INSERT INTO import_changes (import_id, person_id, changes)

@@ -16,13 +16,15 @@ RETURNING id;
 -- cancel (which updates the import) waits for the batches in flight and every
 -- later batch sees it. Then, if it is running, its pending rows among $2,
 -- locked: one row per pending row, or a single row with a NULL row_number.
+-- email_before: the address the import's identities step renamed the row's
+-- person from (core.identity), NULL when it did not.
 WITH imp AS MATERIALIZED (
     SELECT tenant_id, mode, blank_cells, state FROM imports WHERE id = $1 FOR SHARE
 )
-SELECT imp.tenant_id, imp.mode, imp.blank_cells, imp.state, r.row_number, r.email, r.data
+SELECT imp.tenant_id, imp.mode, imp.blank_cells, imp.state, r.row_number, r.email, r.data, r.email_before
 FROM imp
 LEFT JOIN LATERAL (
-    SELECT row_number, email, data FROM import_rows
+    SELECT row_number, email, data, email_before FROM import_rows
     WHERE import_id = $1 AND row_number = ANY($2::int[]) AND status = 'pending' AND imp.state = 'running'
     ORDER BY row_number
     FOR UPDATE
@@ -38,7 +40,7 @@ ORDER BY r.row_number;
 -- batch and growing with the import, against 0.1 ms); the locking subquery
 -- cannot be flattened into such a plan.
 SELECT p.id, p.email, p.first_name, p.last_name, p.job_title, p.role, p.language, p.location,
-       p.primary_team_id, p.secondary_team_ids, p.status
+       p.employee_id, p.primary_team_id, p.secondary_team_ids, p.status
 FROM unnest($2::text[]) AS wanted(email)
 CROSS JOIN LATERAL (
     SELECT * FROM people
@@ -68,12 +70,13 @@ ON CONFLICT (tenant_id, name_key) DO NOTHING;
 -- Secondary team ids travel as array literals ('{1,2}'): unnest cannot take
 -- an array of arrays of different lengths.
 INSERT INTO people (tenant_id, email, first_name, last_name, job_title, role, language,
-                    location, primary_team_id, secondary_team_ids, last_import_id)
+                    location, employee_id, primary_team_id, secondary_team_ids, last_import_id)
 SELECT $1, u.email, u.first_name, u.last_name, u.job_title, u.role, u.language, u.location,
-       u.primary_team_id, u.secondary::bigint[], $2
+       u.employee_id, u.primary_team_id, u.secondary::bigint[], $2
 FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-            $10::bigint[], $11::text[])
-     AS u(email, first_name, last_name, job_title, role, language, location, primary_team_id, secondary)
+            $10::text[], $11::bigint[], $12::text[])
+     AS u(email, first_name, last_name, job_title, role, language, location, employee_id, primary_team_id,
+          secondary)
 ORDER BY u.email
 ON CONFLICT (tenant_id, email) DO NOTHING
 RETURNING id, email;
@@ -86,16 +89,20 @@ RETURNING id, email;
 -- [before, after] (what an undo restores, and checks is still there): "o" is
 -- the person as this statement found them, before its own update. An
 -- unchanged field's entry is NULL and stripped (its [before, after] array is
--- never NULL, whatever nulls it holds): one object built per person.
+-- never NULL, whatever nulls it holds): one object built per person. A
+-- person the import renamed has an entry already (the identities step wrote
+-- its e-mail): this one is added to it.
 WITH changed AS (
     UPDATE people p
     SET first_name = u.first_name, last_name = u.last_name, job_title = u.job_title, role = u.role,
-        language = u.language, location = u.location, primary_team_id = u.primary_team_id,
+        language = u.language, location = u.location, employee_id = u.employee_id,
+        primary_team_id = u.primary_team_id,
         secondary_team_ids = u.secondary::bigint[], last_import_id = $2,
         status = 'active', deactivated_at = NULL, deactivated_by_import = NULL, updated_at = now()
     FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                $10::bigint[], $11::text[])
-         AS u(id, first_name, last_name, job_title, role, language, location, primary_team_id, secondary),
+                $10::text[], $11::bigint[], $12::text[])
+         AS u(id, first_name, last_name, job_title, role, language, location, employee_id, primary_team_id,
+              secondary),
          people o
     WHERE p.id = u.id AND p.tenant_id IS NOT DISTINCT FROM $1 AND o.id = u.id
     RETURNING p.id, jsonb_strip_nulls(jsonb_build_object(
@@ -110,6 +117,8 @@ WITH changed AS (
                          THEN jsonb_build_array(o.language, u.language) END,
         'location', CASE WHEN o.location IS DISTINCT FROM u.location
                          THEN jsonb_build_array(o.location, u.location) END,
+        'employee_id', CASE WHEN o.employee_id IS DISTINCT FROM u.employee_id
+                            THEN jsonb_build_array(o.employee_id, u.employee_id) END,
         'primary_team_id', CASE WHEN o.primary_team_id IS DISTINCT FROM u.primary_team_id
                                 THEN jsonb_build_array(o.primary_team_id, u.primary_team_id) END,
         'secondary_team_ids', CASE WHEN o.secondary_team_ids IS DISTINCT FROM u.secondary::bigint[]
@@ -123,7 +132,8 @@ WITH changed AS (
     )) AS changes
 )
 INSERT INTO import_changes (import_id, person_id, changes)
-SELECT $2, id, changes FROM changed;
+SELECT $2, id, changes FROM changed
+ON CONFLICT (import_id, person_id) DO UPDATE SET changes = import_changes.changes || excluded.changes;
 
 -- name: settle_rows
 -- Settles a batch's (locked, pending) rows and adds their outcome counts

@@ -7,7 +7,11 @@ INSERT INTO tenants (id, name) VALUES ($1, $1)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: get_tenant
-SELECT id, name, timezone, default_language FROM tenants WHERE id = $1;
+SELECT id, name, timezone, default_language, match_by FROM tenants WHERE id = $1;
+
+-- name: remember_match_key
+-- In the transaction that records an import given its match key (core.intake.submit).
+UPDATE tenants SET match_by = $2 WHERE id = $1 AND match_by IS DISTINCT FROM $2;
 
 -- name: upsert_tenant
 INSERT INTO tenants (id, name, timezone, default_language)

@@ -49,8 +49,12 @@ FOR UPDATE OF p;
 -- value before), and the others (kept: column → [before, written, now]).
 -- Times compare as times, whatever the session's time zone wrote them as.
 -- A value already back to what it was before (an earlier undo) is neither.
+-- The address is the emails phase's (undo_email_moves), left out here; the
+-- row is found by the address the import wrote, which the person may no
+-- longer hold.
 SELECT c.person_id, p.email, k.restore, k.kept, c.changes -> 'status' ->> 1 AS status_written,
-       (SELECT r.row_number FROM import_rows r WHERE r.import_id = $1 AND r.email = p.email) AS row_number
+       (SELECT r.row_number FROM import_rows r
+        WHERE r.import_id = $1 AND r.email = coalesce(c.changes -> 'email' ->> 1, p.email)) AS row_number
 FROM import_changes c
 JOIN people p ON p.id = c.person_id
 CROSS JOIN LATERAL (
@@ -66,11 +70,73 @@ CROSS JOIN LATERAL (
                       THEN (cur.doc ->> each.key)::timestamptz
                            IS NOT DISTINCT FROM (each.value ->> 0)::timestamptz
                       ELSE coalesce(cur.doc -> each.key = each.value -> 0, false) END AS before
-          FROM (SELECT to_jsonb(p) AS doc) cur, jsonb_each(c.changes) each) e
+          FROM (SELECT to_jsonb(p) AS doc) cur, jsonb_each(c.changes - 'email') each) e
 ) k
 WHERE c.import_id = $1 AND c.person_id > $2
 ORDER BY c.person_id
 LIMIT $3;
+
+-- name: undo_email_moves
+-- The addresses import $1 (tenant $2) changed, each with what an undo does:
+-- 'restore' when the person still holds the address the import gave them and
+-- can take back the one it took: nobody holds it, or its holder gives their
+-- own back in this undo and is not held up the same way (recursively, as
+-- identity_taken_addresses: a swap or a chain comes back whole, or waits
+-- for no one); 'taken' when someone who keeps it holds it now (a person the
+-- import created holds it still, deactivated); 'changed_since' when the
+-- person holds another address than the import's now; 'already' when they
+-- hold the old one again. Read without locks: the preview and the batch decide alike.
+WITH RECURSIVE moves AS MATERIALIZED (
+    SELECT c.person_id, p.email AS now, c.changes -> 'email' ->> 0 AS before,
+           c.changes -> 'email' ->> 1 AS written,
+           (SELECT r.row_number FROM import_rows r
+            WHERE r.import_id = $1 AND r.email = c.changes -> 'email' ->> 1) AS row_number
+    FROM import_changes c
+    JOIN people p ON p.id = c.person_id
+    WHERE c.import_id = $1 AND c.changes ? 'email'
+), claims AS MATERIALIZED (
+    SELECT m.person_id, h.id AS holder_id
+    FROM moves m
+    CROSS JOIN LATERAL (SELECT id FROM people WHERE tenant_id = $2 AND email = m.before) h
+    WHERE m.now = m.written AND h.id <> m.person_id
+), blocked (person_id, holder_id) AS (
+    SELECT c.person_id, c.holder_id FROM claims c
+    WHERE NOT EXISTS (SELECT 1 FROM moves m WHERE m.person_id = c.holder_id AND m.now = m.written)
+    UNION
+    SELECT c.person_id, c.holder_id FROM claims c JOIN blocked b ON b.person_id = c.holder_id
+)
+SELECT m.person_id, m.row_number, m.before, m.written, m.now,
+       CASE WHEN m.now = m.before THEN 'already'
+            WHEN m.now <> m.written THEN 'changed_since'
+            WHEN b.person_id IS NOT NULL THEN 'taken'
+            ELSE 'restore' END AS action,
+       h.email AS holder_email, h.first_name AS holder_first_name, h.last_name AS holder_last_name
+FROM moves m
+LEFT JOIN blocked b ON b.person_id = m.person_id
+LEFT JOIN people h ON h.id = b.holder_id
+ORDER BY m.person_id;
+
+-- name: lock_undo_email_people
+-- Everyone whose address import $1 changed, in id order, before undo_email_moves decides.
+SELECT p.id
+FROM import_changes c
+JOIN people p ON p.id = c.person_id
+WHERE c.import_id = $1 AND c.changes ? 'email'
+ORDER BY p.id
+FOR UPDATE OF p;
+
+-- name: undo_vacate_emails
+-- Before the addresses go back, those of the people $1 that another of them
+-- takes back ($2: the addresses given back) hold a placeholder for the rest
+-- of the transaction (see identity_vacate_addresses).
+UPDATE people p SET email = 'moving-' || p.id || '@renaming.invalid'
+FROM unnest($1::bigint[]) AS u(id)
+WHERE p.id = u.id AND p.tenant_id IS NOT DISTINCT FROM $3 AND p.email = ANY($2::text[]);
+
+-- name: restore_undone_emails
+UPDATE people p SET email = u.email, updated_at = now()
+FROM unnest($1::bigint[], $2::text[]) AS u(id, email)
+WHERE p.id = u.id AND p.tenant_id IS NOT DISTINCT FROM $3;
 
 -- name: lock_undo_changed_people
 SELECT p.id
@@ -117,6 +183,7 @@ SET first_name = CASE WHEN u.r ? 'first_name' THEN u.r ->> 'first_name' ELSE p.f
     role = CASE WHEN u.r ? 'role' THEN u.r ->> 'role' ELSE p.role END,
     language = CASE WHEN u.r ? 'language' THEN u.r ->> 'language' ELSE p.language END,
     location = CASE WHEN u.r ? 'location' THEN u.r ->> 'location' ELSE p.location END,
+    employee_id = CASE WHEN u.r ? 'employee_id' THEN u.r ->> 'employee_id' ELSE p.employee_id END,
     primary_team_id = CASE WHEN u.r ? 'primary_team_id' THEN (u.r ->> 'primary_team_id')::bigint
                            ELSE p.primary_team_id END,
     secondary_team_ids = CASE WHEN u.r ? 'secondary_team_ids'
@@ -202,15 +269,16 @@ WITH progressed AS (
     UPDATE import_counters SET progressed_at = now() WHERE import_id = $1 AND shard = 0
 )
 UPDATE undos
-SET phase = $2, after_key = $3, restored = restored + $4, deactivated = deactivated + $5,
-    reactivated = reactivated + $6, kept = kept + $7, invites_cancelled = invites_cancelled + $8,
-    invites_sent = invites_sent + $9, teams_left = teams_left + $10, reported = reported + $11
+SET phase = $2, after_key = $3, restored = restored + $4, emails_restored = emails_restored + $5,
+    deactivated = deactivated + $6, reactivated = reactivated + $7, kept = kept + $8,
+    invites_cancelled = invites_cancelled + $9, invites_sent = invites_sent + $10,
+    teams_left = teams_left + $11, reported = reported + $12
 WHERE import_id = $1;
 
 -- name: undo_counts
 -- not_restored: the lines of its report (its errors file).
-SELECT phase, restored, deactivated, reactivated, kept, invites_cancelled, invites_sent, teams_left,
-       reported AS not_restored
+SELECT phase, restored, emails_restored, deactivated, reactivated, kept, invites_cancelled, invites_sent,
+       teams_left, reported AS not_restored
 FROM undos WHERE import_id = $1;
 
 -- name: purge_import_changes

@@ -25,6 +25,7 @@ def preview_text(preview: dict[str, Any]) -> str:
         f"undoing import {preview['import']} ({preview['tenant']}) would:",
         f"  restore {preview['restored']} people it updated, deactivate {preview['deactivated']} it created,"
         f" reactivate {preview['reactivated']} it deactivated",
+        f"  give back {preview['emails_restored']} e-mail addresses it changed",
         f"  cancel {preview['invites_cancelled']} unsent invites;"
         f" {preview['invites_sent']} already sent (an e-mail cannot be unsent)",
         f"  keep {preview['kept']} values changed since",
@@ -56,6 +57,7 @@ def undo_status_text(status: dict[str, Any]) -> str:
         f"undo {status['id']} of import {status['undoes']} ({status['tenant']}): {status['state']}",
         f"  restored {counts['restored']}, deactivated {counts['deactivated']},"
         f" reactivated {counts['reactivated']}, kept because changed since {counts['kept']}",
+        f"  e-mail addresses given back {counts['emails_restored']}",
         f"  invites cancelled {counts['invites_cancelled']}, already sent {counts['invites_sent']};"
         f" teams left with nobody {counts['teams_left']}",
     ]

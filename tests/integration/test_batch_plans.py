@@ -49,9 +49,11 @@ async def stale_statistics() -> AsyncIterator[asyncpg.Connection]:
             "INSERT INTO teams (tenant_id, name) SELECT 'new', 'Team ' || g FROM generate_series(1, $1) g",
             NEW_TEAMS,
         )
+        # Half of the new tenant's people have employee ids (an import adopted them).
         await conn.execute(
-            "INSERT INTO people (tenant_id, email, first_name, last_name)"
-            " SELECT 'new', 'p' || g || '@new.example.com', 'New', 'Person' FROM generate_series(1, $1) g",
+            "INSERT INTO people (tenant_id, email, first_name, last_name, employee_id)"
+            " SELECT 'new', 'p' || g || '@new.example.com', 'New', 'Person',"
+            " CASE WHEN g % 2 = 0 THEN 'E' || g END FROM generate_series(1, $1) g",
             NEW_PEOPLE,
         )
         # As the worker's pool plans: for the parameters given.
@@ -134,6 +136,81 @@ async def test_a_batch_updates_its_people_by_id(stale_statistics: asyncpg.Connec
         [None] * n,
         [None] * n,
         [None] * n,
+        [None] * n,
         ["{}"] * n,
     )
     assert_probes(plan, "people", "id")
+
+
+async def identity_plans(
+    conn: asyncpg.Connection, rows: list[tuple[int, str, str | None, str | None]], *queries: tuple[str, Any]
+) -> list[dict[str, Any]]:
+    """The plans core.identity's statements run with over ``rows`` (row, e-mail, id, previous
+    address) in its scratch table, each after the ones before it; all rolled back."""
+    transaction = conn.transaction()
+    await transaction.start()
+    plans = []
+    try:
+        await conn.execute(QUERIES["identity_create_table"])
+        await conn.executemany(
+            "INSERT INTO identity_rows (row_number, email, employee_id, previous_email)"
+            " VALUES ($1, $2, $3, $4)",
+            rows,
+        )
+        await conn.execute(QUERIES["identity_analyze"])
+        for query, *args in queries:
+            raw = await conn.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + QUERIES[query], *args)
+            plans.append(json.loads(raw)[0]["Plan"])
+    finally:
+        await transaction.rollback()
+    return plans
+
+
+def rows_read(plan: dict[str, Any], table: str) -> int:
+    return sum(int(node["Actual Rows"] * node["Actual Loops"]) for node in scans(plan, table))
+
+
+async def test_who_each_row_is_is_one_probe_per_key(stale_statistics: asyncpg.Connection) -> None:
+    """The id path: a domain migration's rows name each person by employee id under a new
+    address, or by a previous address; each key is one index probe, never a scan of the
+    tenant's people (stale statistics estimate them at one row)."""
+    by_id = [(n, f"p{n}@moved.example.com", f"E{n}", None) for n in range(1000, 1080, 2)]
+    by_previous = [
+        (n, f"p{n}@moved.example.com", None, f"p{n}@new.example.com") for n in range(2001, 2041, 2)
+    ]
+    rows = by_id + by_previous
+    lock, match, taken = await identity_plans(
+        stale_statistics,
+        rows,
+        ("identity_lock_people", "new"),
+        ("identity_match", "new", True),
+        ("identity_taken_addresses", "new", False),
+    )
+    for plan in (lock, match):
+        for node in scans(plan, "people"):
+            condition = node.get("Index Cond", "")
+            assert "email" in condition or "employee_id" in condition or "id =" in condition, json.dumps(node)
+            assert node.get("Rows Removed by Filter", 0) == 0, json.dumps(node)
+    assert_probes(taken, "people", "email")
+    # A few people read per row (each key's probe, then the person found by id), never the
+    # tenant's 20,000.
+    assert rows_read(lock, "people") <= 4 * len(rows)
+    assert rows_read(match, "people") <= 4 * len(rows)
+
+
+async def test_the_renames_write_their_people_by_id(stale_statistics: asyncpg.Connection) -> None:
+    rows = [(n, f"p{n}@moved.example.com", f"E{n}", None) for n in range(1000, 1060, 2)]
+    import_id = await stale_statistics.fetchval(
+        "INSERT INTO imports (tenant_id, mode, invites) VALUES ('new', 'sync', 'none') RETURNING id"
+    )
+    *_, vacate, rename = await identity_plans(
+        stale_statistics,
+        rows,
+        ("identity_match", "new", True),
+        ("identity_same_person",),
+        ("identity_taken_addresses", "new", False),
+        ("identity_vacate_addresses", "new"),
+        ("identity_rename_people", "new", import_id, False),
+    )
+    assert_probes(vacate, "people", "id")
+    assert_probes(rename, "people", "id")

@@ -86,7 +86,7 @@ async def test_a_review_carries_the_contract(conn: Any, tenant: str) -> None:
 
 
 async def test_columns_matched_unmatched_and_missing_required_with_a_hint(conn: Any, tenant: str) -> None:
-    header = ["Given name", "Surname", "E-mial adress", "Department", "Employee ID"]
+    header = ["Given name", "Surname", "E-mial adress", "Department", "Badge colour"]
     data = [["Mia", "Manager", "mia@example.com", "Sales", "1"], ["", "", "", "", ""]]
 
     review = await review_file(conn, io.BytesIO(csv_bytes(data, header)), tenant)
@@ -97,7 +97,7 @@ async def test_columns_matched_unmatched_and_missing_required_with_a_hint(conn: 
         "Surname": "last_name",
         "Department": "primary_team",
     }
-    assert columns["unmatched"] == ["E-mial adress", "Employee ID"]
+    assert columns["unmatched"] == ["E-mial adress", "Badge colour"]
     assert columns["missing_required"] == ["email"]
     assert columns["hints"] == {"email": "E-mial adress"}
     assert review["importable"] is False
@@ -617,9 +617,9 @@ async def test_a_preamble_blank_rows_and_a_quoted_line_break(conn: Any, tenant: 
         "People export v2\n"
         + ",".join([*TEMPLATE_HEADERS, "Notes"])
         + "\n"
-        + 'Mia,Manager,mia@example.com,,Sales,,Manager,,,"two\nlines"\n'
-        + ",,,,,,,,,\n"
-        + "Bad,Row,bad,,,,,,,\n"
+        + 'Mia,Manager,mia@example.com,,Sales,,Manager,,,,"two\nlines"\n'
+        + ",,,,,,,,,,\n"
+        + "Bad,Row,bad,,,,,,,,\n"
     )
 
     review = await review_file(conn, io.BytesIO(text.encode()), tenant)

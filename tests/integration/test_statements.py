@@ -25,8 +25,8 @@ from tests.support.drills import create_database, drop_database
 from tests.support.environment import SERVER_URL, TEST_DATABASE
 
 ROOT = Path(__file__).resolve().parents[2]
-# The review's statements run against its scratch table, which this creates.
-SCRATCH_TABLE = "review_create_rows_table"
+# The review's and core.identity's statements run against their scratch tables, which these create.
+SCRATCH_TABLES = ("review_create_rows_table", "identity_create_table")
 
 
 PACKAGES = {"core": CORE_QUERIES, "core/intake": INTAKE_QUERIES, "producer": PRODUCER_QUERIES}
@@ -85,7 +85,8 @@ async def test_every_named_statement_prepares_against_the_migrated_schema(conn: 
     transaction = conn.transaction()
     await transaction.start()
     try:
-        await conn.execute(statements[SCRATCH_TABLE])
+        for scratch in SCRATCH_TABLES:
+            await conn.execute(statements[scratch])
         for name, sql in statements.items():
             try:
                 async with conn.transaction():  # a savepoint: one refusal must not hide the others

@@ -76,6 +76,7 @@ async def test_an_upsert_undone_deactivates_whom_it_created_and_restores_whom_it
     assert status["undo"] == {
         "phase": "finished",
         "restored": 3,
+        "emails_restored": 0,
         "deactivated": 1,
         "reactivated": 0,
         "kept": 0,

@@ -34,9 +34,10 @@ def person(
     secondary: str = "",
     language: str = "",
     location: str = "",
+    employee_id: str = "",
 ) -> list[str]:
     """A template row in the template's column order."""
-    return [first, last, email, title, team, secondary, role, language, location]
+    return [first, last, email, title, team, secondary, role, language, location, employee_id]
 
 
 def write_csv(path: Path, rows: Sequence[Row], header: Sequence[str] = TEMPLATE_HEADERS) -> Path:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.columns import COLUMNS, REQUIRED_COLUMNS, TEMPLATE_HEADERS
+from core.columns import COLUMNS, REQUIRED_COLUMNS, TEMPLATE_COLUMNS, TEMPLATE_HEADERS
 from core.intake.mapping import ColumnMapping, map_header, normalise
 
 GOOGLE_WORKSPACE = [
@@ -70,8 +70,8 @@ HR_SYSTEM = [
 
 def test_template_headers_map_exactly() -> None:
     mapping = map_header(list(TEMPLATE_HEADERS))
-    assert mapping.fields == {field.name: index for index, field in enumerate(COLUMNS)}
-    assert mapping.matched == {field.header: field.name for field in COLUMNS}
+    assert mapping.fields == {field.name: index for index, field in enumerate(TEMPLATE_COLUMNS)}
+    assert mapping.matched == {field.header: field.name for field in TEMPLATE_COLUMNS}
     assert (mapping.unmatched, mapping.missing_required, mapping.hints, mapping.duplicates) == (
         [],
         [],
@@ -81,6 +81,18 @@ def test_template_headers_map_exactly() -> None:
     assert all(mapping.header_of(field.name) == field.header for field in COLUMNS)
 
 
+def test_a_previous_email_column_is_read_but_not_in_the_template() -> None:
+    assert "Previous email" not in TEMPLATE_HEADERS
+    mapping = map_header(["Email", "Old email", "Staff ID", "First name", "Last name"])
+    assert mapping.fields == {
+        "email": 0,
+        "previous_email": 1,
+        "employee_id": 2,
+        "first_name": 3,
+        "last_name": 4,
+    }
+
+
 def test_google_workspace_export() -> None:
     mapping = map_header(GOOGLE_WORKSPACE)
     assert mapping.fields == {
@@ -88,6 +100,7 @@ def test_google_workspace_export() -> None:
         "last_name": 1,
         "email": 2,
         "job_title": 14,
+        "employee_id": 12,
         "primary_team": 16,
     }
     assert mapping.header_of("email") == "Email Address [Required]"

@@ -19,6 +19,7 @@ from core.intake.validation import (
     email_domain_typo,
     looks_like_formula,
     neutralise_formula,
+    raw_keys,
     team_key,
     validate_row,
 )
@@ -35,6 +36,7 @@ COLUMNS = [
     "role",
     "language",
     "location",
+    "employee_id",
 ]
 
 
@@ -86,6 +88,7 @@ def test_a_full_clean_row() -> None:
                 "role": "manager",
                 "language": "fr",
                 "location": "Paris",
+                "employee_id": None,
             },
         ),
         [],
@@ -103,6 +106,7 @@ def test_blank_optional_cells() -> None:
         "role": None,
         "language": None,
         "location": None,
+        "employee_id": None,
     }
 
 
@@ -567,3 +571,59 @@ def test_validate_row_never_raises_for_any_mapping(header: list[str], row: list[
     assert all(p.row == 3 for p in [*result.errors, *result.warnings])
     if result.row is not None:
         assert set(result.row.fields) <= set(mapping.fields)
+
+
+# --- the keys: Employee ID and Previous email -------------------------------------------------
+
+KEYED = map_header(["First name", "Last name", "Email", "Employee ID", "Previous email"])
+
+
+def test_an_employee_id_is_kept_as_written_and_a_previous_address_lowered() -> None:
+    result = validate_row(
+        2, ["Dana", "Park", "Dana.Park@Acme.example", " 00123 ", " Dana.Cho@ACME.example"], KEYED
+    )
+    assert result.row == CleanRow(
+        "dana.park@acme.example",
+        {"first_name": "Dana", "last_name": "Park", "employee_id": "00123"},
+        "dana.cho@acme.example",
+    )
+
+
+def test_a_previous_address_like_the_new_one_is_no_rename() -> None:
+    result = validate_row(2, ["Dana", "Park", "dana@acme.example", "", "DANA@acme.example"], KEYED)
+    assert result.row is not None and result.row.previous_email is None
+
+
+def test_a_previous_address_must_be_an_address() -> None:
+    result = validate_row(2, ["Dana", "Park", "dana@acme.example", "", "dana.cho"], KEYED)
+    assert result.row is None
+    assert [(e.column, e.value) for e in result.errors] == [("Previous email", "dana.cho")]
+    assert "is not a valid e-mail address" in result.errors[0].message
+
+
+def test_a_blank_id_is_an_error_only_when_people_are_matched_by_it() -> None:
+    row = ["Dana", "Park", "dana@acme.example", "", ""]
+    assert validate_row(2, row, KEYED).row is not None
+    errors = validate_row(2, row, KEYED, id_required=True).errors
+    assert [(e.column, e.message) for e in errors] == [
+        (
+            "Employee ID",
+            "Employee ID is blank: people are matched by employee id, so every row needs one;"
+            " fill it in (or match people by e-mail)",
+        )
+    ]
+    no_column = validate_row(2, row[:3], map_header(["First name", "Last name", "Email"]), id_required=True)
+    assert no_column.errors[0].message == "the file has no Employee ID column; add one"
+
+
+def test_an_id_on_two_lines_is_refused() -> None:
+    result = validate_row(2, ["Dana", "Park", "dana@acme.example", "E1\nE2", ""], KEYED)
+    assert result.row is None and result.errors[0].column == "Employee ID"
+
+
+def test_an_invalid_rows_keys_as_written() -> None:
+    assert raw_keys(["", "", "not an address", " E7 ", " Old@Acme.example "], KEYED) == (
+        "E7",
+        "old@acme.example",
+    )
+    assert raw_keys(["", "", "x"], KEYED) == (None, None)

@@ -8,8 +8,10 @@ This module turns each answer into the list of changes and pages through
 them; rows stream through a cursor, so memory stays flat for any file size.
 
 A change is ``{"field", "header", "old", "new"}``, in the template's column
-order, then ``status`` (a deactivated person is reactivated), then
-``manager`` (the e-mail of the person's manager, or None). Values are what an
+order (``email`` for a rename: their address now, then after the import),
+then ``status`` (a deactivated person is reactivated), then ``manager`` (the
+e-mail of the person's manager, or None; listed only when another person
+manages them: a renamed manager is the same manager). Values are what an
 admin reads: teams by name (secondary teams joined with "; ", sorted by team
 key), the role's word, the language's code; None for no value.
 
@@ -41,7 +43,8 @@ CHANGES_PAGE = 50
 """Updated rows the review JSON carries with their changes unless asked for another page."""
 STATUS, MANAGER = "status", "manager"
 _HEADERS = {STATUS: "Status", MANAGER: "Manager"}
-_FIELDS = tuple(f.name for f in COLUMNS if f.stored_as is not None)
+# The fields a person holds, in template order: the stored ones and their address.
+_FIELDS = tuple(f.name for f in COLUMNS if f.stored_as is not None or f.name == "email")
 _PREFETCH = 1_000
 
 
@@ -65,7 +68,8 @@ def person_changes(record: asyncpg.Record) -> list[dict[str, Any]]:
     ]
     if record["old_status"] != PersonStatus.ACTIVE:
         changes.append(_change(STATUS, record["old_status"], PersonStatus.ACTIVE))
-    if record["old_manager"] != record["new_manager"]:
+    # Addresses after the import on both sides: a manager who is renamed is not a new manager.
+    if record["old_manager_after"] != record["new_manager"]:
         changes.append(_change(MANAGER, record["old_manager"], record["new_manager"]))
     return changes
 

@@ -129,7 +129,8 @@ class ProblemLog:
         return sorted(self._groups.values(), key=lambda g: (-g.count, g.examples[0].row))
 
 
-async def _stream(conn: asyncpg.Connection, query: str, *args: Any) -> AsyncIterator[asyncpg.Record]:
+async def stream(conn: asyncpg.Connection, query: str, *args: Any) -> AsyncIterator[asyncpg.Record]:
+    """The records of ``query``, through a cursor (memory stays flat for any number)."""
     async for record in conn.cursor(query, *args, prefetch=_CURSOR_PREFETCH):
         yield record
 
@@ -140,7 +141,7 @@ async def check_duplicate_emails(
     """Reject later rows repeating an e-mail, naming the first row, as the import does."""
     await conn.execute(REVIEW_MARK_DUPLICATE_EMAILS)
     column = mapping.header_of("email")
-    async for r in _stream(conn, REVIEW_DUPLICATE_EMAILS):
+    async for r in stream(conn, REVIEW_DUPLICATE_EMAILS):
         message = (
             f"{r['email']} is already on row {r['duplicate_of']}: each person may appear only once in a file"
         )
@@ -180,7 +181,7 @@ async def check_domain_typos(
         return None
     dominant: str = top[0]["domain"]
     typos: list[str] = []
-    async for r in _stream(conn, REVIEW_DOMAINS_NEAR, tenant, dominant):
+    async for r in stream(conn, REVIEW_DOMAINS_NEAR, tenant, dominant):
         domain = r["domain"]
         if (
             domain not in PROVIDER_SET
@@ -192,7 +193,7 @@ async def check_domain_typos(
                 break
     if typos:
         column = mapping.header_of("email")
-        async for r in _stream(conn, REVIEW_ROWS_WITH_DOMAINS, typos):
+        async for r in stream(conn, REVIEW_ROWS_WITH_DOMAINS, typos):
             local, _, domain = r["email"].rpartition("@")
             raw = r["raw_email"] or ""
             message = (
@@ -208,7 +209,7 @@ async def check_team_variants(
     conn: asyncpg.Connection, tenant: str, mapping: ColumnMapping, warnings: ProblemLog
 ) -> None:
     """Warn where a team is spelled otherwise than the team it will be (case, spaces)."""
-    async for r in _stream(conn, REVIEW_TEAM_VARIANTS, tenant):
+    async for r in stream(conn, REVIEW_TEAM_VARIANTS, tenant):
         name, row = r["name"], r["row_number"]
         if r["existing_name"] is not None:
             team = r["existing_name"]
@@ -229,7 +230,7 @@ async def check_managers(
 ) -> None:
     """Warn on Manager rows that will not become their team's manager, saying who does."""
     column = mapping.header_of("role")
-    async for r in _stream(conn, REVIEW_EXTRA_MANAGERS, tenant, mode == Mode.ADD_ONLY):
+    async for r in stream(conn, REVIEW_EXTRA_MANAGERS, tenant, mode == Mode.ADD_ONLY):
         team = r["team"]
         if r["kept_manager"] is not None:
             message = (

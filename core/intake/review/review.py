@@ -24,8 +24,9 @@ from typing import Any, BinaryIO
 
 import asyncpg
 
-from core.columns import COLUMNS_BY_NAME, VALUE_COLUMNS
+from core.columns import COLUMNS_BY_NAME, EMPLOYEE_ID, VALUE_COLUMNS
 from core.errors import BulkImportError, FileRejected
+from core.identity import create_identity_table
 from core.intake.choices import map_with_choices
 from core.intake.mapping import ColumnMapping
 from core.intake.options import ImportOptions
@@ -40,10 +41,17 @@ from core.intake.review.checks import (
     check_team_variants,
     problem_dict,
 )
-from core.intake.submit import no_data_rows, require_importable
-from core.intake.validation import validate_row
+from core.intake.review.identities import (
+    check_duplicate_employee_ids,
+    check_identities,
+    email_changes,
+    likely_renames,
+)
+from core.intake.submit import missing_required, no_data_rows, require_importable
+from core.intake.validation import raw_keys, validate_row
 from core.settings import get_settings
-from core.vocabulary import Action, BlankCells, Mode, RowStatus
+from core.tenants import tenant_match_key
+from core.vocabulary import Action, BlankCells, MatchKey, Mode, RowStatus
 
 REVIEW_ACTION_COUNTS = QUERIES["review_action_counts"]
 REVIEW_CREATE_ROWS_TABLE = QUERIES["review_create_rows_table"]
@@ -73,6 +81,9 @@ _COPY_COLUMNS = (
     "raw_secondary_teams",
     "raw_role",
     "domain",
+    "previous_email",
+    "raw_employee_id",
+    "match_email",
     *_STORED_FIELDS,
 )
 
@@ -80,6 +91,18 @@ _COPY_COLUMNS = (
 @dataclass
 class _Tally:
     total: int = 0
+    # A valid row names its person by employee id or previous address (core.identity runs).
+    keys: bool = False
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """What the review is asked: the tenant and the options that change what the import does."""
+
+    tenant: str
+    mode: Mode
+    blank_cells: BlankCells
+    match_by: MatchKey
 
 
 async def review_file(
@@ -96,7 +119,8 @@ async def review_file(
     """Review ``source`` for an import into ``tenant`` with ``options``; return the review JSON.
 
     Of the options, the review reads the mode, the blank-cells rule, the
-    column choices and the sheet (the others only matter once imported).
+    match key (None: the tenant's remembered one), the column choices and the
+    sheet (the others only matter once imported).
 
     ``importable`` is false, with an ``error``, when required columns are
     missing; a file that cannot be read at all raises
@@ -114,19 +138,18 @@ async def review_file(
     are remembered by the import, not here).
     """
     options = options or ImportOptions()
-    mode, blank_cells = options.mode, options.blank_cells
     if changes_offset < 0 or changes_limit < 0:
         raise BulkImportError("changes_offset and changes_limit cannot be negative")
     page = (changes_offset, min(changes_limit, ROW_DETAILS_CAP))
     share = get_settings().sweep_max_share if max_share is None else max_share
     with open_source(source, sheet=options.sheet) as csv_source:
         columns, remembered = await map_with_choices(conn, tenant, csv_source.header, options.mapping)
+        match_by = options.match_by or await tenant_match_key(conn, tenant)
+        asked = _Asked(tenant, options.mode, options.blank_cells, match_by)
         transaction = conn.transaction()
         await transaction.start()
         try:
-            review = await _review(
-                conn, csv_source, columns, tenant, mode, blank_cells, share, row_details, page
-            )
+            review = await _review(conn, csv_source, columns, asked, share, row_details, page)
         finally:
             # Always rolled back: the review's only writes are to its temporary table.
             await transaction.rollback()
@@ -140,22 +163,25 @@ async def _review(
     conn: asyncpg.Connection,
     source: Source,
     mapping: ColumnMapping,
-    tenant: str,
-    mode: Mode,
-    blank_cells: BlankCells,
+    asked: _Asked,
     share: float,
     row_details: bool,
     page: tuple[int, int],
 ) -> dict[str, Any]:
+    tenant, mode, blank_cells = asked.tenant, asked.mode, asked.blank_cells
     errors, warnings = ProblemLog(), ProblemLog()
-    total = await _load_rows(conn, source, mapping, errors, warnings)
-    await _check_rows(conn, tenant, mode, blank_cells == BlankCells.KEEP, mapping, errors, warnings)
+    tally = await _load_rows(conn, source, mapping, asked.match_by, errors, warnings)
+    total = tally.total
+    await _check_rows(conn, asked, tally.keys, mapping, errors, warnings)
     actions = {r["action"]: r["rows"] for r in await conn.fetch(REVIEW_ACTION_COUNTS)}
-    importable = not mapping.missing_required and total > 0
+    missing = missing_required(mapping, asked.match_by)
+    importable = not missing and total > 0
+    renames = await likely_renames(conn, tenant, mode, mapping, warnings) if importable else None
     review: dict[str, Any] = {
         "tenant": tenant,
         "mode": mode,
         "blank_cells": blank_cells,
+        "match_by": asked.match_by,
         "importable": importable,
         "file": {
             "name": None,
@@ -170,7 +196,7 @@ async def _review(
         "columns": {
             "matched": mapping.matched,
             "unmatched": mapping.unmatched,
-            "missing_required": mapping.missing_required,
+            "missing_required": missing,
             "hints": mapping.hints,
             "duplicates": mapping.duplicates,
         },
@@ -182,12 +208,13 @@ async def _review(
         },
         **_problems(errors, warnings),
         "preview": await _preview(conn, tenant, mode, share, actions, importable),
+        "likely_renames": renames or {"total": 0, "pairs": []},
     }
     rule = ChangeRule(tenant, tuple(mapping.fields), mode == Mode.ADD_ONLY, blank_cells == BlankCells.KEEP)
     review["changes"] = await changed_rows(conn, rule, actions.get(Action.UPDATE, 0), *page)
     if not importable:
         try:
-            require_importable(mapping)
+            require_importable(mapping, asked.match_by)
             review["error"] = no_data_rows(source)
         except FileRejected as exc:
             review["error"] = str(exc)
@@ -201,33 +228,41 @@ async def _load_rows(
     conn: asyncpg.Connection,
     source: Source,
     mapping: ColumnMapping,
+    match_by: MatchKey,
     errors: ProblemLog,
     warnings: ProblemLog,
-) -> int:
-    """Create the scratch table, make the transaction read only, COPY every row in; return the count."""
+) -> _Tally:
+    """Create the scratch tables, make the transaction read only, COPY every row in; return the counts."""
     tally = _Tally()
     await conn.execute(REVIEW_CREATE_ROWS_TABLE)
+    await create_identity_table(conn)
     await conn.execute(REVIEW_READ_ONLY)
     await conn.execute(REVIEW_WITHOUT_JIT)
-    records = _records(source, mapping, errors, warnings, tally)
+    records = _records(source, mapping, match_by, errors, warnings, tally)
     await conn.copy_records_to_table("review_rows", records=records, columns=_COPY_COLUMNS)
     errors.end_source()
     warnings.end_source()
     await conn.execute(REVIEW_ANALYZE_ROWS)
-    return tally.total
+    return tally
 
 
 async def _check_rows(
     conn: asyncpg.Connection,
-    tenant: str,
-    mode: Mode,
-    keep_blank: bool,
+    asked: _Asked,
+    keys: bool,
     mapping: ColumnMapping,
     errors: ProblemLog,
     warnings: ProblemLog,
 ) -> None:
     """The cross-row checks, and each row's action (which the warnings depend on)."""
+    tenant, mode = asked.tenant, asked.mode
     await check_duplicate_emails(conn, mapping, errors)
+    await check_duplicate_employee_ids(conn, mapping, errors)
+    if keys:
+        # As the import will when it starts; without ids or previous addresses every row is
+        # the person at its address, which is what review_rows says already.
+        await check_identities(conn, tenant, asked.match_by, mode, mapping, errors)
+    keep_blank = asked.blank_cells == BlankCells.KEEP
     await conn.execute(REVIEW_CLASSIFY_ROWS, tenant, list(mapping.fields), mode == Mode.ADD_ONLY, keep_blank)
     await conn.execute(REVIEW_ANALYZE_ROWS)  # the checks below filter on the new actions
     await check_domain_typos(conn, tenant, mapping, warnings)
@@ -252,29 +287,41 @@ def _problems(errors: ProblemLog, warnings: ProblemLog) -> dict[str, Any]:
 
 
 async def _records(
-    source: Source, mapping: ColumnMapping, errors: ProblemLog, warnings: ProblemLog, tally: _Tally
+    source: Source,
+    mapping: ColumnMapping,
+    match_by: MatchKey,
+    errors: ProblemLog,
+    warnings: ProblemLog,
+    tally: _Tally,
 ) -> AsyncIterator[tuple[Any, ...]]:
     """Validate each row into the log and yield it for ``review_rows`` (see _COPY_COLUMNS)."""
     # A missing required column is reported once for the file, not on every row.
-    missing = {COLUMNS_BY_NAME[name].header for name in mapping.missing_required}
-    positions = [mapping.fields.get(f) for f in ("email", "primary_team", "secondary_teams", "role")]
+    missing = {COLUMNS_BY_NAME[name].header for name in missing_required(mapping, match_by)}
+    fields = ("email", "primary_team", "secondary_teams", "role", EMPLOYEE_ID)
+    positions = [mapping.fields.get(f) for f in fields]
+    id_required = match_by == MatchKey.EMPLOYEE_ID
     for row in source.rows():
         tally.total += 1
-        result = validate_row(row.line, row.values, mapping)
+        result = validate_row(row.line, row.values, mapping, id_required=id_required)
         for problem in result.errors:
             if problem.column not in missing:
                 errors.add(problem)
         for problem in result.warnings:
             warnings.add(problem)
-        raw = [row.values[i] if i is not None else None for i in positions]
+        raw = [row.values[i] if i is not None and i < len(row.values) else None for i in positions]
         if result.row is not None:
-            fields = result.row.fields
-            domain = result.row.email.rpartition("@")[2]
-            yield (row.line, result.row.email, True, *raw, domain, *(fields.get(f) for f in _STORED_FIELDS))
+            clean = result.row
+            domain, previous = clean.email.rpartition("@")[2], clean.previous_email
+            tally.keys = tally.keys or previous is not None or clean.fields.get(EMPLOYEE_ID) is not None
+            stored = (clean.fields.get(f) for f in _STORED_FIELDS)
+            yield (row.line, clean.email, True, *raw[:4], domain, previous, raw[4], clean.email, *stored)
         else:
-            # Lower-cased like the import's invalid rows: the sweep counts them as present.
+            # Lower-cased like the import's invalid rows: the sweep counts them as present, as it
+            # does the person their Employee ID or previous address names.
             email = (raw[0] or "").strip().lower() or None
-            yield (row.line, email, False, *raw, None, *(None for _ in _STORED_FIELDS))
+            employee_id, previous = raw_keys(row.values, mapping)
+            stored = (employee_id if f == EMPLOYEE_ID else None for f in _STORED_FIELDS)
+            yield (row.line, email, False, *raw[:4], None, previous, raw[4], None, *stored)
         if tally.total % _YIELD_EVERY == 0:
             await asyncio.sleep(0)  # let the event loop breathe while COPY streams
 
@@ -289,6 +336,7 @@ async def _preview(
 ) -> dict[str, Any]:
     """The import's outcome counts; for sync, the sweep and whether its guard would stop it."""
     preview: dict[str, Any] = {action: actions.get(action, 0) for action in tuple(Action)}
+    preview["email_changes"] = await email_changes(conn) if actions.get(Action.UPDATE) else 0
     preview |= {"deactivate": 0, "admins_kept": 0, "would_block": False, "deactivate_people": []}
     if mode != Mode.SYNC or not importable:
         return preview

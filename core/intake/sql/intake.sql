@@ -3,8 +3,9 @@
 
 -- name: insert_import
 INSERT INTO imports (tenant_id, mode, invites, send_at, allow_mass_deactivation,
-                     filename, columns, idempotency_key, blank_cells, token_id, external_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                     filename, columns, idempotency_key, blank_cells, token_id, external_id,
+                     match_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 RETURNING id;
 
 -- name: find_import_by_idempotency_key
@@ -55,9 +56,34 @@ SET status = 'invalid',
 FROM ranked
 WHERE r.import_id = $1 AND r.row_number = ranked.row_number;
 
+-- name: reject_duplicate_employee_ids
+-- The same rule for Employee IDs (an id is unique per tenant, whatever the
+-- match key): a later row repeating one is invalid and names the first row.
+-- Run after reject_duplicate_emails, so a row repeating both says both.
+WITH ranked AS MATERIALIZED (
+    SELECT row_number, employee_id, first_row
+    FROM (SELECT row_number, employee_id,
+                 first_value(row_number) OVER (PARTITION BY employee_id ORDER BY row_number) AS first_row
+          FROM import_rows
+          WHERE import_id = $1 AND employee_id IS NOT NULL) numbered
+    WHERE first_row <> row_number
+)
+UPDATE import_rows r
+SET status = 'invalid',
+    data = NULL,
+    errors = coalesce(r.errors, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
+        'column', $2::text,
+        'value', r.raw ->> $3::int,
+        'message', format('employee id %s is already on row %s: each person may appear only once in a file',
+                          ranked.employee_id, ranked.first_row)))
+FROM ranked
+WHERE r.import_id = $1 AND r.row_number = ranked.row_number;
+
 -- name: set_import_totals
+-- $3: a valid row names its person by employee id or previous address, so
+-- the import resolves its rows' identities when it starts (core.identity).
 UPDATE imports
-SET total_rows = t.total, invalid_rows = t.invalid, blank_rows = $2
+SET total_rows = t.total, invalid_rows = t.invalid, blank_rows = $2, identity_keys = $3
 FROM (SELECT count(*) AS total, count(*) FILTER (WHERE status = 'invalid') AS invalid
       FROM import_rows WHERE import_id = $1) t
 WHERE id = $1

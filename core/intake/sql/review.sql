@@ -5,8 +5,12 @@
 -- The review's scratch table: one row per data row of the file under review.
 -- The review's transaction is always rolled back, which drops it (ON COMMIT
 -- DROP covers a caller that commits instead). valid: passed validation and is
--- no repeated e-mail; domain: a valid row's e-mail domain; action: what the
--- import would do with the row.
+-- no repeated e-mail (or employee id) nor a row core.identity rejects;
+-- domain: a valid row's e-mail domain; employee_id and previous_email: the
+-- keys the row names its person by (as written on an invalid row, which the
+-- sweep counts as present); match_email: the address the row's stored person
+-- has now (the row's own but for a rename; NULL for a new person); action:
+-- what the import would do with the row.
 CREATE TEMP TABLE review_rows (
     row_number          integer NOT NULL,
     email               text,
@@ -16,15 +20,20 @@ CREATE TEMP TABLE review_rows (
     raw_secondary_teams text,
     raw_role            text,
     domain              text,
+    previous_email      text,
+    raw_employee_id     text,
+    match_email         text,
     first_name          text,
     last_name           text,
     job_title           text,
     role                text,
     language            text,
     location            text,
+    employee_id         text,
     primary_team        text,
     secondary_teams     text[],
     duplicate_of        integer,
+    duplicate_id_of     integer,
     action              text
 ) ON COMMIT DROP;
 
@@ -56,6 +65,38 @@ WHERE r.row_number = ranked.row_number AND ranked.first_row <> ranked.row_number
 SELECT row_number, email, raw_email, duplicate_of
 FROM review_rows WHERE duplicate_of IS NOT NULL ORDER BY row_number;
 
+-- name: review_mark_duplicate_employee_ids
+-- Same rule as reject_duplicate_employee_ids: a later row repeating an
+-- employee id (valid or not) is invalid and names the first row with it.
+WITH ranked AS (
+    SELECT row_number,
+           first_value(row_number) OVER (PARTITION BY employee_id ORDER BY row_number) AS first_row
+    FROM review_rows
+    WHERE employee_id IS NOT NULL
+)
+UPDATE review_rows r
+SET valid = false, duplicate_id_of = ranked.first_row
+FROM ranked
+WHERE r.row_number = ranked.row_number AND ranked.first_row <> ranked.row_number;
+
+-- name: review_duplicate_employee_ids
+-- The rows review_mark_duplicate_employee_ids rejected, in file order.
+SELECT row_number, employee_id, raw_employee_id, duplicate_id_of
+FROM review_rows WHERE duplicate_id_of IS NOT NULL ORDER BY row_number;
+
+-- name: review_identity_rows
+-- The valid rows, for core.identity to resolve who each is (identity_rows).
+INSERT INTO identity_rows (row_number, email, employee_id, previous_email)
+SELECT row_number, email, employee_id, previous_email FROM review_rows WHERE valid;
+
+-- name: review_apply_identities
+-- What core.identity found: the rows it rejects are invalid, and each other
+-- row's person is found at the address they have now.
+UPDATE review_rows r
+SET valid = i.problem IS NULL, match_email = CASE WHEN i.target_id IS NOT NULL THEN i.current_email END
+FROM identity_rows i
+WHERE r.row_number = i.row_number;
+
 -- name: review_classify_rows
 -- What the import would do with each row of tenant $1; $2 lists the fields the
 -- file has a column for; $3 is true in add-only mode; $4 is true when the
@@ -65,7 +106,9 @@ FROM review_rows WHERE duplicate_of IS NOT NULL ORDER BY row_number;
 -- does a blank cell under $4 (otherwise it clears it: a blank role is
 -- 'learner'); a deactivated person is reactivated (an update), and a team
 -- that does not exist yet will be created, so naming it (primary or
--- secondary) changes the person.
+-- secondary) changes the person. The row's person is the one at match_email
+-- (core.identity: a renamed person is found at their address now, and is
+-- updated); an Employee ID is only ever given (a blank one keeps the stored).
 UPDATE review_rows r
 SET action = c.action
 FROM (
@@ -74,7 +117,8 @@ FROM (
                WHEN NOT r.valid THEN 'invalid'
                WHEN p.id IS NULL THEN 'create'
                WHEN $3 THEN 'skip'
-               WHEN p.status = 'active'
+               WHEN p.status = 'active' AND r.match_email = r.email
+                    AND (r.employee_id IS NULL OR r.employee_id IS NOT DISTINCT FROM p.employee_id)
                     AND (NOT ('first_name' = ANY($2)) OR r.first_name IS NOT DISTINCT FROM p.first_name)
                     AND (NOT ('last_name' = ANY($2)) OR r.last_name IS NOT DISTINCT FROM p.last_name)
                     AND (NOT ('job_title' = ANY($2)) OR ($4 AND r.job_title IS NULL)
@@ -111,7 +155,7 @@ FROM (
                ELSE 'update'
            END AS action
     FROM review_rows r
-    LEFT JOIN people p ON p.tenant_id = $1 AND p.email = r.email AND r.valid
+    LEFT JOIN people p ON p.tenant_id = $1 AND p.email = r.match_email AND r.valid
     LEFT JOIN teams pt ON pt.tenant_id = $1
                       AND pt.name_key = lower(regexp_replace(r.primary_team, '\s', '', 'g'))
 ) c
@@ -138,14 +182,19 @@ SELECT action, count(*)::int AS rows FROM review_rows GROUP BY action;
 -- add-only the team has a manager. A person's manager is their primary
 -- team's, unless that is themself. Roles and primary teams are taken after
 -- the import (a Manager row without a Role column counts, as in the worker).
+-- People are told apart by who they are, not by address: a row's person is
+-- the one at match_email (a renamed person is found at their old address),
+-- a manager is shown by their address after the import, and a person's
+-- manager changes only when another person manages them (old_manager_after:
+-- the old manager's address after the import, compared with new_manager).
 WITH applied AS (
-    SELECT r.row_number, r.email,
+    SELECT r.row_number, r.email, p.id AS person_id,
            CASE WHEN NOT ('role' = ANY($2)) OR ($4 AND r.role IS NULL) THEN coalesce(p.role, 'learner')
                 ELSE coalesce(r.role, 'learner') END AS role_after,
            CASE WHEN NOT ('primary_team' = ANY($2)) OR ($4 AND r.primary_team IS NULL) THEN cur.name_key
                 ELSE lower(regexp_replace(r.primary_team, '\s', '', 'g')) END AS team_after
     FROM review_rows r
-    LEFT JOIN people p ON p.tenant_id = $1 AND p.email = r.email
+    LEFT JOIN people p ON p.tenant_id = $1 AND p.email = r.match_email
     LEFT JOIN teams cur ON cur.tenant_id = $1 AND cur.id = p.primary_team_id
     WHERE r.action IN ('create', 'update', 'unchanged')
 ), first_manager AS (
@@ -172,37 +221,41 @@ WITH applied AS (
     OFFSET $6 LIMIT $7
 ), stored AS (
     SELECT r.row_number, r.email, r.action, r.first_name, r.last_name, r.job_title, r.role,
-           r.language, r.location, r.primary_team, r.secondary_teams, a.team_after, p.id,
-           p.first_name AS old_first_name, p.last_name AS old_last_name, p.job_title AS old_job_title,
-           p.role AS old_role, p.language AS old_language, p.location AS old_location,
+           r.language, r.location, r.employee_id, r.primary_team, r.secondary_teams, a.team_after, p.id,
+           p.email AS old_email, p.first_name AS old_first_name, p.last_name AS old_last_name,
+           p.job_title AS old_job_title, p.role AS old_role, p.language AS old_language,
+           p.location AS old_location, p.employee_id AS old_employee_id,
            p.status AS old_status, cur.name AS old_primary_team, cur.name_key AS old_team_key,
-           nullif(om.email, r.email) AS old_manager,
+           CASE WHEN om.id <> p.id THEN om.email END AS old_manager,
+           CASE WHEN om.id <> p.id THEN coalesce(omr.email, om.email) END AS old_manager_after,
            coalesce((SELECT array_agg(t.name ORDER BY t.name_key)
                      FROM unnest(p.secondary_team_ids) AS s(id)
                      JOIN teams t ON t.tenant_id = $1 AND t.id = s.id), '{}') AS old_secondary_teams,
            CASE WHEN a.team_after IS NULL THEN NULL
-                WHEN $3 AND nm.id IS NOT NULL THEN nm.email
+                WHEN $3 AND nm.id IS NOT NULL THEN coalesce(own.email, nm.email)
                 WHEN fm.email IS NOT NULL THEN fm.email
                 WHEN NOT $3 AND own.email IS NOT NULL
                      AND (own.role_after <> 'manager' OR own.team_after IS DISTINCT FROM a.team_after)
                      THEN NULL
-                ELSE nm.email END AS team_manager_after,
+                ELSE coalesce(own.email, nm.email) END AS team_manager_after,
            coalesce(nt.name, nn.name) AS team_after_name
     FROM picked r
     LEFT JOIN applied a ON a.row_number = r.row_number
-    LEFT JOIN people p ON p.tenant_id = $1 AND p.email = r.email AND r.action = 'update'
+    LEFT JOIN people p ON p.tenant_id = $1 AND p.email = r.match_email AND r.action = 'update'
     LEFT JOIN teams cur ON cur.tenant_id = $1 AND cur.id = p.primary_team_id
     LEFT JOIN people om ON om.tenant_id = $1 AND om.id = cur.manager_id
+    LEFT JOIN applied omr ON omr.person_id = om.id
     LEFT JOIN teams nt ON nt.tenant_id = $1 AND nt.name_key = a.team_after
     LEFT JOIN named nn ON nn.key = a.team_after
     LEFT JOIN people nm ON nm.tenant_id = $1 AND nm.id = nt.manager_id
-    LEFT JOIN applied own ON own.email = nm.email
+    LEFT JOIN applied own ON own.person_id = nm.id
     LEFT JOIN first_manager fm ON fm.team_after = a.team_after
 )
 SELECT s.row_number, s.email, s.action, s.id IS NOT NULL AS stored,
        concat_ws(' ', s.old_first_name, s.old_last_name) AS name,
-       s.old_status, s.old_first_name, s.old_last_name, s.old_job_title, s.old_role, s.old_language,
-       s.old_location, s.old_primary_team, s.old_secondary_teams, s.old_manager,
+       s.old_status, s.old_email, s.old_first_name, s.old_last_name, s.old_job_title, s.old_role,
+       s.old_language, s.old_location, s.old_employee_id, s.old_primary_team, s.old_secondary_teams,
+       s.old_manager, s.old_manager_after, CASE WHEN s.id IS NOT NULL THEN s.email END AS new_email,
        CASE WHEN NOT ('first_name' = ANY($2)) OR ($4 AND s.first_name IS NULL) THEN s.old_first_name
             ELSE s.first_name END AS new_first_name,
        CASE WHEN NOT ('last_name' = ANY($2)) OR ($4 AND s.last_name IS NULL) THEN s.old_last_name
@@ -215,6 +268,7 @@ SELECT s.row_number, s.email, s.action, s.id IS NOT NULL AS stored,
             ELSE s.language END AS new_language,
        CASE WHEN NOT ('location' = ANY($2)) OR ($4 AND s.location IS NULL) THEN s.old_location
             ELSE s.location END AS new_location,
+       coalesce(s.employee_id, s.old_employee_id) AS new_employee_id,
        CASE WHEN s.team_after IS NOT DISTINCT FROM s.old_team_key THEN s.old_primary_team
             ELSE s.team_after_name END AS new_primary_team,
        CASE WHEN NOT ('secondary_teams' = ANY($2))
@@ -230,28 +284,69 @@ FROM stored s
 ORDER BY s.row_number;
 
 -- name: review_sweep_counts
--- What a sync import's sweep would find (same rule as sweep_candidates: every
--- e-mail written in the file counts as present, invalid rows included), and
--- the active people now plus those the file would reactivate: the sweep's
--- guard compares against the active people after the rows are applied.
-SELECT count(*) FILTER (WHERE p.status = 'active' AND f.email IS NULL AND p.role <> 'admin')::int
+-- What a sync import's sweep would find (same rule as sweep_candidates: a
+-- person the file names anywhere, invalid rows included, by address, employee
+-- id or previous address, is present; a person it renames is named by one of
+-- the last two), and the active people now plus those the file would
+-- reactivate: the sweep's guard compares against the active people after the
+-- rows are applied.
+SELECT count(*) FILTER (WHERE p.status = 'active' AND NOT present AND p.role <> 'admin')::int
            AS would_deactivate,
-       count(*) FILTER (WHERE p.status = 'active' AND f.email IS NULL AND p.role = 'admin')::int
+       count(*) FILTER (WHERE p.status = 'active' AND NOT present AND p.role = 'admin')::int
            AS admins_kept,
        count(*) FILTER (WHERE p.status = 'active')::int AS active,
-       count(*) FILTER (WHERE p.status <> 'active' AND f.reactivates)::int AS reactivated
+       count(*) FILTER (WHERE p.status <> 'active' AND u.match_email IS NOT NULL)::int AS reactivated
 FROM people p
-LEFT JOIN (SELECT email, bool_or(action = 'update') AS reactivates
-           FROM review_rows WHERE email IS NOT NULL GROUP BY email) f ON f.email = p.email
+LEFT JOIN (SELECT DISTINCT email FROM review_rows WHERE email IS NOT NULL) fe ON fe.email = p.email
+LEFT JOIN (SELECT DISTINCT employee_id FROM review_rows WHERE employee_id IS NOT NULL) fi
+       ON fi.employee_id = p.employee_id
+LEFT JOIN (SELECT DISTINCT previous_email FROM review_rows WHERE previous_email IS NOT NULL) fq
+       ON fq.previous_email = p.email
+LEFT JOIN (SELECT DISTINCT match_email FROM review_rows WHERE action = 'update') u ON u.match_email = p.email
+CROSS JOIN LATERAL (SELECT fe.email IS NOT NULL OR fi.employee_id IS NOT NULL
+                           OR fq.previous_email IS NOT NULL AS present) named
 WHERE p.tenant_id = $1;
 
 -- name: review_sweep_people
--- The e-mails a sync import's sweep would deactivate, alphabetically, at most $2.
+-- The e-mails a sync import's sweep would deactivate (as review_sweep_counts), alphabetically, at most $2.
 SELECT p.email FROM people p
 WHERE p.tenant_id = $1 AND p.status = 'active' AND p.role <> 'admin'
   AND NOT EXISTS (SELECT 1 FROM review_rows r WHERE r.email = p.email)
+  AND NOT EXISTS (SELECT 1 FROM review_rows r WHERE r.employee_id = p.employee_id)
+  AND NOT EXISTS (SELECT 1 FROM review_rows r WHERE r.previous_email = p.email)
 ORDER BY p.email
 LIMIT $2;
+
+-- name: review_likely_renames
+-- Likely renames the file does not say (tenant $1): a row the import would
+-- create, and an active person the file names nowhere (as the sweep finds
+-- them: a sync deactivates them) with the same first and last name, case
+-- ignored, and the same primary team when both have one; only pairs that are
+-- each other's one candidate, in file order.
+WITH creates AS (
+    SELECT r.row_number, r.email, r.first_name, r.last_name, lower(r.first_name) AS first_key,
+           lower(r.last_name) AS last_key, lower(regexp_replace(r.primary_team, '\s', '', 'g')) AS team_key
+    FROM review_rows r WHERE r.action = 'create'
+), absent AS (
+    SELECT p.id, p.email, p.employee_id, lower(p.first_name) AS first_key, lower(p.last_name) AS last_key,
+           t.name AS team, t.name_key AS team_key
+    FROM people p
+    LEFT JOIN teams t ON t.tenant_id = $1 AND t.id = p.primary_team_id
+    WHERE p.tenant_id = $1 AND p.status = 'active'
+      AND NOT EXISTS (SELECT 1 FROM review_rows r WHERE r.email = p.email)
+      AND NOT EXISTS (SELECT 1 FROM review_rows r WHERE r.employee_id = p.employee_id)
+      AND NOT EXISTS (SELECT 1 FROM review_rows r WHERE r.previous_email = p.email)
+), pairs AS (
+    SELECT c.row_number, c.email, c.first_name, c.last_name, a.email AS person_email,
+           a.employee_id AS person_employee_id, a.team AS person_team,
+           count(*) OVER (PARTITION BY c.row_number) AS for_row, count(*) OVER (PARTITION BY a.id) AS for_person
+    FROM creates c
+    JOIN absent a ON a.first_key = c.first_key AND a.last_key = c.last_key
+                 AND (c.team_key IS NULL OR a.team_key IS NULL OR c.team_key = a.team_key)
+)
+SELECT row_number, email, first_name, last_name, person_email, person_employee_id, person_team
+FROM pairs WHERE for_row = 1 AND for_person = 1
+ORDER BY row_number;
 
 -- name: review_dominant_domains
 -- The two most common e-mail domains among the file's valid rows and tenant
@@ -339,3 +434,7 @@ ORDER BY r.row_number;
 -- The review's queries each run once over a table just filled: compiling them
 -- (JIT) cost more than it saved (0.7 s of 1.6 s on 200,000 rows).
 SET LOCAL jit = off;
+
+-- name: review_email_changes
+-- The rows that change their person's address (renames), among the updates.
+SELECT count(*)::int FROM review_rows WHERE action = 'update' AND match_email <> email;
