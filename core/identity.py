@@ -88,6 +88,12 @@ def problem_message(r: Mapping[str, Any]) -> Rejection:
     if problem == "same_person":
         field = _FIELD_OF_VIA[r["via"]]
         message = f"row {r['other_row']} is already {person}: each person may appear only once in a file"
+    elif problem == "address_taken" and r["other_row"] is not None:
+        field = "email"
+        message = (
+            f"{r['email']} is the address of {other}, whose own row (row {r['other_row']}) cannot be"
+            f" applied: {subject} cannot take it until that row can"
+        )
     elif problem == "address_taken":
         field = "email"
         message = (

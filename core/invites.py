@@ -54,6 +54,7 @@ FAIL_INVITE = QUERIES["fail_invite"]
 MARK_INVITE_SENT = QUERIES["mark_invite_sent"]
 RETRY_FAILED_INVITES = QUERIES["retry_failed_invites"]
 SCHEDULE_PENDING_INVITES = QUERIES["schedule_pending_invites"]
+SCHEDULE_RENAMED_INVITES = QUERIES["schedule_renamed_invites"]
 
 log = structlog.get_logger(__name__)
 
@@ -117,6 +118,14 @@ async def schedule_pending_invites(
     With nothing pending no batch is kept (None, 0).
     """
     return await _new_batch(conn, SCHEDULE_PENDING_INVITES, tenant_id, import_id, send_at)
+
+
+async def resend_renamed_invites(
+    conn: asyncpg.Connection, tenant_id: str, import_id: int | None, send_at: datetime | None
+) -> tuple[Batch | None, int]:
+    """``invites send --resend-renamed``: the tenant's invites sent to an address their person no
+    longer has (renamed since) join a new batch, to go to the address they have now."""
+    return await _new_batch(conn, SCHEDULE_RENAMED_INVITES, tenant_id, import_id, send_at)
 
 
 async def retry_failed_invites(

@@ -42,6 +42,8 @@ async def import_status(conn: asyncpg.Connection, import_id: int) -> dict[str, A
         "tenant": imp["tenant_id"],
         "mode": imp["mode"],
         "blank_cells": imp["blank_cells"],
+        # How rows found their stored person (the key given, else the tenant's remembered one).
+        "match_by": imp["match_by"],
         "state": imp["state"],
         "invites_option": imp["invites"],
         "send_at": _iso(imp["send_at"]),
@@ -52,6 +54,8 @@ async def import_status(conn: asyncpg.Connection, import_id: int) -> dict[str, A
             "total": imp["total_rows"],
             "invalid": imp["invalid_rows"],
             **dict(counts),
+            # Of the updated rows, those that changed their person's address (renames).
+            "email_changed": imp["email_changed"],
             "pending": valid - settled,
             "blank": imp["blank_rows"],
         },
@@ -59,6 +63,9 @@ async def import_status(conn: asyncpg.Connection, import_id: int) -> dict[str, A
         "would_deactivate": imp["would_deactivate"],
         "admins_kept": imp["admins_kept"],
         "invites": dict(invites),
+        # People it renamed whose invitation had gone to their old address already
+        # (`invites send --resend-renamed` sends it to the new one).
+        "invites_to_old_address": imp["email_changed_invited"],
         "error": imp["error"],
         "stalled_since": _iso(stalled[0]["since"]) if stalled else None,
         "idempotency_key": imp["idempotency_key"],

@@ -131,16 +131,28 @@ async def preview_undo(settings: Settings, import_id: int, tenant: str | None = 
 
 
 async def send_pending_invites(
-    settings: Settings, tenant: str, import_id: int | None, send_at: datetime | None
+    settings: Settings,
+    tenant: str,
+    import_id: int | None,
+    send_at: datetime | None,
+    *,
+    resend_renamed: bool = False,
 ) -> str:
-    """``invites send``: send (or schedule) the tenant's pending invites."""
+    """``invites send``: send (or schedule) the tenant's pending invites; with ``resend_renamed``,
+    instead the invites already sent to an address their person no longer has."""
+    schedule = invites.resend_renamed_invites if resend_renamed else invites.schedule_pending_invites
     batch, count = await _new_invite_batch(
-        settings, tenant, lambda conn: invites.schedule_pending_invites(conn, tenant, import_id, send_at)
+        settings, tenant, lambda conn: schedule(conn, tenant, import_id, send_at)
     )
     if batch is None:
+        if resend_renamed:
+            return (
+                f"no invites sent to an address their person no longer has, for {_scope(tenant, import_id)}"
+            )
         return f"no pending invites for {_scope(tenant, import_id)}"
     when = "now" if send_at is None else f"at {batch.send_at.isoformat()}"
-    return f"{count} invites will be sent {when} (batch {batch.id})"
+    what = "invites will be sent again, to the new address," if resend_renamed else "invites will be sent"
+    return f"{count} {what} {when} (batch {batch.id})"
 
 
 async def retry_failed_invites(settings: Settings, tenant: str, import_id: int | None) -> str:

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 import asyncpg
 
 from core import status as worker_status
-from core.columns import COLUMNS, TEMPLATE_HEADERS
+from core.columns import TEMPLATE_COLUMNS, TEMPLATE_HEADERS
 from core.errors import ImportNotFound
 from core.intake.validation import neutralise_formula
 from core.vocabulary import FINAL_STATES as FINAL_STATES
@@ -75,7 +75,7 @@ async def write_people(conn: asyncpg.Connection, tenant: str, out: TextIO) -> in
         async for person in conn.cursor(EXPORT_PEOPLE, tenant):
             values = [
                 person[field.name].capitalize() if field.kind == ColumnKind.ROLE else person[field.name]
-                for field in COLUMNS
+                for field in TEMPLATE_COLUMNS
             ]
             write_csv_row(
                 writer, [*values, person["status"], person["manager_email"], person["invite_status"] or ""]

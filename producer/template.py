@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from typing import TextIO
 
-from core.columns import COLUMNS, TEMPLATE_HEADERS
+from core.columns import TEMPLATE_COLUMNS, TEMPLATE_HEADERS
 
 # By column name, so the examples follow the vocabulary's column order and a
 # new column needs no change here (its cells are left blank).
@@ -14,6 +14,7 @@ EXAMPLE_ROWS: tuple[dict[str, str], ...] = (
         "first_name": "Ada",
         "last_name": "Lovelace",
         "email": "ada.lovelace@example.com",
+        "employee_id": "E1001",
         "job_title": "Head of Engineering",
         "primary_team": "Engineering",
         "role": "Manager",
@@ -24,6 +25,7 @@ EXAMPLE_ROWS: tuple[dict[str, str], ...] = (
         "first_name": "Grace",
         "last_name": "Hopper",
         "email": "grace.hopper@example.com",
+        "employee_id": "E1002",
         "job_title": "Staff Engineer",
         "primary_team": "Engineering",
         "secondary_teams": "Architecture; Security",
@@ -35,6 +37,7 @@ EXAMPLE_ROWS: tuple[dict[str, str], ...] = (
         "first_name": "Marie",
         "last_name": "Curie",
         "email": "marie.curie@example.com",
+        "employee_id": "E1003",
         "job_title": "Research Lead",
         "primary_team": "Research",
         "secondary_teams": "Engineering",
@@ -46,6 +49,7 @@ EXAMPLE_ROWS: tuple[dict[str, str], ...] = (
         "first_name": "Émile",
         "last_name": "Durand",
         "email": "emile.durand@example.com",
+        "employee_id": "E1004",
         "job_title": "Research Assistant",
         "primary_team": "Research",
         "language": "French",
@@ -55,6 +59,7 @@ EXAMPLE_ROWS: tuple[dict[str, str], ...] = (
         "first_name": "Lena",
         "last_name": "Schmidt",
         "email": "lena.schmidt@example.com",
+        "employee_id": "E1005",
         "job_title": "People Partner",
         "primary_team": "People",
         "role": "Admin",
@@ -69,4 +74,6 @@ def write_template(out: TextIO, *, example: bool = False) -> None:
     writer = csv.writer(out)
     writer.writerow(TEMPLATE_HEADERS)
     if example:
-        writer.writerows([example.get(column.name, "") for column in COLUMNS] for example in EXAMPLE_ROWS)
+        writer.writerows(
+            [example.get(column.name, "") for column in TEMPLATE_COLUMNS] for example in EXAMPLE_ROWS
+        )

@@ -157,7 +157,12 @@ WHERE r.row_number = b.row_number;
 
 -- name: identity_problems
 -- The rejected rows with both people they name (core.identity.problem_message).
-SELECT r.row_number, r.problem, r.via, r.email, r.employee_id, r.previous_email, r.other_row,
+-- For a taken address, other_row is the row of its holder when the file has one (whose own
+-- change could not be applied).
+SELECT r.row_number, r.problem, r.via, r.email, r.employee_id, r.previous_email,
+       CASE WHEN r.problem = 'address_taken'
+            THEN (SELECT min(m.row_number) FROM identity_rows m WHERE m.target_id = r.other_id)
+            ELSE r.other_row END AS other_row,
        t.email AS person_email, t.first_name AS person_first_name, t.last_name AS person_last_name,
        t.employee_id AS person_employee_id,
        o.email AS other_email, o.first_name AS other_first_name, o.last_name AS other_last_name,

@@ -56,6 +56,17 @@ FROM people p
 WHERE i.tenant_id = $1 AND i.status = 'failed' AND ($2::bigint IS NULL OR i.import_id = $2)
   AND p.id = i.person_id AND p.tenant_id = i.tenant_id AND p.status = 'active';
 
+-- name: schedule_renamed_invites
+-- `invites send --resend-renamed`: the tenant's sent invites (of one import,
+-- when given) that went to an address their person, still active, no longer
+-- has join batch $3: sent again, to the address they have now (a new token;
+-- the same Message-ID).
+UPDATE invites i SET status = 'scheduled', batch_id = $3, send_at = $4, claimed_at = NULL, error = NULL
+FROM people p
+WHERE i.tenant_id = $1 AND i.status = 'sent' AND ($2::bigint IS NULL OR i.import_id = $2)
+  AND p.id = i.person_id AND p.tenant_id = i.tenant_id AND p.status = 'active'
+  AND i.sent_to IS NOT NULL AND i.sent_to <> p.email;
+
 -- name: scheduled_batches_of_import
 SELECT id, send_at FROM invite_batches WHERE import_id = $1 AND state = 'scheduled';
 
@@ -105,10 +116,11 @@ WHERE i.status = 'sending' AND i.claimed_at < now() - make_interval(secs => $2);
 
 -- name: claim_invite
 -- Taken before sending: only one delivery of a send message gets a row back.
+-- sent_to: the address it goes to (a person renamed later can be sent it again).
 -- A claim older than $4 seconds was abandoned by a dead worker and is taken over.
 UPDATE invites i
 SET status = 'sending', claimed_at = now(), attempts = i.attempts + 1, token_hash = $2,
-    message_id = $3
+    message_id = $3, sent_to = p.email
 FROM people p, tenants t
 WHERE i.id = $1 AND p.id = i.person_id AND p.tenant_id = i.tenant_id AND t.id = i.tenant_id
   AND p.status = 'active'

@@ -5,7 +5,8 @@
 -- name: status_of_import
 SELECT id, tenant_id, mode, blank_cells, invites, send_at, state, filename, columns, total_rows,
        invalid_rows, blank_rows, would_deactivate, deactivated, admins_kept, error, idempotency_key,
-       external_id, created_at, started_at, finished_at, undoes
+       external_id, created_at, started_at, finished_at, undoes, match_by, email_changed,
+       email_changed_invited
 FROM imports WHERE id = $1;
 
 -- name: status_row_counts

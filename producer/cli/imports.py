@@ -62,6 +62,15 @@ def _status_text(status: dict[str, Any]) -> str:
         f"{rows['failed']} failed, {rows['pending']} pending",
         f"  deactivated: {status['deactivated']}",
     ]
+    if rows["email_changed"]:
+        lines.insert(
+            2, f"  e-mail addresses changed: {rows['email_changed']} (people matched by {status['match_by']})"
+        )
+    if status["invites_to_old_address"]:
+        lines.append(
+            f"  {status['invites_to_old_address']} of them had their invitation sent to their old address;"
+            f" `bulk-import invites send --tenant {status['tenant']} --resend-renamed` sends it again"
+        )
     if status["state"] == ImportState.BLOCKED:
         lines.append(
             f"  blocked: the sweep would deactivate {status['would_deactivate']} people,"

@@ -19,7 +19,7 @@ import click
 from core.columns import COLUMNS
 from core.intake.mapping import IGNORE, normalise
 from core.intake.options import OPTION_NAMES, ImportOptions, OptionError, parse_time
-from core.vocabulary import DEFAULT_BLANK_CELLS, DEFAULT_MODE, FILE_MODES, BlankCells, InviteOption
+from core.vocabulary import DEFAULT_BLANK_CELLS, DEFAULT_MODE, FILE_MODES, BlankCells, InviteOption, MatchKey
 from producer.cli.running import fail
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -82,6 +82,13 @@ _REVIEWED = (
         " HEADER=ignore). Repeatable. An import remembers the choices for the tenant's later files.",
     ),
     click.option("--sheet", help="A workbook's sheet (default: the first whose header matches)."),
+    click.option(
+        "--match-by",
+        type=values_of(MatchKey),
+        help="How a row finds the stored person it is: email (a Previous email column renames) or"
+        " employee-id (a known Employee ID with another address is a rename). Default: the key the"
+        " tenant's last import was given, else email; an import remembers it for the tenant.",
+    ),
 )
 _IMPORTED = (
     click.option(
@@ -127,7 +134,7 @@ def _checked(make: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 def review_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``--mode`` (default upsert), ``--blank-cells``, ``--map`` and ``--sheet`` → ``options``."""
+    """``--mode`` (default upsert) and the other options a review reads → ``options``."""
     return _with_options((_mode_option(False), *_REVIEWED))(command)
 
 

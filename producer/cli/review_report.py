@@ -16,7 +16,7 @@ import click
 
 from core.columns import COLUMNS_BY_NAME
 from core.intake.mapping import IGNORE
-from core.vocabulary import DEFAULT_BLANK_CELLS, Mode
+from core.vocabulary import DEFAULT_BLANK_CELLS, DEFAULT_MATCH_KEY, Mode
 
 SHOWN_PER_GROUP = 20
 SHOWN_PEOPLE = 20
@@ -33,7 +33,13 @@ _DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 # cosmetic only: a kind matching none is shown under its column alone.
 _TITLES = (
     ("is not a valid e-mail address", "not a valid e-mail address"),
-    ("is already on row", "e-mail already on an earlier row"),
+    ("each person may appear only once", "already on an earlier row"),
+    ("cannot take it", "an address someone else keeps"),
+    ("an employee id never changes", "another employee id than the person's"),
+    ("so it cannot be", "someone else's employee id"),
+    ("whose employee id is not", "previous address of someone with another employee id"),
+    ("people are matched by employee id", "employee id required"),
+    ("would be added as", "likely rename (add their previous address)"),
     ("is required but blank", "required but blank"),
     ("is not a role", "not a role"),
     ("is not a language", "not a language"),
@@ -185,7 +191,14 @@ def _preview_lines(review: dict[str, Any]) -> list[str]:
         if review.get("blank_cells", DEFAULT_BLANK_CELLS) == DEFAULT_BLANK_CELLS
         else f"{mode}, blank cells kept"
     )
+    if review.get("match_by", DEFAULT_MATCH_KEY) != DEFAULT_MATCH_KEY:
+        options += ", people matched by employee id"
     lines = ["", _heading(f"The import ({options}) would", "blue"), "  " + ", ".join(counts)]
+    if preview.get("email_changes"):
+        lines.append(
+            f"  change {_plural(preview['email_changes'], 'e-mail address')} (the same people, renamed:"
+            " their history, teams and managers stay theirs)"
+        )
     lines += _change_lines(review)
     if mode == Mode.SYNC:
         people = preview["deactivate_people"][:SHOWN_PEOPLE]
@@ -232,6 +245,8 @@ def _verdict(review: dict[str, Any], file: str) -> str:
     words = ["bulk-import", "run", file, "--tenant", review["tenant"], "--mode", review["mode"]]
     if review.get("blank_cells", DEFAULT_BLANK_CELLS) != DEFAULT_BLANK_CELLS:
         words += ["--blank-cells", review["blank_cells"]]
+    if review.get("match_by", DEFAULT_MATCH_KEY) != DEFAULT_MATCH_KEY:
+        words += ["--match-by", review["match_by"]]
     # The choices given to the review: the import remembers them (remembered ones apply anyway).
     remembered = set(review["columns"].get("remembered", []))
     for header, field in review["columns"].get("chosen", {}).items():

@@ -12,7 +12,7 @@ SELECT row_number, status, raw, errors FROM import_rows
 WHERE import_id = $1 AND status IN ('invalid', 'failed') ORDER BY row_number;
 
 -- name: export_people
-SELECT p.email, p.first_name, p.last_name, p.job_title, p.role, p.language, p.location,
+SELECT p.email, p.first_name, p.last_name, p.job_title, p.role, p.language, p.location, p.employee_id,
        pt.name AS primary_team,
        (SELECT string_agg(st.name, '; ' ORDER BY ord)
         FROM unnest(p.secondary_team_ids) WITH ORDINALITY AS s(team_id, ord)

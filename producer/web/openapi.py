@@ -15,6 +15,7 @@ from producer.web.openapi_parts import (
     ENDPOINT_REQUEST,
     IMPORT_ID,
     MAPPING,
+    MATCH_BY,
     MODE,
     REVIEW,
     SHEET,
@@ -70,7 +71,15 @@ OPENAPI: dict[str, Any] = {
         "/api/imports/review": {
             "post": {
                 "summary": "Review a file: columns, row errors and warnings, preview; changes nothing",
-                "parameters": [MODE, BLANK_CELLS_PARAM, SHEET, MAPPING, TENANT, *CHANGES_PAGE_PARAMS],
+                "parameters": [
+                    MODE,
+                    BLANK_CELLS_PARAM,
+                    MATCH_BY,
+                    SHEET,
+                    MAPPING,
+                    TENANT,
+                    *CHANGES_PAGE_PARAMS,
+                ],
                 "requestBody": CSV_BODY,
                 "responses": {
                     "200": json(
@@ -89,6 +98,7 @@ OPENAPI: dict[str, Any] = {
                 "parameters": [
                     {**MODE, "required": True},
                     BLANK_CELLS_PARAM,
+                    MATCH_BY,
                     SHEET,
                     MAPPING,
                     query(

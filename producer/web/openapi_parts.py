@@ -7,7 +7,7 @@ from typing import Any
 
 from core.intake.review.changes import CHANGES_PAGE
 from core.intake.review.review import ROW_DETAILS_CAP
-from core.vocabulary import DEFAULT_BLANK_CELLS, FILE_MODES, BlankCells, EventType
+from core.vocabulary import DEFAULT_BLANK_CELLS, FILE_MODES, BlankCells, EventType, MatchKey
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 CSV_BODY = {
@@ -59,7 +59,7 @@ def json(description: str, schema: dict[str, Any] | None = None) -> dict[str, An
 
 def errors(*codes: int) -> dict[str, Any]:
     meaning = {
-        400: "A bad request (parameter, mode, blank_cells, send_at, mapping); `error` says how to fix it.",
+        400: "A bad request (parameter, mode, blank_cells, match_by, send_at, mapping); `error` says how.",
         401: "Missing, malformed, invalid or revoked token.",
         403: "A service token asked to act for another tenant (`?tenant=`).",
         404: "No such import, endpoint or delivery for this token (another tenant's look the same).",
@@ -80,6 +80,14 @@ BLANK_CELLS_PARAM = query(
     "clear (default): a blank cell in a column of the file clears the stored value;"
     " keep: it leaves the stored value as it is (a new person gets the column's default).",
     {"type": "string", "enum": list(tuple(BlankCells)), "default": DEFAULT_BLANK_CELLS},
+)
+MATCH_BY = query(
+    "match_by",
+    "How a row finds the stored person it is: email (the person at a Previous email column's address,"
+    " else at the row's) or employee-id (the person with the row's Employee ID: another address is a"
+    " rename; a new id adopts the person at the row's address who has none). Default: the key the"
+    " tenant's last import was given, else email; an import remembers it for the tenant.",
+    {"type": "string", "enum": list(tuple(MatchKey))},
 )
 MAPPING = query(
     "mapping",
@@ -106,7 +114,8 @@ NULLABLE_TEXT = {"type": ["string", "null"]}
 CHANGE = {
     "type": "object",
     "required": ["field", "header", "old", "new"],
-    "description": "A field the import would change: template columns in order, then status, then manager.",
+    "description": "A field the import would change: template columns in order (email for a rename),"
+    " then status, then manager (only when another person manages them).",
     "properties": {
         "field": {"type": "string", "description": "A template field name, `status` or `manager`."},
         "header": {"type": "string", "description": "The template's header (Status, Manager)."},

@@ -28,8 +28,16 @@ from core.intake.options import ImportOptions, OptionError, parse_time
 from core.intake.reading import open_source
 from core.intake.review import review_file
 from core.intake.submit import ImportRequest, submit_import_async
-from core.tenants import tenant_timezone
-from core.vocabulary import DEFAULT_BLANK_CELLS, DEFAULT_MODE, FILE_MODES, BlankCells, InviteOption, Mode
+from core.tenants import tenant_match_key, tenant_timezone
+from core.vocabulary import (
+    DEFAULT_BLANK_CELLS,
+    DEFAULT_MODE,
+    FILE_MODES,
+    BlankCells,
+    InviteOption,
+    MatchKey,
+    Mode,
+)
 from producer.web import downloads
 from producer.web.admin import drafts, session
 from producer.web.admin.drafts import Draft, UploadRefused
@@ -54,6 +62,10 @@ MODE_LABELS = {
 BLANK_LABELS = {
     BlankCells.CLEAR: "An empty cell clears the value stored for that person",
     BlankCells.KEEP: "Don't overwrite existing data with empty cells",
+}
+MATCH_LABELS = {
+    MatchKey.EMAIL: "By e-mail address (a Previous email column changes someone's address)",
+    MatchKey.EMPLOYEE_ID: "By Employee ID (a person whose address changed keeps who they are)",
 }
 INVITE_LABELS = {
     InviteOption.NONE: "Don't send invitations (you can send them later)",
@@ -224,10 +236,12 @@ async def choose_columns(request: Request) -> Response:
 def _options(values: Mapping[str, str], draft: Draft) -> ImportOptions:
     """The admin's choices on a page (its query, or the settings form), over the draft's columns.
 
-    A value that is no choice (an edited address) falls back to the default;
-    the send time counts only with invitations at a time.
+    A value that is no choice (an edited address) falls back to the default
+    (for the match key: the tenant's remembered one); the send time counts
+    only with invitations at a time.
     """
     invites = _choice(values.get("invites"), tuple(InviteOption), InviteOption.NONE)
+    match_by = values.get("match_by")
     return ImportOptions(
         mode=_choice(values.get("mode"), FILE_MODES, DEFAULT_MODE),
         blank_cells=_choice(values.get("blank_cells"), tuple(BlankCells), DEFAULT_BLANK_CELLS),
@@ -235,6 +249,7 @@ def _options(values: Mapping[str, str], draft: Draft) -> ImportOptions:
         send_at=_send_at(values.get("send_at")) if invites == InviteOption.AT else None,
         allow_mass_deactivation=values.get("approve") == "yes",
         mapping=draft.choices or {},
+        match_by=MatchKey(match_by) if match_by in tuple(MatchKey) else None,
     )
 
 
@@ -247,7 +262,7 @@ def _send_at(value: str | None) -> datetime:
 async def reviewed(request: Request, who: Admin, draft: Draft, options: ImportOptions) -> dict[str, Any]:
     """The review of ``draft`` with ``options``: kept in the draft, made on first use."""
     settings = settings_of(request)
-    key = drafts.review_key(options.mode, options.blank_cells)
+    key = drafts.review_key(options.mode, options.blank_cells, options.match_by or "")
     review = drafts.cached_review(draft, settings, key)
     if review is not None:
         return review
@@ -287,8 +302,10 @@ async def review_page(request: Request) -> Response:
         review=review,
         mode=options.mode,
         blank_cells=options.blank_cells,
+        match_by=review["match_by"],
         modes=MODE_LABELS,
         blanks=BLANK_LABELS,
+        matches=MATCH_LABELS,
         headers={field.name: field.header for field in COLUMNS},
         changes=shown,
         page_number=current,
@@ -313,6 +330,8 @@ async def settings_page(
         preview = (await reviewed(request, who, draft, options))["preview"]
         guard = preview if preview.get("would_block") else None
     timezone = await tenant_timezone(pool_of(request), who.tenant)
+    # Preselected: the key the review was made with, else the one the tenant's last import was given.
+    match_by = options.match_by or await tenant_match_key(pool_of(request), who.tenant)
     invites = values.get("invites")
     return page(
         "admin/settings.html",
@@ -322,6 +341,8 @@ async def settings_page(
         step=4,
         mode=options.mode,
         blank_cells=options.blank_cells,
+        match_by=match_by,
+        matches=MATCH_LABELS,
         invites=invites if invites in tuple(InviteOption) else InviteOption.NONE,
         send_at=values.get("send_at", ""),
         modes=MODE_LABELS,
@@ -366,7 +387,12 @@ async def start_import(request: Request) -> Response:
 
 
 # How the settings page names the options it shows, in an option's error message.
-_ADMIN_NAMES = {"send_at": "The date and time", "mode": "What the import should do", "invites": "Invitations"}
+_ADMIN_NAMES = {
+    "send_at": "The date and time",
+    "mode": "What the import should do",
+    "invites": "Invitations",
+    "match_by": "How people are recognised",
+}
 
 
 def _in_admin_words(refused: OptionError) -> str:

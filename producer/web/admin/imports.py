@@ -34,11 +34,12 @@ log = structlog.get_logger(__name__)
 HISTORY_PAGE = 25
 FAILED_ROWS_SHOWN = 50
 _MAX_ID = 2**63 - 1
-_ACTIONS = ("cancel", "approve", "send-invites", "undo")
+_ACTIONS = ("cancel", "approve", "send-invites", "resend-invites", "undo")
 _NOTICES = {
     "cancel": "The import is cancelled.",
     "approve": "Approved: the people not in the file are being deactivated.",
     "send-invites": "The pending invitations are on their way.",
+    "resend-invites": "The invitations that went to an old address are on their way to the new one.",
     "undo": "This is the undo of your import: it puts people back as they were before it.",
 }
 
@@ -113,7 +114,8 @@ async def errors_csv(request: Request) -> Response:
 
 
 async def import_action(request: Request) -> Response:
-    """cancel | approve | send-invites | undo, from the import's page (undo: then the undo's page)."""
+    """cancel | approve | send-invites | resend-invites | undo, from the import's page (undo: then the
+    undo's page). resend-invites: the tenant's invitations sent to an address its person no longer has."""
     who, _ = await session.admin_post(request)
     action = request.path_params["action"]
     try:
@@ -132,6 +134,9 @@ async def import_action(request: Request) -> Response:
             message = await in_own_loop(cancel_import(settings, import_id))
         elif action == "approve":
             message = await in_own_loop(resume_import(settings, import_id, allow_mass_deactivation=True))
+        elif action == "resend-invites":
+            resend = send_pending_invites(settings, who.tenant, None, None, resend_renamed=True)
+            message = await in_own_loop(resend)
         else:
             message = await in_own_loop(send_pending_invites(settings, who.tenant, import_id, None))
     except BulkImportError as refused:
