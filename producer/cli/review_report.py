@@ -194,9 +194,10 @@ def _preview_lines(review: dict[str, Any]) -> list[str]:
     if review.get("match_by", DEFAULT_MATCH_KEY) != DEFAULT_MATCH_KEY:
         options += ", people matched by employee id"
     lines = ["", _heading(f"The import ({options}) would", "blue"), "  " + ", ".join(counts)]
-    if preview.get("email_changes"):
+    if changed := preview.get("email_changes"):
+        addresses = "e-mail address" if changed == 1 else "e-mail addresses"
         lines.append(
-            f"  change {_plural(preview['email_changes'], 'e-mail address')} (the same people, renamed:"
+            f"  change {changed:,} {addresses} (the same people, renamed:"
             " their history, teams and managers stay theirs)"
         )
     lines += _change_lines(review)
