@@ -200,7 +200,7 @@ def _value_arrays(changes: list[_Change]) -> list[list[Any]]:
 
 
 async def _plan(
-    conn: asyncpg.Connection, imp: asyncpg.Record, rows: Sequence[asyncpg.Record]
+    conn: asyncpg.Connection, import_id: int, imp: asyncpg.Record, rows: Sequence[asyncpg.Record]
 ) -> list[_Change]:
     """Decide each row's outcome against the locked people (``imp``: the import's options)."""
     tenant_id, mode = imp["tenant_id"], imp["mode"]
@@ -218,8 +218,9 @@ async def _plan(
         values = desired_person(row["data"], current, team_ids, imp["blank_cells"])
         if current is None:
             outcome = RowStatus.CREATED
-        # A person the identities step renamed is updated (their address), whatever else the row says.
-        elif row["email_before"] is None and is_unchanged(current, values):
+        # A person the identities step renamed (it wrote this import on them: no other path writes
+        # it before their row) is updated, their address, whatever else the row says.
+        elif current["last_import_id"] != import_id and is_unchanged(current, values):
             outcome = RowStatus.UNCHANGED
         else:
             outcome = RowStatus.UPDATED
@@ -287,7 +288,7 @@ async def upsert_rows(conn: asyncpg.Connection, import_id: int, row_numbers: Seq
         if not rows or rows[0]["row_number"] is None:  # no such import, not running, or nothing pending
             return Applied({})
         imp = rows[0]
-        changes = await _plan(conn, imp, rows)
+        changes = await _plan(conn, import_id, imp, rows)
         await _write(conn, imp["tenant_id"], import_id, changes)
         remaining = await _settle(conn, import_id, changes)
     return Applied({c.row_number: c.outcome for c in changes}, remaining)

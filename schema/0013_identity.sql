@@ -31,9 +31,7 @@ ALTER TABLE imports
 
 ALTER TABLE import_rows
     ADD COLUMN employee_id text,
-    ADD COLUMN previous_email text,
-    -- The row's person's address before the import changed it to the row's (NULL: not renamed).
-    ADD COLUMN email_before text;
+    ADD COLUMN previous_email text;
 -- The sweep asks, for each active person, whether the file names their id or
 -- their address as a previous one: one probe each, and no entries at all for
 -- files without those columns.

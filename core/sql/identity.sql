@@ -219,15 +219,17 @@ WHERE p.id = m.target_id AND p.tenant_id IS NOT DISTINCT FROM $1
 -- The renames of import $2 (tenant $1), unless add-only ($3): each person
 -- takes their row's address; import_changes records the address before and
 -- after (and last_import_id), which undo gives back and update_people adds
--- to; the row keeps the address before (its outcome is then "updated"); an
--- invitation already sent keeps the address it went to (sent_to). Last, the
--- import records its counts and that its identities are resolved.
+-- to; last_import_id is the import's already, which is how the row's batch
+-- knows its person was renamed (its outcome is then "updated"; no other path
+-- writes the import's id on a person before their row); an invitation already sent keeps the address it went to (sent_to). Last, the
+-- import records its counts and that its identities are resolved (when the
+-- work was done: clock_timestamp, not the transaction's start).
 WITH moved AS (
     UPDATE people p SET email = m.email, last_import_id = $2, updated_at = now()
     FROM identity_rows m, people o
     WHERE NOT $3 AND p.id = m.target_id AND o.id = m.target_id AND p.tenant_id IS NOT DISTINCT FROM $1
       AND m.problem IS NULL AND m.current_email <> m.email
-    RETURNING p.id, m.row_number, m.current_email AS email_before, m.email AS email_after,
+    RETURNING p.id, m.current_email AS email_before, m.email AS email_after,
               o.last_import_id AS import_before
 ), recorded AS (
     INSERT INTO import_changes (import_id, person_id, changes)
@@ -237,10 +239,6 @@ WITH moved AS (
                    THEN jsonb_build_object('last_import_id', jsonb_build_array(import_before, $2::bigint))
                    ELSE '{}'::jsonb END
     FROM moved
-), marked AS (
-    UPDATE import_rows r SET email_before = moved.email_before
-    FROM moved
-    WHERE r.import_id = $2 AND r.row_number = moved.row_number
 ), invited AS (
     UPDATE invites i SET sent_to = coalesce(i.sent_to, moved.email_before)
     FROM moved
@@ -249,5 +247,5 @@ WITH moved AS (
 )
 UPDATE imports
 SET email_changed = (SELECT count(*) FROM moved), email_changed_invited = (SELECT count(*) FROM invited),
-    identities_resolved_at = now()
+    identities_resolved_at = clock_timestamp()
 WHERE id = $2;

@@ -16,15 +16,13 @@ RETURNING id;
 -- cancel (which updates the import) waits for the batches in flight and every
 -- later batch sees it. Then, if it is running, its pending rows among $2,
 -- locked: one row per pending row, or a single row with a NULL row_number.
--- email_before: the address the import's identities step renamed the row's
--- person from (core.identity), NULL when it did not.
 WITH imp AS MATERIALIZED (
     SELECT tenant_id, mode, blank_cells, state FROM imports WHERE id = $1 FOR SHARE
 )
-SELECT imp.tenant_id, imp.mode, imp.blank_cells, imp.state, r.row_number, r.email, r.data, r.email_before
+SELECT imp.tenant_id, imp.mode, imp.blank_cells, imp.state, r.row_number, r.email, r.data
 FROM imp
 LEFT JOIN LATERAL (
-    SELECT row_number, email, data, email_before FROM import_rows
+    SELECT row_number, email, data FROM import_rows
     WHERE import_id = $1 AND row_number = ANY($2::int[]) AND status = 'pending' AND imp.state = 'running'
     ORDER BY row_number
     FOR UPDATE
@@ -40,7 +38,7 @@ ORDER BY r.row_number;
 -- batch and growing with the import, against 0.1 ms); the locking subquery
 -- cannot be flattened into such a plan.
 SELECT p.id, p.email, p.first_name, p.last_name, p.job_title, p.role, p.language, p.location,
-       p.employee_id, p.primary_team_id, p.secondary_team_ids, p.status
+       p.employee_id, p.primary_team_id, p.secondary_team_ids, p.status, p.last_import_id
 FROM unnest($2::text[]) AS wanted(email)
 CROSS JOIN LATERAL (
     SELECT * FROM people

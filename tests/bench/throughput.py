@@ -19,11 +19,19 @@ unless ``--keep-db``) and a Redis namespace of its own, it measures:
   (``tests/bench/noop_actor.py``): dramatiq's own limit on our broker.
 - stock_ceiling: the same, on a stock dramatiq RedisBroker with nothing of
   ours (``tests/bench/stock_noop_actor.py``, ``references.py``): the anchor.
+- updates, migration (only when asked, after system): the system run's people
+  imported again with every job title changed (the update path), or with every
+  e-mail's domain changed, in sync mode (a domain migration: renames by
+  Employee ID with ``--employee-ids``, else by a ``Previous email`` column).
 - producer (only with ``--only producer``): the producer alone, no worker,
   for its time and peak memory on big files.
 - fairness (only with ``--only fairness``): while an import of
   ``--fairness-rows`` rows (150,000) runs, a 40-row import of another tenant
   is submitted; the seconds from its submit to ``done``.
+
+``--employee-ids`` gives the generated file an Employee ID per person and has
+the producer match people by it (``--match-by employee-id``): the system rate
+with ids, to set beside a run without the flag.
 
 Before anything is measured, ``--history-rows`` (5,000) rows of another
 tenant are imported to ``done`` with the real system, so that every
@@ -79,7 +87,17 @@ from harness import (
 # The root of this checkout first, so a scratch copy benchmarks its own code.
 sys.path.insert(0, str(ROOT))
 
-MEASUREMENTS = ("ceiling", "stock_ceiling", "system", "updates", "naive", "copy", "producer", "fairness")
+MEASUREMENTS = (
+    "ceiling",
+    "stock_ceiling",
+    "system",
+    "updates",
+    "migration",
+    "naive",
+    "copy",
+    "producer",
+    "fairness",
+)
 DEFAULT_MEASUREMENTS = ("ceiling", "stock_ceiling", "system", "naive", "copy")
 FAIRNESS_SMALL_ROWS = 40  # the small import of the fairness measurement
 ENQUEUE_CHUNK = 1_000  # what the dispatcher sends per pipeline (core.imports.DISPATCH_BATCH)
@@ -330,13 +348,14 @@ class Bench:
         )
         return Worker(command, env, self.work_dir / f"{name}-worker.log", self.args.processes)
 
-    def producer_command(self, tenant: str, path: Path | None = None) -> list[str]:
+    def producer_command(self, tenant: str, path: Path | None = None, mode: str = "upsert") -> list[str]:
         cli = Path(sys.executable).parent / "bulk-import"
         prefix = (
             [str(cli)] if cli.exists() else [sys.executable, "-c", "from producer.cli import main; main()"]
         )
         path = path or self.producer_path or self.csv_path
-        return [*prefix, "run", str(path), "--tenant", tenant, "--mode", "upsert"]
+        match_by = "employee-id" if self.args.employee_ids else "email"
+        return [*prefix, "run", str(path), "--tenant", tenant, "--mode", mode, "--match-by", match_by]
 
     # ----------------------------------------------------------------- (d) ceiling
     async def ceiling(self) -> None:
@@ -468,8 +487,45 @@ class Bench:
         self.result |= kept
         self.figures["updates"] = {"updated": updated}
 
+    # ----------------------------------------------------------------- migration
+    async def migration(self) -> None:
+        """The system run's people again with every e-mail's domain changed, in sync mode: a
+        domain migration, file → done, as ``migration_*``; every person renamed, nobody
+        created or deactivated (checked in ``checks.migration``)."""
+        import asyncpg
+
+        if "system_rows_per_s" not in self.result:
+            raise BenchError("migration moves the system run's people: put system before it in --only")
+        moved = migrate_domain(
+            self.csv_path, self.work_dir / "people-migrated.csv", previous=not self.args.employee_ids
+        )
+        kept = {key: self.result[key] for key in _SYSTEM_KEYS if key in self.result}
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            worker = self.worker(procfile_command("worker"), "migration")
+            try:
+                await self._timed_import(conn, "bench-system", worker, moved, mode="sync")
+            finally:
+                worker.stop()
+            imp = await conn.fetchrow(
+                "SELECT i.id, i.email_changed, i.deactivated, i.invalid_rows, i.started_at,"
+                " i.identities_resolved_at, sum(c.created)::int AS created, sum(c.updated)::int AS updated"
+                " FROM imports i JOIN import_counters c ON c.import_id = i.id"
+                " WHERE i.tenant_id = 'bench-system' GROUP BY i.id ORDER BY i.id DESC LIMIT 1"
+            )
+        finally:
+            await conn.close()
+        self.result |= {f"migration_{key.removeprefix('system_')}": self.result[key] for key in _SYSTEM_KEYS}
+        self.result |= kept
+        # The one transaction that resolves the file's identities and writes the renames.
+        resolved = (imp["identities_resolved_at"] - imp["started_at"]).total_seconds()
+        self.result["migration_identities_seconds"] = round(resolved, 2)
+        self.figures["migration"] = {
+            key: imp[key] for key in ("email_changed", "created", "updated", "deactivated", "invalid_rows")
+        }
+
     async def _timed_import(
-        self, conn: Any, tenant: str, worker: Worker | None, path: Path | None = None
+        self, conn: Any, tenant: str, worker: Worker | None, path: Path | None = None, mode: str = "upsert"
     ) -> None:
         sampler = PgSampler(self.database_url) if self.args.profile_dir and worker else None
         spies: list[subprocess.Popen[bytes]] = []
@@ -493,7 +549,7 @@ class Bench:
             started = time.monotonic()
             with producer_out.open("wb") as out:
                 producer = subprocess.Popen(
-                    self.producer_command(tenant, path),
+                    self.producer_command(tenant, path, mode),
                     cwd=ROOT,
                     # info: the producer's "import.dispatched" line dates the end of dispatch
                     # when it sends every row itself (the CLI logs warnings only by default).
@@ -960,6 +1016,43 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 _SYSTEM_KEYS = ("system_rows_per_s", "system_seconds", "cpu_us_per_row", "producer_seconds")
 
 
+def with_employee_ids(source: Path, target: Path) -> Path:
+    """``source`` with an Employee ID for every person (row ``i``: ``E0000001`` and so on)."""
+    with (
+        source.open(newline="", encoding="utf-8") as inp,
+        target.open("w", newline="", encoding="utf-8") as out,
+    ):
+        reader, writer = csv.reader(inp), csv.writer(out)
+        header = next(reader)
+        column = header.index("Employee ID")
+        writer.writerow(header)
+        for number, row in enumerate(reader, start=1):
+            row += [""] * (len(header) - len(row))
+            row[column] = f"E{number:07}"
+            writer.writerow(row)
+    return target
+
+
+def migrate_domain(source: Path, target: Path, *, previous: bool) -> Path:
+    """``source`` with every address moved to another domain; with ``previous``, a ``Previous
+    email`` column holding the old address (how a file without ids says it is a rename)."""
+    with (
+        source.open(newline="", encoding="utf-8") as inp,
+        target.open("w", newline="", encoding="utf-8") as out,
+    ):
+        reader, writer = csv.reader(inp), csv.writer(out)
+        header = next(reader)
+        email = header.index("Email")
+        writer.writerow([*header, "Previous email"] if previous else header)
+        for row in reader:
+            row += [""] * (len(header) - len(row))
+            old = row[email]
+            local, _, domain = old.rpartition("@")
+            row[email] = f"{local}@migrated.{domain}"
+            writer.writerow([*row, old] if previous else row)
+    return target
+
+
 def retitle(source: Path, target: Path) -> Path:
     """``source`` with every person's job title changed (so an import of it updates everyone)."""
     with (
@@ -1004,6 +1097,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         started = time.monotonic()
         csv_path = write_people_csv(work_dir / "people.csv", args.rows)
+        if args.employee_ids:
+            csv_path = with_employee_ids(csv_path, work_dir / "people-ids.csv")
         generated = time.monotonic() - started
         await create_database(database_url, args.db_setting)
         created = True
@@ -1013,6 +1108,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await bench.history()
         bench.result |= {
             "format": args.format,
+            "employee_ids": args.employee_ids,
             "rows": args.rows,
             "processes": args.processes,
             "threads": args.threads,
@@ -1127,6 +1223,16 @@ def print_table(result: dict[str, Any]) -> None:
         ("ceiling_concurrent_msgs_per_s", "no-op: enqueue while consuming, to empty", " msgs/s"),
         ("enqueue_under_load_msgs_per_s", "pipelined enqueue while the no-op worker consumes", " msgs/s"),
         ("worker_boot_seconds", "worker boot", " s"),
+        ("employee_ids", "the file has an Employee ID per person, matched by it", ""),
+        ("updates_seconds", "updates: the people again, every title changed, file → done", " s"),
+        ("updates_rows_per_s", "updates", " rows/s"),
+        ("migration_seconds", "migration: every address to another domain, sync, file → done", " s"),
+        ("migration_rows_per_s", "migration", " rows/s"),
+        (
+            "migration_identities_seconds",
+            "migration: identities resolved and renamed (one transaction)",
+            " s",
+        ),
         ("history_rows", "history: rows of another tenant imported first (not counted)", ""),
         ("history_seconds", "history: worker start → done (not counted)", " s"),
         ("fairness_history_seconds", "history again, in fairness's fresh database", " s"),
@@ -1200,6 +1306,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=("csv", "xlsx"),
         default="csv",
         help="the file the producer reads: the generated CSV, or the same rows as an xlsx workbook",
+    )
+    parser.add_argument(
+        "--employee-ids",
+        action="store_true",
+        help="an Employee ID per person in the generated file, and people matched by it"
+        " (set the system rate beside a run without it)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument("--keep-db", action="store_true", help="keep the bench database")

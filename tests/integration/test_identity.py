@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from core import identity
 from core.errors import FileRejected
 from core.intake.options import ImportOptions
 from core.intake.review import review_file
@@ -373,3 +374,24 @@ async def test_the_match_key_given_is_remembered_and_wins_over_the_remembered(
     assert keys == ["employee-id", "employee-id", "email", "email"]
     body = io.BytesIO(path.read_bytes())
     assert (await review_file(conn, body, tenant))["match_by"] == "email"
+
+
+async def test_resolving_again_changes_nothing(conn: Any, tenant: str, tmp_path: Path) -> None:
+    """A resumed import (the dispatcher's first page sent again) finds its identities resolved."""
+    await apply_import(conn, write_csv(tmp_path / "a.csv", staff("acme.example", 3)), tenant)
+    applied = await apply_import(
+        conn,
+        write_csv(tmp_path / "b.csv", staff("acme-group.com", 3)),
+        tenant,
+        "sync",
+        match_by="employee-id",
+    )
+    after = await people(conn, tenant)
+    changes = await conn.fetch("SELECT * FROM import_changes WHERE import_id = $1", applied["id"])
+
+    assert not await identity.resolve_import(conn, applied["id"])
+    await conn.execute("UPDATE imports SET state = 'running' WHERE id = $1", applied["id"])
+    assert not await identity.resolve_import(conn, applied["id"])  # resolved once, whatever the state
+
+    assert await people(conn, tenant) == after
+    assert await conn.fetch("SELECT * FROM import_changes WHERE import_id = $1", applied["id"]) == changes
