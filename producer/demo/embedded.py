@@ -11,7 +11,13 @@ pgserver's own ``PostgresServer`` is not used: it listens on a Unix socket only,
 as root it adds a ``pgserver`` system user and opens up the permissions of every
 directory above the data directory and the virtualenv. Importing it also warns about
 ``XDG_RUNTIME_DIR``. PostgreSQL refuses to run as root, so as root the embedded
-server runs as ``nobody`` instead, with a data directory that ``nobody`` owns.
+server runs as ``nobody`` instead, with a data directory that ``nobody`` owns, and
+from a copy of the parts of pgserver's install it runs, made in the scratch
+directory: ``nobody`` may not be able to enter the virtualenv (a clone in ``/root``
+or in ``mktemp -d``, both 0700). The copy is hard links where the filesystem
+allows (tens of milliseconds), else a real copy (16 MB, under a second);
+symbolic links would not do, as PostgreSQL resolves its own path to find its
+libraries and data files.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -46,6 +53,12 @@ _READY_TIMEOUT_S = 30.0
 _POLL_INTERVAL_S = 0.02
 # Present on Debian, Red Hat, Alpine and macOS alike, so nothing must be created.
 _UNPRIVILEGED_USER = "nobody"
+# What ``nobody`` runs of pgserver's install (relative to ``pginstall``): the server
+# and initdb, the server's loadable modules and its share files. initdb links the
+# wheel's libpq through the RPATH ``$ORIGIN/../../../pgserver.libs``, so the copy
+# keeps the wheel's layout and takes that folder too.
+_STAGED_PARTS = ("bin/initdb", "bin/postgres", "lib/postgresql", "share/postgresql")
+_WHEEL_LIBS = "pgserver.libs"
 _LINUX = sys.platform.startswith("linux")
 # Run by the server's own process before it execs the server; argv: parent pid,
 # signal, uid, gid (-1: keep), server argv. It switches user itself because the
@@ -150,11 +163,17 @@ def _existing_service(service: str, configured: str | None, default: str, force_
 @contextlib.contextmanager
 def _embedded_postgres(scratch: Path, database: str) -> Iterator[str]:
     started = time.monotonic()
-    bindir = _package_dir("pgserver") / "pginstall" / "bin"
+    # createdb runs as the caller, so always from the package itself.
+    bindir = clients = _package_dir("pgserver") / "pginstall" / "bin"
     account = _unprivileged_account()
-    if account is not None:
-        os.chown(scratch, account.pw_uid, account.pw_gid)
     pgdata = scratch / "pgdata"
+    if account is not None:
+        # The scratch directory stays root's (0711: nobody may enter, not list nor
+        # write); nobody owns only the data directory, initdb fills it.
+        scratch.chmod(0o711)
+        bindir = _staged_install(bindir.parent, scratch / "postgresql")
+        pgdata.mkdir(mode=0o700)
+        os.chown(pgdata, account.pw_uid, account.pw_gid)
     # --no-locale: initdb fails when LANG names a locale the machine lacks (Docker).
     initdb = [str(bindir / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust"]
     initdb += ["--encoding=UTF8", "--no-locale", "--no-sync", "--no-instructions"]
@@ -181,7 +200,7 @@ def _embedded_postgres(scratch: Path, database: str) -> Iterator[str]:
     process, port = _start_server("postgres", command, ready, scratch, account, stop_signals)
     try:
         if database != "postgres":
-            createdb = [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port)]
+            createdb = [str(clients / "createdb"), "-h", "127.0.0.1", "-p", str(port)]
             _run("createdb", [*createdb, "-U", "postgres", database], scratch, None)
         url = f"postgresql://postgres@127.0.0.1:{port}/{quote(database)}"
         elapsed = round(time.monotonic() - started, 2)
@@ -252,7 +271,7 @@ def _start_server(
                 )
         except OSError as error:
             raise EmbeddedServiceError(
-                f"could not start embedded {name}: {error}{_root_hint(account)}"
+                f"could not start embedded {name}: {error}{_root_hint(account, scratch)}"
             ) from error
         try:
             deadline = time.monotonic() + _READY_TIMEOUT_S
@@ -271,7 +290,7 @@ def _start_server(
         log.warning("embedded.start.retry", service=name, port=port, code=process.returncode)
     raise EmbeddedServiceError(
         f"embedded {name} exited at start-up {_START_ATTEMPTS} times; its log ends: "
-        f"{_tail(logfile)}{_root_hint(account)}"
+        f"{_tail(logfile)}{_root_hint(account, scratch)}"
     )
 
 
@@ -300,10 +319,47 @@ def _run(what: str, argv: list[str], cwd: Path, account: pwd.struct_passwd | Non
             extra_groups=[] if account else None,
         )
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise EmbeddedServiceError(f"{what} failed: {error}{_root_hint(account)}") from error
+        raise EmbeddedServiceError(f"{what} failed: {error}{_root_hint(account, cwd)}") from error
     if result.returncode != 0:
         output = " ".join((result.stderr or result.stdout).split())[-600:]
-        raise EmbeddedServiceError(f"{what} failed: {output}{_root_hint(account)}")
+        raise EmbeddedServiceError(f"{what} failed: {output}{_root_hint(account, cwd)}")
+
+
+def _staged_install(install: Path, stage: Path) -> Path:
+    """Copy what ``nobody`` runs of ``install`` under ``stage``, keeping the wheel's layout.
+
+    Returns the copy's ``bin``. Every folder of the copy is 0755 and every file
+    world-readable, whatever the umask the package was installed with.
+    """
+    pginstall = stage / "pgserver" / "pginstall"
+    parts = [(install / part, pginstall / part) for part in _STAGED_PARTS]
+    wheel_libs = install.parent.parent / _WHEEL_LIBS
+    if wheel_libs.is_dir():
+        parts.append((wheel_libs, stage / _WHEEL_LIBS))
+    for source, target in parts:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(source, target)
+    for folder, _subfolders, _files in os.walk(stage):
+        os.chmod(folder, 0o755)
+    return pginstall / "bin"
+
+
+def _link_or_copy(source: str | Path, target: str | Path) -> None:
+    # A hard link shares the file's mode: link only a file others may already read
+    # (and run, if it is a program), so the package's own files are never changed.
+    mode = os.stat(source).st_mode
+    program = bool(mode & stat.S_IXUSR)
+    if mode & stat.S_IROTH and (mode & stat.S_IXOTH or not program):
+        try:
+            os.link(source, target)
+            return
+        except OSError:  # another filesystem, or links refused: copy
+            pass
+    shutil.copyfile(source, target)
+    os.chmod(target, 0o755 if program else 0o644)
 
 
 def _unprivileged_account() -> pwd.struct_passwd | None:
@@ -318,12 +374,12 @@ def _unprivileged_account() -> pwd.struct_passwd | None:
         ) from None
 
 
-def _root_hint(account: pwd.struct_passwd | None) -> str:
+def _root_hint(account: pwd.struct_passwd | None, scratch: Path) -> str:
     if account is None:
         return ""
     return (
-        f" (as root, PostgreSQL runs as {account.pw_name!r}, which must be able to read "
-        f"{_package_dir('pgserver')} and the temporary directory; or set DATABASE_URL)"
+        f" (as root, PostgreSQL runs as {account.pw_name!r}, which must be able to enter "
+        f"{scratch.parent}: set TMPDIR to a directory it can enter, or set DATABASE_URL)"
     )
 
 
