@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from tests.support.services import free_port, subprocess_env
@@ -127,6 +128,34 @@ def test_demo_runs_from_a_private_directory_as_a_fresh_clone_would(
         assert list(scratch_parent.iterdir()) == []
     finally:
         shutil.rmtree(private)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_demo_stopped_midway_leaves_nothing_behind(
+    tmp_path: Path, scratch_parent: Path, sig: signal.Signals
+) -> None:
+    argv = [BULK_IMPORT, "demo", "--rows", "2000", "--embedded", "--workdir", str(tmp_path / "demo")]
+    demo = subprocess.Popen(
+        argv, env=_demo_env(scratch_parent), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert demo.stdout is not None
+        printed = ""
+        while "$ bulk-import run people.csv" not in printed:  # the worker is up, the import under way
+            line = demo.stdout.readline()
+            assert line, f"the demo ended before importing: {printed[-2000:]}"
+            printed += line
+        started = psutil.Process(demo.pid).children(recursive=True)
+        assert {"postgres", "redis-server"} <= {p.name() for p in started}
+    finally:
+        demo.send_signal(sig)
+        _, errors = demo.communicate(timeout=90)
+
+    assert demo.returncode == (1 if sig == signal.SIGINT else 128 + sig), errors[-2000:]
+    assert "Traceback" not in errors
+    _, alive = psutil.wait_procs(started, timeout=10)
+    assert alive == []
+    assert list(scratch_parent.iterdir()) == []
 
 
 @pytest.mark.usefixtures("database_url", "redis_url")
