@@ -110,8 +110,8 @@ async def read_metrics(pool: asyncpg.Pool, client: redis.asyncio.Redis, settings
         " imported), blocked (not importable, or over the sweep guard), failed (could not fetch).",
         labels=["outcome"],
     )
-    for outcome in RunOutcome:
-        runs.add_metric([outcome], source_runs.get(outcome, 0))
+    for ended in RunOutcome:
+        runs.add_metric([ended], source_runs.get(ended, 0))
     open_runs = GaugeMetricFamily(
         "bulk_import_source_runs_pending",
         "Runs of scheduled sources under way (retrying included).",
