@@ -130,12 +130,12 @@ ORDER BY r.id DESC
 LIMIT $3;
 
 -- name: stopped_runs_of_tenant
--- The tenant's latest runs that ended blocked or failed (the admins' history).
+-- The tenant's latest runs that ended blocked or failed this past week (the admins' history).
 SELECT r.id, r.source_id, r.tenant_id, r.tick, r.state, r.outcome, r.reason, r.filename, r.bytes,
        r.sha256, r.import_id, r.would_deactivate, r.attempts, r.next_attempt_at, r.created_at, r.started_at, r.finished_at,
        s.name AS source_name
 FROM source_runs r JOIN sources s ON s.id = r.source_id
-WHERE r.tenant_id = $1 AND r.outcome IN ('blocked', 'failed')
+WHERE r.tenant_id = $1 AND r.outcome IN ('blocked', 'failed') AND r.finished_at > now() - interval '7 days'
 ORDER BY r.id DESC
 LIMIT $2;
 
