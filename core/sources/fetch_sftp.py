@@ -131,13 +131,18 @@ async def _connect(location: Location, secrets: Secrets, host_key: str, settings
 
 async def _resolve(sftp: Any, location: Location) -> RemoteFile:
     """The file the location names, or the newest one its glob matches."""
-    try:
-        if not location.is_glob:
+    if not location.is_glob:
+        try:
             attrs = await sftp.stat(location.path)
-            return RemoteFile(location.path, attrs.size or 0, attrs.mtime or 0)
+        except asyncssh.SFTPError as exc:
+            raise FetchFailed(f"{location.path} is not on the server ({exc.reason})") from None
+        return RemoteFile(location.path, attrs.size or 0, attrs.mtime or 0)
+    try:
         names = await sftp.readdir(location.folder)
     except asyncssh.SFTPError as exc:
-        raise FetchFailed(f"{location.path} is not on the server ({exc.reason})") from None
+        raise FetchFailed(
+            f"the folder {location.folder} of {location.path} is not on the server ({exc.reason})"
+        ) from None
     matching = [
         n
         for n in names
