@@ -92,6 +92,11 @@ async def test_a_service_adds_an_sftp_source_after_confirming_its_key_runs_it_an
     status = (await client.get(f"/api/imports/{run['import_id']}", headers=bearer(secret))).json()
     assert status["source"] == {"id": source["id"], "name": "Workday"} and status["file"] == "people.csv"
 
+    operator = (await create_token(conn, None, "ops")).secret
+    dashboard = await client.get("/", headers={**bearer(operator), **HTML})
+    assert f'data-source="{source["id"]}"' in dashboard.text and "imported" in dashboard.text
+    scraped = (await client.get("/metrics", headers=bearer(operator))).text
+    assert 'bulk_import_source_runs_total{outcome="imported"}' in scraped
     paused = (await client.post(f"/api/sources/{source['id']}/pause", headers=bearer(secret))).json()
     assert paused["paused"] and paused["next_run_at"] is None
     assert (
