@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,29 @@ from core.sources.run import attempt_run
 from core.sources.store import HostKeyToConfirm, NewSource
 from core.sources.vault import Secrets
 from core.tenants import set_tenant
+from core.webhooks import endpoints
 from producer.reports import import_status
+from producer.webhooks import events_after
 from tests.support.environment import TEST_CA
 from tests.support.imports import person, wait_final, write_csv
+from tests.support.receiver import Receiver, receiving
 from tests.support.sources import HttpsServer, SftpServer
 
 T0 = datetime(2031, 6, 1, 12, 0, tzinfo=UTC)  # 14:00 in Paris
+
+
+@pytest.fixture
+def stack() -> Iterator[ExitStack]:
+    with ExitStack() as exits:
+        yield exits
+
+
+async def wait_for(predicate: Any, what: str) -> Any:
+    for _ in range(300):
+        if value := predicate():
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no {what} within 30 s")
 
 
 @pytest.fixture
@@ -153,9 +171,14 @@ async def test_the_nightly_tick_imports_the_newest_file_and_the_same_file_again_
     assert (await run_of(conn, again))["import_id"] is None
 
 
-async def test_a_file_with_a_broken_column_blocks_the_run_and_records_import_blocked(
-    conn: Any, tenant: str, sftp: SftpServer, tmp_path: Path
+async def test_a_file_with_a_broken_column_blocks_the_run_and_notifies_the_tenants_webhook(
+    conn: Any, tenant: str, sftp: SftpServer, tmp_path: Path, worker: Any, stack: ExitStack
 ) -> None:
+    receiver = Receiver()
+    stack.enter_context(receiving(receiver))
+    await set_tenant(conn, tenant, None, "Europe/Paris", None)
+    new = await endpoints.add_endpoint(conn, tenant, receiver.url, ["import.blocked"], allow_loopback=True)
+    receiver.secrets = [new.secret]
     header = ["First name", "Last name", "Work contact", "Primary team"]
     sftp.drop(
         "exports/people-1.csv",
@@ -172,6 +195,11 @@ async def test_a_file_with_a_broken_column_blocks_the_run_and_records_import_blo
     event = await conn.fetchrow("SELECT type, payload FROM webhook_events WHERE source_run_id = $1", run_id)
     assert event["type"] == "import.blocked" and event["payload"]["data"]["import"] is None
     assert event["payload"]["data"]["source_run"]["reason"] == run["reason"]
+    # The tenant's webhook heard it, signed (the worker delivers it), and the feed lists it.
+    (delivered,) = await wait_for(lambda: receiver.delivered(), "the import.blocked delivery")
+    assert receiver.bad_signatures == 0 and delivered.event == event["payload"]
+    feed = await events_after(conn, tenant, 0, 10)
+    assert [e["type"] for e in feed["events"]] == ["import.blocked"]
 
 
 async def test_a_sync_that_would_trip_the_sweep_guard_blocks_deactivating_nobody_until_approved(
