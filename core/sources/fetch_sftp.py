@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import logging
 import stat
 import warnings
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ with warnings.catch_warnings():
     import asyncssh
 
 CHUNK = 256 * 1024
+# asyncssh logs a dozen lines per connection at info (addresses, algorithms); ours say what matters.
+logging.getLogger("asyncssh").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
