@@ -44,7 +44,7 @@ from structlog.contextvars import bound_contextvars
 
 from core import outbox
 from core.db import connection
-from core.errors import ConfigurationError, FileRejected, SourceRefused, TooLarge
+from core.errors import ConfigurationError, FileRejected, SourceRefused, TooLarge, is_transient
 from core.imports import start_next_import
 from core.intake.options import ImportOptions, OptionError
 from core.intake.reading import open_source
@@ -119,15 +119,32 @@ async def attempt_run(settings: Settings, run_id: int, *, now: datetime | None =
                     ending = await _fetch_and_review(conn, settings, source, claimed, Path(folder), run_id)
                 except FetchFailed as exc:
                     if claimed["attempts"] < settings.source_max_attempts:
-                        due = now + backoff(claimed["attempts"], settings)
-                        await conn.execute(RETRY_SOURCE_RUN, run_id, due, str(exc))
-                        log.warning("source.run.retrying", reason=str(exc), next_at=due.isoformat())
-                        return Attempted(next_at=due, reason=str(exc))
+                        return await _retry(conn, claimed, str(exc), settings, now)
                     reason = f"{exc} (gave up after {claimed['attempts']} attempts)"
                     ending = _Ending(RunOutcome.FAILED, reason)
                 except (SourceRefused, TooLarge, ConfigurationError, OptionError) as exc:
                     ending = _Ending(RunOutcome.FAILED, str(exc))
+                except Exception as exc:
+                    # Nobody's fault (the database restarting): tried again like a fetch. A bug: the
+                    # run ends failed rather than being taken up again every claim timeout for ever.
+                    if is_transient(exc) and claimed["attempts"] < settings.source_max_attempts:
+                        return await _retry(conn, claimed, f"{type(exc).__name__}: {exc}", settings, now)
+                    log.exception("source.run.unexpected_error")
+                    reason = (
+                        f"an unexpected error stopped the run ({type(exc).__name__}): the workers' log has it"
+                    )
+                    ending = _Ending(RunOutcome.FAILED, reason)
             return await _finish(conn, run_id, ending, source, now)
+
+
+async def _retry(
+    conn: asyncpg.Connection, claimed: asyncpg.Record, reason: str, settings: Settings, now: datetime
+) -> Attempted:
+    """The run waits for its next attempt, the backoff later; the reason is kept as its last error."""
+    due = now + backoff(claimed["attempts"], settings)
+    await conn.execute(RETRY_SOURCE_RUN, claimed["id"], due, reason)
+    log.warning("source.run.retrying", reason=reason, next_at=due.isoformat())
+    return Attempted(next_at=due, reason=reason)
 
 
 async def _fetch(source: asyncpg.Record, folder: Path, settings: Settings) -> Fetched:
