@@ -57,6 +57,7 @@ class ImportRequest:
     idempotency_key: str | None = None
     filename: str | None = None
     token_id: int | None = None  # the API token it came with (None: the command line)
+    source_id: int | None = None  # the scheduled source it was fetched by (core.sources)
 
 
 def require_importable(mapping: ColumnMapping) -> None:
@@ -157,6 +158,7 @@ async def record_import(conn: asyncpg.Connection, request: ImportRequest, source
             options.blank_cells,
             request.token_id,
             options.external_id,
+            request.source_id,
         )
         await conn.execute(INSERT_IMPORT_COUNTERS, import_id, COUNTER_SHARDS)
         copied = await conn.copy_records_to_table(

@@ -3,8 +3,8 @@
 
 -- name: insert_import
 INSERT INTO imports (tenant_id, mode, invites, send_at, allow_mass_deactivation,
-                     filename, columns, idempotency_key, blank_cells, token_id, external_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                     filename, columns, idempotency_key, blank_cells, token_id, external_id, source_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 RETURNING id;
 
 -- name: find_import_by_idempotency_key
