@@ -55,8 +55,20 @@ class WebhookNotFound(BulkImportError):
     """No webhook endpoint or delivery has the given id (for the caller's tenant)."""
 
 
-class WebhookRefused(BulkImportError):
+class AddressRefused(BulkImportError):
+    """An address the system will not connect to (a private or loopback one; ``core.addresses``)."""
+
+
+class WebhookRefused(AddressRefused):
     """A webhook URL the system will not call (not https, or a private address)."""
+
+
+class SourceRefused(AddressRefused):
+    """A source the system will not fetch from (its URL's form, a private address, an unpinned key)."""
+
+
+class SourceNotFound(BulkImportError):
+    """No source or source run has the given id (for the caller's tenant)."""
 
 
 # Whole SQLSTATE classes, as asyncpg maps them: 08 connection exceptions

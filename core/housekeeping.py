@@ -6,7 +6,9 @@ sending the message that follows it. :func:`run_housekeeping` asks
 PostgreSQL for invite batches that are overdue and releases them (a repeat
 is harmless: sends are claimed), looks for stalled imports
 (``core.recovery``), which it reports and resumes, sends again the overdue
-webhook deliveries the broker holds no message for, and forgets the values
+webhook deliveries the broker holds no message for, starts the runs of the
+sources' ticks that are due (``core.sources.ticks``: one run per tick however
+many processes look) and sends again the runs whose message was lost, and forgets the values
 imports replaced once they are older than ``UNDO_RETENTION_DAYS``
 (``core.undo``). A session advisory lock lets one process at a time do it.
 The worker runs it every ``HOUSEKEEPING_INTERVAL_S``
@@ -16,6 +18,7 @@ The worker runs it every ``HOUSEKEEPING_INTERVAL_S``
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -24,6 +27,7 @@ from core import invites, outbox, queues
 from core.db import QUERIES
 from core.recovery import resume_stalled_imports
 from core.settings import Settings
+from core.sources import ticks
 from core.undo import purge_old_changes
 from core.webhooks import deliveries
 
@@ -38,7 +42,7 @@ _HOUSEKEEPING_LOCK = 7_351_900_002
 
 async def run_housekeeping(conn: Any, settings: Settings) -> int:
     """One pass: release overdue invite batches, resume stalled imports, re-send lost webhook
-    deliveries; return how many of each."""
+    deliveries, start the due source ticks; return how many of each."""
     if not await conn.fetchval(TRY_HOUSEKEEPING_LOCK, _HOUSEKEEPING_LOCK):
         return 0
     try:
@@ -55,9 +59,24 @@ async def run_housekeeping(conn: Any, settings: Settings) -> int:
         purged = await purge_old_changes(conn, settings.undo_retention_days)
         if purged:
             log.info("housekeeping.undo_values_purged", people=purged, days=settings.undo_retention_days)
-        return len(batch_ids) + stalled + await resend_lost_deliveries(conn, settings)
+        lost = await resend_lost_deliveries(conn, settings)
+        return len(batch_ids) + stalled + lost + await run_source_ticks(conn, settings, datetime.now(UTC))
     finally:
         await conn.execute(RELEASE_HOUSEKEEPING_LOCK, _HOUSEKEEPING_LOCK)
+
+
+async def run_source_ticks(conn: Any, settings: Settings, now: datetime) -> int:
+    """Start the runs of the source ticks due at ``now``, and send again the runs whose message was
+    lost; return how many messages were sent."""
+    started = await ticks.claim_due_ticks(conn, now)
+    overdue = await ticks.lost_runs(conn, now, settings.source_overdue_grace_s)
+    held = await asyncio.to_thread(queues.runs_with_held_messages) if overdue else set()
+    lost = [r for r in overdue if held is not None and r not in held and r not in started]
+    if lost:
+        log.warning("housekeeping.resending_source_runs", runs=len(lost))
+    if started or lost:
+        await outbox.send_source_runs([*started, *lost])
+    return len(started) + len(lost)
 
 
 async def resend_lost_deliveries(conn: Any, settings: Settings) -> int:

@@ -40,6 +40,7 @@ SWEEP_MISSING_PEOPLE = ("sweep_missing_people", queues.IMPORTS)
 RELEASE_INVITE_BATCH = ("release_invite_batch", queues.INVITE_SCHEDULES)
 SEND_INVITE = ("send_invite", queues.INVITES)
 DELIVER_WEBHOOK = ("deliver_webhook", queues.WEBHOOKS)
+RUN_SOURCE = ("run_source", queues.SOURCES)
 SENT_ACTORS = (
     UPSERT_ROW,
     DISPATCH_IMPORT,
@@ -48,6 +49,7 @@ SENT_ACTORS = (
     RELEASE_INVITE_BATCH,
     SEND_INVITE,
     DELIVER_WEBHOOK,
+    RUN_SOURCE,
 )
 
 
@@ -174,6 +176,34 @@ async def send_new_deliveries(conn: Any, import_id: int, event_type: str) -> Non
         await send_deliveries(delivery_ids)
     except redis.exceptions.RedisError as exc:
         log.warning("webhook.send_deferred", import_id=import_id, type=event_type, error=repr(exc))
+
+
+async def send_new_run_deliveries(conn: Any, run_id: int, event_type: str) -> None:
+    """The first messages of the deliveries a source run's event just recorded (committed)."""
+    delivery_ids = await deliveries.new_run_deliveries(conn, run_id, event_type)
+    if not delivery_ids:
+        return
+    try:
+        await send_deliveries(delivery_ids)
+    except redis.exceptions.RedisError as exc:
+        log.warning("webhook.send_deferred", source_run=run_id, type=event_type, error=repr(exc))
+
+
+def send_source_runs_sync(run_ids: list[int]) -> None:
+    """One ``run_source`` message per source run, due now (blocking)."""
+    queues.enqueue_many(RUN_SOURCE[1], RUN_SOURCE[0], [(run_id,) for run_id in run_ids])
+
+
+async def send_source_runs(run_ids: list[int]) -> None:
+    """One ``run_source`` message per source run, due now, off the event loop."""
+    await asyncio.to_thread(send_source_runs_sync, run_ids)
+
+
+def schedule_source_run_sync(run_id: int, due: datetime) -> None:
+    """The run's next attempt, a delayed message due at ``due`` (blocking)."""
+    delay_ms = int((due - datetime.now(UTC)).total_seconds() * 1000)
+    delay = min(delay_ms, queues.MAX_DELAY_MS) if delay_ms > 0 else None
+    _send(RUN_SOURCE, (run_id,), delay)
 
 
 def schedule_delivery_sync(delivery_id: int, due: datetime) -> None:

@@ -143,6 +143,25 @@ class Settings:
     # Prefix of the links in an event (status and errors URLs), e.g.
     # https://imports.example.com; empty: links are paths (/api/imports/42).
     public_base_url: str = ""
+    # Scheduled sources (issue 26). The Fernet keys (comma-separated, the first
+    # encrypts, every one decrypts: rotation) the sources' secrets are stored
+    # encrypted with; empty: no source with a secret can be saved.
+    source_secret_key: str = ""
+    # Loopback addresses for a source's SFTP or HTTPS server (tests and local
+    # use only); private and link-local addresses are refused whatever this says.
+    source_allow_loopback: bool = False
+    # A PEM bundle of extra certificate authorities trusted for HTTPS sources,
+    # besides the system's (a test CA; empty: the system's only).
+    source_ca_bundle: str = ""
+    # Connecting to a source's server, and each read of its file, within this.
+    source_timeout_s: float = 30.0
+    # A fetch that fails is tried again SOURCE_MIN_BACKOFF_S later, doubling,
+    # until SOURCE_MAX_ATTEMPTS attempts were made: then the run failed.
+    source_max_attempts: int = 5
+    source_min_backoff_s: float = 60.0
+    # An unfinished run this late with no attempt in progress lost its message
+    # (Redis, a worker's crash): housekeeping sends it again.
+    source_overdue_grace_s: float = 60.0
     # GET /metrics without a token (for a scraper on a private network);
     # otherwise it wants an operator token like the dashboard.
     metrics_public: bool = False
@@ -186,6 +205,8 @@ class Settings:
             raise ConfigurationError(
                 "WEBHOOK_MIN_BACKOFF_MS, WEBHOOK_TIMEOUT_S and WEBHOOK_CONCURRENCY must be above 0"
             )
+        if settings.source_max_attempts < 1 or settings.source_min_backoff_s < 0:
+            raise ConfigurationError("SOURCE_MAX_ATTEMPTS must be 1 or more, SOURCE_MIN_BACKOFF_S 0 or more")
         return settings
 
 

@@ -48,6 +48,8 @@ async def import_status(conn: asyncpg.Connection, import_id: int) -> dict[str, A
         "invites_option": imp["invites"],
         "send_at": _iso(imp["send_at"]),
         "file": imp["filename"],
+        # The scheduled source that fetched the file ({"id", "name"}), or null.
+        "source": {"id": imp["source_id"], "name": imp["source_name"]} if imp["source_id"] else None,
         # The admin's column choices that applied (header → field, null: ignored), remembered ones too.
         "mapping": imp["columns"].get("mapping", {}),
         "rows": {

@@ -269,3 +269,34 @@ class ColumnKind(StrEnum):
     """One of ``Role``, any case; blank means ``DEFAULT_ROLE``."""
     LANGUAGE = "language"
     """An ISO 639-1 code, or a language's English name; stored as the code."""
+
+
+class SourceKind(StrEnum):
+    """Where a scheduled source fetches its file from (``sources.kind``)."""
+
+    SFTP = "sftp"
+    """An SFTP server: the newest file matching a path or glob, the server's host key pinned."""
+    HTTPS = "https"
+    """An HTTPS URL, with an optional header (``Authorization``, say)."""
+
+
+class RunState(StrEnum):
+    """A source run's state (``source_runs.state``)."""
+
+    PENDING = "pending"
+    """To be attempted (again, at ``next_attempt_at``: a fetch that failed is retried)."""
+    DONE = "done"
+    """It has its outcome."""
+
+
+class RunOutcome(StrEnum):
+    """What a source's run did (``source_runs.outcome``)."""
+
+    IMPORTED = "imported"
+    """The file was reviewed and its import recorded (``import_id``)."""
+    UNCHANGED = "unchanged"
+    """The file is the one the source last imported (same SHA-256): skipped."""
+    BLOCKED = "blocked"
+    """The review found it not importable, or its sync would trip the sweep guard: nothing imported."""
+    FAILED = "failed"
+    """The file could not be fetched (after the retries), or is over the size limit."""

@@ -1,6 +1,6 @@
 """The dramatiq actors: thin shells that decode a message, call a plain async
 function (``core.rows``, ``core.imports``, ``core.undo``, ``core.invites``,
-``core.webhooks.deliveries``) and send
+``core.webhooks.deliveries``, ``core.sources.run``) and send
 what comes next through ``core.outbox``.
 
 The actors declare themselves on the process's broker: the worker's, which
@@ -28,6 +28,7 @@ from structlog.contextvars import bound_contextvars
 from core import imports, invites, outbox, queues, rows, undo
 from core.mail import Mailer, SmtpSettings
 from core.settings import get_settings
+from core.sources import run as source_run
 from core.vocabulary import EventType, Step
 from core.webhooks import deliveries
 from worker.batching import RowBatcher, RowHandoff, Settled
@@ -344,6 +345,23 @@ async def _attempt(delivery_id: int, slots: threading.BoundedSemaphore) -> None:
             log.error("webhook.attempt_failed", error=repr(exc), then="re-sent by housekeeping once overdue")
         finally:
             slots.release()
+
+
+@dramatiq.actor(broker=broker, queue_name=queues.SOURCES, max_retries=3, min_backoff=10_000)
+def run_source(run_id: int) -> None:
+    """One attempt of a scheduled source's run (``core.sources.run``); when it is to be tried again,
+    the delayed message of its next attempt.
+
+    A plain function running the attempt on an event loop of its own, on this
+    thread: the fetch and the review read and check the whole file in
+    Python, which on the worker's shared loop would stall the row batches
+    and webhook attempts for as long. PostgreSQL holds the run and its
+    schedule: a message lost (or this process) is re-sent by housekeeping.
+    """
+    with bound_contextvars(source_run=run_id):
+        attempted = asyncio.run(source_run.attempt_run(get_settings(), run_id))
+        if attempted.next_at is not None:
+            outbox.schedule_source_run_sync(run_id, attempted.next_at)
 
 
 def _last_error_line(message: dict[str, Any]) -> str | None:

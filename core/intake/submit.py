@@ -68,6 +68,7 @@ class ImportRequest:
     idempotency_key: str | None = None
     filename: str | None = None
     token_id: int | None = None  # the API token it came with (None: the command line)
+    source_id: int | None = None  # the scheduled source it was fetched by (core.sources)
 
 
 def missing_required(mapping: ColumnMapping, match_by: MatchKey) -> list[str]:
@@ -210,6 +211,7 @@ async def record_import(conn: asyncpg.Connection, request: ImportRequest, source
             request.token_id,
             options.external_id,
             match_by,
+            request.source_id,
         )
         await conn.execute(INSERT_IMPORT_COUNTERS, import_id, COUNTER_SHARDS)
         copied = await conn.copy_records_to_table(

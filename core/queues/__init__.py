@@ -9,6 +9,9 @@
   days-ahead message there would hold up a two-second retry. ``WEBHOOKS``
   one message per pending webhook delivery (delayed until its next attempt):
   a slow or failing receiver waits there, never ahead of a row or an invite.
+  ``SOURCES`` one message per unfinished run of a scheduled source (delayed
+  until its next attempt): a fetch that takes minutes, or waits for a server
+  to come back, never sits ahead of an import's steps.
 - ``install`` / ``current_broker``: the process's broker, built from the
   settings when first needed (or whichever broker a test installed first).
 - The operations below (``enqueue_many``, ``held_messages``, ...) are the
@@ -41,7 +44,8 @@ IMPORTS = "imports"
 INVITE_SCHEDULES = "invite_schedules"
 INVITES = "invites"
 WEBHOOKS = "webhooks"
-ALL_QUEUES = (ROWS, IMPORTS, INVITE_SCHEDULES, INVITES, WEBHOOKS)
+SOURCES = "sources"
+ALL_QUEUES = (ROWS, IMPORTS, INVITE_SCHEDULES, INVITES, WEBHOOKS, SOURCES)
 # The queues whose messages carry an import id as their first argument
 # (row_gave_up carries the failed row message, whose first argument is one).
 IMPORT_QUEUES = (ROWS, IMPORTS)
@@ -146,6 +150,15 @@ def deliveries_with_held_messages() -> set[int] | None:
     return backend.imports_with_held_messages(redis_broker, (WEBHOOKS,), SCAN_LIMIT)
 
 
+def runs_with_held_messages() -> set[int] | None:
+    """Ids of the source runs the broker holds a message for (blocking; None past ``SCAN_LIMIT``)."""
+    redis_broker = _redis()
+    if redis_broker is None:
+        return set()
+    # A run_source message's first argument is its run's id.
+    return backend.imports_with_held_messages(redis_broker, (SOURCES,), SCAN_LIMIT)
+
+
 def requeue_prefetched(consumer: dramatiq.Consumer) -> int:
     """Return to the queue what a stopping consumer fetched and never handed out; return how many."""
     return backend.requeue_prefetched(consumer)
@@ -181,6 +194,7 @@ __all__ = [
     "MAX_DELAY_MS",
     "ROWS",
     "SCAN_LIMIT",
+    "SOURCES",
     "WEBHOOKS",
     "BrokerProcess",
     "QueueDepth",
@@ -196,5 +210,6 @@ __all__ = [
     "rate_limiter",
     "requeue_prefetched",
     "retry_dead_letters",
+    "runs_with_held_messages",
     "unacked_messages",
 ]

@@ -3,11 +3,12 @@
 -- Named statements: a block runs from its "-- name: NAME" line to the next.
 
 -- name: status_of_import
-SELECT id, tenant_id, mode, blank_cells, invites, send_at, state, filename, columns, total_rows,
-       invalid_rows, blank_rows, would_deactivate, deactivated, admins_kept, error, idempotency_key,
-       external_id, created_at, started_at, finished_at, undoes, match_by, email_changed,
-       email_changed_invited
-FROM imports WHERE id = $1;
+SELECT i.id, i.tenant_id, i.mode, i.blank_cells, i.invites, i.send_at, i.state, i.filename, i.columns,
+       i.total_rows, i.invalid_rows, i.blank_rows, i.would_deactivate, i.deactivated, i.admins_kept,
+       i.error, i.idempotency_key, i.external_id, i.created_at, i.started_at, i.finished_at, i.undoes,
+       i.match_by, i.email_changed, i.email_changed_invited, i.source_id, s.name AS source_name
+FROM imports i LEFT JOIN sources s ON s.id = i.source_id
+WHERE i.id = $1;
 
 -- name: status_row_counts
 SELECT coalesce(sum(created), 0)::int AS created, coalesce(sum(updated), 0)::int AS updated,
@@ -170,3 +171,23 @@ RETURNING d.id;
 SELECT d.id, d.state, ep.enabled, ep.tenant_id, ep.disabled_reason
 FROM webhook_deliveries d JOIN webhook_endpoints ep ON ep.id = d.endpoint_id
 WHERE d.id = $1;
+
+-- name: record_source_run_event
+-- A source run's event (blocked or failed before any import existed) and its
+-- deliveries, as record_webhook_event does for an import's; once per run and type.
+WITH event AS (
+    INSERT INTO webhook_events (public_id, tenant_id, source_run_id, type, payload, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (source_run_id, type) WHERE source_run_id IS NOT NULL DO NOTHING
+    RETURNING id, tenant_id, type
+)
+INSERT INTO webhook_deliveries (event_id, endpoint_id)
+SELECT event.id, e.id
+FROM event
+JOIN webhook_endpoints e ON e.tenant_id = event.tenant_id AND e.enabled AND event.type = ANY (e.events)
+RETURNING id;
+
+-- name: new_deliveries_of_run_event
+SELECT d.id FROM webhook_deliveries d
+JOIN webhook_events ev ON ev.id = d.event_id
+WHERE ev.source_run_id = $1 AND ev.type = $2 AND d.state = 'pending' AND d.attempts = 0;

@@ -37,6 +37,7 @@ MARK_WEBHOOK_FAILED = QUERIES["mark_webhook_failed"]
 DISABLE_WEBHOOK_ENDPOINT = QUERIES["disable_webhook_endpoint"]
 DATABASE_NOW = QUERIES["database_now"]
 NEW_DELIVERIES_OF_EVENT = QUERIES["new_deliveries_of_event"]
+NEW_DELIVERIES_OF_RUN_EVENT = QUERIES["new_deliveries_of_run_event"]
 OVERDUE_WEBHOOK_DELIVERIES = QUERIES["overdue_webhook_deliveries"]
 REDELIVER_WEBHOOK = QUERIES["redeliver_webhook"]
 WEBHOOK_DELIVERY_OF = QUERIES["webhook_delivery_of"]
@@ -135,6 +136,11 @@ async def _record(
 async def new_deliveries(conn: asyncpg.Connection, import_id: int, event_type: str) -> list[int]:
     """The deliveries the import's event of ``event_type`` just recorded, for their first message."""
     return [r["id"] for r in await conn.fetch(NEW_DELIVERIES_OF_EVENT, import_id, event_type)]
+
+
+async def new_run_deliveries(conn: asyncpg.Connection, run_id: int, event_type: str) -> list[int]:
+    """The deliveries a source run's event just recorded, for their first message."""
+    return [r["id"] for r in await conn.fetch(NEW_DELIVERIES_OF_RUN_EVENT, run_id, event_type)]
 
 
 async def overdue_deliveries(conn: asyncpg.Connection, grace_s: float) -> list[int]:

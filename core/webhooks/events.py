@@ -3,7 +3,9 @@
 ``record_import_event`` runs inside the caller's transaction, right after the
 statement that moved the import to ``done``, ``failed``, ``cancelled`` or
 ``blocked``: the event and its deliveries commit with the state change or
-not at all, so no state change is ever without its event. The payload is
+not at all, so no state change is ever without its event. A source's run
+that stops before any import exists (blocked by its review, or failed)
+records its own ``import.blocked`` or ``import.failed`` (``record_run_event``). The payload is
 written once, as sent on every attempt and listed by the feed:
 ``{"id", "type", "timestamp", "data": {"import", "idempotency_key",
 "external_id", "links"}}``. ``invites.completed`` is recorded by the
@@ -34,6 +36,7 @@ INVITE_IMPORT = QUERIES["invite_import"]
 LOCK_IMPORT_FOR_INVITES = QUERIES["lock_import_for_invites"]
 IMPORT_HAS_OPEN_INVITES = QUERIES["import_has_open_invites"]
 IMPORT_INVITES_SETTLED = QUERIES["import_invites_settled"]
+RECORD_SOURCE_RUN_EVENT = QUERIES["record_source_run_event"]
 
 log = structlog.get_logger(__name__)
 
@@ -96,6 +99,50 @@ async def record_import_event(conn: asyncpg.Connection, import_id: int, state: I
     share = status["would_deactivate"] / active if active else 0.0
     sweep = {"would_deactivate": status["would_deactivate"], "active": active, "share": share}
     return await record_event(conn, import_id, EVENT_OF_STATE[state], {"sweep": sweep}, status)
+
+
+async def record_run_event(
+    conn: asyncpg.Connection, run: dict[str, Any], event_type: EventType, external_id: str | None
+) -> int:
+    """Record the event of a source's run that stopped before any import existed; return its deliveries.
+
+    ``import.blocked`` (the review found the file not importable, or the sweep
+    guard would trip) or ``import.failed`` (the fetch failed for good). The
+    body is an import's event's with ``data.import`` null and ``data.source_run``
+    (``core.sources.runs.describe_run``) saying what happened and why; the
+    links name the run and its source. Must run in the transaction that ended
+    the run.
+    """
+    public_id = f"evt_{uuid.uuid4().hex}"
+    now = await conn.fetchval(DATABASE_NOW)
+    base = get_settings().public_base_url.rstrip("/")
+    payload = {
+        "id": public_id,
+        "type": event_type,
+        "timestamp": now.isoformat(),
+        "data": {
+            "import": None,
+            "source_run": run,
+            "reason": run["reason"],
+            "idempotency_key": None,
+            "external_id": external_id,
+            "links": {
+                "source": f"{base}/api/sources/{run['source']}",
+                "run": f"{base}/api/sources/runs/{run['id']}",
+            },
+        },
+    }
+    deliveries = await conn.fetch(
+        RECORD_SOURCE_RUN_EVENT, public_id, run["tenant"], run["id"], event_type, payload, now
+    )
+    log.info(
+        "event.recorded",
+        source_run=run["id"],
+        type=event_type,
+        event_id=public_id,
+        deliveries=len(deliveries),
+    )
+    return len(deliveries)
 
 
 async def settle_invite(conn: asyncpg.Connection, invite_id: int, statement: str, *args: Any) -> int | None:

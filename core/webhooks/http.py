@@ -1,9 +1,10 @@
 """One webhook attempt over HTTP: the receiver's address checked, a signed POST, the answer capped.
 
 Safety first (SSRF): a URL must be ``https://`` and its host must resolve to
-public addresses only, checked before each attempt, and the request goes to
-the very address checked (with the URL's host in ``Host`` and in TLS's SNI,
-so the certificate is checked against the name), so a DNS answer that
+public addresses only (``core.addresses``, shared with the sources), checked
+before each attempt, and the request goes to the very address checked (with
+the URL's host in ``Host`` and in TLS's SNI, so the certificate is checked
+against the name), so a DNS answer that
 changes between the check and the connection cannot reach an internal
 service. ``WEBHOOK_ALLOW_LOOPBACK=true`` lets ``http://`` and loopback
 addresses through, for tests and local use; private, link-local (cloud
@@ -14,19 +15,21 @@ Redirects are not followed; the answer is read up to ``MAX_RESPONSE_BYTES``.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import socket
 import urllib.parse
 from dataclasses import dataclass
 
 import httpx
 
+from core.addresses import AddressRule, public_address
 from core.errors import WebhookRefused
 
 MAX_RESPONSE_BYTES = 4096
 # The part of a failing receiver's answer kept as the delivery's last error.
 ERROR_EXCERPT_CHARS = 200
-_LOOPBACK_HINT = "WEBHOOK_ALLOW_LOOPBACK=true allows it, for tests and local use only"
+WEBHOOK_ADDRESSES = AddressRule(
+    WebhookRefused, "webhooks go to public addresses only", "WEBHOOK_ALLOW_LOOPBACK"
+)
+_LOOPBACK_HINT = WEBHOOK_ADDRESSES.loopback_hint
 
 
 @dataclass(frozen=True)
@@ -63,42 +66,12 @@ def check_url(url: str, allow_loopback: bool) -> urllib.parse.SplitResult:
     return parts
 
 
-def check_address(host: str, address: str, allow_loopback: bool) -> None:
-    """Refuse an address that is not public (loopback only when allowed)."""
-    ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_loopback:
-        if allow_loopback:
-            return
-        kind = "a loopback address"
-    elif ip.is_unspecified:
-        kind = "the unspecified address (it reaches this machine)"
-    elif ip.is_link_local:
-        kind = "a link-local address (cloud metadata lives there)"
-    elif ip.is_private:
-        kind = "a private address"
-    elif not ip.is_global or ip.is_multicast:
-        kind = "not a public address"
-    else:
-        return
-    hint = f" ({_LOOPBACK_HINT})" if ip.is_loopback else ""
-    raise WebhookRefused(f"{host} resolves to {ip}, {kind}: webhooks go to public addresses only{hint}")
-
-
 async def safe_address(url: str, allow_loopback: bool) -> str:
-    """Resolve the URL's host and check every address it has; return the one to connect to."""
+    """Resolve the URL's host and check every address it has (``core.addresses``); return the one
+    to connect to."""
     parts = check_url(url, allow_loopback)
-    host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise WebhookRefused(f"{host} does not resolve ({exc.strerror}): check the URL's host name") from None
-    addresses = [str(info[4][0]) for info in infos]
-    for address in addresses:
-        check_address(host, address, allow_loopback)
-    return addresses[0]
+    return await public_address(parts.hostname or "", port, allow_loopback, WEBHOOK_ADDRESSES)
 
 
 async def post(

@@ -19,6 +19,8 @@ of its commands runs (:class:`~producer.cli.lazy.LazyGroup`):
 - ``tokens``: the ``token`` group (``token create``, ``token revoke``).
 - ``webhooks``: the ``webhook`` group (``add``, ``list``, ``remove``, ``rotate``,
   ``deliveries``, ``redeliver``).
+- ``sources``: the ``source`` group (``add``, ``list``, ``test``, ``run``, ``approve``,
+  ``pause``, ``resume``, ``remove``, ``runs``, ``new-key``): scheduled sources.
 - ``demo``: ``demo``, the end-to-end demo (:mod:`producer.demo`).
 """
 
@@ -45,6 +47,7 @@ COMMANDS = {
     "tenant": "producer.cli.tenants:tenant",
     "token": "producer.cli.tokens:token",
     "webhook": "producer.cli.webhooks:webhook",
+    "source": "producer.cli.sources:source",
     "demo": "producer.cli.demo:demo",
 }
 

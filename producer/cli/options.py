@@ -141,3 +141,8 @@ def review_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def import_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Every option of an import (``--mode`` required) → ``options``."""
     return _with_options((_mode_option(True), *_REVIEWED, *_IMPORTED))(command)
+
+
+def source_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """A source's import options (``--mode`` default upsert, the reviewed ones, invites) → ``options``."""
+    return _with_options((_mode_option(False), *_REVIEWED, *_IMPORTED))(command)

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -140,13 +141,16 @@ def run_demo(
     ``serve`` keeps the worker and the web process (on ``port``) up after the
     imports, for the admins' pages, until Ctrl-C.
     """
-    with local_services(
-        configured_url("DATABASE_URL"),
-        configured_url("REDIS_URL"),
-        default_database_url=DEFAULT_DATABASE_URL,
-        default_redis_url=DEFAULT_REDIS_URL,
-        force_embedded=embedded,
-    ) as urls:
+    with (
+        _stopping_on_sigterm(),
+        local_services(
+            configured_url("DATABASE_URL"),
+            configured_url("REDIS_URL"),
+            default_database_url=DEFAULT_DATABASE_URL,
+            default_redis_url=DEFAULT_REDIS_URL,
+            force_embedded=embedded,
+        ) as urls,
+    ):
         settings = use_services(urls.database_url, urls.redis_url)
         where = ", ".join(urls.embedded) if urls.embedded else "none"
         click.echo(f"PostgreSQL {urls.database_url}\nRedis      {urls.redis_url}\n(embedded: {where})")
@@ -188,6 +192,29 @@ def run_demo(
 async def _admin_token(settings: Settings, tenant: str) -> str:
     async with connection(settings.database_url) as conn:
         return (await create_token(conn, tenant, "demo admin", admin=True)).secret
+
+
+@contextmanager
+def _stopping_on_sigterm() -> Iterator[None]:
+    """SIGTERM unwinds the demo as Ctrl-C does: web, worker, then services and their files.
+
+    Python's default for SIGTERM is to die on the spot, leaving the worker and the
+    web process running and the embedded services' scratch files on disk. A
+    second SIGTERM is ignored while the first one's unwinding runs.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set on the main thread
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: None)
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _wait_for_interrupt() -> None:

@@ -11,7 +11,13 @@ pgserver's own ``PostgresServer`` is not used: it listens on a Unix socket only,
 as root it adds a ``pgserver`` system user and opens up the permissions of every
 directory above the data directory and the virtualenv. Importing it also warns about
 ``XDG_RUNTIME_DIR``. PostgreSQL refuses to run as root, so as root the embedded
-server runs as ``nobody`` instead, with a data directory that ``nobody`` owns.
+server runs as ``nobody`` instead, with a data directory that ``nobody`` owns, and
+from a copy of the parts of pgserver's install it runs, made in the scratch
+directory: ``nobody`` may not be able to enter the virtualenv (a clone in ``/root``
+or in ``mktemp -d``, both 0700). The copy is hard links where the filesystem
+allows (tens of milliseconds), else a real copy (16 MB, under a second);
+symbolic links would not do, as PostgreSQL resolves its own path to find its
+libraries and data files.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from urllib.parse import quote, unquote, urlsplit
 import structlog
 
 from core.errors import BulkImportError
+from producer.demo.staging import staged_install
 
 log = structlog.get_logger(__name__)
 
@@ -150,11 +157,17 @@ def _existing_service(service: str, configured: str | None, default: str, force_
 @contextlib.contextmanager
 def _embedded_postgres(scratch: Path, database: str) -> Iterator[str]:
     started = time.monotonic()
-    bindir = _package_dir("pgserver") / "pginstall" / "bin"
+    # createdb runs as the caller, so always from the package itself.
+    bindir = clients = _package_dir("pgserver") / "pginstall" / "bin"
     account = _unprivileged_account()
-    if account is not None:
-        os.chown(scratch, account.pw_uid, account.pw_gid)
     pgdata = scratch / "pgdata"
+    if account is not None:
+        # The scratch directory stays root's (0711: nobody may enter, not list nor
+        # write); nobody owns only the data directory, initdb fills it.
+        scratch.chmod(0o711)
+        bindir = staged_install(bindir.parent, scratch / "postgresql")
+        pgdata.mkdir(mode=0o700)
+        os.chown(pgdata, account.pw_uid, account.pw_gid)
     # --no-locale: initdb fails when LANG names a locale the machine lacks (Docker).
     initdb = [str(bindir / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust"]
     initdb += ["--encoding=UTF8", "--no-locale", "--no-sync", "--no-instructions"]
@@ -181,7 +194,7 @@ def _embedded_postgres(scratch: Path, database: str) -> Iterator[str]:
     process, port = _start_server("postgres", command, ready, scratch, account, stop_signals)
     try:
         if database != "postgres":
-            createdb = [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port)]
+            createdb = [str(clients / "createdb"), "-h", "127.0.0.1", "-p", str(port)]
             _run("createdb", [*createdb, "-U", "postgres", database], scratch, None)
         url = f"postgresql://postgres@127.0.0.1:{port}/{quote(database)}"
         elapsed = round(time.monotonic() - started, 2)
@@ -252,7 +265,7 @@ def _start_server(
                 )
         except OSError as error:
             raise EmbeddedServiceError(
-                f"could not start embedded {name}: {error}{_root_hint(account)}"
+                f"could not start embedded {name}: {error}{_root_hint(account, scratch)}"
             ) from error
         try:
             deadline = time.monotonic() + _READY_TIMEOUT_S
@@ -271,7 +284,7 @@ def _start_server(
         log.warning("embedded.start.retry", service=name, port=port, code=process.returncode)
     raise EmbeddedServiceError(
         f"embedded {name} exited at start-up {_START_ATTEMPTS} times; its log ends: "
-        f"{_tail(logfile)}{_root_hint(account)}"
+        f"{_tail(logfile)}{_root_hint(account, scratch)}"
     )
 
 
@@ -300,10 +313,10 @@ def _run(what: str, argv: list[str], cwd: Path, account: pwd.struct_passwd | Non
             extra_groups=[] if account else None,
         )
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise EmbeddedServiceError(f"{what} failed: {error}{_root_hint(account)}") from error
+        raise EmbeddedServiceError(f"{what} failed: {error}{_root_hint(account, cwd)}") from error
     if result.returncode != 0:
         output = " ".join((result.stderr or result.stdout).split())[-600:]
-        raise EmbeddedServiceError(f"{what} failed: {output}{_root_hint(account)}")
+        raise EmbeddedServiceError(f"{what} failed: {output}{_root_hint(account, cwd)}")
 
 
 def _unprivileged_account() -> pwd.struct_passwd | None:
@@ -318,12 +331,12 @@ def _unprivileged_account() -> pwd.struct_passwd | None:
         ) from None
 
 
-def _root_hint(account: pwd.struct_passwd | None) -> str:
+def _root_hint(account: pwd.struct_passwd | None, scratch: Path) -> str:
     if account is None:
         return ""
     return (
-        f" (as root, PostgreSQL runs as {account.pw_name!r}, which must be able to read "
-        f"{_package_dir('pgserver')} and the temporary directory; or set DATABASE_URL)"
+        f" (as root, PostgreSQL runs as {account.pw_name!r}, which must be able to enter "
+        f"{scratch.parent}: set TMPDIR to a directory it can enter, or set DATABASE_URL)"
     )
 
 

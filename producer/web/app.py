@@ -18,7 +18,7 @@ from core.db import create_pool
 from core.errors import BulkImportError
 from core.logs import configure_logging, render_library_loggers
 from core.settings import Settings, get_settings
-from producer.web import admin, dashboard, webhooks_api, webhooks_pages
+from producer.web import admin, dashboard, sources_api, webhooks_api, webhooks_pages
 from producer.web.api import ROUTES
 from producer.web.errors import (
     ApiError,
@@ -51,7 +51,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await app.state.pool.close()
 
     app = Starlette(
-        routes=[*ROUTES, *webhooks_api.ROUTES, *admin.ROUTES, *dashboard.ROUTES, *webhooks_pages.ROUTES],
+        routes=[
+            *ROUTES,
+            *webhooks_api.ROUTES,
+            *sources_api.ROUTES,
+            *admin.ROUTES,
+            *dashboard.ROUTES,
+            *webhooks_pages.ROUTES,
+        ],
         lifespan=lifespan,
         exception_handlers={
             **admin.EXCEPTION_HANDLERS,

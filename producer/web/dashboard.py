@@ -1,7 +1,8 @@
 """The operators' dashboard: the root page ``/``, server-rendered (Jinja2).
 
 Queues (ready, in progress, delayed, dead-lettered), the broker processes
-alive, every tenant's imports with progress, rate and ETA; an import's page
+alive, every tenant's scheduled sources with their last run, every tenant's
+imports with progress, rate and ETA; an import's page
 with its rejected rows; and the actions: retry a queue's dead letters, cancel,
 resume, approve a blocked sweep, send pending invites. The actions call
 :mod:`producer.control` (and :mod:`core.queues` for dead letters), as the
@@ -25,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 from core.errors import BulkImportError, ImportNotFound
 from core.imports import tenant_of_import
 from core.queues import retry_dead_letters
+from core.sources.store import list_sources
 from producer.control import (
     cancel_import,
     resume_import,
@@ -106,6 +108,7 @@ async def home(request: Request) -> Response:
         csrf=who.csrf_token,
         data=data,
         hooks=dict(hooks),
+        sources=await list_sources(pool_of(request), None),
         by_cookie=who.by_cookie,
         recent=RECENT_IMPORTS,
         **flash(request, who),

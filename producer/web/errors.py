@@ -21,6 +21,7 @@ from core.errors import (
     ImportNotFound,
     InvalidState,
     ServiceUnavailable,
+    SourceNotFound,
     TooLarge,
     WebhookNotFound,
 )
@@ -33,6 +34,7 @@ _STATUS_OF = (
     (FileRejected, 422),
     (ImportNotFound, 404),
     (WebhookNotFound, 404),
+    (SourceNotFound, 404),
     (InvalidState, 409),
     (ServiceUnavailable, 503),
     (BulkImportError, 400),

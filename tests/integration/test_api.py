@@ -49,6 +49,14 @@ PATHS = {
     "/api/webhooks/deliveries",
     "/api/webhooks/deliveries/{delivery_id}/redeliver",
     "/api/events",
+    "/api/sources",
+    "/api/sources/{source_id}",
+    "/api/sources/{source_id}/test",
+    "/api/sources/{source_id}/run",
+    "/api/sources/{source_id}/pause",
+    "/api/sources/{source_id}/resume",
+    "/api/sources/runs/{run_id}",
+    "/api/sources/runs/{run_id}/approve",
 }
 TEAM = [
     person("Mia", "Manager", "mia@example.com", "Sales", "Manager"),

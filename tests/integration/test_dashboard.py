@@ -81,6 +81,7 @@ async def test_only_an_operator_gets_in(client: httpx.AsyncClient, operator: str
         "invite_schedules",
         "invites",
         "webhooks",
+        "sources",
     ]
     # An operator's bearer header works without the cookie.
     client.cookies.clear()

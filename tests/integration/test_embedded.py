@@ -91,6 +91,12 @@ def test_force_embedded_starts_working_servers_and_removes_them(workdir: Path) -
             p for p in psutil.Process().children(recursive=True) if p.name() in {"postgres", "redis-server"}
         ]
         assert {p.name() for p in servers} == {"postgres", "redis-server"}
+        if os.geteuid() == 0:
+            # PostgreSQL refuses root: it runs as nobody, from a copy in the scratch
+            # directory, since nobody may not reach the virtualenv (issue 29).
+            postmaster = next(p for p in servers if p.name() == "postgres")
+            assert postmaster.username() == "nobody"
+            assert Path(postmaster.exe()).is_relative_to(workdir)
 
         assert asyncio.run(_exercise_postgres(urls.database_url)) == "bulk_import"
         client = redis.Redis.from_url(urls.redis_url)

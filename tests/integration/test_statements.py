@@ -20,6 +20,7 @@ import pytest
 from core.db import QUERIES as CORE_QUERIES
 from core.db import connection
 from core.intake.queries import QUERIES as INTAKE_QUERIES
+from core.sources.queries import QUERIES as SOURCES_QUERIES
 from producer.queries import QUERIES as PRODUCER_QUERIES
 from tests.support.drills import create_database, drop_database
 from tests.support.environment import SERVER_URL, TEST_DATABASE
@@ -29,7 +30,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRATCH_TABLES = ("review_create_rows_table", "identity_create_table")
 
 
-PACKAGES = {"core": CORE_QUERIES, "core/intake": INTAKE_QUERIES, "producer": PRODUCER_QUERIES}
+PACKAGES = {
+    "core": CORE_QUERIES,
+    "core/intake": INTAKE_QUERIES,
+    "core/sources": SOURCES_QUERIES,
+    "producer": PRODUCER_QUERIES,
+}
 # Where a statement is taken by name: ``NAME = QUERIES["name"]`` at a module's top.
 LOOKUP = re.compile(r"""QUERIES\[['"]([a-z_0-9]+)['"]\]""")
 

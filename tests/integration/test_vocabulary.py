@@ -54,6 +54,9 @@ CHECKED = [
     ("invite_batches", "state", tuple(vocabulary.BatchState)),
     ("webhook_events", "type", tuple(vocabulary.EventType)),
     ("webhook_deliveries", "state", tuple(vocabulary.DeliveryState)),
+    ("sources", "kind", tuple(vocabulary.SourceKind)),
+    ("source_runs", "state", tuple(vocabulary.RunState)),
+    ("source_runs", "outcome", tuple(vocabulary.RunOutcome)),
 ]
 
 

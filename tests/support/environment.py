@@ -9,7 +9,11 @@ ever imported as ``tests.support.environment``, so it runs once per session.
 
 from __future__ import annotations
 
+import atexit
 import os
+import tempfile
+
+import trustme
 
 from tests.support.services import free_port
 
@@ -45,3 +49,17 @@ os.environ["WEBHOOK_MAX_ATTEMPTS"] = "6"
 os.environ["WEBHOOK_OVERDUE_GRACE_S"] = "2"
 # Fewer attempts at once than the tests' receivers can be sent, to use the limit.
 os.environ["WEBHOOK_CONCURRENCY"] = "4"
+# Scheduled sources: a fixed key for their secrets, the tests' SFTP and HTTPS
+# servers on loopback, and an HTTPS test CA that every process trusts
+# (tests.support.sources serves with it); retries within a fraction of a second.
+os.environ["SOURCE_SECRET_KEY"] = "mJ1n2pQ0c0Xh4dI3sM2oq1xGzRrV6bqQk6m0tQh2Xq0="
+os.environ["SOURCE_ALLOW_LOOPBACK"] = "true"
+os.environ["SOURCE_MIN_BACKOFF_S"] = "0.2"
+os.environ["SOURCE_MAX_ATTEMPTS"] = "3"
+os.environ["SOURCE_TIMEOUT_S"] = "5"
+os.environ["SOURCE_OVERDUE_GRACE_S"] = "2"
+TEST_CA = trustme.CA()
+with tempfile.NamedTemporaryFile(prefix="bulk-import-test-ca-", suffix=".pem", delete=False) as _ca_file:
+    _ca_file.write(TEST_CA.cert_pem.bytes())
+os.environ["SOURCE_CA_BUNDLE"] = _ca_file.name
+atexit.register(os.unlink, _ca_file.name)

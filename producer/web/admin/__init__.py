@@ -9,6 +9,9 @@ Modules:
 - ``flow``: the steps of an import (upload, columns, review, settings, start).
 - ``imports``: the history, an import's progress and result, its errors file
   and actions.
+- ``sources``: the automatic imports (scheduled sources): add one (its SFTP
+  server's key shown and confirmed first), test, run now, pause, resume,
+  remove, and its last runs.
 
 Every page is server-rendered (``templates/admin/``); ``static/admin.js``
 adds the file drop and the live progress.
@@ -16,13 +19,14 @@ adds the file drop and the live progress.
 
 from starlette.routing import Route
 
-from producer.web.admin import flow, imports, login
+from producer.web.admin import flow, imports, login, sources
 from producer.web.admin.drafts import DraftNotFound
 from producer.web.admin.login import on_no_tenant, on_not_signed_in
 from producer.web.admin.session import NoTenantChosen, NotSignedIn
 
 _UPLOAD = "/admin/uploads/{draft:str}"
 _IMPORT = "/admin/imports/{import_id:int}"
+_SOURCE = "/admin/sources/{source_id:int}"
 
 ROUTES = [
     Route("/admin", flow.start_page, methods=["GET"]),
@@ -44,6 +48,12 @@ ROUTES = [
     Route(_IMPORT + "/errors.csv", imports.errors_csv, methods=["GET"]),
     Route(_IMPORT + "/undo", imports.undo_preview, methods=["GET"]),
     Route(_IMPORT + "/{action:str}", imports.import_action, methods=["POST"]),
+    Route("/admin/sources", sources.sources_page, methods=["GET"]),
+    Route("/admin/sources", sources.add_source, methods=["POST"]),
+    Route("/admin/sources/check", sources.check_server, methods=["POST"]),
+    Route("/admin/sources/runs/{run_id:int}/approve", sources.approve_run, methods=["POST"]),
+    Route(_SOURCE, sources.source_page, methods=["GET"]),
+    Route(_SOURCE + "/{action:str}", sources.source_action, methods=["POST"]),
 ]
 
 EXCEPTION_HANDLERS = {

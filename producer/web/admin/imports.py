@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from core.errors import BulkImportError, ImportNotFound
 from core.imports import tenant_of_import
+from core.sources.runs import stopped_runs
 from core.tenants import tenant_timezone
 from producer.control import cancel_import, preview_undo, resume_import, send_pending_invites, undo_import
 from producer.queries import QUERIES
@@ -32,6 +33,7 @@ ADMIN_IMPORT_STARTER = QUERIES["admin_import_starter"]
 log = structlog.get_logger(__name__)
 
 HISTORY_PAGE = 25
+STOPPED_SHOWN = 5
 FAILED_ROWS_SHOWN = 50
 _MAX_ID = 2**63 - 1
 _ACTIONS = ("cancel", "approve", "send-invites", "resend-invites", "undo")
@@ -64,7 +66,11 @@ async def history(request: Request) -> Response:
     rows = await pool_of(request).fetch(ADMIN_LIST_IMPORTS, who.tenant, HISTORY_PAGE, before)
     timezone = await tenant_timezone(pool_of(request), who.tenant)
     following = rows[-1]["id"] if len(rows) == HISTORY_PAGE else None
-    return page("admin/history.html", who=who, imports=rows, following=following, timezone=timezone)
+    # The sources' runs that stopped before any import: shown above the first page.
+    stopped = await stopped_runs(pool_of(request), who.tenant, STOPPED_SHOWN) if before is None else []
+    return page(
+        "admin/history.html", who=who, imports=rows, following=following, timezone=timezone, stopped=stopped
+    )
 
 
 async def import_page(request: Request, problem: str | None = None) -> Response:
@@ -85,8 +91,9 @@ async def import_page(request: Request, problem: str | None = None) -> Response:
         imp=detail,
         failed_rows=failed,
         failed_shown=FAILED_ROWS_SHOWN,
-        started_by=starter["token_label"]
-        or ("the command line" if starter["token_id"] is None else "a token"),
+        started_by=f"the automatic import {detail['source']['name']!r}"
+        if detail["source"]
+        else starter["token_label"] or ("the command line" if starter["token_id"] is None else "a token"),
         timezone=timezone,
         # Only our own words: a crafted link cannot put text on the page.
         notice=_NOTICES.get(request.query_params.get("done", "")) if problem is None else None,
