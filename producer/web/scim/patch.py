@@ -185,8 +185,13 @@ def apply_patch(resource: Mapping[str, Any], ops: Sequence[Mapping[str, Any]]) -
         if op == "remove":
             if not path:
                 raise ScimError(400, "remove needs a path", "noTarget")
-            _remove(result, _parse(path))
+            if path.lower() == ENTERPRISE.lower():
+                result.pop(next((k for k in result if k.lower() == path.lower()), path), None)
+            else:
+                _remove(result, _parse(path))
             continue
+        if path and path.lower() in {s.lower() for s in RESOURCE_SCHEMAS}:
+            path, value = None, {path: value}  # a schema's URN: its attributes, as a value object
         if path:
             _set(result, _parse(path), value, op)
             continue
@@ -195,9 +200,12 @@ def apply_patch(resource: Mapping[str, Any], ops: Sequence[Mapping[str, Any]]) -
                 400, f"{op} without a path needs an object of attributes as its value", "invalidValue"
             )
         for name, item in value.items():
-            if name.lower() in {s.lower() for s in RESOURCE_SCHEMAS} and isinstance(item, dict):
+            if name.lower() in {s.lower() for s in RESOURCE_SCHEMAS}:
+                if not isinstance(item, dict):
+                    raise ScimError(400, f"the value of {name} must be an object", "invalidValue")
                 for sub_name, sub_value in item.items():
-                    _set(result, _parse(f"{name}:{sub_name}"), sub_value, op)
+                    if sub_name.lower() != "schemas":  # a value object may name its own schema
+                        _set(result, _parse(f"{name}:{sub_name}"), sub_value, op)
             else:
                 _set(result, _parse(name), item, op)
     return result

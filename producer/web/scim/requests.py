@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,8 +65,8 @@ class ListQuery:
     excluded: list[AttrPath]
 
 
-def _integer(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
+def _integer(params: Mapping[str, str], name: str, default: int) -> int:
+    raw = params.get(name)
     if raw is None or raw == "":
         return default
     try:
@@ -83,21 +84,25 @@ def _paths(raw: str | None) -> list[AttrPath]:
         raise ScimError(400, str(exc), "invalidPath") from None
 
 
-def list_query(request: Request) -> ListQuery:
-    """The list parameters (RFC 7644 §3.4.2): startIndex below 1 is 1, count is 0 to MAX_RESULTS."""
-    text = request.query_params.get("filter")
+def list_query(request: Request, given: Mapping[str, str] | None = None) -> ListQuery:
+    """The list parameters (RFC 7644 §3.4.2): startIndex below 1 is 1, count is 0 to MAX_RESULTS.
+
+    ``given``: a search body's (POST .search), instead of the query string's.
+    """
+    params: Mapping[str, str] = request.query_params if given is None else given
+    text = params.get("filter")
     try:
         parsed = parse_filter(text, RESOURCE_SCHEMAS) if text else None
     except FilterError as exc:
         raise ScimError(400, f"filter: {exc}", "invalidFilter") from None
-    if request.query_params.get("sortBy"):
+    if params.get("sortBy"):
         raise ScimError(400, "sorting is not supported (ServiceProviderConfig: sort)", "invalidValue")
     return ListQuery(
         filter=parsed,
-        start_index=max(1, _integer(request, "startIndex", 1)),
-        count=min(MAX_RESULTS, max(0, _integer(request, "count", MAX_RESULTS))),
-        attributes=_paths(request.query_params.get("attributes")),
-        excluded=_paths(request.query_params.get("excludedAttributes")),
+        start_index=max(1, _integer(params, "startIndex", 1)),
+        count=min(MAX_RESULTS, max(0, _integer(params, "count", MAX_RESULTS))),
+        attributes=_paths(params.get("attributes")),
+        excluded=_paths(params.get("excludedAttributes")),
     )
 
 

@@ -4,11 +4,11 @@
 | -------------------------------------- | ------------------------------------------- |
 | ``id``                                 | the person's id                             |
 | ``userName``                           | e-mail (lower-cased); a change is a rename  |
-| ``externalId``, enterprise ``employeeNumber`` | Employee ID (one value; never changed) |
+| ``externalId`` (enterprise ``employeeNumber``: read-only, the same) | Employee ID (never changed) |
 | ``name.givenName`` / ``familyName``    | first / last name (required)                |
 | ``title``                              | job title                                   |
 | ``preferredLanguage``                  | language                                    |
-| ``addresses[type eq "work"].locality`` | location                                    |
+| ``addresses[0].locality`` (the work one) | location                                  |
 | ``active``                             | status (false: deactivated)                 |
 | enterprise ``department``              | primary team                                |
 | enterprise ``manager`` (read-only)     | the primary team's manager                  |
@@ -81,7 +81,7 @@ def user_resource(person: Mapping[str, Any], base: str) -> dict[str, Any]:
     if person["language"]:
         user["preferredLanguage"] = person["language"]
     if person["location"]:
-        user["addresses"] = [{"type": "work", "locality": person["location"]}]
+        user["addresses"] = [{"locality": person["location"]}]
     enterprise: dict[str, Any] = {}
     if person["employee_id"]:
         enterprise["employeeNumber"] = person["employee_id"]
@@ -153,12 +153,8 @@ def row_of_user(user: Mapping[str, Any], previous_email: str | None = None) -> U
     enterprise = get_key(user, ENTERPRISE) or {}
     if not isinstance(enterprise, dict):
         raise ScimError(400, f"{ENTERPRISE} must be an object", "invalidValue")
+    # employeeNumber is read-only (it echoes externalId): ignored, as RFC 7643 §7 wants.
     external = _text(get_key(user, "externalId"), "externalId")
-    number = _text(get_key(enterprise, "employeeNumber"), "employeeNumber")
-    if external and number and external != number:
-        raise ScimError(
-            400, "externalId and employeeNumber are both the employee id here: give one value", "invalidValue"
-        )
     email = user_name.strip().lower()
     cells = {
         "email": email,
@@ -168,7 +164,7 @@ def row_of_user(user: Mapping[str, Any], previous_email: str | None = None) -> U
         "language": _text(get_key(user, "preferredLanguage"), "preferredLanguage"),
         "location": _work_locality(get_key(user, "addresses")),
         "primary_team": _text(get_key(enterprise, "department"), "department"),
-        "employee_id": external or number,
+        "employee_id": external,
         "previous_email": previous_email if previous_email and previous_email != email else "",
     }
     active = get_key(user, "active")

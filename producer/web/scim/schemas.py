@@ -14,6 +14,7 @@ from typing import Any, Final
 USER: Final = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE: Final = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 LIST_RESPONSE: Final = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+SEARCH_REQUEST: Final = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 PATCH_OP: Final = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ERROR: Final = "urn:ietf:params:scim:api:messages:2.0:Error"
 SPC: Final = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
@@ -100,7 +101,11 @@ USER_ATTRIBUTES: Final = [
 ]
 
 ENTERPRISE_ATTRIBUTES: Final = [
-    _attr("employeeNumber", description="The employee id (the same value as externalId)."),
+    _attr(
+        "employeeNumber",
+        mutability="readOnly",
+        description="The employee id, as externalId (read-only here: write it as externalId).",
+    ),
     _attr(
         "department",
         description="The person's primary team (created if new): their manager is that team's manager.",

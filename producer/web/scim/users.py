@@ -16,7 +16,7 @@ from producer.web.scim.filters import equality_keys, matches
 from producer.web.scim.patch import apply_patch, operations
 from producer.web.scim.requests import ListQuery, json_body, list_query, project, scim_principal
 from producer.web.scim.resources import UserRow, check_schemas, row_of_user, user_resource
-from producer.web.scim.schemas import LIST_RESPONSE, USER
+from producer.web.scim.schemas import LIST_RESPONSE, SEARCH_REQUEST, USER
 from producer.web.scim.writes import raise_for, write_rows
 
 SCIM_PERSON_BY_ID = QUERIES["scim_person_by_id"]
@@ -78,8 +78,27 @@ async def _candidates(pool: asyncpg.Pool, tenant: str, query: ListQuery) -> list
 @scim_endpoint
 async def list_users(request: Request) -> Response:
     """GET /Users: filtered (evaluated on the resources), paged by startIndex and count."""
+    return await _listed(request, list_query(request))
+
+
+@scim_endpoint
+async def search_users(request: Request) -> Response:
+    """POST /Users/.search: the same list, its parameters in a SearchRequest body (RFC 7644 §3.4.3)."""
+    body = await json_body(request)
+    if not isinstance(body, dict) or SEARCH_REQUEST.lower() not in {
+        str(s).lower() for s in body.get("schemas") or []
+    }:
+        raise ScimError(400, f"a search is a {SEARCH_REQUEST} message", "invalidSyntax")
+    params = {
+        name: ",".join(value) if isinstance(value, list) else str(value)
+        for name, value in body.items()
+        if name != "schemas" and value is not None
+    }
+    return await _listed(request, list_query(request, params))
+
+
+async def _listed(request: Request, query: ListQuery) -> Response:
     principal = await scim_principal(request)
-    query = list_query(request)
     pool, base = pool_of(request), base_url(request)
     assert principal.tenant is not None
     candidates = await _candidates(pool, principal.tenant, query)
