@@ -135,6 +135,11 @@ async def _team_ids(conn: asyncpg.Connection, tenant_id: str, names: list[str]) 
     return dict(zip(names, ids, strict=True))
 
 
+async def ensure_teams(conn: asyncpg.Connection, tenant_id: str, names: list[str]) -> dict[str, int]:
+    """Ids of the named teams of the tenant, creating the missing ones (SCIM's POST /Groups)."""
+    return await _team_ids(conn, tenant_id, names)
+
+
 def desired_person(
     data: dict[str, Any],
     existing: asyncpg.Record | None,

@@ -24,3 +24,14 @@ CREATE TABLE scim_deletions (
     PRIMARY KEY (person_id, tenant_id),
     FOREIGN KEY (tenant_id, person_id) REFERENCES people (tenant_id, id)
 );
+
+-- Teams DELETEd over SCIM (Groups): emptied by the DELETE's import (teams,
+-- like people, are never deleted) and hidden from SCIM while they have no
+-- members; a file or a SCIM write that puts someone in the team shows it again.
+CREATE TABLE scim_group_deletions (
+    tenant_id  text NOT NULL,
+    team_id    bigint NOT NULL,
+    deleted_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (team_id, tenant_id),
+    FOREIGN KEY (tenant_id, team_id) REFERENCES teams (tenant_id, id)
+);

@@ -293,7 +293,7 @@ async def test_hostile_input_changes_nothing(
         "invalidValue",
     )
     await refused(await client.get(users + "/99999999999999999999", headers=auth(token)), 404)
-    await refused(await client.get("/scim/v2/Groups", headers=auth(token)), 404)
+    await refused(await client.get("/scim/v2/Widgets", headers=auth(token)), 404)
     await refused(await client.put(users, json={}, headers=auth(token)), 405)
     # Unknown attributes are ignored, as a PUT ignores what it does not keep.
     odd = await create(client, token, new_user("odd@example.com", nickName="O", favouriteColour="red"))
@@ -310,4 +310,4 @@ async def test_discovery_advertises_what_works(client: httpx.AsyncClient) -> Non
     manager = next(a for a in schema["attributes"] if a["name"] == "manager")
     assert manager["mutability"] == "readOnly"
     types = (await client.get("/scim/v2/ResourceTypes")).json()
-    assert [t["id"] for t in types["Resources"]] == ["User"]
+    assert [t["id"] for t in types["Resources"]] == ["User", "Group"]

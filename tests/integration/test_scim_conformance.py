@@ -29,6 +29,16 @@ SKIPPED: dict[tuple[str, str], str] = {
     ("check_remove_attribute", "'active'"): "a person is always active or deactivated: removing active"
     " leaves the default, active, as a PUT without it does",
     **{
+        (check, "attribute 'externalId'"): "a team has no external id here: its name is its key"
+        for check in (
+            "check_add_attribute",
+            "check_replace_attribute",
+            "object_query_with_attributes",
+            "object_list_with_attributes",
+            "search_with_attributes",
+        )
+    },
+    **{
         (check, ENTERPRISE): "the enterprise extension's employeeNumber is read-only and answers the"
         " employee id (externalId), so the extension read back is never exactly the one written"
         for check in ("check_add_attribute", "check_remove_attribute", "check_replace_attribute")

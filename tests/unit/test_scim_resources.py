@@ -57,6 +57,7 @@ def test_a_user_read_back_is_the_same_row() -> None:
         "language": "en",
         "location": "Lyon",
         "primary_team": "Sales",
+        "secondary_teams": "",
         "employee_id": "E-1",
         "previous_email": "",
     }

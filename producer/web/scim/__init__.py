@@ -7,7 +7,7 @@
 - ``patch``: PATCH operations applied to a User (plain)
 - ``requests``: the SCIM token, JSON bodies, list parameters and projections
 - ``writes``: a write as an import, waited for
-- ``users``: the ``/Users`` routes
+- ``users``: the ``/Users`` routes; ``groups``: the ``/Groups`` routes (teams)
 - ``errors``: SCIM error objects
 
 The app is mounted by :mod:`producer.web.app`, sharing its state (the pool).
@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from producer.web.scim import discovery, users
+from producer.web.scim import discovery, groups, users
 from producer.web.scim.errors import error_response
 
 ROUTES = [
@@ -36,11 +36,18 @@ ROUTES = [
     Route("/Users", users.list_users, methods=["GET"]),
     Route("/Users", users.create_user, methods=["POST"]),
     Route("/Users/.search", users.search_users, methods=["POST"]),
-    Route("/.search", users.search_users, methods=["POST"]),  # every resource type: Users
+    Route("/Groups/.search", groups.search_groups, methods=["POST"]),
+    Route("/.search", groups.search_everything, methods=["POST"]),
     Route("/Users/{user_id}", users.get_user, methods=["GET"]),
     Route("/Users/{user_id}", users.replace_user, methods=["PUT"]),
     Route("/Users/{user_id}", users.patch_user, methods=["PATCH"]),
     Route("/Users/{user_id}", users.delete_user, methods=["DELETE"]),
+    Route("/Groups", groups.list_groups, methods=["GET"]),
+    Route("/Groups", groups.create_group, methods=["POST"]),
+    Route("/Groups/{group_id}", groups.get_group, methods=["GET"]),
+    Route("/Groups/{group_id}", groups.replace_group, methods=["PUT"]),
+    Route("/Groups/{group_id}", groups.patch_group, methods=["PATCH"]),
+    Route("/Groups/{group_id}", groups.delete_group, methods=["DELETE"]),
 ]
 
 

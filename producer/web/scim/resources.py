@@ -20,12 +20,12 @@ same validation, identity rules, update rule, teams and managers as a file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from core.columns import DEACTIVATE_FLAG
+from core.columns import DEACTIVATE_FLAG, SECONDARY_TEAM_SEPARATOR
 from producer.web.scim.errors import ScimError
 from producer.web.scim.filters import get_key
 from producer.web.scim.schemas import ENTERPRISE, RESOURCE_SCHEMAS, USER
@@ -40,6 +40,7 @@ ROW_COLUMNS = (
     "language",
     "location",
     "primary_team",
+    "secondary_teams",
     "employee_id",
     "previous_email",
 )
@@ -142,8 +143,14 @@ def _work_locality(addresses: Any) -> str:
     return _text(get_key(chosen, "locality"), "addresses.locality")
 
 
-def row_of_user(user: Mapping[str, Any], previous_email: str | None = None) -> UserRow:
-    """The import row a User asks for; ``previous_email``: the person's address, when renaming them."""
+def row_of_user(
+    user: Mapping[str, Any], previous_email: str | None = None, secondary_teams: Sequence[str] = ()
+) -> UserRow:
+    """The import row a User asks for.
+
+    ``previous_email``: the stored person's address (a different userName renames
+    them); ``secondary_teams``: theirs, which a User does not carry (Groups do).
+    """
     user_name = get_key(user, "userName")
     if not isinstance(user_name, str) or not user_name.strip():
         raise ScimError(400, "userName is required: the person's e-mail address", "invalidValue")
@@ -164,6 +171,7 @@ def row_of_user(user: Mapping[str, Any], previous_email: str | None = None) -> U
         "language": _text(get_key(user, "preferredLanguage"), "preferredLanguage"),
         "location": _work_locality(get_key(user, "addresses")),
         "primary_team": _text(get_key(enterprise, "department"), "department"),
+        "secondary_teams": f"{SECONDARY_TEAM_SEPARATOR} ".join(secondary_teams),
         "employee_id": external,
         "previous_email": previous_email if previous_email and previous_email != email else "",
     }

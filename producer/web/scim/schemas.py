@@ -13,6 +13,7 @@ from typing import Any, Final
 
 USER: Final = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE: Final = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+GROUP: Final = "urn:ietf:params:scim:schemas:core:2.0:Group"
 LIST_RESPONSE: Final = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 SEARCH_REQUEST: Final = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 PATCH_OP: Final = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -123,6 +124,28 @@ ENTERPRISE_ATTRIBUTES: Final = [
 ]
 
 
+GROUP_ATTRIBUTES: Final = [
+    _attr(
+        "displayName",
+        required=True,
+        uniqueness="server",
+        mutability="immutable",
+        description="The team's name (compared ignoring case and spaces); a team is never renamed here.",
+    ),
+    _attr(
+        "members",
+        "complex",
+        multi=True,
+        description="The people whose primary or secondary team it is; adding makes it a secondary team.",
+        sub=[
+            _attr("value", mutability="immutable", description="A User's id."),
+            _attr("$ref", "reference", mutability="immutable", description="The User's URL."),
+            _attr("type", mutability="immutable", canonical=["User"]),
+        ],
+    ),
+]
+
+
 def _schema(urn: str, name: str, description: str, attributes: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "schemas": [SCHEMA],
@@ -136,12 +159,13 @@ def _schema(urn: str, name: str, description: str, attributes: list[dict[str, An
 
 SCHEMAS: Final = {
     USER: _schema(USER, "User", "A person of the tenant", USER_ATTRIBUTES),
+    GROUP: _schema(GROUP, "Group", "A team of the tenant", GROUP_ATTRIBUTES),
     ENTERPRISE: _schema(
         ENTERPRISE, "EnterpriseUser", "Employee id, primary team, manager", ENTERPRISE_ATTRIBUTES
     ),
 }
 
-RESOURCE_TYPES: Final = {
+RESOURCE_TYPES: Final[dict[str, dict[str, Any]]] = {
     "User": {
         "schemas": [RESOURCE_TYPE],
         "id": "User",
@@ -151,6 +175,16 @@ RESOURCE_TYPES: Final = {
         "schema": USER,
         "schemaExtensions": [{"schema": ENTERPRISE, "required": False}],
         "meta": {"resourceType": "ResourceType", "location": "/ResourceTypes/User"},
+    },
+    "Group": {
+        "schemas": [RESOURCE_TYPE],
+        "id": "Group",
+        "name": "Group",
+        "endpoint": "/Groups",
+        "description": "A team of the tenant",
+        "schema": GROUP,
+        "schemaExtensions": [],
+        "meta": {"resourceType": "ResourceType", "location": "/ResourceTypes/Group"},
     },
 }
 

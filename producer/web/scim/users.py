@@ -19,7 +19,7 @@ from producer.web.scim.resources import UserRow, check_schemas, row_of_user, use
 from producer.web.scim.schemas import LIST_RESPONSE, SEARCH_REQUEST, USER
 from producer.web.scim.writes import raise_for, write_rows
 
-SCIM_PERSON_BY_ID = QUERIES["scim_person_by_id"]
+SCIM_PEOPLE_BY_IDS = QUERIES["scim_people_by_ids"]
 SCIM_PEOPLE_BY_KEY = QUERIES["scim_people_by_key"]
 SCIM_PEOPLE_PAGE = QUERIES["scim_people_page"]
 SCIM_RECORD_DELETION = QUERIES["scim_record_deletion"]
@@ -41,7 +41,7 @@ def _person_id(request: Request) -> int:
 
 
 async def _person(pool: asyncpg.Pool, tenant: str, person_id: int) -> asyncpg.Record:
-    person = await pool.fetchrow(SCIM_PERSON_BY_ID, tenant, person_id)
+    person = await pool.fetchrow(SCIM_PEOPLE_BY_IDS, tenant, [person_id])
     if person is None:  # another tenant's person is answered exactly like one that does not exist
         raise ScimError(404, f"no User {person_id}")
     return person
@@ -66,8 +66,7 @@ async def _candidates(pool: asyncpg.Pool, tenant: str, query: ListQuery) -> list
     if "id" in keys:
         if not keys["id"].isdigit() or int(keys["id"]) > _MAX_ID:
             return []
-        found = await pool.fetchrow(SCIM_PERSON_BY_ID, tenant, int(keys["id"]))
-        return [found] if found else []
+        return list(await pool.fetch(SCIM_PEOPLE_BY_IDS, tenant, [int(keys["id"])]))
     email = keys.get("username") or keys.get("emails.value") or keys.get("emails")
     external = keys.get("externalid")
     if email is None and external is None:
@@ -84,6 +83,11 @@ async def list_users(request: Request) -> Response:
 @scim_endpoint
 async def search_users(request: Request) -> Response:
     """POST /Users/.search: the same list, its parameters in a SearchRequest body (RFC 7644 §3.4.3)."""
+    return await _listed(request, await search_query(request))
+
+
+async def search_query(request: Request) -> ListQuery:
+    """A SearchRequest body's parameters (POST .search)."""
     body = await json_body(request)
     if not isinstance(body, dict) or SEARCH_REQUEST.lower() not in {
         str(s).lower() for s in body.get("schemas") or []
@@ -94,14 +98,34 @@ async def search_users(request: Request) -> Response:
         for name, value in body.items()
         if name != "schemas" and value is not None
     }
-    return await _listed(request, list_query(request, params))
+    return list_query(request, params)
+
+
+def listing(query: ListQuery, total: int, resources: list[dict[str, Any]]) -> Response:
+    """A ListResponse of one page."""
+    return scim_json(
+        {
+            "schemas": [LIST_RESPONSE],
+            "totalResults": total,
+            "startIndex": query.start_index,
+            "itemsPerPage": len(resources),
+            "Resources": resources,
+        }
+    )
 
 
 async def _listed(request: Request, query: ListQuery) -> Response:
     principal = await scim_principal(request)
-    pool, base = pool_of(request), base_url(request)
     assert principal.tenant is not None
-    candidates = await _candidates(pool, principal.tenant, query)
+    total, page = await users_page(pool_of(request), principal.tenant, query, base_url(request))
+    return listing(query, total, page)
+
+
+async def users_page(
+    pool: asyncpg.Pool, tenant: str, query: ListQuery, base: str
+) -> tuple[int, list[dict[str, Any]]]:
+    """How many Users match the query, and its page of them (projected)."""
+    candidates = await _candidates(pool, tenant, query)
     matched: list[dict[str, Any]] = []
     total = 0
     first, last = query.start_index, query.start_index + query.count - 1
@@ -119,19 +143,11 @@ async def _listed(request: Request, query: ListQuery) -> Response:
             consider(record)
     else:
         after = 0
-        while page := await pool.fetch(SCIM_PEOPLE_PAGE, principal.tenant, after, _PAGE):
+        while page := await pool.fetch(SCIM_PEOPLE_PAGE, tenant, after, _PAGE):
             for record in page:
                 consider(record)
             after = page[-1]["id"]
-    return scim_json(
-        {
-            "schemas": [LIST_RESPONSE],
-            "totalResults": total,
-            "startIndex": query.start_index,
-            "itemsPerPage": len(matched),
-            "Resources": matched,
-        }
-    )
+    return total, matched
 
 
 @scim_endpoint
@@ -172,7 +188,7 @@ async def replace_user(request: Request) -> Response:
     if not isinstance(body, dict):
         raise ScimError(400, "the body must be a User object", "invalidSyntax")
     check_schemas(body, USER)
-    row = row_of_user(body, previous_email=person["email"])
+    row = row_of_user(body, person["email"], person["secondary_teams"])
     what = f"SCIM PUT /Users/{person['id']}"
     person_id = await _written(request, principal.tenant, principal.token_id, row, what)
     if person_id != person["id"]:
@@ -188,7 +204,7 @@ async def patch_user(request: Request) -> Response:
     person = await _person(pool_of(request), principal.tenant, _person_id(request))
     ops = operations(await json_body(request))
     patched = apply_patch(user_resource(person, base_url(request)), ops)
-    row = row_of_user(patched, previous_email=person["email"])
+    row = row_of_user(patched, person["email"], person["secondary_teams"])
     what = f"SCIM PATCH /Users/{person['id']}"
     person_id = await _written(request, principal.tenant, principal.token_id, row, what)
     if person_id != person["id"]:
@@ -202,7 +218,7 @@ async def delete_user(request: Request) -> Response:
     principal = await scim_principal(request)
     assert principal.tenant is not None
     person = await _person(pool_of(request), principal.tenant, _person_id(request))
-    row = row_of_user(user_resource(person, base_url(request)))
+    row = row_of_user(user_resource(person, base_url(request)), None, person["secondary_teams"])
     row.flags = {DEACTIVATE_FLAG: False}
     what = f"SCIM DELETE /Users/{person['id']}"
     person_id = await _written(request, principal.tenant, principal.token_id, row, what)
