@@ -311,3 +311,66 @@ async def test_discovery_advertises_what_works(client: httpx.AsyncClient) -> Non
     assert manager["mutability"] == "readOnly"
     types = (await client.get("/scim/v2/ResourceTypes")).json()
     assert [t["id"] for t in types["Resources"]] == ["User", "Group"]
+
+
+async def test_group_push_adds_and_removes_members_as_teams(
+    client: httpx.AsyncClient, token: str, conn: Any, tenant: str
+) -> None:
+    """Okta's group push: find the group by displayName, create it, add members, remove one, delete it."""
+    ann = await create(client, token, new_user("ann@example.com", **{ENTERPRISE: {"department": "Sales"}}))
+    bob = await create(client, token, new_user("bob@example.com"))
+    lookup = await client.get(
+        "/scim/v2/Groups", params={"filter": 'displayName eq "Marketing"'}, headers=auth(token)
+    )
+    assert lookup.json()["totalResults"] == 0
+    made = await client.post(
+        "/scim/v2/Groups",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "Marketing",
+            "members": [],
+        },
+        headers=auth(token),
+    )
+    assert made.status_code == 201, made.text
+    group = made.json()
+    path = f"/scim/v2/Groups/{group['id']}"
+    twin = await client.post(
+        "/scim/v2/Groups",
+        json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": " marketing"},
+        headers=auth(token),
+    )
+    assert twin.status_code == 409 and twin.json()["scimType"] == "uniqueness"  # one team, whatever the case
+    added = await client.patch(
+        path,
+        json=patch_op(
+            {"op": "add", "path": "members", "value": [{"value": ann["id"]}, {"value": bob["id"]}]}
+        ),
+        headers=auth(token),
+    )
+    assert added.status_code == 200, added.text
+    assert {m["value"] for m in added.json()["members"]} == {ann["id"], bob["id"]}
+    assert (await client.get(f"/scim/v2/Users/{ann['id']}", headers=auth(token))).json()[ENTERPRISE][
+        "department"
+    ] == "Sales"  # the primary team stays; the group is a secondary team
+    found = await client.get(
+        "/scim/v2/Groups", params={"filter": 'displayName eq "MARKETING"'}, headers=auth(token)
+    )
+    assert [g["id"] for g in found.json()["Resources"]] == [group["id"]]
+    removed = await client.patch(
+        path, json=patch_op({"op": "Remove", "path": f'members[value eq "{bob["id"]}"]'}), headers=auth(token)
+    )
+    assert [m["value"] for m in removed.json()["members"]] == [ann["id"]]
+    gone = await client.delete(path, headers=auth(token))
+    assert gone.status_code == 204
+    assert (await client.get(path, headers=auth(token))).status_code == 404
+    people = await conn.fetchval(
+        "SELECT count(*) FROM people WHERE tenant_id = $1 AND status = 'active'", tenant
+    )
+    assert people == 2  # emptied, nobody deleted
+    assert (
+        await conn.fetchval(
+            "SELECT count(*) FROM people WHERE tenant_id = $1 AND secondary_team_ids <> '{}'", tenant
+        )
+        == 0
+    )
