@@ -304,6 +304,7 @@ async def test_hostile_input_changes_nothing(
 async def test_discovery_advertises_what_works(client: httpx.AsyncClient) -> None:
     config = (await client.get("/scim/v2/ServiceProviderConfig")).json()
     assert config["patch"]["supported"] is True and config["filter"] == {"supported": True, "maxResults": 200}
+    assert config["bulk"] == {"supported": True, "maxOperations": 1000, "maxPayloadSize": 4 * 1024 * 1024}
     assert not config["sort"]["supported"] and not config["etag"]["supported"]
     assert not config["changePassword"]["supported"]
     schema = (await client.get(f"/scim/v2/Schemas/{ENTERPRISE}")).json()
@@ -374,3 +375,63 @@ async def test_group_push_adds_and_removes_members_as_teams(
         )
         == 0
     )
+
+
+BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+
+
+async def test_a_bulk_is_one_import_with_a_row_per_operation(
+    client: httpx.AsyncClient, token: str, conn: Any, tenant: str
+) -> None:
+    ops: list[dict[str, Any]] = [
+        {"method": "POST", "path": "/Users", "bulkId": f"b{i}", "data": new_user(f"p{i}@example.com")}
+        for i in range(5)
+    ]
+    ops.append({"method": "POST", "path": "/Users", "bulkId": "bad", "data": new_user("nope")})
+    ops.append(
+        {
+            "method": "PATCH",
+            "path": "/Users/bulkId:b0",
+            "data": patch_op({"op": "replace", "path": "title", "value": "First"}),
+        }
+    )
+    response = await client.post(
+        "/scim/v2/Bulk", json={"schemas": [BULK], "Operations": ops}, headers=auth(token)
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["Operations"]
+    assert [r["status"] for r in results] == ["201"] * 5 + ["400", "200"]
+    assert results[5]["response"]["scimType"] == "invalidValue" and results[5]["bulkId"] == "bad"
+    first = results[0]["location"]
+    assert results[6]["location"] == first
+    assert (await client.get(first.removeprefix("http://idp"), headers=auth(token))).json()[
+        "title"
+    ] == "First"
+    imports = await conn.fetch(
+        "SELECT i.id, i.total_rows, i.state FROM imports i WHERE i.tenant_id = $1 ORDER BY i.id", tenant
+    )
+    # the six creations in one import (a row, a message each; the bad one refused as a file's row
+    # is), then the PATCH of one of them
+    assert [(r["total_rows"], r["state"]) for r in imports] == [(6, "done"), (1, "done")]
+    events = await conn.fetchval(
+        "SELECT count(*) FROM webhook_events e JOIN imports i ON i.id = e.import_id WHERE i.tenant_id = $1",
+        tenant,
+    )
+    assert events == 2
+
+
+async def test_fail_on_errors_and_oversized_bulks(
+    client: httpx.AsyncClient, token: str, conn: Any, tenant: str
+) -> None:
+    ops = [
+        {"method": "POST", "path": "/Users", "bulkId": "x", "data": new_user("bad-address")},
+        {"method": "DELETE", "path": "/Users/424242"},
+        {"method": "POST", "path": "/Users", "bulkId": "y", "data": new_user("late@example.com")},
+    ]
+    body = {"schemas": [BULK], "failOnErrors": 2, "Operations": ops}
+    response = await client.post("/scim/v2/Bulk", json=body, headers=auth(token))
+    assert [r["status"] for r in response.json()["Operations"]] == ["400", "404"]
+    assert await conn.fetchval("SELECT count(*) FROM people WHERE tenant_id = $1", tenant) == 0
+    many = {"schemas": [BULK], "Operations": [{"method": "DELETE", "path": "/Users/1"}] * 1001}
+    too_many = await client.post("/scim/v2/Bulk", json=many, headers=auth(token))
+    assert too_many.status_code == 413 and too_many.json()["scimType"] == "tooMany"

@@ -7,7 +7,8 @@
 - ``patch``: PATCH operations applied to a User (plain)
 - ``requests``: the SCIM token, JSON bodies, list parameters and projections
 - ``writes``: a write as an import, waited for
-- ``users``: the ``/Users`` routes; ``groups``: the ``/Groups`` routes (teams)
+- ``planning``: one write to a User, planned as its row
+- ``users``: the ``/Users`` routes; ``groups``: the ``/Groups`` routes (teams); ``bulk``: ``/Bulk``
 - ``errors``: SCIM error objects
 
 The app is mounted by :mod:`producer.web.app`, sharing its state (the pool).
@@ -24,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from producer.web.scim import discovery, groups, users
+from producer.web.scim import bulk, discovery, groups, users
 from producer.web.scim.errors import error_response
 
 ROUTES = [
@@ -42,6 +43,7 @@ ROUTES = [
     Route("/Users/{user_id}", users.replace_user, methods=["PUT"]),
     Route("/Users/{user_id}", users.patch_user, methods=["PATCH"]),
     Route("/Users/{user_id}", users.delete_user, methods=["DELETE"]),
+    Route("/Bulk", bulk.bulk, methods=["POST"]),
     Route("/Groups", groups.list_groups, methods=["GET"]),
     Route("/Groups", groups.create_group, methods=["POST"]),
     Route("/Groups/{group_id}", groups.get_group, methods=["GET"]),

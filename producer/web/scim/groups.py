@@ -30,10 +30,11 @@ from producer.web.context import pool_of, settings_of
 from producer.web.scim.errors import ScimError, scim_endpoint, scim_json
 from producer.web.scim.filters import get_key, matches
 from producer.web.scim.patch import operations
+from producer.web.scim.planning import SCIM_PEOPLE_BY_IDS
 from producer.web.scim.requests import ListQuery, json_body, list_query, project, scim_principal
 from producer.web.scim.resources import UserRow, row_of_user, user_resource
 from producer.web.scim.schemas import GROUP
-from producer.web.scim.users import SCIM_PEOPLE_BY_IDS, base_url, listing, search_query, users_page
+from producer.web.scim.users import base_url, listing, search_query, users_page
 from producer.web.scim.writes import raise_for, write_rows
 
 SCIM_GROUPS = QUERIES["scim_groups"]

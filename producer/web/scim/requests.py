@@ -33,21 +33,21 @@ async def scim_principal(request: Request) -> Principal:
     return principal
 
 
-async def json_body(request: Request) -> Any:
-    """The request's JSON body: SCIM's media type (or plain JSON), at most MAX_BODY_BYTES, parsed."""
+async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
+    """The request's JSON body: SCIM's media type (or plain JSON), at most ``limit`` bytes, parsed."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in _JSON_TYPES:
         raise ScimError(
             415, f"send the body as application/scim+json, not {media or 'nothing'!r}", "invalidSyntax"
         )
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise ScimError(413, f"the body is over {MAX_BODY_BYTES} bytes", "tooLarge")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ScimError(413, f"the body is over {limit} bytes", "tooLarge")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise ScimError(413, f"the body is over {MAX_BODY_BYTES} bytes", "tooLarge")
+        if len(body) > limit:
+            raise ScimError(413, f"the body is over {limit} bytes", "tooLarge")
     try:
         return json.loads(body)
     except ValueError as exc:

@@ -1,7 +1,7 @@
 """What the SCIM service advertises (RFC 7643 §5–§7): ServiceProviderConfig, ResourceTypes, Schemas.
 
-Exactly what works is advertised: PATCH, filter (``maxResults``), no bulk
-(not built yet), no sort, no ETags, no change-password. The User schema lists
+Exactly what works is advertised: PATCH, Bulk (``maxOperations``,
+``maxPayloadSize``), filter (``maxResults``), no sort, no ETags, no change-password. The User schema lists
 only the attributes a person has here; ``manager`` and ``groups`` are
 readOnly (a manager is derived from the primary team, memberships are the
 teams), and so is ``emails`` (the address is ``userName``).
@@ -15,6 +15,8 @@ USER: Final = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE: Final = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 GROUP: Final = "urn:ietf:params:scim:schemas:core:2.0:Group"
 LIST_RESPONSE: Final = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+BULK_REQUEST: Final = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+BULK_RESPONSE: Final = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
 SEARCH_REQUEST: Final = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 PATCH_OP: Final = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ERROR: Final = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -23,6 +25,9 @@ RESOURCE_TYPE: Final = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
 SCHEMA: Final = "urn:ietf:params:scim:schemas:core:2.0:Schema"
 RESOURCE_SCHEMAS: Final = (USER, ENTERPRISE)
 
+MAX_BULK_OPERATIONS: Final = 1_000
+MAX_BULK_PAYLOAD: Final = 4 * 1024 * 1024
+"""A Bulk's bounds (``bulk.maxOperations``, ``bulk.maxPayloadSize``): 1,000 people, one import."""
 MAX_RESULTS: Final = 200
 """The most resources one list answers (``filter.maxResults``); ``count`` above it is lowered to it."""
 
@@ -195,7 +200,11 @@ def service_provider_config(base: str) -> dict[str, Any]:
         "schemas": [SPC],
         "documentationUri": "https://example.invalid/bulk-import#scim",
         "patch": {"supported": True},
-        "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
+        "bulk": {
+            "supported": True,
+            "maxOperations": MAX_BULK_OPERATIONS,
+            "maxPayloadSize": MAX_BULK_PAYLOAD,
+        },
         "filter": {"supported": True, "maxResults": MAX_RESULTS},
         "changePassword": {"supported": False},
         "sort": {"supported": False},

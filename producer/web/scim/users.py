@@ -8,21 +8,24 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
-from core.columns import DEACTIVATE_FLAG
 from producer.queries import QUERIES
 from producer.web.context import pool_of, settings_of
 from producer.web.scim.errors import ScimError, scim_endpoint, scim_json
 from producer.web.scim.filters import equality_keys, matches
-from producer.web.scim.patch import apply_patch, operations
+from producer.web.scim.planning import (
+    SCIM_PEOPLE_BY_IDS,
+    SCIM_PEOPLE_BY_KEY,
+    after_write,
+    parse_id,
+    plan_user_write,
+    stored_person,
+)
 from producer.web.scim.requests import ListQuery, json_body, list_query, project, scim_principal
-from producer.web.scim.resources import UserRow, check_schemas, row_of_user, user_resource
-from producer.web.scim.schemas import LIST_RESPONSE, SEARCH_REQUEST, USER
-from producer.web.scim.writes import raise_for, write_rows
+from producer.web.scim.resources import user_resource
+from producer.web.scim.schemas import LIST_RESPONSE, SEARCH_REQUEST
+from producer.web.scim.writes import write_rows
 
-SCIM_PEOPLE_BY_IDS = QUERIES["scim_people_by_ids"]
-SCIM_PEOPLE_BY_KEY = QUERIES["scim_people_by_key"]
 SCIM_PEOPLE_PAGE = QUERIES["scim_people_page"]
-SCIM_RECORD_DELETION = QUERIES["scim_record_deletion"]
 
 _PAGE = 1_000
 _MAX_ID = 2**63 - 1
@@ -31,31 +34,6 @@ _MAX_ID = 2**63 - 1
 def base_url(request: Request) -> str:
     """The service's base URL as the client reached it (``…/scim/v2``)."""
     return str(request.base_url).rstrip("/") + "/scim/v2"
-
-
-def _person_id(request: Request) -> int:
-    raw = request.path_params["user_id"]
-    if not raw.isdigit() or int(raw) > _MAX_ID:
-        raise ScimError(404, f"no User {raw}")
-    return int(raw)
-
-
-async def _person(pool: asyncpg.Pool, tenant: str, person_id: int) -> asyncpg.Record:
-    person = await pool.fetchrow(SCIM_PEOPLE_BY_IDS, tenant, [person_id])
-    if person is None:  # another tenant's person is answered exactly like one that does not exist
-        raise ScimError(404, f"no User {person_id}")
-    return person
-
-
-async def _written(request: Request, tenant: str, token_id: int, row: UserRow, what: str) -> int:
-    settings = settings_of(request)
-    outcomes = await write_rows(pool_of(request), tenant, token_id, [row], what, settings.scim_wait_s)
-    return raise_for(outcomes[0])
-
-
-async def _answer(request: Request, tenant: str, person_id: int, status: int = 200) -> Response:
-    resource = user_resource(await _person(pool_of(request), tenant, person_id), base_url(request))
-    return scim_json(resource, status, headers={"Location": resource["meta"]["location"]})
 
 
 async def _candidates(pool: asyncpg.Pool, tenant: str, query: ListQuery) -> list[asyncpg.Record] | None:
@@ -150,21 +128,36 @@ async def users_page(
     return total, matched
 
 
+async def _write_one(request: Request, method: str, status: int = 200) -> Response:
+    principal = await scim_principal(request)
+    assert principal.tenant is not None
+    pool, base = pool_of(request), base_url(request)
+    person_id = parse_id(request.path_params["user_id"]) if method != "POST" else None
+    if person_id is not None:
+        await stored_person(pool, principal.tenant, person_id)  # 404 before reading the body
+    body = await json_body(request) if method != "DELETE" else None
+    write = await plan_user_write(pool, principal.tenant, method, person_id, body, base)
+    where = f"/Users/{person_id}" if person_id is not None else "/Users"
+    outcomes = await write_rows(
+        pool,
+        principal.tenant,
+        principal.token_id,
+        [write.row],
+        f"SCIM {method} {where}",
+        settings_of(request).scim_wait_s,
+    )
+    reached = write.settle(outcomes[0])
+    await after_write(pool, principal.tenant, write, reached)
+    if method == "DELETE":
+        return Response(status_code=204)
+    resource = user_resource(await stored_person(pool, principal.tenant, reached), base)
+    return scim_json(resource, status, headers={"Location": resource["meta"]["location"]})
+
+
 @scim_endpoint
 async def create_user(request: Request) -> Response:
     """POST /Users: a one-row import; 409 ``uniqueness`` when the userName is someone's."""
-    principal = await scim_principal(request)
-    body = await json_body(request)
-    if not isinstance(body, dict):
-        raise ScimError(400, "the body must be a User object", "invalidSyntax")
-    check_schemas(body, USER)
-    row = row_of_user(body)
-    assert principal.tenant is not None
-    existing = await pool_of(request).fetch(SCIM_PEOPLE_BY_KEY, principal.tenant, row.cells["email"], None)
-    if existing:
-        raise ScimError(409, f"userName {row.cells['email']} is User {existing[0]['id']}", "uniqueness")
-    person_id = await _written(request, principal.tenant, principal.token_id, row, "SCIM POST /Users")
-    return await _answer(request, principal.tenant, person_id, 201)
+    return await _write_one(request, "POST", 201)
 
 
 @scim_endpoint
@@ -173,7 +166,7 @@ async def get_user(request: Request) -> Response:
     principal = await scim_principal(request)
     query = list_query(request)
     assert principal.tenant is not None
-    person = await _person(pool_of(request), principal.tenant, _person_id(request))
+    person = await stored_person(pool_of(request), principal.tenant, parse_id(request.path_params["user_id"]))
     resource = user_resource(person, base_url(request))
     return scim_json(project(resource, query.attributes, query.excluded))
 
@@ -181,46 +174,16 @@ async def get_user(request: Request) -> Response:
 @scim_endpoint
 async def replace_user(request: Request) -> Response:
     """PUT /Users/{id}: the whole person (absent attributes cleared); a new userName renames them."""
-    principal = await scim_principal(request)
-    assert principal.tenant is not None
-    person = await _person(pool_of(request), principal.tenant, _person_id(request))
-    body = await json_body(request)
-    if not isinstance(body, dict):
-        raise ScimError(400, "the body must be a User object", "invalidSyntax")
-    check_schemas(body, USER)
-    row = row_of_user(body, person["email"], person["secondary_teams"])
-    what = f"SCIM PUT /Users/{person['id']}"
-    person_id = await _written(request, principal.tenant, principal.token_id, row, what)
-    if person_id != person["id"]:
-        raise ScimError(409, f"userName {row.cells['email']} is another User's", "uniqueness")
-    return await _answer(request, principal.tenant, person_id)
+    return await _write_one(request, "PUT")
 
 
 @scim_endpoint
 async def patch_user(request: Request) -> Response:
     """PATCH /Users/{id}: the operations applied to the User as answered, then written as a PUT is."""
-    principal = await scim_principal(request)
-    assert principal.tenant is not None
-    person = await _person(pool_of(request), principal.tenant, _person_id(request))
-    ops = operations(await json_body(request))
-    patched = apply_patch(user_resource(person, base_url(request)), ops)
-    row = row_of_user(patched, person["email"], person["secondary_teams"])
-    what = f"SCIM PATCH /Users/{person['id']}"
-    person_id = await _written(request, principal.tenant, principal.token_id, row, what)
-    if person_id != person["id"]:
-        raise ScimError(409, f"userName {row.cells['email']} is another User's", "uniqueness")
-    return await _answer(request, principal.tenant, person_id)
+    return await _write_one(request, "PATCH")
 
 
 @scim_endpoint
 async def delete_user(request: Request) -> Response:
     """DELETE /Users/{id}: the person is deactivated (never deleted) and answers 404 from now on."""
-    principal = await scim_principal(request)
-    assert principal.tenant is not None
-    person = await _person(pool_of(request), principal.tenant, _person_id(request))
-    row = row_of_user(user_resource(person, base_url(request)), None, person["secondary_teams"])
-    row.flags = {DEACTIVATE_FLAG: False}
-    what = f"SCIM DELETE /Users/{person['id']}"
-    person_id = await _written(request, principal.tenant, principal.token_id, row, what)
-    await pool_of(request).execute(SCIM_RECORD_DELETION, principal.tenant, person_id)
-    return Response(status_code=204)
+    return await _write_one(request, "DELETE")
