@@ -35,3 +35,10 @@ CREATE TABLE scim_group_deletions (
     PRIMARY KEY (team_id, tenant_id),
     FOREIGN KEY (tenant_id, team_id) REFERENCES teams (tenant_id, id)
 );
+
+-- A SCIM import that ends done records no event of its own: housekeeping
+-- records one import.completed per tenant for the SCIM imports done since its
+-- last pass (anchored on the newest; data.scim.imports lists them all), so an
+-- identity provider's stream of PATCHes is a webhook every pass, not one each.
+ALTER TABLE imports ADD COLUMN scim_reported boolean NOT NULL DEFAULT false;
+CREATE INDEX imports_scim_unreported ON imports (id) WHERE origin = 'scim' AND NOT scim_reported;
