@@ -7,8 +7,11 @@ run); every write is an import the real worker applies.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +21,7 @@ from asgi_lifespan import LifespanManager
 from core.settings import Settings
 from producer.web.app import create_app
 from producer.web.tokens import create_token
-from tests.support.services import WorkerProcess
+from tests.support.services import WorkerProcess, subprocess_env
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -442,3 +445,26 @@ async def test_fail_on_errors_and_oversized_bulks(
     many = {"schemas": [BULK], "Operations": [{"method": "DELETE", "path": "/Users/1"}] * 1001}
     too_many = await client.post("/scim/v2/Bulk", json=many, headers=auth(token))
     assert too_many.status_code == 413 and too_many.json()["scimType"] == "tooMany"
+
+
+async def test_token_create_scim_makes_a_token_for_scim_only(client: httpx.AsyncClient, tenant: str) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "bulk-import"), "token", "create", *args],
+            capture_output=True,
+            text=True,
+            env=subprocess_env(),
+            timeout=60,
+            check=False,
+        )
+
+    made = cli("--tenant", tenant, "--scim", "--label", "okta")
+    assert made.returncode == 0, made.stderr
+    assert "SCIM provisioning" in made.stderr
+    secret = made.stdout.strip().splitlines()[-1]
+    listed = await client.get("/scim/v2/Users", headers=auth(secret))
+    assert listed.status_code == 200 and listed.json()["totalResults"] == 0
+    assert (await client.get("/api/imports", headers=auth(secret))).status_code == 401
+    for wrong in (("--tenant", tenant, "--scim", "--admin"), ("--operator", "--scim")):
+        refused = cli(*wrong)
+        assert refused.returncode != 0 and "--scim" in refused.stderr and not refused.stdout
