@@ -19,8 +19,10 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from core.settings import Settings
+from producer.control import undo_import
 from producer.web.app import create_app
 from producer.web.tokens import create_token
+from tests.support.imports import wait_final
 from tests.support.services import WorkerProcess, subprocess_env
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -468,3 +470,23 @@ async def test_token_create_scim_makes_a_token_for_scim_only(client: httpx.Async
     for wrong in (("--tenant", tenant, "--scim", "--admin"), ("--operator", "--scim")):
         refused = cli(*wrong)
         assert refused.returncode != 0 and "--scim" in refused.stderr and not refused.stdout
+
+
+async def test_scim_writes_are_undone_as_imports_are(
+    client: httpx.AsyncClient, token: str, conn: Any, settings: Settings
+) -> None:
+    user = await create(client, token, new_user("una@example.com", title="Clerk"))
+    path = f"/scim/v2/Users/{user['id']}"
+    body = patch_op(
+        {"op": "replace", "path": "userName", "value": "una.new@example.com"},
+        {"op": "replace", "path": "title", "value": "Boss"},
+        {"op": "replace", "path": "active", "value": False},
+    )
+    assert (await client.patch(path, json=body, headers=auth(token))).status_code == 200
+    last = await conn.fetchval(
+        "SELECT max(id) FROM imports WHERE origin = 'scim' AND filename LIKE 'SCIM PATCH%'"
+    )
+    undo_id, _, _ = await undo_import(settings, last)
+    assert (await wait_final(conn, undo_id))["state"] == "done"
+    back = (await client.get(path, headers=auth(token))).json()
+    assert (back["userName"], back["title"], back["active"]) == ("una@example.com", "Clerk", True)
