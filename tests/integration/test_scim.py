@@ -29,6 +29,7 @@ USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
 
 @pytest.fixture
@@ -256,6 +257,27 @@ async def test_another_tenant_sees_and_writes_nothing(
         listed = await client.get("/scim/v2/Users", params={"filter": text}, headers=auth(theirs))
         assert listed.json()["totalResults"] == 0, text
     assert (await client.get(path, headers=auth(token))).json()["userName"] == "own@example.com"
+    group = await client.post(
+        "/scim/v2/Groups",
+        json={"schemas": [GROUP], "displayName": "Own team", "members": [{"value": mine["id"]}]},
+        headers=auth(token),
+    )
+    assert group.status_code == 201, group.text
+    group_path = f"/scim/v2/Groups/{group.json()['id']}"
+    assert (await client.get(group_path, headers=auth(theirs))).status_code == 404
+    assert (await client.delete(group_path, headers=auth(theirs))).status_code == 404
+    their_groups = await client.get(
+        "/scim/v2/Groups", params={"filter": 'displayName eq "Own team"'}, headers=auth(theirs)
+    )
+    assert their_groups.json()["totalResults"] == 0
+    # Their own team of the same name is theirs, and cannot take our User in.
+    theirs_made = await client.post(
+        "/scim/v2/Groups",
+        json={"schemas": [GROUP], "displayName": "Own team", "members": [{"value": mine["id"]}]},
+        headers=auth(theirs),
+    )
+    assert theirs_made.status_code == 400 and theirs_made.json()["scimType"] == "invalidValue"
+    assert not await conn.fetchval("SELECT count(*) FROM teams WHERE tenant_id = $1", "t-other-" + mine["id"])
     # Scopes do not mix: a SCIM token is no API token, and an API token no SCIM one.
     service = (await create_token(conn, "t-other-" + mine["id"], "svc")).secret
     assert (await client.get("/scim/v2/Users", headers=auth(service))).status_code == 401
@@ -369,6 +391,12 @@ async def test_group_push_adds_and_removes_members_as_teams(
         path, json=patch_op({"op": "Remove", "path": f'members[value eq "{bob["id"]}"]'}), headers=auth(token)
     )
     assert [m["value"] for m in removed.json()["members"]] == [ann["id"]]
+    # Entra's forms: capitalised ops, a remove with a value list.
+    entra_add = patch_op({"op": "Add", "path": "members", "value": [{"value": bob["id"]}]})
+    assert len((await client.patch(path, json=entra_add, headers=auth(token))).json()["members"]) == 2
+    entra_remove = patch_op({"op": "Remove", "path": "members", "value": [{"value": ann["id"]}]})
+    after = (await client.patch(path, json=entra_remove, headers=auth(token))).json()
+    assert [m["value"] for m in after["members"]] == [bob["id"]]
     gone = await client.delete(path, headers=auth(token))
     assert gone.status_code == 204
     assert (await client.get(path, headers=auth(token))).status_code == 404

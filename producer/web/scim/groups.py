@@ -204,11 +204,16 @@ async def create_group(request: Request) -> Response:
     ]
     if visible:
         raise ScimError(409, f"Group {visible[0]['id']} is the team {visible[0]['name']!r}", "uniqueness")
-    async with pool.acquire() as conn:
+    rows = await _membership_rows(pool, principal.tenant, name, members, [], base_url(request))
+    async with pool.acquire() as conn, conn.transaction():
         team_id = (await ensure_teams(conn, principal.tenant, [name]))[name]
         await conn.execute(SCIM_FORGET_GROUP_DELETION, principal.tenant, team_id)
-    rows = await _membership_rows(pool, principal.tenant, name, members, [], base_url(request))
-    await _write(request, principal.tenant, principal.token_id, rows, "SCIM POST /Groups")
+    try:
+        await _write(request, principal.tenant, principal.token_id, rows, "SCIM POST /Groups")
+    except ScimError:
+        # Refused: the team, empty, is hidden again as if never posted (teams are never deleted).
+        await pool.execute(SCIM_RECORD_GROUP_DELETION, principal.tenant, team_id)
+        raise
     return await _answer(request, principal.tenant, team_id, 201)
 
 
