@@ -6,15 +6,18 @@ run); every write is an import the real worker applies.
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
+from asgi_lifespan import LifespanManager
 
 from core.settings import Settings
 from producer.control import undo_import
+from producer.web.app import create_app
 from producer.web.tokens import create_token
 from tests.support.imports import wait_final
 from tests.support.scim import (
@@ -342,3 +345,21 @@ async def test_scim_writes_are_undone_as_imports_are(
     assert (await wait_final(conn, undo_id))["state"] == "done"
     back = (await client.get(path, headers=auth(token))).json()
     assert (back["userName"], back["title"], back["active"]) == ("una@example.com", "Clerk", True)
+
+
+async def test_past_the_wait_bound_the_answer_is_503_and_the_import_goes_on(
+    client: httpx.AsyncClient, token: str, settings: Settings, conn: Any, tenant: str
+) -> None:
+    hurried = create_app(dataclasses.replace(settings, scim_wait_s=0.001))
+    async with (
+        LifespanManager(hurried) as manager,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://idp") as http,
+    ):
+        response = await http.post("/scim/v2/Users", json=new_user("slow@example.com"), headers=auth(token))
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert response.json()["schemas"] == [ERROR] and "goes on" in response.json()["detail"]
+    import_id = await conn.fetchval("SELECT max(id) FROM imports WHERE tenant_id = $1", tenant)
+    assert (await wait_final(conn, import_id))["state"] == "done"
+    # The identity provider's retry finds the person: 409, and a look-up by userName finds them.
+    retry = await client.post("/scim/v2/Users", json=new_user("slow@example.com"), headers=auth(token))
+    assert retry.status_code == 409 and retry.json()["scimType"] == "uniqueness"
