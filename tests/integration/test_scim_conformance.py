@@ -71,13 +71,13 @@ def test_scim2_tester_finds_no_error(web_server: str, worker: WorkerProcess, sci
     from scim2_client.engines.httpx2 import SyncSCIMClient
     from scim2_tester import Status, check_server
 
-    http = httpx2.Client(
+    with httpx2.Client(
         base_url=web_server + "/scim/v2", headers={"Authorization": f"Bearer {scim_token}"}, timeout=30
-    )
-    client = SyncSCIMClient(http)
-    client.discover()
-    _examples(client)
-    results = check_server(client)
+    ) as http:
+        client = SyncSCIMClient(http)
+        client.discover()
+        _examples(client)
+        results = check_server(client)
 
     failing = [r for r in results if r.status in (Status.ERROR, Status.CRITICAL) and not _skipped(r)]
     report = "\n".join(f"{r.status.name} {r.title} [{r.resource_type}]: {r.reason}" for r in failing)
