@@ -299,3 +299,5 @@ SECONDARY_TEAMS: Final = next(column.name for column in COLUMNS if column.kind =
 EMPLOYEE_ID: Final = next(column.name for column in COLUMNS if column.kind == ColumnKind.ID)
 PREVIOUS_EMAIL: Final = "previous_email"
 """The column a row names the address its person had with (a rename), read and never stored."""
+DEACTIVATE_FLAG: Final = "active"
+"""The key of a row's data that deactivates its person when False: SCIM's ``active`` (no file says it)."""

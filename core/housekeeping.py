@@ -6,7 +6,8 @@ sending the message that follows it. :func:`run_housekeeping` asks
 PostgreSQL for invite batches that are overdue and releases them (a repeat
 is harmless: sends are claimed), looks for stalled imports
 (``core.recovery``), which it reports and resumes, sends again the overdue
-webhook deliveries the broker holds no message for, starts the runs of the
+webhook deliveries the broker holds no message for, records the batched
+events of the SCIM imports done since (``core.webhooks.events``), starts the runs of the
 sources' ticks that are due (``core.sources.ticks``: one run per tick however
 many processes look) and sends again the runs whose message was lost, and forgets the values
 imports replaced once they are older than ``UNDO_RETENTION_DAYS``
@@ -29,7 +30,8 @@ from core.recovery import resume_stalled_imports
 from core.settings import Settings
 from core.sources import ticks
 from core.undo import purge_old_changes
-from core.webhooks import deliveries
+from core.vocabulary import EventType
+from core.webhooks import deliveries, events
 
 TRY_HOUSEKEEPING_LOCK = QUERIES["try_housekeeping_lock"]
 RELEASE_HOUSEKEEPING_LOCK = QUERIES["release_housekeeping_lock"]
@@ -60,7 +62,9 @@ async def run_housekeeping(conn: Any, settings: Settings) -> int:
         if purged:
             log.info("housekeeping.undo_values_purged", people=purged, days=settings.undo_retention_days)
         lost = await resend_lost_deliveries(conn, settings)
-        return len(batch_ids) + stalled + lost + await run_source_ticks(conn, settings, datetime.now(UTC))
+        reported = await report_scim_imports(conn)
+        ticked = await run_source_ticks(conn, settings, datetime.now(UTC))
+        return len(batch_ids) + stalled + lost + reported + ticked
     finally:
         await conn.execute(RELEASE_HOUSEKEEPING_LOCK, _HOUSEKEEPING_LOCK)
 
@@ -77,6 +81,14 @@ async def run_source_ticks(conn: Any, settings: Settings, now: datetime) -> int:
     if started or lost:
         await outbox.send_source_runs([*started, *lost])
     return len(started) + len(lost)
+
+
+async def report_scim_imports(conn: Any) -> int:
+    """Record the batched events of the SCIM imports done since the last pass, send their deliveries."""
+    anchors = await events.record_scim_batches(conn)
+    for import_id in anchors:
+        await outbox.send_new_deliveries(conn, import_id, EventType.IMPORT_COMPLETED)
+    return len(anchors)
 
 
 async def resend_lost_deliveries(conn: Any, settings: Settings) -> int:

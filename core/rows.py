@@ -20,6 +20,7 @@ import structlog
 
 from core.columns import (
     COLUMNS_BY_NAME,
+    DEACTIVATE_FLAG,
     PERSON_COLUMNS,
     PLAIN_COLUMNS,
     PRIMARY_TEAM,
@@ -45,6 +46,7 @@ INSERT_TEAMS = QUERIES["insert_teams"]
 LOCK_PEOPLE = QUERIES["lock_people"]
 INSERT_PEOPLE = QUERIES["insert_people"]
 UPDATE_PEOPLE = QUERIES["update_people"]
+DEACTIVATE_ROW_PEOPLE = QUERIES["deactivate_row_people"]
 SETTLE_ROWS = QUERIES["settle_rows"]
 PLAN_CHECKS_GENERICALLY = QUERIES["plan_checks_generically"]
 LOCK_IMPORT_ROWS = QUERIES["lock_import_rows"]
@@ -109,6 +111,7 @@ class _Change:
     outcome: str
     person_id: int | None
     values: dict[str, Any]
+    deactivate: bool = False
 
 
 def _team_names(data: dict[str, Any]) -> list[str]:
@@ -130,6 +133,11 @@ async def _team_ids(conn: asyncpg.Connection, tenant_id: str, names: list[str]) 
         await conn.execute(INSERT_TEAMS, tenant_id, missing)
         ids = [r["id"] for r in await conn.fetch(FIND_TEAMS, tenant_id, names)]
     return dict(zip(names, ids, strict=True))
+
+
+async def ensure_teams(conn: asyncpg.Connection, tenant_id: str, names: list[str]) -> dict[str, int]:
+    """Ids of the named teams of the tenant, creating the missing ones (SCIM's POST /Groups)."""
+    return await _team_ids(conn, tenant_id, names)
 
 
 def desired_person(
@@ -178,9 +186,9 @@ def desired_person(
     return person
 
 
-def is_unchanged(existing: asyncpg.Record, person: dict[str, Any]) -> bool:
-    """True when applying ``person`` would change nothing (status included)."""
-    if existing["status"] != PersonStatus.ACTIVE:
+def is_unchanged(existing: asyncpg.Record, person: dict[str, Any], *, active: bool = True) -> bool:
+    """True when applying ``person`` would change nothing (status included: ``active`` is the one wanted)."""
+    if (existing["status"] == PersonStatus.ACTIVE) != active:
         return False
     return all(
         sorted(existing[c]) == sorted(person[c]) if c == SECONDARY_TEAM_IDS else existing[c] == person[c]
@@ -216,16 +224,17 @@ async def _plan(
             changes.append(_Change(row["row_number"], email, RowStatus.SKIPPED, current["id"], {}))
             continue
         values = desired_person(row["data"], current, team_ids, imp["blank_cells"])
+        deactivate = row["data"].get(DEACTIVATE_FLAG) is False
         if current is None:
             outcome = RowStatus.CREATED
         # A person the identities step renamed (it wrote this import on them: no other path writes
         # it before their row) is updated, their address, whatever else the row says.
-        elif current["last_import_id"] != import_id and is_unchanged(current, values):
+        elif current["last_import_id"] != import_id and is_unchanged(current, values, active=not deactivate):
             outcome = RowStatus.UNCHANGED
         else:
             outcome = RowStatus.UPDATED
         person_id = current["id"] if current is not None else None
-        changes.append(_Change(row["row_number"], email, outcome, person_id, values))
+        changes.append(_Change(row["row_number"], email, outcome, person_id, values, deactivate))
     return changes
 
 
@@ -254,6 +263,19 @@ async def _write(conn: asyncpg.Connection, tenant_id: str, import_id: int, chang
             import_id,
             [c.person_id for c in updates],
             *_value_arrays(updates),
+        )
+    deactivations = [
+        c for c in changes if c.deactivate and c.outcome in (RowStatus.CREATED, RowStatus.UPDATED)
+    ]
+    if deactivations:
+        # After the write (which leaves everyone it wrote active); recorded for undo
+        # like a sweep, except for the people this import created (undo deactivates them anyway).
+        await conn.execute(
+            DEACTIVATE_ROW_PEOPLE,
+            tenant_id,
+            import_id,
+            [c.person_id for c in deactivations],
+            [c.outcome == RowStatus.UPDATED for c in deactivations],
         )
 
 

@@ -165,6 +165,10 @@ class Settings:
     # GET /metrics without a token (for a scraper on a private network);
     # otherwise it wants an operator token like the dashboard.
     metrics_public: bool = False
+    # SCIM (issue 25): a write is an import that the answer waits for, at most
+    # this long; past it the answer is 503 with Retry-After (the import goes on,
+    # and the identity provider's retry finds its work done).
+    scim_wait_s: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -205,6 +209,8 @@ class Settings:
             raise ConfigurationError(
                 "WEBHOOK_MIN_BACKOFF_MS, WEBHOOK_TIMEOUT_S and WEBHOOK_CONCURRENCY must be above 0"
             )
+        if settings.scim_wait_s <= 0:
+            raise ConfigurationError("SCIM_WAIT_S must be above 0 (seconds)")
         if settings.source_max_attempts < 1 or settings.source_min_backoff_s < 0:
             raise ConfigurationError("SOURCE_MAX_ATTEMPTS must be 1 or more, SOURCE_MIN_BACKOFF_S 0 or more")
         return settings

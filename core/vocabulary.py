@@ -271,6 +271,15 @@ class ColumnKind(StrEnum):
     """An ISO 639-1 code, or a language's English name; stored as the code."""
 
 
+class ImportOrigin(StrEnum):
+    """Where an import came from (``imports.origin``)."""
+
+    FILE = "file"
+    """A file: the command line, the HTTP API, the admins' pages, a scheduled source."""
+    SCIM = "scim"
+    """An identity provider's SCIM request (``/scim/v2``): one import per write, a row per operation."""
+
+
 class SourceKind(StrEnum):
     """Where a scheduled source fetches its file from (``sources.kind``)."""
 

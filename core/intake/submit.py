@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -33,7 +33,7 @@ from core.logs import redact
 from core.rows import COUNTER_SHARDS
 from core.settings import Settings, get_settings
 from core.tenants import ensure_tenant, remember_match_key, tenant_match_key, tenant_timezone
-from core.vocabulary import MatchKey, RowStatus
+from core.vocabulary import ImportOrigin, MatchKey, RowStatus
 
 FIND_IMPORT_BY_IDEMPOTENCY_KEY = QUERIES["find_import_by_idempotency_key"]
 INSERT_IMPORT = QUERIES["insert_import"]
@@ -69,6 +69,10 @@ class ImportRequest:
     filename: str | None = None
     token_id: int | None = None  # the API token it came with (None: the command line)
     source_id: int | None = None  # the scheduled source it was fetched by (core.sources)
+    origin: ImportOrigin = ImportOrigin.FILE
+    # What a row says beyond the file's columns, by row number: SCIM's ``{"active": False}``
+    # (deactivate the person; core.rows). No file can say it.
+    row_flags: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def missing_required(mapping: ColumnMapping, match_by: MatchKey) -> list[str]:
@@ -112,7 +116,12 @@ def no_data_rows(source: Source) -> str:
 
 
 async def _row_records(
-    import_id: int, source: Source, mapping: ColumnMapping, match_by: MatchKey, keys: _Keys
+    import_id: int,
+    source: Source,
+    mapping: ColumnMapping,
+    match_by: MatchKey,
+    keys: _Keys,
+    row_flags: Mapping[int, Mapping[str, Any]],
 ) -> AsyncIterator[tuple[Any, ...]]:
     email_column = mapping.fields["email"]
     id_required = match_by == MatchKey.EMPLOYEE_ID
@@ -121,7 +130,7 @@ async def _row_records(
         cells = source_row.values
         if result.row is not None:
             row = result.row
-            data = dict(row.fields)
+            data = dict(row.fields) | dict(row_flags.get(source_row.line, {}))
             employee_id = data.get(EMPLOYEE_ID)
             keys.seen = keys.seen or employee_id is not None or row.previous_email is not None
             yield (
@@ -188,12 +197,16 @@ async def record_import(conn: asyncpg.Connection, request: ImportRequest, source
             existing = await find_import_by_key(conn, request.tenant, request.idempotency_key)
             if existing is not None:
                 return existing
-        await remember_choices(
-            conn, request.tenant, {h: f for h, f in mapping.chosen.items() if h not in remembered}
-        )
+        # A SCIM write names its columns and key itself: a tenant's files learn nothing from it.
+        learns = request.origin == ImportOrigin.FILE
+        if learns:
+            await remember_choices(
+                conn, request.tenant, {h: f for h, f in mapping.chosen.items() if h not in remembered}
+            )
         if options.match_by is not None:
             match_by = options.match_by
-            await remember_match_key(conn, request.tenant, match_by)
+            if learns:
+                await remember_match_key(conn, request.tenant, match_by)
         else:
             match_by = await tenant_match_key(conn, request.tenant)
         require_importable(mapping, match_by)
@@ -212,11 +225,12 @@ async def record_import(conn: asyncpg.Connection, request: ImportRequest, source
             options.external_id,
             match_by,
             request.source_id,
+            request.origin,
         )
         await conn.execute(INSERT_IMPORT_COUNTERS, import_id, COUNTER_SHARDS)
         copied = await conn.copy_records_to_table(
             "import_rows",
-            records=_row_records(import_id, source, mapping, match_by, keys := _Keys()),
+            records=_row_records(import_id, source, mapping, match_by, keys := _Keys(), request.row_flags),
             columns=_ROW_COLUMNS,
         )
         await conn.execute(PLAN_WITHOUT_NESTED_LOOPS)

@@ -133,6 +133,36 @@ INSERT INTO import_changes (import_id, person_id, changes)
 SELECT $2, id, changes FROM changed
 ON CONFLICT (import_id, person_id) DO UPDATE SET changes = import_changes.changes || excluded.changes;
 
+-- name: deactivate_row_people
+-- The people of rows that deactivate their person (SCIM's active: false;
+-- core.columns.DEACTIVATE_FLAG), after update_people wrote them. Recorded in
+-- import_changes as a sweep records its people ($4: false for the people this
+-- import created, whose undo deactivates them anyway), merged with the entry
+-- update_people wrote: the value before is the one the person had before the
+-- import, whichever statement saw it first.
+WITH swept AS (
+    UPDATE people p
+    SET status = 'deactivated', deactivated_at = now(), deactivated_by_import = $2, updated_at = now()
+    FROM unnest($3::bigint[], $4::boolean[]) AS d(id, recorded)
+    WHERE p.id = d.id AND p.tenant_id IS NOT DISTINCT FROM $1 AND p.status = 'active'
+    RETURNING p.id, p.deactivated_at, d.recorded
+)
+INSERT INTO import_changes (import_id, person_id, changes)
+SELECT $2, id, jsonb_build_object('status', jsonb_build_array('active', 'deactivated'),
+                                  'deactivated_at', jsonb_build_array(NULL, deactivated_at),
+                                  'deactivated_by_import', jsonb_build_array(NULL, $2::bigint))
+FROM swept WHERE recorded
+ON CONFLICT (import_id, person_id) DO UPDATE SET changes = import_changes.changes || jsonb_build_object(
+    'status', jsonb_build_array(coalesce(import_changes.changes -> 'status' -> 0, excluded.changes -> 'status' -> 0),
+                                excluded.changes -> 'status' -> 1),
+    'deactivated_at', jsonb_build_array(
+        coalesce(import_changes.changes -> 'deactivated_at' -> 0, excluded.changes -> 'deactivated_at' -> 0),
+        excluded.changes -> 'deactivated_at' -> 1),
+    'deactivated_by_import', jsonb_build_array(
+        coalesce(import_changes.changes -> 'deactivated_by_import' -> 0,
+                 excluded.changes -> 'deactivated_by_import' -> 0),
+        excluded.changes -> 'deactivated_by_import' -> 1));
+
 -- name: settle_rows
 -- Settles a batch's (locked, pending) rows and adds their outcome counts
 -- ($6..$10, in core.vocabulary.OUTCOMES order) to counter shard $5, in one

@@ -191,3 +191,23 @@ RETURNING id;
 SELECT d.id FROM webhook_deliveries d
 JOIN webhook_events ev ON ev.id = d.event_id
 WHERE ev.source_run_id = $1 AND ev.type = $2 AND d.state = 'pending' AND d.attempts = 0;
+
+-- name: import_event_is_batched
+-- A SCIM import's completion is reported in a batch (claim_scim_batches), not alone.
+SELECT origin = 'scim' FROM imports WHERE id = $1;
+
+-- name: claim_scim_batches
+-- The SCIM imports done and not yet reported, marked reported in the caller's
+-- transaction (which records their events); SKIP LOCKED: two passes never
+-- report one import twice.
+WITH due AS (
+    SELECT id FROM imports
+    WHERE origin = 'scim' AND NOT scim_reported AND state = 'done'
+    ORDER BY id
+    LIMIT 10000
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE imports i SET scim_reported = true
+FROM due
+WHERE i.id = due.id
+RETURNING i.tenant_id, i.id;

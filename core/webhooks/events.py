@@ -37,6 +37,8 @@ LOCK_IMPORT_FOR_INVITES = QUERIES["lock_import_for_invites"]
 IMPORT_HAS_OPEN_INVITES = QUERIES["import_has_open_invites"]
 IMPORT_INVITES_SETTLED = QUERIES["import_invites_settled"]
 RECORD_SOURCE_RUN_EVENT = QUERIES["record_source_run_event"]
+IMPORT_EVENT_IS_BATCHED = QUERIES["import_event_is_batched"]
+CLAIM_SCIM_BATCHES = QUERIES["claim_scim_batches"]
 
 log = structlog.get_logger(__name__)
 
@@ -90,7 +92,12 @@ async def record_event(
 
 
 async def record_import_event(conn: asyncpg.Connection, import_id: int, state: ImportState) -> int | None:
-    """The event of the state the import just reached (see ``EVENT_OF_STATE``)."""
+    """The event of the state the import just reached (see ``EVENT_OF_STATE``).
+
+    A SCIM import that is done records none: :func:`record_scim_batches` reports it with the others.
+    """
+    if state == ImportState.DONE and await conn.fetchval(IMPORT_EVENT_IS_BATCHED, import_id):
+        return None
     if state != ImportState.BLOCKED:
         return await record_event(conn, import_id, EVENT_OF_STATE[state])
     # What the sweep guard holds back: the count, and its share of the active people.
@@ -99,6 +106,25 @@ async def record_import_event(conn: asyncpg.Connection, import_id: int, state: I
     share = status["would_deactivate"] / active if active else 0.0
     sweep = {"would_deactivate": status["would_deactivate"], "active": active, "share": share}
     return await record_event(conn, import_id, EVENT_OF_STATE[state], {"sweep": sweep}, status)
+
+
+async def record_scim_batches(conn: asyncpg.Connection) -> list[int]:
+    """One ``import.completed`` per tenant for its SCIM imports done since the last call; their anchors.
+
+    The event is the newest import's (its status), with ``data.scim.imports``
+    listing every import it reports; the deliveries are the caller's to send
+    once committed (``core.outbox.send_new_deliveries`` of each anchor).
+    """
+    anchors = []
+    async with conn.transaction():
+        by_tenant: dict[str, list[int]] = {}
+        for row in await conn.fetch(CLAIM_SCIM_BATCHES):
+            by_tenant.setdefault(row["tenant_id"], []).append(row["id"])
+        for ids in by_tenant.values():
+            ids.sort()
+            await record_event(conn, ids[-1], EventType.IMPORT_COMPLETED, {"scim": {"imports": ids}})
+            anchors.append(ids[-1])
+    return anchors
 
 
 async def record_run_event(

@@ -22,9 +22,16 @@ def token() -> None:
 @click.option(
     "--admin", is_flag=True, help="With --tenant: a tenant admin's token, which also signs in at /admin."
 )
+@click.option(
+    "--scim",
+    is_flag=True,
+    help="With --tenant: an identity provider's token for /scim/v2 (SCIM 2.0), and nothing else.",
+)
 @click.option("--label", help="Who or what uses it; the import history shows it.")
 @async_command
-async def token_create(tenant: str | None, operator: bool, admin: bool, label: str | None) -> None:
+async def token_create(
+    tenant: str | None, operator: bool, admin: bool, scim: bool, label: str | None
+) -> None:
     """Make a token; the token itself is printed last, on stdout, and only once."""
     if operator == (tenant is not None):
         raise BulkImportError("give either --tenant T (a service token) or --operator")
@@ -32,8 +39,10 @@ async def token_create(tenant: str | None, operator: bool, admin: bool, label: s
         raise BulkImportError(
             "--admin is for a tenant's token: operators sign in with theirs and choose a tenant"
         )
+    if scim and (operator or admin):
+        raise BulkImportError("--scim is a tenant's token for /scim/v2 only: give --tenant T --scim alone")
     async with connection(get_settings().database_url) as conn:
-        new = await create_token(conn, tenant, label, admin=admin)
+        new = await create_token(conn, tenant, label, admin=admin, scim=scim)
     click.echo(describe(new), err=True)
     click.echo(new.secret)
 

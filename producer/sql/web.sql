@@ -3,13 +3,14 @@
 
 -- name: insert_api_token
 -- A token of the HTTP API (only its SHA-256 hash); tenant $2 NULL: an operator's;
--- $4: a tenant admin's token (it may also sign in to the admins' pages).
-INSERT INTO api_tokens (token_hash, tenant_id, label, admin) VALUES ($1, $2, $3, $4)
-RETURNING id, tenant_id, label, admin, created_at;
+-- $4: a tenant admin's token (it may also sign in to the admins' pages);
+-- $5: a SCIM token (accepted by /scim/v2 only).
+INSERT INTO api_tokens (token_hash, tenant_id, label, admin, scim) VALUES ($1, $2, $3, $4, $5)
+RETURNING id, tenant_id, label, admin, scim, created_at;
 
 -- name: find_api_token
 -- The live token with this hash, if any.
-SELECT id, tenant_id, label, admin FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL;
+SELECT id, tenant_id, label, admin, scim FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL;
 
 -- name: revoke_api_token
 -- Revoked once; revoking again returns nothing.

@@ -13,6 +13,7 @@ import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import Mount
 
 from core.db import create_pool
 from core.errors import BulkImportError
@@ -30,6 +31,7 @@ from producer.web.errors import (
     on_unreachable,
 )
 from producer.web.operators import NotAnOperator
+from producer.web.scim import scim_app
 
 log = structlog.get_logger(__name__)
 
@@ -74,6 +76,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         },
     )
     app.state.settings = settings
+    # Its own app, so that whatever it answers (a 404, a 405) is a SCIM error object.
+    app.router.routes.append(Mount("/scim/v2", app=scim_app(app.state)))
     return app
 
 

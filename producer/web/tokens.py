@@ -44,6 +44,7 @@ class Principal:
     tenant: str | None
     label: str | None = None
     admin: bool = False
+    scim: bool = False  # scope ``scim``: /scim/v2 only
 
     @property
     def is_operator(self) -> bool:
@@ -59,6 +60,7 @@ class NewToken:
     label: str | None
     secret: str
     admin: bool = False
+    scim: bool = False
 
 
 def hash_token(secret: str) -> bytes:
@@ -77,33 +79,54 @@ def check_tenant_id(tenant: str) -> str:
 
 
 async def create_token(
-    conn: asyncpg.Connection, tenant: str | None, label: str | None = None, *, admin: bool = False
+    conn: asyncpg.Connection,
+    tenant: str | None,
+    label: str | None = None,
+    *,
+    admin: bool = False,
+    scim: bool = False,
 ) -> NewToken:
     """Make a token for ``tenant`` (None: an operator token); store only its hash.
 
     ``admin``: a tenant admin's token, which may also sign in to the admins'
-    pages. A tenant that does not exist yet is created, as its first import would.
+    pages; ``scim``: an identity provider's token, accepted by ``/scim/v2`` only.
+    A tenant that does not exist yet is created, as its first import would.
     """
     if admin and tenant is None:
         raise BulkImportError("an admin token belongs to a tenant: give --tenant T with --admin")
+    if scim and (tenant is None or admin):
+        raise BulkImportError("a SCIM token belongs to one tenant and is no admin's: give --tenant T --scim")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     async with conn.transaction():
         if tenant is not None:
             await ensure_tenant(conn, check_tenant_id(tenant))
-        row = await conn.fetchrow(INSERT_API_TOKEN, hash_token(secret), tenant, label, admin)
+        row = await conn.fetchrow(INSERT_API_TOKEN, hash_token(secret), tenant, label, admin, scim)
     return NewToken(
-        id=row["id"], tenant=row["tenant_id"], label=row["label"], secret=secret, admin=row["admin"]
+        id=row["id"],
+        tenant=row["tenant_id"],
+        label=row["label"],
+        secret=secret,
+        admin=row["admin"],
+        scim=row["scim"],
     )
 
 
-async def verify_token(conn: asyncpg.Connection | asyncpg.Pool, secret: str) -> Principal | None:
-    """The principal of a live token, or None for an unknown, malformed or revoked one."""
+async def verify_token(
+    conn: asyncpg.Connection | asyncpg.Pool, secret: str, *, scim: bool = False
+) -> Principal | None:
+    """The principal of a live token, or None for an unknown, malformed or revoked one.
+
+    Scopes do not mix: a SCIM token is unknown everywhere but where ``scim`` is
+    asked for (``/scim/v2``), and every other token is unknown there.
+    """
     if not _TOKEN_SHAPE.fullmatch(secret):
         return None
     row = await conn.fetchrow(FIND_API_TOKEN, hash_token(secret))
-    if row is None:
+    if row is None or row["scim"] != scim:
         return None
-    return Principal(token_id=row["id"], tenant=row["tenant_id"], label=row["label"], admin=row["admin"])
+    return Principal(
+        token_id=row["id"], tenant=row["tenant_id"], label=row["label"], admin=row["admin"], scim=row["scim"]
+    )
 
 
 async def revoke_token(conn: asyncpg.Connection, token_id: int) -> str:
@@ -122,6 +145,8 @@ def describe(token: NewToken) -> str:
     scope = f"tenant {token.tenant}" if token.tenant else "operators (every tenant)"
     if token.admin:
         scope = f"the admins of tenant {token.tenant} (the API, and the browser at /admin)"
+    if token.scim:
+        scope = f"SCIM provisioning of tenant {token.tenant} (/scim/v2 only)"
     label = f" ({token.label})" if token.label else ""
     return (
         f"token {token.id}{label} for {scope}; it is shown only this once, store it now."

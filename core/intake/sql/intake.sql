@@ -4,8 +4,8 @@
 -- name: insert_import
 INSERT INTO imports (tenant_id, mode, invites, send_at, allow_mass_deactivation,
                      filename, columns, idempotency_key, blank_cells, token_id, external_id,
-                     match_by, source_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                     match_by, source_id, origin)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 RETURNING id;
 
 -- name: find_import_by_idempotency_key

@@ -12,6 +12,7 @@ Modules:
 - ``sources``: the automatic imports (scheduled sources): add one (its SFTP
   server's key shown and confirmed first), test, run now, pause, resume,
   remove, and its last runs.
+- ``scim``: the identity provider page: the SCIM base URL, and a SCIM token made on demand.
 
 Every page is server-rendered (``templates/admin/``); ``static/admin.js``
 adds the file drop and the live progress.
@@ -19,7 +20,7 @@ adds the file drop and the live progress.
 
 from starlette.routing import Route
 
-from producer.web.admin import flow, imports, login, sources
+from producer.web.admin import flow, imports, login, scim, sources
 from producer.web.admin.drafts import DraftNotFound
 from producer.web.admin.login import on_no_tenant, on_not_signed_in
 from producer.web.admin.session import NoTenantChosen, NotSignedIn
@@ -52,6 +53,8 @@ ROUTES = [
     Route("/admin/sources", sources.add_source, methods=["POST"]),
     Route("/admin/sources/check", sources.check_server, methods=["POST"]),
     Route("/admin/sources/runs/{run_id:int}/approve", sources.approve_run, methods=["POST"]),
+    Route("/admin/scim", scim.scim_page, methods=["GET"]),
+    Route("/admin/scim", scim.make_scim_token, methods=["POST"]),
     Route(_SOURCE, sources.source_page, methods=["GET"]),
     Route(_SOURCE + "/{action:str}", sources.source_action, methods=["POST"]),
 ]
