@@ -107,20 +107,20 @@ RETURNING total_rows;
 -- previous address nor one whose address is another row's previous one:
 -- whatever a rename touches is left to core.identity and the workers
 -- (matched by employee id, the id must be the person's, so a row whose
--- address belongs to someone else is never taken for them). Teams are
--- looked up one index probe per name (scalar subqueries, no join for the
--- unanalyzed rows to plan as a loop over the tenant's teams).
+-- address belongs to someone else is never taken for them). Hash joins
+-- with the tenant's people and teams (plan_without_nested_loops holds in
+-- the recording transaction); a secondary team, rarer, is one index probe
+-- per name.
 WITH previous AS MATERIALIZED (
     SELECT DISTINCT previous_email FROM import_rows WHERE import_id = $1 AND previous_email IS NOT NULL
 ), unchanged AS (
     SELECT r.row_number, p.id AS person_id, p.xmin AS person_version
     FROM import_rows r
     JOIN people p ON p.tenant_id = $2 AND p.email = r.email
+    LEFT JOIN teams pt ON pt.tenant_id = $2
+                      AND pt.name_key = lower(regexp_replace(r.data ->> 'primary_team', '\s', '', 'g'))
     CROSS JOIN LATERAL (
-        SELECT (SELECT t.id FROM teams t
-                WHERE t.tenant_id = $2
-                  AND t.name_key = lower(regexp_replace(r.data ->> 'primary_team', '\s', '', 'g'))) AS primary_id,
-               r.data ? 'primary_team' AND NOT ($3 AND r.data ->> 'primary_team' IS NULL) AS primary_given,
+        SELECT r.data ? 'primary_team' AND NOT ($3 AND r.data ->> 'primary_team' IS NULL) AS primary_given,
                coalesce(jsonb_array_length(r.data -> 'secondary_teams'), 0) = 0 AS no_secondary
     ) k
     WHERE r.import_id = $1 AND r.status = 'pending' AND r.previous_email IS NULL
@@ -139,12 +139,14 @@ WITH previous AS MATERIALIZED (
            OR r.data ->> 'location' IS NOT DISTINCT FROM p.location)
       AND (NOT k.primary_given
            OR (r.data ->> 'primary_team' IS NULL AND p.primary_team_id IS NULL)
-           OR (k.primary_id IS NOT NULL AND k.primary_id = p.primary_team_id))
+           OR (pt.id IS NOT NULL AND pt.id = p.primary_team_id))
       AND (NOT r.data ? 'secondary_teams' OR ($3 AND k.no_secondary)
+           -- None named, none held: the common case, decided without a subquery.
+           OR (k.no_secondary AND coalesce(cardinality(p.secondary_team_ids), 0) = 0)
            OR (SELECT bool_and(s.id IS NOT NULL)
                       AND coalesce(array_agg(DISTINCT s.id ORDER BY s.id)
                                        FILTER (WHERE s.id IS DISTINCT FROM
-                                               CASE WHEN k.primary_given THEN k.primary_id
+                                               CASE WHEN k.primary_given THEN pt.id
                                                     ELSE p.primary_team_id END), '{}')
                           = coalesce((SELECT array_agg(x.id ORDER BY x.id)
                                       FROM unnest(p.secondary_team_ids) AS x(id)), '{}')
