@@ -209,7 +209,9 @@ async def finalize_import(conn: asyncpg.Connection, import_id: int) -> Step | No
         tenant_id, mode = imp["tenant_id"], imp["mode"]
         if mode == Mode.UNDO:
             return Step.UNDO
-        if imp["unchanged_at_recording"] and await conn.fetchval(REOPEN_MOVED_UNCHANGED_ROWS, import_id):
+        if imp["unchanged_at_recording"] and await conn.fetchval(
+            REOPEN_MOVED_UNCHANGED_ROWS, import_id, tenant_id
+        ):
             # Rows settled at recording whose person was written since: they are pending
             # again, and the import running, until the workers have applied them.
             log.info("import.rows_reopened", import_id=import_id)
