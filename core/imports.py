@@ -9,7 +9,10 @@ checks the import's state under a row lock before acting.
                          └────────── cancel ───────────┴──▶ blocked ──approve──▶ finalizing
 
 An undo (mode ``undo``) has no rows: it reaches finalizing at once, and its
-work runs there in batches (``core.undo``).
+work runs there in batches (``core.undo``). Rows settled as unchanged when
+the file was recorded (``core.intake.submit``) are compared with their
+person's version once more when the import is finalized: a person written
+since sends their row back to pending, and the import back to running.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ DEACTIVATE_MISSING_PEOPLE = QUERIES["deactivate_missing_people"]
 FAIL_IMPORT = QUERIES["fail_import"]
 CANCEL_IMPORT = QUERIES["cancel_import"]
 APPROVE_MASS_DEACTIVATION = QUERIES["approve_mass_deactivation"]
+REOPEN_MOVED_UNCHANGED_ROWS = QUERIES["reopen_moved_unchanged_rows"]
 
 log = structlog.get_logger(__name__)
 
@@ -182,6 +186,9 @@ async def finalize_import(conn: asyncpg.Connection, import_id: int) -> Step | No
     """Resolve managers; return ``Step.SWEEP`` when the sweeper must run next, ``DONE``, or None.
 
     None: the import is not finalizing (already done, cancelled, or unknown).
+    ``Step.ROWS``: rows settled as unchanged when the file was recorded have
+    a person written since; they are pending again and the import running,
+    and their messages are to be sent (a dispatch from the start).
     Manager resolution recomputes from scratch, so running it twice is harmless.
     ``Step.UNDO``: the import is an undo, whose work runs at this step (``core.undo``).
     """
@@ -202,6 +209,13 @@ async def finalize_import(conn: asyncpg.Connection, import_id: int) -> Step | No
         tenant_id, mode = imp["tenant_id"], imp["mode"]
         if mode == Mode.UNDO:
             return Step.UNDO
+        if imp["unchanged_at_recording"] and await conn.fetchval(
+            REOPEN_MOVED_UNCHANGED_ROWS, import_id, tenant_id
+        ):
+            # Rows settled at recording whose person was written since: they are pending
+            # again, and the import running, until the workers have applied them.
+            log.info("import.rows_reopened", import_id=import_id)
+            return Step.ROWS
         if mode != Mode.ADD_ONLY:
             await conn.execute(RELEASE_DEMOTED_MANAGERS, import_id, tenant_id)
         await conn.execute(ASSIGN_TEAM_MANAGERS, import_id, tenant_id, mode == Mode.ADD_ONLY)

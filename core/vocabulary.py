@@ -88,6 +88,8 @@ class Step(StrEnum):
     """The import is an undo, whose batches run at this step (``core.undo``)."""
     MORE = "more"
     """The undo has more batches: this step again."""
+    ROWS = "rows"
+    """Rows settled at recording whose person changed since went back to pending: dispatch them."""
     DONE = "done"
     BLOCKED = "blocked"
     """The sweep would deactivate more than the allowed share: it waits for an approval."""

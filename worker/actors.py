@@ -166,6 +166,8 @@ async def finalize_import(import_id: int) -> None:
             await outbox.send_sweep(import_id)
         elif outcome == Step.MORE:
             await outbox.send_finalize(import_id)
+        elif outcome == Step.ROWS:
+            await outbox.send_dispatch(import_id)
 
 
 @_import_step

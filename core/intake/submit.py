@@ -3,7 +3,10 @@
 The order matters for recovery: the import and every row are committed to
 PostgreSQL in one transaction (rows through COPY) before any message is sent,
 so whatever happens to Redis or to this process afterwards, ``bulk-import
-resume`` can re-send what has not settled.
+resume`` can re-send what has not settled. In upsert and sync, the rows that
+would change nothing of their stored person are settled as unchanged in that
+transaction (``settle_unchanged_rows``) and never become messages: a nightly
+file of a whole population costs what changed in it.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from core.logs import redact
 from core.rows import COUNTER_SHARDS
 from core.settings import Settings, get_settings
 from core.tenants import ensure_tenant, remember_match_key, tenant_match_key, tenant_timezone
-from core.vocabulary import ImportOrigin, MatchKey, RowStatus
+from core.vocabulary import BlankCells, ImportOrigin, MatchKey, Mode, RowStatus
 
 FIND_IMPORT_BY_IDEMPOTENCY_KEY = QUERIES["find_import_by_idempotency_key"]
 INSERT_IMPORT = QUERIES["insert_import"]
@@ -42,6 +45,7 @@ PLAN_WITHOUT_NESTED_LOOPS = QUERIES["plan_without_nested_loops"]
 REJECT_DUPLICATE_EMAILS = QUERIES["reject_duplicate_emails"]
 REJECT_DUPLICATE_EMPLOYEE_IDS = QUERIES["reject_duplicate_employee_ids"]
 SET_IMPORT_TOTALS = QUERIES["set_import_totals"]
+SETTLE_UNCHANGED_ROWS = QUERIES["settle_unchanged_rows"]
 ANALYZE_RECORDED_ROWS = QUERIES["analyze_recorded_rows"]
 
 log = structlog.get_logger(__name__)
@@ -241,6 +245,12 @@ async def record_import(conn: asyncpg.Connection, request: ImportRequest, source
             await conn.execute(
                 REJECT_DUPLICATE_EMPLOYEE_IDS, import_id, id_header, mapping.fields[EMPLOYEE_ID]
             )
+        unchanged = 0
+        if options.mode in (Mode.UPSERT, Mode.SYNC):
+            # The rows that change nothing need no message (see the statement; the
+            # person's version is checked again before finalizing: core.imports).
+            keep = options.blank_cells == BlankCells.KEEP
+            unchanged = await conn.fetchval(SETTLE_UNCHANGED_ROWS, import_id, request.tenant, keep)
         if not await conn.fetchval(SET_IMPORT_TOTALS, import_id, source.blank_rows, keys.seen):
             # Rolls the import back: a header alone is an export that came out
             # empty, and in sync mode it would mean "deactivate everyone".
@@ -253,7 +263,7 @@ async def record_import(conn: asyncpg.Connection, request: ImportRequest, source
         # the transaction: ANALYZE would hold its lock on import_rows (which
         # every other import's ANALYZE waits for) until the commit.
         await conn.execute(ANALYZE_RECORDED_ROWS)
-    log.info("import.recorded", import_id=import_id, tenant=request.tenant)
+    log.info("import.recorded", import_id=import_id, tenant=request.tenant, unchanged=unchanged)
     return import_id
 
 

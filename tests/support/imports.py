@@ -6,7 +6,7 @@ import asyncio
 import csv
 import io
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -95,25 +95,45 @@ async def apply_import(
     tenant: str,
     mode: str = "upsert",
     max_share: float = 1.0,
+    before_finalize: Callable[[int], Awaitable[None]] | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """Import ``path`` as the worker would, without a broker; return each row's status and the sweep.
 
     ``options`` are the import's options (``blank_cells``, say) and the request's own fields.
+    ``before_finalize`` runs (with the import's id) once the rows sent have settled, before
+    the first finalizing step. ``recorded``: the rows settled when the file was recorded (the
+    row numbers), ``messages``: the row messages the dispatches sent, ``reopened``: how many
+    times finalizing sent rows back to the workers.
     """
     with open_source(path) as source:
         request = request_of(tenant, mode, options)
         import_id = await record_import(conn, request, source)
+    recorded = await conn.fetch(
+        "SELECT row_number FROM import_rows WHERE import_id = $1 AND person_version IS NOT NULL"
+        " ORDER BY row_number",
+        import_id,
+    )
     assert await imports.start_next_import(conn, tenant) == import_id
+    messages = reopened = 0
     pending: list[int] = []
 
     async def collect(_: int, batch: list[int]) -> None:
         pending.extend(batch)
 
-    await imports.dispatch_pending_rows(conn, import_id, collect)
-    await rows.process_rows(conn, import_id, pending)
-    await rows.claim_finalize(conn, import_id)
-    if await imports.finalize_import(conn, import_id) == "sweep":
+    while True:
+        pending.clear()
+        await imports.dispatch_pending_rows(conn, import_id, collect)
+        messages += len(pending)
+        await rows.process_rows(conn, import_id, pending)
+        await rows.claim_finalize(conn, import_id)
+        if before_finalize is not None and not reopened:
+            await before_finalize(import_id)
+        step = await imports.finalize_import(conn, import_id)
+        if step != Step.ROWS:
+            break
+        reopened += 1
+    if step == Step.SWEEP:
         await imports.sweep_missing_people(conn, import_id, max_share)
     statuses = await conn.fetch(
         "SELECT row_number, status, errors FROM import_rows WHERE import_id = $1", import_id
@@ -123,6 +143,9 @@ async def apply_import(
         "id": import_id,
         "statuses": {r["row_number"]: r["status"] for r in statuses},
         "errors": {r["row_number"]: r["errors"] for r in statuses if r["errors"]},
+        "recorded": [r["row_number"] for r in recorded],
+        "messages": messages,
+        "reopened": reopened,
         **dict(imp),
     }
 

@@ -190,6 +190,28 @@ def test_a_finished_import_schedules_its_invites_and_starts_the_tenants_next_imp
     assert dispatched == [(8, 0)]
 
 
+def test_rows_sent_back_by_finalizing_are_dispatched_again(
+    actors: ModuleType, stub: StubBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps = iter(["rows", None])
+    dispatched: list[tuple[int, int]] = []
+
+    async def finalize_import(conn: Any, import_id: int) -> str | None:
+        return next(steps)  # rows settled at recording went back to pending
+
+    async def dispatch_rows(conn: Any, import_id: int, after: int = 0) -> None:
+        dispatched.append((import_id, after))
+
+    monkeypatch.setattr(actors, "get_pool", FakePool)
+    monkeypatch.setattr(actors.imports, "finalize_import", finalize_import)
+    monkeypatch.setattr(actors.outbox, "dispatch_rows", dispatch_rows)
+    actors.finalize_import.send(7)
+
+    run(stub, queues.IMPORTS)
+
+    assert dispatched == [(7, 0)]
+
+
 def test_an_invite_over_the_shared_rate_comes_back_without_using_a_retry(
     actors: ModuleType, stub: StubBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -88,3 +88,85 @@ FROM (SELECT count(*) AS total, count(*) FILTER (WHERE status = 'invalid') AS in
       FROM import_rows WHERE import_id = $1) t
 WHERE id = $1
 RETURNING total_rows;
+
+-- name: settle_unchanged_rows
+-- Upsert and sync: import $1's pending rows that would change nothing of
+-- their stored person (tenant $2; $3 true when the import keeps blank cells)
+-- are settled here as unchanged, with the person and the version of them
+-- compared with (people.xmin: core.imports re-checks it before finalizing),
+-- counted on counter shard 0 and in imports.unchanged_at_recording; the
+-- others travel to the workers. The rule is review_classify_rows'
+-- (core/intake/sql/review.sql), which mirrors core.rows.desired_person and
+-- is_unchanged, over the recorded rows: a column the file lacks (a key
+-- absent from data) keeps the stored value, and so does a blank cell under
+-- $3 (otherwise it clears it: a blank role is 'learner'); a deactivated
+-- person is reactivated (a change); a team that does not exist yet changes
+-- the person; an Employee ID is blank or the person's.
+-- tests/integration/test_vocabulary holds the three to the same answers.
+-- Only people found at the row's own address, never a row naming a
+-- previous address nor one whose address is another row's previous one:
+-- whatever a rename touches is left to core.identity and the workers
+-- (matched by employee id, the id must be the person's, so a row whose
+-- address belongs to someone else is never taken for them). Hash joins
+-- with the tenant's people and teams (plan_without_nested_loops holds in
+-- the recording transaction); a secondary team, rarer, is one index probe
+-- per name.
+WITH previous AS MATERIALIZED (
+    SELECT DISTINCT previous_email FROM import_rows WHERE import_id = $1 AND previous_email IS NOT NULL
+), unchanged AS (
+    SELECT r.row_number, p.id AS person_id, p.xmin AS person_version
+    FROM import_rows r
+    JOIN people p ON p.tenant_id = $2 AND p.email = r.email
+    LEFT JOIN teams pt ON pt.tenant_id = $2
+                      AND pt.name_key = lower(regexp_replace(r.data ->> 'primary_team', '\s', '', 'g'))
+    CROSS JOIN LATERAL (
+        SELECT r.data ? 'primary_team' AND NOT ($3 AND r.data ->> 'primary_team' IS NULL) AS primary_given,
+               coalesce(jsonb_array_length(r.data -> 'secondary_teams'), 0) = 0 AS no_secondary
+    ) k
+    WHERE r.import_id = $1 AND r.status = 'pending' AND r.previous_email IS NULL
+      AND NOT EXISTS (SELECT 1 FROM previous q WHERE q.previous_email = r.email)
+      AND p.status = 'active'
+      -- A SCIM row that deactivates its person (core.columns.DEACTIVATE_FLAG) is a change.
+      AND (r.data -> 'active') IS DISTINCT FROM 'false'::jsonb
+      AND (r.employee_id IS NULL OR r.employee_id = p.employee_id)
+      AND (NOT r.data ? 'first_name' OR r.data ->> 'first_name' IS NOT DISTINCT FROM p.first_name)
+      AND (NOT r.data ? 'last_name' OR r.data ->> 'last_name' IS NOT DISTINCT FROM p.last_name)
+      AND (NOT r.data ? 'job_title' OR ($3 AND r.data ->> 'job_title' IS NULL)
+           OR r.data ->> 'job_title' IS NOT DISTINCT FROM p.job_title)
+      AND (NOT r.data ? 'role' OR ($3 AND r.data ->> 'role' IS NULL)
+           OR coalesce(r.data ->> 'role', 'learner') IS NOT DISTINCT FROM p.role)
+      AND (NOT r.data ? 'language' OR ($3 AND r.data ->> 'language' IS NULL)
+           OR r.data ->> 'language' IS NOT DISTINCT FROM p.language)
+      AND (NOT r.data ? 'location' OR ($3 AND r.data ->> 'location' IS NULL)
+           OR r.data ->> 'location' IS NOT DISTINCT FROM p.location)
+      AND (NOT k.primary_given
+           OR (r.data ->> 'primary_team' IS NULL AND p.primary_team_id IS NULL)
+           OR (pt.id IS NOT NULL AND pt.id = p.primary_team_id))
+      AND (NOT r.data ? 'secondary_teams' OR ($3 AND k.no_secondary)
+           -- None named, none held: the common case, decided without a subquery.
+           OR (k.no_secondary AND coalesce(cardinality(p.secondary_team_ids), 0) = 0)
+           OR (SELECT bool_and(s.id IS NOT NULL)
+                      AND coalesce(array_agg(DISTINCT s.id ORDER BY s.id)
+                                       FILTER (WHERE s.id IS DISTINCT FROM
+                                               CASE WHEN k.primary_given THEN pt.id
+                                                    ELSE p.primary_team_id END), '{}')
+                          = coalesce((SELECT array_agg(x.id ORDER BY x.id)
+                                      FROM unnest(p.secondary_team_ids) AS x(id)), '{}')
+               FROM (SELECT (SELECT t.id FROM teams t
+                             WHERE t.tenant_id = $2
+                               AND t.name_key = lower(regexp_replace(n.name, '\s', '', 'g'))) AS id
+                     FROM jsonb_array_elements_text(r.data -> 'secondary_teams') AS n(name)) s)
+           IS NOT FALSE)
+), settled AS (
+    UPDATE import_rows r
+    SET status = 'unchanged', person_id = u.person_id, person_version = u.person_version, settled_at = now()
+    FROM unchanged u
+    WHERE r.import_id = $1 AND r.row_number = u.row_number
+    RETURNING 1
+), counted AS (
+    UPDATE import_counters
+    SET unchanged = unchanged + (SELECT count(*) FROM settled), progressed_at = now()
+    WHERE import_id = $1 AND shard = 0
+)
+UPDATE imports SET unchanged_at_recording = (SELECT count(*) FROM settled) WHERE id = $1
+RETURNING unchanged_at_recording;
