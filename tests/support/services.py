@@ -52,6 +52,16 @@ def require_service(url: str, name: str) -> None:
     pytest.skip(message)
 
 
+def rabbitmq_vhost(action: str, vhost: str | None = None) -> None:
+    """``rabbitmqctl add_vhost`` or ``delete_vhost`` of the run's virtual host (or ``vhost``)."""
+    from tests.support.environment import TEST_RABBITMQ_VHOST
+
+    name = vhost or TEST_RABBITMQ_VHOST
+    result = subprocess.run(["rabbitmqctl", "-q", action, name], capture_output=True, text=True)
+    if result.returncode != 0 and "already exists" not in result.stderr + result.stdout:
+        raise AssertionError(f"rabbitmqctl {action} {name}: {result.stderr or result.stdout}")
+
+
 def procfile_command(process: str) -> str:
     """The command of one ``Procfile`` line, as an operator would run it."""
     for line in (ROOT / "Procfile").read_text().splitlines():
