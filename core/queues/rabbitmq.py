@@ -41,10 +41,10 @@ _PERSISTENT = pika.BasicProperties(delivery_mode=2)
 _T = TypeVar("_T")
 # What a send raises when RabbitMQ fails, and when it does not answer
 # (dramatiq's ConnectionClosed, once its own retries of a send ran out).
-ERRORS: tuple[type[Exception], ...] = (pika.exceptions.AMQPError, dramatiq.errors.ConnectionError)
+ERRORS: tuple[type[Exception], ...] = (pika.exceptions.AMQPError, dramatiq.errors.BrokerConnectionError)
 UNREACHABLE: tuple[type[Exception], ...] = (
     pika.exceptions.AMQPConnectionError,
-    dramatiq.errors.ConnectionError,
+    dramatiq.errors.BrokerConnectionError,
 )
 _tx_channels = threading.local()
 

@@ -17,6 +17,7 @@ import pytest
 
 from core.db import connect
 from producer.reports import import_status
+from tests.support.brokers import redis_only
 from tests.support.drills import (
     Drill,
     PrivateCluster,
@@ -115,6 +116,7 @@ async def test_redis_emptied_mid_import_then_resume(
         world.close()
 
 
+@redis_only  # RabbitMQ shows no message's body: its stall scan cannot tell (core.queues.rabbitmq)
 async def test_a_stalled_import_is_reported_and_resumed_by_housekeeping(
     drill_database: str, redis_url: str, dconn: Any, tmp_path: Path, smtp_server: MailServer
 ) -> None:
@@ -225,6 +227,7 @@ async def test_the_mail_server_down_for_a_while_then_back(
         world.close()
 
 
+@redis_only  # sends the duplicates with a plain RedisBroker
 async def test_finalize_and_the_sweeper_delivered_twice(
     drill: Drill, dconn: Any, tmp_path: Path, smtp_server: MailServer
 ) -> None:

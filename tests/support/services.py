@@ -82,10 +82,12 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
 class WorkerProcess:
     """The Procfile's worker line running as a subprocess group."""
 
-    def __init__(self, **env: str) -> None:
+    def __init__(self, *, prefix: tuple[str, ...] = (), **env: str) -> None:
         self.env = subprocess_env(**env)
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = ROOT / ".pytest-worker.log"
+        # Run the line under this command (``ip netns exec NS``: on another "host").
+        self.prefix = prefix
 
     def start(self) -> None:
         """Start the worker and wait until it consumes."""
@@ -96,7 +98,7 @@ class WorkerProcess:
         """Start the worker without waiting for it to boot."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                ["sh", "-c", "exec " + procfile_command("worker")],
+                [*self.prefix, "sh", "-c", "exec " + procfile_command("worker")],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,

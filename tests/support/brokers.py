@@ -1,0 +1,124 @@
+"""The broker side of a drill's world: Redis (a namespace of its own) or RabbitMQ (a vhost of its own).
+
+``drill_broker()`` gives the one the run uses (``TEST_BROKER``). Each offers
+the environment its processes read, how many messages it holds for a queue,
+and how to empty it (what a Redis that lost its data does to a drill).
+``redis_only`` marks the drills of Redis's own machinery (its acknowledgement
+buffer, its Lua scripts, a Redis emptied), skipped on RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+
+import pytest
+import redis
+
+from tests.support.environment import TEST_BROKER, TEST_RABBITMQ_SERVER, TEST_RABBITMQ_VHOST, TEST_REDIS_URL
+from tests.support.services import rabbitmq_vhost
+
+redis_only = pytest.mark.skipif(TEST_BROKER != "redis", reason="drills Redis's own machinery")
+
+
+class RedisDrillBroker:
+    """A namespace of the test Redis for one drill."""
+
+    def __init__(self) -> None:
+        self.url = TEST_REDIS_URL
+        self.namespace = f"{os.environ['REDIS_NAMESPACE']}-drill-{uuid.uuid4().hex[:8]}"
+        self.env = {"BROKER_URL": self.url, "REDIS_NAMESPACE": self.namespace}
+        self.redis = redis.Redis.from_url(self.url)
+
+    def clear(self) -> int:
+        """Delete every key of this drill's namespace (never anything else); return how many."""
+        keys = list(self.redis.scan_iter(match=self.namespace + ":*", count=1_000))
+        if keys:
+            self.redis.delete(*keys)
+        return len(keys)
+
+    def held(self, queue: str) -> int:
+        """Messages held for ``queue``: ready, delayed or in a worker's hands."""
+        return sum(int(self.redis.hlen(f"{self.namespace}:{q}.msgs")) for q in (queue, queue + ".DQ"))
+
+    def held_by_workers(self) -> int:
+        """Messages fetched by a worker and neither acknowledged nor requeued (dramatiq's ack sets)."""
+        keys = self.redis.scan_iter(match=f"{self.namespace}:__acks__.*", count=1_000)
+        return sum(int(self.redis.scard(key)) for key in keys)
+
+    def close(self) -> None:
+        self.clear()
+        self.redis.close()
+
+
+class RabbitmqDrillBroker:
+    """A virtual host of the test RabbitMQ for one drill, made here and deleted by ``close``."""
+
+    def __init__(self) -> None:
+        self.vhost = f"{TEST_RABBITMQ_VHOST}-drill-{uuid.uuid4().hex[:8]}"
+        self.url = f"{TEST_RABBITMQ_SERVER}/{self.vhost}"
+        self.namespace = self.vhost
+        self.env = {"BROKER_URL": self.url}
+        rabbitmq_vhost("add_vhost", self.vhost)
+        _ctl("set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
+
+    def _queues(self) -> dict[str, int]:
+        out = _ctl("list_queues", "-p", self.vhost, "--no-table-headers", "name", "messages")
+        return {
+            name: int(count) for name, count in (line.split() for line in out.splitlines() if line.strip())
+        }
+
+    def clear(self) -> int:
+        """Purge every queue of the vhost (what RabbitMQ holds ready; not what consumers hold)."""
+        purged = 0
+        for name, count in self._queues().items():
+            _ctl("purge_queue", "-p", self.vhost, name)
+            purged += count
+        return purged
+
+    def held(self, queue: str) -> int:
+        """Messages held for ``queue`` and its delay queue: ready or unacknowledged."""
+        counts = self._queues()
+        return counts.get(queue, 0) + counts.get(queue + ".DQ", 0)
+
+    def held_by_workers(self) -> int:
+        """Messages delivered to a consumer and not yet acknowledged, over every queue."""
+        out = _ctl("list_queues", "-p", self.vhost, "--no-table-headers", "messages_unacknowledged")
+        return sum(int(line) for line in out.split())
+
+    def close(self) -> None:
+        rabbitmq_vhost("delete_vhost", self.vhost)
+
+
+def _ctl(*args: str) -> str:
+    return subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, text=True).stdout
+
+
+def drill_broker() -> RedisDrillBroker | RabbitmqDrillBroker:
+    """A broker world for one drill, on the run's broker."""
+    return RabbitmqDrillBroker() if TEST_BROKER == "rabbitmq" else RedisDrillBroker()
+
+
+def held_by_host(broker: RedisDrillBroker | RabbitmqDrillBroker, source_host: str, stale_s: float) -> int:
+    """Messages in the hands of one worker host's processes (delivered, not acknowledged).
+
+    RabbitMQ: the unacknowledged messages of the channels whose connection
+    comes from ``source_host`` (the drill proxy's address for that host).
+    Redis: the ack sets of the brokers whose heartbeat is older than
+    ``stale_s`` (a host cut off no longer beats; the other host's consumers
+    beat several times a second).
+    """
+    if isinstance(broker, RabbitmqDrillBroker):
+        connections = _ctl("list_connections", "-p", broker.vhost, "--no-table-headers", "pid", "peer_host")
+        hosts = dict(line.split() for line in connections.splitlines() if line.strip())
+        channels = _ctl(
+            "list_channels", "-p", broker.vhost, "--no-table-headers", "connection", "messages_unacknowledged"
+        )
+        rows = (line.split() for line in channels.splitlines() if line.strip())
+        return sum(int(count) for pid, count in rows if hosts.get(pid) == source_host)
+    client, namespace = broker.redis, broker.namespace
+    now_ms = client.time()[0] * 1000
+    stale = client.zrangebyscore(f"{namespace}:__heartbeats__", 0, now_ms - stale_s * 1000)
+    keys = [key for sid in stale for key in client.scan_iter(match=f"{namespace}:__acks__.{sid.decode()}.*")]
+    return sum(int(client.scard(key)) for key in keys)
