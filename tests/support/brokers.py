@@ -122,3 +122,17 @@ def held_by_host(broker: RedisDrillBroker | RabbitmqDrillBroker, source_host: st
     stale = client.zrangebyscore(f"{namespace}:__heartbeats__", 0, now_ms - stale_s * 1000)
     keys = [key for sid in stale for key in client.scan_iter(match=f"{namespace}:__acks__.{sid.decode()}.*")]
     return sum(int(client.scard(key)) for key in keys)
+
+
+def holdings(broker: RedisDrillBroker | RabbitmqDrillBroker) -> str:
+    """Who holds what, for a failed drill's message: connections and their unacknowledged messages."""
+    if isinstance(broker, RabbitmqDrillBroker):
+        connections = _ctl("list_connections", "-p", broker.vhost, "pid", "peer_host")
+        return connections + _ctl(
+            "list_channels", "-p", broker.vhost, "connection", "messages_unacknowledged"
+        )
+    client, namespace = broker.redis, broker.namespace
+    now_ms = client.time()[0] * 1000
+    beats = client.zrange(f"{namespace}:__heartbeats__", 0, -1, withscores=True)
+    acks = {key.decode(): client.scard(key) for key in client.scan_iter(match=f"{namespace}:__acks__.*")}
+    return f"heartbeats (ms ago): {[(m.decode(), now_ms - s) for m, s in beats]}; ack sets: {acks}"
