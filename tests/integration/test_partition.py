@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.support.brokers import held_by_host, holdings
+from tests.support.brokers import HostHoldings, holdings
 from tests.support.drills import Drill, check_invariants, drill_rows, wait_invites_settled, wait_rows_settled
 from tests.support.environment import SMTP_PORT, TEST_BROKER
 from tests.support.hosts import worker_hosts
@@ -90,10 +90,11 @@ async def test_a_worker_host_cut_off_mid_import_loses_and_doubles_nothing(
                 cut_at = time.monotonic()
                 cut_host.cut()
                 time.sleep(1.5)  # the cut host's heartbeats go stale (Redis tells hosts apart by them)
-                held = held_by_host(world.broker, cut_host.source, stale_s=1.0)
+                holdings_of_cut_host = HostHoldings(world.broker, cut_host.source, stale_s=1.0)
+                held = holdings_of_cut_host.count()
                 assert held > 0, f"the cut host held nothing: {holdings(world.broker)}"
                 wait_until(
-                    lambda: held_by_host(world.broker, cut_host.source, stale_s=1.0) == 0,
+                    lambda: holdings_of_cut_host.count() == 0,
                     timeout=60,
                     what="the broker to take back what the cut host held",
                     interval=0.2,

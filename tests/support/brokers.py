@@ -13,9 +13,12 @@ import os
 import subprocess
 import uuid
 
+import pika
+import pika.exceptions
 import pytest
 import redis
 
+from core.queues import ALL_QUEUES
 from tests.support.environment import TEST_BROKER, TEST_RABBITMQ_SERVER, TEST_RABBITMQ_VHOST, TEST_REDIS_URL
 from tests.support.services import rabbitmq_vhost
 
@@ -70,11 +73,22 @@ class RabbitmqDrillBroker:
         }
 
     def clear(self) -> int:
-        """Purge every queue of the vhost (what RabbitMQ holds ready; not what consumers hold)."""
+        """Purge every queue of the vhost (what RabbitMQ holds ready; not what consumers hold).
+
+        Over AMQP, the row queue first: rabbitmqctl takes most of a second a
+        queue, and a drill's import may be done by then.
+        """
         purged = 0
-        for name, count in self._queues().items():
-            _ctl("purge_queue", "-p", self.vhost, name)
-            purged += count
+        connection = pika.BlockingConnection(pika.URLParameters(self.url))
+        try:
+            channel = connection.channel()
+            for name in (f"{queue}{suffix}" for queue in ALL_QUEUES for suffix in ("", ".DQ", ".XQ")):
+                try:
+                    purged += int(channel.queue_purge(name).method.message_count)
+                except pika.exceptions.ChannelClosedByBroker:  # never declared
+                    channel = connection.channel()
+        finally:
+            connection.close()
         return purged
 
     def held(self, queue: str) -> int:
@@ -100,28 +114,46 @@ def drill_broker() -> RedisDrillBroker | RabbitmqDrillBroker:
     return RabbitmqDrillBroker() if TEST_BROKER == "rabbitmq" else RedisDrillBroker()
 
 
-def held_by_host(broker: RedisDrillBroker | RabbitmqDrillBroker, source_host: str, stale_s: float) -> int:
-    """Messages in the hands of one worker host's processes (delivered, not acknowledged).
+class HostHoldings:
+    """What one worker host's processes hold (delivered, not acknowledged), read again by ``count``.
 
     RabbitMQ: the unacknowledged messages of the channels whose connection
     comes from ``source_host`` (the drill proxy's address for that host).
     Redis: the ack sets of the brokers whose heartbeat is older than
-    ``stale_s`` (a host cut off no longer beats; the other host's consumers
-    beat several times a second).
+    ``stale_s`` when this is made (a host cut off no longer beats; the other
+    host's consumers beat several times a second), listed once here so that
+    each ``count`` is a few SCARDs, not a scan of the whole keyspace.
     """
-    if isinstance(broker, RabbitmqDrillBroker):
+
+    def __init__(
+        self, broker: RedisDrillBroker | RabbitmqDrillBroker, source_host: str, stale_s: float
+    ) -> None:
+        self.broker, self.source_host = broker, source_host
+        self.keys: list[bytes] = []
+        if isinstance(broker, RedisDrillBroker):
+            client, namespace = broker.redis, broker.namespace
+            now_ms = client.time()[0] * 1000
+            stale = client.zrangebyscore(f"{namespace}:__heartbeats__", 0, now_ms - stale_s * 1000)
+            prefixes = tuple(f"{namespace}:__acks__.{sid.decode()}.".encode() for sid in stale)
+            self.keys = [
+                key
+                for key in client.scan_iter(match=f"{namespace}:__acks__.*", count=10_000)
+                if key.startswith(prefixes)
+            ]
+
+    def count(self) -> int:
+        broker = self.broker
+        if isinstance(broker, RedisDrillBroker):
+            return sum(int(broker.redis.scard(key)) for key in self.keys)
         connections = _ctl("list_connections", "-p", broker.vhost, "--no-table-headers", "pid", "peer_host")
         hosts = dict(line.split() for line in connections.splitlines() if line.strip())
+        if self.source_host not in hosts.values():
+            return 0  # every connection of the host closed: RabbitMQ requeued what it held
         channels = _ctl(
             "list_channels", "-p", broker.vhost, "--no-table-headers", "connection", "messages_unacknowledged"
         )
         rows = (line.split() for line in channels.splitlines() if line.strip())
-        return sum(int(count) for pid, count in rows if hosts.get(pid) == source_host)
-    client, namespace = broker.redis, broker.namespace
-    now_ms = client.time()[0] * 1000
-    stale = client.zrangebyscore(f"{namespace}:__heartbeats__", 0, now_ms - stale_s * 1000)
-    keys = [key for sid in stale for key in client.scan_iter(match=f"{namespace}:__acks__.{sid.decode()}.*")]
-    return sum(int(client.scard(key)) for key in keys)
+        return sum(int(count) for pid, count in rows if hosts.get(pid) == self.source_host)
 
 
 def holdings(broker: RedisDrillBroker | RabbitmqDrillBroker) -> str:
