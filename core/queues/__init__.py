@@ -174,15 +174,20 @@ def _held_ids(queues: Sequence[str]) -> set[int] | None:
     redis_broker = _redis()
     if redis_broker is not None:
         return backend.imports_with_held_messages(redis_broker, queues, SCAN_LIMIT)
-    # RabbitMQ shows no message's body without consuming it: cannot tell.
-    return None if _rabbitmq() is not None else set()
+    amqp_broker = _rabbitmq()
+    if amqp_broker is None:
+        return set()
+    # RabbitMQ shows no message's body without consuming it: it can only
+    # tell that none is waiting (core.queues.rabbitmq.nothing_waiting).
+    return set() if rabbitmq.nothing_waiting(amqp_broker, queues) else None
 
 
 def imports_with_held_messages(queues: Sequence[str] = IMPORT_QUEUES) -> set[int] | None:
     """Ids of the imports the broker holds a message for in ``queues`` (blocking).
 
-    None past ``SCAN_LIMIT`` messages (too many to read), and always on
-    RabbitMQ (``core.queues.rabbitmq`` says why).
+    None past ``SCAN_LIMIT`` messages (too many to read); on RabbitMQ, the
+    empty set when nothing waits in ``queues``, else None
+    (``core.queues.rabbitmq.nothing_waiting`` says why).
     """
     return _held_ids(queues)
 

@@ -8,11 +8,9 @@ broker the process runs. What AMQP lets a client see differs from Redis:
   (prefetched or being worked on, unacknowledged) are not, nor is any
   message's body without consuming it. So ``held_messages`` counts a
   queue's ready messages and its delay queue's, the dashboard's
-  "in progress" is 0, and ``imports_with_held_messages`` answers None
-  ("cannot tell"), which the stall scan takes as "not stalled": on RabbitMQ
-  nothing is lost the way a Redis restart loses messages (durable queues,
-  persistent messages, publisher confirms), and ``bulk-import resume``
-  re-sends an import's work by hand.
+  "in progress" is 0, and ``imports_with_held_messages`` can only say
+  "none" when nothing waits in those queues (``nothing_waiting``), else
+  None ("cannot tell"), which the stall scan takes as "not stalled".
 - The **worker processes** are the consumers of the row queue (each worker
   process consumes every queue once).
 - **Dead letters** sit in ``<queue>.XQ``; ``retry_dead_letters`` moves them
@@ -132,6 +130,20 @@ def held_messages(broker: RabbitmqBroker, queue: str) -> int:
     """Ready messages of ``queue`` and of its delay queue (those in consumers' hands are not seen)."""
     counts = _counts(broker.parameters, (queue, dq_name(queue)))
     return sum(ready for ready, _ in counts.values())
+
+
+def nothing_waiting(broker: RabbitmqBroker, queues: Sequence[str]) -> bool:
+    """Whether ``queues`` and their delay queues have no ready message (blocking).
+
+    The stall scan's answer on RabbitMQ: with nothing waiting, an import
+    idle for ``STALL_AFTER_S`` has no message left but perhaps one in a
+    worker's hands (invisible over AMQP) that has made no progress for that
+    long; re-sending its work then doubles a message that every actor takes
+    idempotently. With messages waiting it cannot tell whose they are, and
+    takes no import as stalled.
+    """
+    names = [name for queue in queues for name in (queue, dq_name(queue))]
+    return all(ready == 0 for ready, _ in _counts(broker.parameters, names).values())
 
 
 def depths(parameters: Any, queues: Sequence[str]) -> list[QueueDepth]:

@@ -87,6 +87,7 @@ async def test_a_worker_killed_mid_import_and_started_again(
     await check_invariants(dconn, fault, drill, smtp_server)
 
 
+@redis_only  # Redis losing its data; RabbitMQ's durable queues keep theirs over a restart
 async def test_redis_emptied_mid_import_then_resume(
     drill_database: str, redis_url: str, dconn: Any, tmp_path: Path, smtp_server: MailServer
 ) -> None:
@@ -116,7 +117,6 @@ async def test_redis_emptied_mid_import_then_resume(
         world.close()
 
 
-@redis_only  # RabbitMQ shows no message's body: its stall scan cannot tell (core.queues.rabbitmq)
 async def test_a_stalled_import_is_reported_and_resumed_by_housekeeping(
     drill_database: str, redis_url: str, dconn: Any, tmp_path: Path, smtp_server: MailServer
 ) -> None:
