@@ -31,6 +31,12 @@ SUMMARY = re.compile(
 )
 
 
+@pytest.fixture(autouse=True)
+def _run_broker(broker_url: str) -> None:
+    """The run's broker: with TEST_BROKER=rabbitmq the demo imports through the run's vhost
+    (its BROKER_URL is passed on; nothing embeds RabbitMQ), which this makes."""
+
+
 @pytest.fixture
 def scratch_parent() -> Iterator[Path]:
     """The demo's ``TMPDIR``: a folder ``nobody`` can enter (pytest's ``tmp_path`` is 0700 under root)."""
