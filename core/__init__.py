@@ -12,9 +12,12 @@ neither of them.
 - ``db``: connections, pools and the named statements of ``sql/`` (one file
   per concern: ``imports``, ``rows``, ``invites``, ``housekeeping``, ``undo``,
   ``webhooks``).
-- ``queues/``: queue names and everything the system asks of a broker;
-  ``queues/redis.py`` and ``queues/redis_broker.py`` are the only modules
-  that know Redis keys and scripts, ``queues/encoding.py`` the message encoder.
+- ``queues/``: queue names and everything the system asks of a broker,
+  Redis or RabbitMQ by ``BROKER_URL``; ``queues/redis.py`` and
+  ``queues/redis_broker.py`` are the only modules that know Redis keys and
+  scripts, ``queues/rabbitmq.py`` and ``queues/rabbitmq_broker.py`` the only
+  ones that speak AMQP, ``queues/readers.py`` the web process's reads of
+  either, ``queues/encoding.py`` the message encoder.
 - ``outbox``: every message sent (rows, dispatch, finalize, sweep, invite
   batches, invites, webhook deliveries), by actor name, without importing the
   actors.

@@ -38,6 +38,7 @@ DATABASE_NOW = QUERIES["database_now"]
 INSERT_INVITE_BATCH = QUERIES["insert_invite_batch"]
 PLAN_CHECKS_GENERICALLY = QUERIES["plan_checks_generically"]
 INVITE_IMPORT_PEOPLE = QUERIES["invite_import_people"]
+TAKE_RATE_PERMIT = QUERIES["take_rate_permit"]
 PLAN_FOR_PARAMETERS_AGAIN = QUERIES["plan_for_parameters_again"]
 LOCK_INVITE_BATCH = QUERIES["lock_invite_batch"]
 RELEASE_INVITE_BATCH = QUERIES["release_invite_batch"]
@@ -277,6 +278,12 @@ async def cancel_import_invites(conn: asyncpg.Connection, import_id: int) -> int
     await conn.execute(CANCEL_IMPORT_INVITE_BATCHES, import_id)
     status = await conn.execute(CANCEL_IMPORT_INVITES, import_id)
     return int(status.split()[-1])
+
+
+async def take_rate_permit(pool: asyncpg.Pool, name: str, per_second: int) -> bool:
+    """One permit of the rate ``name`` shared through PostgreSQL (the broker keeps none: RabbitMQ)."""
+    async with pool.acquire() as conn:
+        return await conn.fetchval(TAKE_RATE_PERMIT, name, per_second) is not None
 
 
 async def deliver_invite(

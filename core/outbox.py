@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
-import redis
 import structlog
 
 from core import imports, queues
@@ -174,7 +173,7 @@ async def send_new_deliveries(conn: Any, import_id: int, event_type: str) -> Non
         return
     try:
         await send_deliveries(delivery_ids)
-    except redis.exceptions.RedisError as exc:
+    except queues.BROKER_ERRORS as exc:
         log.warning("webhook.send_deferred", import_id=import_id, type=event_type, error=repr(exc))
 
 
@@ -185,7 +184,7 @@ async def send_new_run_deliveries(conn: Any, run_id: int, event_type: str) -> No
         return
     try:
         await send_deliveries(delivery_ids)
-    except redis.exceptions.RedisError as exc:
+    except queues.BROKER_ERRORS as exc:
         log.warning("webhook.send_deferred", source_run=run_id, type=event_type, error=repr(exc))
 
 

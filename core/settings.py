@@ -27,6 +27,9 @@ class Settings:
     """
 
     database_url: str = DEFAULT_DATABASE_URL
+    # The broker: redis://… (or rediss://) or amqp://… (or amqps://, RabbitMQ).
+    # Empty: REDIS_URL, which is what deployments before BROKER_URL set.
+    broker_url: str = ""
     redis_url: str = DEFAULT_REDIS_URL
     smtp_url: str = DEFAULT_SMTP_URL
     # Prefix of every Redis key the broker writes; lets several deployments
@@ -170,6 +173,19 @@ class Settings:
     # and the identity provider's retry finds its work done).
     scim_wait_s: float = 10.0
 
+    @property
+    def broker_address(self) -> str:
+        """The broker's URL: BROKER_URL, else REDIS_URL."""
+        return self.broker_url or self.redis_url
+
+    @property
+    def broker_kind(self) -> str:
+        """``"redis"`` or ``"rabbitmq"``, by the broker URL's scheme (anything else: ``"unknown"``)."""
+        scheme = self.broker_address.partition("://")[0].lower()
+        if scheme in ("redis", "rediss", "unix"):
+            return "redis"
+        return "rabbitmq" if scheme in ("amqp", "amqps") else "unknown"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``environ`` (default: the process environment)."""
@@ -200,6 +216,11 @@ class Settings:
             raise ConfigurationError(
                 "BROKER_MAINTENANCE_CHANCE must be between 0 and 1000000 (broker calls in a million)"
             )
+        if settings.broker_kind not in ("redis", "rabbitmq"):
+            raise ConfigurationError(
+                f"BROKER_URL={settings.broker_address!r}: a broker URL starts redis://, rediss://, "
+                "amqp:// or amqps://"
+            )
         if settings.import_max_in_flight < 0:
             raise ConfigurationError("IMPORT_MAX_IN_FLIGHT must be 0 (no cap) or a number of rows")
         if settings.undo_retention_days < 0 or settings.undo_batch_size < 1:
@@ -227,9 +248,10 @@ def configured_url(name: str) -> str | None:
     return os.environ.get(name) or None
 
 
-def use_services(database_url: str, redis_url: str) -> Settings:
+def use_services(database_url: str, redis_url: str, broker_url: str = "") -> Settings:
     """Point this process, and the processes it starts, at the given services."""
     os.environ["DATABASE_URL"] = database_url
     os.environ["REDIS_URL"] = redis_url
+    os.environ["BROKER_URL"] = broker_url
     get_settings.cache_clear()
     return get_settings()

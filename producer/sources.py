@@ -13,10 +13,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import redis
 import structlog
 
-from core import outbox
+from core import outbox, queues
 from core.db import connection
 from core.errors import BulkImportError
 from core.settings import Settings
@@ -45,7 +44,7 @@ async def run_now(
         if new:
             try:
                 await outbox.send_source_runs([run_id])
-            except redis.exceptions.RedisError as exc:
+            except queues.BROKER_ERRORS as exc:
                 log.warning("source.run.send_deferred", source_run=run_id, error=repr(exc))
         return await runs.get_run(conn, run_id, owner), new
 

@@ -25,8 +25,11 @@ import pytest
 from tests.support.environment import (
     SERVER_URL,
     SMTP_PORT,
+    TEST_BROKER,
+    TEST_BROKER_URL,
     TEST_DATABASE,
     TEST_DATABASE_URL,
+    TEST_RABBITMQ_VHOST,
     TEST_REDIS_NAMESPACE,
     TEST_REDIS_URL,
 )
@@ -36,6 +39,7 @@ from tests.support.services import (
     WorkerProcess,
     free_port,
     procfile_command,
+    rabbitmq_vhost,
     require_service,
     subprocess_env,
     wait_until,
@@ -70,8 +74,25 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """The test Redis, with this session's namespace emptied before and after."""
+def broker_url() -> Iterator[str]:
+    """The run's broker (TEST_BROKER): on RabbitMQ, a virtual host of its own, made and deleted here."""
+    if TEST_BROKER != "rabbitmq":
+        yield TEST_BROKER_URL
+        return
+    require_service(TEST_BROKER_URL, "RabbitMQ")
+    rabbitmq_vhost("add_vhost")
+    subprocess.run(
+        ["rabbitmqctl", "-q", "set_permissions", "-p", TEST_RABBITMQ_VHOST, "guest", ".*", ".*", ".*"],
+        check=True,
+        capture_output=True,
+    )
+    yield TEST_BROKER_URL
+    rabbitmq_vhost("delete_vhost")
+
+
+@pytest.fixture(scope="session")
+def redis_url(broker_url: str) -> Iterator[str]:
+    """The test Redis, with this session's namespace emptied before and after (and the run's broker)."""
     require_service(TEST_REDIS_URL, "Redis")
     import redis
 

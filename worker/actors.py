@@ -263,6 +263,9 @@ def _rate_permit_sync() -> bool:
 
 
 async def _rate_permit() -> bool:
+    if not queues.broker_keeps_rates():  # RabbitMQ: the rate is kept in PostgreSQL
+        per_second = get_settings().invite_rate_per_second
+        return per_second <= 0 or await invites.take_rate_permit(get_pool(), "invite-rate", per_second)
     return await asyncio.to_thread(_rate_permit_sync)
 
 

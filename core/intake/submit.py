@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import asyncpg
-import redis
 import structlog
 
-from core import outbox
+from core import outbox, queues
 from core.columns import COLUMNS_BY_NAME, EMPLOYEE_ID
 from core.db import connection
 from core.errors import BulkImportError, FileRejected, ServiceUnavailable
@@ -281,10 +280,10 @@ async def submit_import_async(
             if started is not None:
                 try:
                     await outbox.dispatch_rows(conn, started)
-                except redis.exceptions.ConnectionError as exc:
+                except queues.BROKER_UNREACHABLE as exc:
                     raise ServiceUnavailable(
                         f"import {started} is recorded but its rows could not be queued ({redact(str(exc))});"
-                        f" once Redis answers, run `bulk-import resume {started}`"
+                        f" once the broker answers, run `bulk-import resume {started}`"
                     ) from None
     return import_id
 

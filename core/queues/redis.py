@@ -45,6 +45,9 @@ from dramatiq.rate_limits import BucketRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 
 _DEAD_LETTER_BATCH = 1_000  # dead letters moved per script call
+# What a call to Redis raises when it fails, and when Redis does not answer.
+ERRORS: tuple[type[Exception], ...] = (redis.exceptions.RedisError,)
+UNREACHABLE: tuple[type[Exception], ...] = (redis.exceptions.ConnectionError,)
 
 # Moves up to ARGV[1] dead letters of a queue back onto the queue, oldest
 # first, as the dispatch script's "requeue" command does for a fetched

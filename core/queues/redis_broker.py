@@ -228,7 +228,7 @@ def build_broker(settings: Settings, middleware: Sequence[dramatiq.Middleware]) 
     # acknowledgements and retries failed ("Too many connections") and
     # messages were lost. A blocking pool waits for a free connection instead.
     pool = redis.BlockingConnectionPool.from_url(
-        settings.redis_url, max_connections=settings.redis_max_connections, timeout=60
+        settings.broker_address, max_connections=settings.redis_max_connections, timeout=60
     )
     return BatchingRedisBroker(
         client=redis.Redis(connection_pool=pool),

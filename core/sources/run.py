@@ -38,11 +38,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import redis
 import structlog
 from structlog.contextvars import bound_contextvars
 
-from core import outbox
+from core import outbox, queues
 from core.db import connection
 from core.errors import ConfigurationError, FileRejected, SourceRefused, TooLarge, is_transient
 from core.imports import start_next_import
@@ -194,7 +193,7 @@ async def _fetch_and_review(
     if started is not None:
         try:
             await outbox.dispatch_rows(conn, started)
-        except redis.exceptions.RedisError as exc:
+        except queues.BROKER_ERRORS as exc:
             # Recorded and started, its rows not queued: the stalled-import recovery sends them.
             log.warning("source.run.dispatch_deferred", import_id=started, error=repr(exc))
     return _Ending(RunOutcome.IMPORTED, None, fetched, import_id)

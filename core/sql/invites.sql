@@ -154,3 +154,14 @@ WHERE import_id = $1 AND status IN ('pending', 'scheduled');
 
 -- name: cancel_import_invite_batches
 UPDATE invite_batches SET state = 'cancelled' WHERE import_id = $1 AND state = 'scheduled';
+
+-- name: take_rate_permit
+-- One permit of rate $1 (at most $2 a second, across every worker process),
+-- or no row when this second's are all taken. Seconds older than five are
+-- deleted on the way (at most a few rows of this rate, by primary key).
+WITH now_s AS (SELECT floor(extract(epoch FROM clock_timestamp()))::bigint AS s),
+gone AS (DELETE FROM rate_permits WHERE name = $1 AND second < (SELECT s FROM now_s) - 5)
+INSERT INTO rate_permits AS p (name, second, taken)
+SELECT $1, s, 1 FROM now_s
+ON CONFLICT (name, second) DO UPDATE SET taken = p.taken + 1 WHERE p.taken < $2
+RETURNING taken;

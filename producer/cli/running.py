@@ -15,10 +15,10 @@ from typing import Any, NoReturn, TypeVar
 
 import asyncpg
 import click
-import redis
 
 from core.errors import BulkImportError
 from core.logs import redact
+from core.queues import BROKER_UNREACHABLE
 from core.settings import get_settings
 
 T = TypeVar("T")
@@ -45,8 +45,9 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         )
     except (OSError, asyncpg.PostgresConnectionError, asyncpg.InvalidAuthorizationSpecificationError) as exc:
         fail(f"cannot reach PostgreSQL at {redact(settings.database_url)}: {exc}", 1)
-    except redis.exceptions.ConnectionError as exc:
-        fail(f"cannot reach Redis at {redact(settings.redis_url)}: {exc}", 1)
+    except BROKER_UNREACHABLE as exc:
+        name = "RabbitMQ" if settings.broker_kind == "rabbitmq" else "Redis"
+        fail(f"cannot reach {name} at {redact(settings.broker_address)}: {exc}", 1)
 
 
 def fail(message: str, code: int) -> NoReturn:

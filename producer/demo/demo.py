@@ -29,6 +29,7 @@ import schema
 from core.db import connection, ensure_database
 from core.intake.options import ImportOptions
 from core.intake.submit import ImportRequest, submit_import_async
+from core.logs import redact
 from core.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, Settings, configured_url, use_services
 from core.vocabulary import Mode
 from producer.demo.embedded import local_services
@@ -151,9 +152,15 @@ def run_demo(
             force_embedded=embedded,
         ) as urls,
     ):
-        settings = use_services(urls.database_url, urls.redis_url)
+        # A RabbitMQ BROKER_URL is used as it is (nothing embeds RabbitMQ);
+        # otherwise the broker is the Redis above.
+        broker_url = configured_url("BROKER_URL") or ""
+        rabbitmq = broker_url if broker_url.lower().startswith("amqp") else ""
+        settings = use_services(urls.database_url, urls.redis_url, rabbitmq)
         where = ", ".join(urls.embedded) if urls.embedded else "none"
         click.echo(f"PostgreSQL {urls.database_url}\nRedis      {urls.redis_url}\n(embedded: {where})")
+        if rabbitmq:
+            click.echo(f"Broker     RabbitMQ {redact(rabbitmq)}")
         asyncio.run(_prepare_database(settings))
         folder = Path(workdir or tempfile.mkdtemp(prefix="bulk-import-demo-"))
         folder.mkdir(parents=True, exist_ok=True)

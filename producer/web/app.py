@@ -7,8 +7,8 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import asyncpg
+import pika.exceptions
 import redis
-import redis.asyncio
 import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -18,6 +18,7 @@ from starlette.routing import Mount
 from core.db import create_pool
 from core.errors import BulkImportError
 from core.logs import configure_logging, render_library_loggers
+from core.queues import open_reader
 from core.settings import Settings, get_settings
 from producer.web import admin, dashboard, sources_api, webhooks_api, webhooks_pages
 from producer.web.api import ROUTES
@@ -44,12 +45,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.pool = await create_pool(settings.database_url, settings.db_pool_size)
         # The dashboard's and /metrics' reads of the broker's queues.
-        app.state.redis = redis.asyncio.Redis.from_url(settings.redis_url)
+        app.state.broker_reader = open_reader(settings)
         log.info("api.started")
         try:
             yield
         finally:
-            await app.state.redis.aclose()
+            await app.state.broker_reader.aclose()
             await app.state.pool.close()
 
     app = Starlette(
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             OSError: on_unreachable,
             asyncpg.PostgresConnectionError: on_unreachable,
             redis.exceptions.ConnectionError: on_unreachable,
+            pika.exceptions.AMQPConnectionError: on_unreachable,
             Exception: on_unexpected,
         },
     )

@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from core.errors import BulkImportError, ImportNotFound
 from core.imports import tenant_of_import
-from core.queues import retry_dead_letters
+from core.queues import check_queue
 from core.sources.store import list_sources
 from producer.control import (
     cancel_import,
@@ -192,7 +192,7 @@ async def retry_queue(request: Request) -> Response:
     who, _ = await operators.operator_post(request)
     queue = request.path_params["queue"]
     try:
-        moved = await retry_dead_letters(request.app.state.redis, settings_of(request).redis_namespace, queue)
+        moved = await request.app.state.broker_reader.retry_dead_letters(check_queue(queue))
     except ValueError as unknown:
         return back_with("/", who, "problem", str(unknown))
     log.info("dashboard.dead_letters.retried", queue=queue, messages=moved)

@@ -12,14 +12,13 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import asyncpg
-import redis.asyncio
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
-from core.queues import broker_processes, queue_depths
+from core.queues import BrokerReader
 from core.settings import Settings
 from core.sources.runs import run_counts
 from core.vocabulary import OUTCOMES, DeliveryState, ImportState, InviteState, RowStatus, RunOutcome
@@ -46,21 +45,22 @@ class _Snapshot(Collector):
         return iter(self.families)
 
 
-async def read_metrics(pool: asyncpg.Pool, client: redis.asyncio.Redis, settings: Settings) -> list[Metric]:
-    """Read every metric once, from Redis and PostgreSQL."""
+async def read_metrics(pool: asyncpg.Pool, reader: BrokerReader, settings: Settings) -> list[Metric]:
+    """Read every metric once, from the broker and PostgreSQL."""
     queues = GaugeMetricFamily(
         "bulk_import_queue_messages",
         "Messages in a broker queue: ready (waiting), in_progress (fetched, not acked),"
         " delayed (retries and schedules not yet due), dead (dead-lettered).",
         labels=["queue", "state"],
     )
-    for depth in await queue_depths(client, settings.redis_namespace):
+    for depth in await reader.queue_depths():
         for state in ("ready", "in_progress", "delayed", "dead"):
             queues.add_metric([depth.name, state], getattr(depth, state))
     brokers = GaugeMetricFamily(
         "bulk_import_broker_processes",
-        "Broker processes (workers and producers) with a heartbeat younger than HEARTBEAT_TIMEOUT_MS.",
-        value=len(await broker_processes(client, settings.redis_namespace, settings.heartbeat_timeout_ms)),
+        "Broker processes with a heartbeat younger than HEARTBEAT_TIMEOUT_MS (Redis: workers and"
+        " producers), or worker processes consuming the row queue (RabbitMQ).",
+        value=len(await reader.broker_processes()),
     )
     async with pool.acquire() as conn:
         outcomes = await conn.fetchrow(METRICS_ROW_OUTCOMES)
@@ -125,7 +125,7 @@ async def metrics(request: Request) -> Response:
     settings = settings_of(request)
     if not settings.metrics_public:
         await operator(request)
-    families = await read_metrics(pool_of(request), request.app.state.redis, settings)
+    families = await read_metrics(pool_of(request), request.app.state.broker_reader, settings)
     return Response(render(families), media_type=CONTENT_TYPE)
 
 

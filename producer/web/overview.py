@@ -9,7 +9,6 @@ from typing import Any
 
 from starlette.requests import Request
 
-from core.queues import broker_processes, queue_depths
 from core.recovery import stalled_since
 from core.settings import Settings
 from core.vocabulary import ImportState
@@ -70,8 +69,8 @@ async def overview(request: Request) -> dict[str, Any]:
     """Everything the dashboard shows, as JSON-ready data."""
     state = request.app.state
     settings: Settings = state.settings
-    depths = await queue_depths(state.redis, settings.redis_namespace)
-    brokers = await broker_processes(state.redis, settings.redis_namespace, settings.heartbeat_timeout_ms)
+    depths = await state.broker_reader.queue_depths()
+    brokers = await state.broker_reader.broker_processes()
     async with state.pool.acquire() as conn:
         rows = await conn.fetch(DASHBOARD_IMPORTS, RECENT_IMPORTS)
         stalled = await stalled_since(conn, settings.stall_after_s)

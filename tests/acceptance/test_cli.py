@@ -23,7 +23,7 @@ import pytest
 
 from core.columns import TEMPLATE_HEADERS
 from producer.demo.sample import write_people_csv
-from tests.support.environment import SERVER_URL
+from tests.support.environment import SERVER_URL, TEST_BROKER
 from tests.support.imports import person, write_csv
 from tests.support.services import WorkerProcess, subprocess_env, wait_until
 
@@ -560,9 +560,11 @@ def test_an_unreachable_redis_is_one_line_with_the_password_redacted(
 ) -> None:
     path = write_csv(tmp_path / "people.csv", TEAM)
 
-    result = cli(
-        "run", path, "--tenant", tenant, "--mode", "upsert", REDIS_URL="redis://:secret@127.0.0.1:1/0"
+    # Nothing listens on port 1: the run's broker (TEST_BROKER), unreachable.
+    unreachable = (
+        "amqp://guest:secret@127.0.0.1:1/x" if TEST_BROKER == "rabbitmq" else "redis://:secret@127.0.0.1:1/0"
     )
+    result = cli("run", path, "--tenant", tenant, "--mode", "upsert", BROKER_URL=unreachable)
 
     line = one_line_error(result, exit_code=1)
     # The import is already recorded in PostgreSQL: the message says how to finish it.

@@ -22,13 +22,32 @@ import httpx
 import psutil
 import pytest
 
-from tests.support.services import free_port, subprocess_env
+from tests.support.brokers import RabbitmqDrillBroker
+from tests.support.environment import TEST_BROKER, TEST_BROKER_URL
+from tests.support.services import free_port, require_service, subprocess_env
 
 BULK_IMPORT = str(Path(sys.executable).parent / "bulk-import")
 SUMMARY = re.compile(
     r"state (\w+): (\d+) rows, (\d+) created, (\d+) updated, (\d+) unchanged,"
     r" (\d+) invalid, (\d+) deactivated"
 )
+
+
+@pytest.fixture(autouse=True)
+def _demo_broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """With TEST_BROKER=rabbitmq, a vhost of the test's own for the demo (its BROKER_URL is passed
+    on; nothing embeds RabbitMQ): on the run's vhost, the session's worker would take half its
+    messages to another database (on Redis, the demo's own namespace keeps them apart)."""
+    if TEST_BROKER != "rabbitmq":
+        yield
+        return
+    require_service(TEST_BROKER_URL, "RabbitMQ")
+    vhost = RabbitmqDrillBroker()
+    monkeypatch.setenv("BROKER_URL", vhost.url)
+    try:
+        yield
+    finally:
+        vhost.close()
 
 
 @pytest.fixture

@@ -104,6 +104,9 @@ MEASUREMENTS = (
     "fairness",
 )
 DEFAULT_MEASUREMENTS = ("ceiling", "stock_ceiling", "system", "naive", "copy")
+# The ceilings read the Redis broker's keys: on RabbitMQ they are left out.
+REDIS_ONLY_MEASUREMENTS = ("ceiling", "stock_ceiling")
+RABBITMQ_SERVER = os.environ.get("BENCH_RABBITMQ_SERVER") or "amqp://guest:guest@127.0.0.1:5672"
 FAIRNESS_SMALL_ROWS = 40  # the small import of the fairness measurement
 ENQUEUE_CHUNK = 1_000  # what the dispatcher sends per pipeline (core.imports.DISPATCH_BATCH)
 
@@ -995,8 +998,22 @@ async def drop_database() -> None:
         await admin.close()
 
 
+def rabbitmq_vhost() -> str:
+    return f"bulk-import-bench-{PID}"
+
+
+def rabbitmqctl(*args: str) -> str:
+    return subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, text=True).stdout
+
+
 def clear_namespace(redis_url: str) -> None:
+    """Empty the bench's Redis namespace, and its RabbitMQ vhost's queues when it runs on RabbitMQ."""
     import redis
+
+    if os.environ.get("BROKER_URL", "").startswith("amqp"):
+        queues = rabbitmqctl("list_queues", "-p", rabbitmq_vhost(), "--no-table-headers", "name").split()
+        for name in queues:
+            rabbitmqctl("purge_queue", "-p", rabbitmq_vhost(), name)
 
     client = redis.Redis.from_url(redis_url)
     try:
@@ -1079,7 +1096,7 @@ def retitle(source: Path, target: Path) -> Path:
     return target
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
+async def run(args: argparse.Namespace, broker: str = "redis") -> dict[str, Any]:
     # SIGTERM cancels the run, whose finally blocks stop the worker and drop the
     # database (Ctrl-C does the same through asyncio.run's own SIGINT handling).
     main_task = asyncio.current_task()
@@ -1093,12 +1110,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "REDIS_URL": redis_url,
         "REDIS_NAMESPACE": NAMESPACE,
         "LOG_FORMAT": os.environ.get("LOG_FORMAT") or "json",
+        # RabbitMQ: a virtual host of the bench's own, made here, deleted at the end.
+        "BROKER_URL": f"{RABBITMQ_SERVER}/{rabbitmq_vhost()}" if broker == "rabbitmq" else redis_url,
     }
+    if broker == "rabbitmq":
+        rabbitmqctl("add_vhost", rabbitmq_vhost())
+        rabbitmqctl("set_permissions", "-p", rabbitmq_vhost(), "guest", ".*", ".*", ".*")
     for assignment in args.env:
         name, _, value = assignment.partition("=")
         os.environ[name] = value
     work_dir = Path(tempfile.mkdtemp(prefix=f"bulk-import-bench-{PID}-"))
     measurements = [m for m in MEASUREMENTS if m in args.only]
+    if broker == "rabbitmq":
+        measurements = [m for m in measurements if m not in REDIS_ONLY_MEASUREMENTS]
     bench: Bench | None = None
     created = False
     try:
@@ -1117,6 +1141,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             bench.producer_path = write_xlsx(csv_path, work_dir / "people.xlsx")
         await bench.history()
         bench.result |= {
+            "broker": broker,
             "format": args.format,
             "employee_ids": args.employee_ids,
             "rows": args.rows,
@@ -1160,6 +1185,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         try:
             clear_namespace(redis_url)
+            if broker == "rabbitmq":
+                rabbitmqctl("delete_vhost", rabbitmq_vhost())
         finally:
             if created and not args.keep_db:
                 await drop_database()
@@ -1332,6 +1359,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="an Employee ID per person in the generated file, and people matched by it"
         " (set the system rate beside a run without it)",
     )
+    parser.add_argument(
+        "--broker",
+        choices=("redis", "rabbitmq", "both"),
+        default="redis",
+        help="the broker (both: one after the other in this run, system rates side by side;"
+        " the ceilings are Redis's only)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument("--keep-db", action="store_true", help="keep the bench database")
     parser.add_argument("--keep-files", action="store_true", help="keep the file and the worker logs")
@@ -1397,19 +1431,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
+    brokers = ("redis", "rabbitmq") if args.broker == "both" else (args.broker,)
+    results: list[dict[str, Any]] = []
     try:
-        result = asyncio.run(run(args))
+        for broker in brokers:
+            results.append(asyncio.run(run(args, broker)))
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("bench: interrupted (workers stopped, database dropped unless --keep-db)", file=sys.stderr)
         return 130
-    result["finished_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print_table(result)
+    for result in results:
+        result["finished_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
+        if args.json:
+            print(json.dumps(result))
+        else:
+            print_table(result)
+    if len(results) > 1 and not args.json:
+        rates = ", ".join(f"{r['broker']} {r.get('system_rows_per_s')}" for r in results)
+        print(f"system rows/s by broker (same run, {args.rows} rows): {rates}")
     return 0
 
 

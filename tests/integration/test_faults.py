@@ -17,6 +17,7 @@ import pytest
 
 from core.db import connect
 from producer.reports import import_status
+from tests.support.brokers import redis_only
 from tests.support.drills import (
     Drill,
     PrivateCluster,
@@ -86,6 +87,7 @@ async def test_a_worker_killed_mid_import_and_started_again(
     await check_invariants(dconn, fault, drill, smtp_server)
 
 
+@redis_only  # Redis losing its data; RabbitMQ's durable queues keep theirs over a restart
 async def test_redis_emptied_mid_import_then_resume(
     drill_database: str, redis_url: str, dconn: Any, tmp_path: Path, smtp_server: MailServer
 ) -> None:
@@ -231,6 +233,7 @@ async def test_the_mail_server_down_for_a_while_then_back(
         world.close()
 
 
+@redis_only  # sends the duplicates with a plain RedisBroker
 async def test_finalize_and_the_sweeper_delivered_twice(
     drill: Drill, dconn: Any, tmp_path: Path, smtp_server: MailServer
 ) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from core import queues
+from tests.support.brokers import redis_only
 from tests.support.drills import (
     Drill,
     check_invariants,
@@ -31,7 +32,7 @@ from tests.support.drills import (
 from tests.support.imports import wait_final, write_csv
 from tests.support.services import MailServer, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.usefixtures("smtp_server")]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.usefixtures("smtp_server"), redis_only]
 
 ROWS = 300
 HELD_ACKS = {"ACK_FLUSH_DELAY_MS": "600000"}

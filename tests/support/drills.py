@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ import asyncpg
 import redis
 
 from producer.reports import FINAL_STATES
+from tests.support.brokers import RedisDrillBroker, drill_broker
 from tests.support.imports import export_rows, person, wait_final
 from tests.support.services import MailServer, WorkerProcess, free_port, subprocess_env
 
@@ -58,9 +58,10 @@ class Drill:
     def __init__(self, database_url: str, redis_url: str, workdir: Path, **worker_env: str) -> None:
         self.database_url = database_url
         self.redis_url = redis_url
-        self.namespace = f"{os.environ['REDIS_NAMESPACE']}-drill-{uuid.uuid4().hex[:8]}"
+        self.broker = drill_broker()
+        self.namespace = self.broker.namespace
         self.workdir = workdir
-        self.env = {"DATABASE_URL": database_url, "REDIS_NAMESPACE": self.namespace}
+        self.env = {"DATABASE_URL": database_url, **self.broker.env}
         self.worker = WorkerProcess(
             **self.env,
             # Still rate-limited (the limiter is part of what is drilled), but
@@ -68,7 +69,6 @@ class Drill:
             **{"WORKER_PROCESSES": "2", "WORKER_THREADS": "4", "INVITE_RATE_PER_SECOND": "100", **worker_env},
         )
         self.worker.log_path = workdir / "worker.log"
-        self.redis = redis.Redis.from_url(redis_url)
 
     def cli(self, *args: str | Path | int, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """``bulk-import ARGS`` in this drill's environment; fails the test on a non-zero exit."""
@@ -98,24 +98,26 @@ class Drill:
             text=True,
         )
 
+    @property
+    def redis(self) -> redis.Redis:
+        """The drill's Redis client (Redis drills only)."""
+        assert isinstance(self.broker, RedisDrillBroker), "a Redis drill"
+        return self.broker.redis
+
     def clear_redis(self) -> int:
-        """Delete every key of this drill's namespace (never anything else); return how many."""
-        keys = list(self.redis.scan_iter(match=self.namespace + ":*", count=1_000))
-        if keys:
-            self.redis.delete(*keys)
-        return len(keys)
+        """Empty this drill's broker (never anything else); return how many keys or messages went."""
+        return self.broker.clear()
 
     def queued_messages(self, queue: str) -> int:
         """Messages the broker holds for ``queue`` (ready, delayed or in a worker's hands)."""
-        return sum(int(self.redis.hlen(f"{self.namespace}:{q}.msgs")) for q in (queue, queue + ".DQ"))
+        return self.broker.held(queue)
 
     def worker_log(self) -> str:
         return self.worker.log_path.read_text(errors="replace")
 
     def close(self) -> None:
         self.worker.stop()
-        self.clear_redis()
-        self.redis.close()
+        self.broker.close()
 
 
 async def wait_rows_settled(conn: Any, import_id: int, at_least: int, timeout: float = 60) -> int:

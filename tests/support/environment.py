@@ -27,6 +27,18 @@ os.environ["REDIS_URL"] = TEST_REDIS_URL
 # A namespace of its own, so test runs side by side never see each other's queues.
 TEST_REDIS_NAMESPACE = f"bulk-import-test-{os.getpid()}"
 os.environ["REDIS_NAMESPACE"] = TEST_REDIS_NAMESPACE
+# The broker of the run: TEST_BROKER=redis (the default) or rabbitmq. On
+# RabbitMQ, a virtual host of its own per run (made by the ``broker_url``
+# fixture), for the same reason as the Redis namespace.
+TEST_BROKER = os.environ.get("TEST_BROKER", "redis")
+if TEST_BROKER not in ("redis", "rabbitmq"):
+    raise RuntimeError(f"TEST_BROKER={TEST_BROKER!r}: redis or rabbitmq")
+TEST_RABBITMQ_SERVER = os.environ.get("TEST_RABBITMQ_SERVER", "amqp://guest:guest@127.0.0.1:5672")
+TEST_RABBITMQ_VHOST = f"bulk-import-test-{os.getpid()}"
+TEST_BROKER_URL = (
+    f"{TEST_RABBITMQ_SERVER}/{TEST_RABBITMQ_VHOST}" if TEST_BROKER == "rabbitmq" else TEST_REDIS_URL
+)
+os.environ["BROKER_URL"] = TEST_BROKER_URL
 os.environ.setdefault("LOG_FORMAT", "json")
 
 # A real SMTP server (aiosmtpd, the ``smtp_server`` fixture) runs in the test

@@ -52,6 +52,16 @@ def require_service(url: str, name: str) -> None:
     pytest.skip(message)
 
 
+def rabbitmq_vhost(action: str, vhost: str | None = None) -> None:
+    """``rabbitmqctl add_vhost`` or ``delete_vhost`` of the run's virtual host (or ``vhost``)."""
+    from tests.support.environment import TEST_RABBITMQ_VHOST
+
+    name = vhost or TEST_RABBITMQ_VHOST
+    result = subprocess.run(["rabbitmqctl", "-q", action, name], capture_output=True, text=True)
+    if result.returncode != 0 and "already exists" not in result.stderr + result.stdout:
+        raise AssertionError(f"rabbitmqctl {action} {name}: {result.stderr or result.stdout}")
+
+
 def procfile_command(process: str) -> str:
     """The command of one ``Procfile`` line, as an operator would run it."""
     for line in (ROOT / "Procfile").read_text().splitlines():
@@ -72,10 +82,12 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
 class WorkerProcess:
     """The Procfile's worker line running as a subprocess group."""
 
-    def __init__(self, **env: str) -> None:
+    def __init__(self, *, prefix: tuple[str, ...] = (), **env: str) -> None:
         self.env = subprocess_env(**env)
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = ROOT / ".pytest-worker.log"
+        # Run the line under this command (``ip netns exec NS``: on another "host").
+        self.prefix = prefix
 
     def start(self) -> None:
         """Start the worker and wait until it consumes."""
@@ -86,7 +98,7 @@ class WorkerProcess:
         """Start the worker without waiting for it to boot."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                ["sh", "-c", "exec " + procfile_command("worker")],
+                [*self.prefix, "sh", "-c", "exec " + procfile_command("worker")],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
