@@ -178,12 +178,17 @@ async def test_postgres_restarted_mid_import(
 
         import_id = world.submit(write_csv(tmp_path / "f.csv", drill_rows(fault_domain, ROWS)), fault)
         await wait_rows_settled(conn, import_id, 60)
-        await conn.close()
-        await asyncio.to_thread(cluster.restart)
-        conn = await connect(url)
+        # The workers' writes are held from here until the restart cuts this
+        # session (and its lock), so rows are still pending at the fault however
+        # fast the workers ran meanwhile.
+        await conn.execute("BEGIN")
+        await conn.execute("LOCK TABLE people IN EXCLUSIVE MODE")
         pending = await conn.fetchval(
             "SELECT count(*) FROM import_rows WHERE import_id = $1 AND status = 'pending'", import_id
         )
+        await asyncio.to_thread(cluster.restart)
+        conn.terminate()
+        conn = await connect(url)
         assert pending > 0, "PostgreSQL restarted after the import had finished: nothing was tested"
 
         await wait_final(conn, import_id, timeout=120)
