@@ -114,6 +114,13 @@ def drill_broker() -> RedisDrillBroker | RabbitmqDrillBroker:
     return RabbitmqDrillBroker() if TEST_BROKER == "rabbitmq" else RedisDrillBroker()
 
 
+def _redis_now_ms(client: redis.Redis) -> float:
+    """Redis's clock in milliseconds: TIME is seconds and microseconds (the seconds alone
+    are up to 999 ms early, which made a heartbeat 1.5 s old look 0.5 s old)."""
+    seconds, microseconds = client.time()
+    return seconds * 1000 + microseconds / 1000
+
+
 class HostHoldings:
     """What one worker host's processes hold (delivered, not acknowledged), read again by ``count``.
 
@@ -132,7 +139,7 @@ class HostHoldings:
         self.keys: list[bytes] = []
         if isinstance(broker, RedisDrillBroker):
             client, namespace = broker.redis, broker.namespace
-            now_ms = client.time()[0] * 1000
+            now_ms = _redis_now_ms(client)
             stale = client.zrangebyscore(f"{namespace}:__heartbeats__", 0, now_ms - stale_s * 1000)
             prefixes = tuple(f"{namespace}:__acks__.{sid.decode()}.".encode() for sid in stale)
             self.keys = [
@@ -164,7 +171,7 @@ def holdings(broker: RedisDrillBroker | RabbitmqDrillBroker) -> str:
             "list_channels", "-p", broker.vhost, "connection", "messages_unacknowledged"
         )
     client, namespace = broker.redis, broker.namespace
-    now_ms = client.time()[0] * 1000
+    now_ms = _redis_now_ms(client)
     beats = client.zrange(f"{namespace}:__heartbeats__", 0, -1, withscores=True)
     acks = {key.decode(): client.scard(key) for key in client.scan_iter(match=f"{namespace}:__acks__.*")}
     return f"heartbeats (ms ago): {[(m.decode(), now_ms - s) for m, s in beats]}; ack sets: {acks}"
