@@ -13,6 +13,7 @@ Each drill compares the import with a clean import of the same file.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -128,7 +129,14 @@ async def stop_mid_import_then_restart(
 
     import_id = drill.submit(write_csv(tmp_path / "fault.csv", drill_rows(fault_domain, ROWS)), fault)
     await wait_rows_settled(conn, import_id, 60)
-    stop(drill)
+    # The workers' writes are held while the stop is signalled, so rows are
+    # still pending when the workers stop taking messages, however fast they
+    # ran meanwhile; released a moment later, the batches in their hands
+    # finish as a graceful stop lets them.
+    async with conn.transaction():
+        await conn.execute("LOCK TABLE people IN EXCLUSIVE MODE")
+        stop(drill)
+        await asyncio.sleep(1.0)
     exit_s = wait_group_gone(drill, EXIT_WITHIN_S)
 
     pending = await conn.fetchval(
