@@ -1,56 +1,20 @@
--- The SCIM service's statements (producer.web.scim). A person DELETEd over
--- SCIM (scim_deletions, and deactivated since) is answered 404, as RFC 7644
--- §3.6 wants; a person deactivated any other way is a User with active
--- false. Every statement is bounded to tenant $1.
+-- The SCIM service's statements (producer.web.scim). Users are read from the
+-- scim_users view (schema/0018_scim_users.sql: what a User shows, without the
+-- people DELETEd over SCIM, answered 404). Every statement is bounded to
+-- tenant $1.
 
 -- name: scim_people_by_ids
-SELECT p.id, p.email, p.first_name, p.last_name, p.job_title, p.language, p.location, p.employee_id,
-       p.status, p.created_at, p.updated_at, pt.name AS primary_team, m.id AS manager_id,
-       m.first_name || ' ' || m.last_name AS manager_name,
-       ARRAY(SELECT st.name FROM unnest(p.secondary_team_ids) WITH ORDINALITY AS s(team_id, ord)
-             JOIN teams st ON st.id = s.team_id AND st.tenant_id = p.tenant_id ORDER BY s.ord) AS secondary_teams
-FROM people p
-LEFT JOIN teams pt ON pt.id = p.primary_team_id AND pt.tenant_id = p.tenant_id
-LEFT JOIN people m ON m.id = nullif(pt.manager_id, p.id) AND m.tenant_id = p.tenant_id
-WHERE p.tenant_id = $1 AND p.id = ANY($2::bigint[])
-  AND NOT (p.status = 'deactivated' AND EXISTS (
-      SELECT 1 FROM scim_deletions d
-      WHERE d.person_id = p.id AND d.tenant_id = p.tenant_id AND d.deleted_at >= p.deactivated_at));
+SELECT * FROM scim_users WHERE tenant_id = $1 AND id = ANY($2::bigint[]);
 
 -- name: scim_people_by_key
 -- The people at e-mail $2 or with employee id $3 (either may be NULL): the
 -- look-ups identity providers start with (userName eq, externalId eq).
-SELECT p.id, p.email, p.first_name, p.last_name, p.job_title, p.language, p.location, p.employee_id,
-       p.status, p.created_at, p.updated_at, pt.name AS primary_team, m.id AS manager_id,
-       m.first_name || ' ' || m.last_name AS manager_name,
-       ARRAY(SELECT st.name FROM unnest(p.secondary_team_ids) WITH ORDINALITY AS s(team_id, ord)
-             JOIN teams st ON st.id = s.team_id AND st.tenant_id = p.tenant_id ORDER BY s.ord) AS secondary_teams
-FROM people p
-LEFT JOIN teams pt ON pt.id = p.primary_team_id AND pt.tenant_id = p.tenant_id
-LEFT JOIN people m ON m.id = nullif(pt.manager_id, p.id) AND m.tenant_id = p.tenant_id
-WHERE p.tenant_id = $1 AND (p.email = lower($2) OR p.employee_id = $3)
-  AND NOT (p.status = 'deactivated' AND EXISTS (
-      SELECT 1 FROM scim_deletions d
-      WHERE d.person_id = p.id AND d.tenant_id = p.tenant_id AND d.deleted_at >= p.deactivated_at))
-ORDER BY p.id;
+SELECT * FROM scim_users WHERE tenant_id = $1 AND (email = lower($2) OR employee_id = $3) ORDER BY id;
 
 -- name: scim_people_page
 -- The tenant's people by id after $2, at most $3 (a filter without a key is
 -- evaluated on these pages in Python).
-SELECT p.id, p.email, p.first_name, p.last_name, p.job_title, p.language, p.location, p.employee_id,
-       p.status, p.created_at, p.updated_at, pt.name AS primary_team, m.id AS manager_id,
-       m.first_name || ' ' || m.last_name AS manager_name,
-       ARRAY(SELECT st.name FROM unnest(p.secondary_team_ids) WITH ORDINALITY AS s(team_id, ord)
-             JOIN teams st ON st.id = s.team_id AND st.tenant_id = p.tenant_id ORDER BY s.ord) AS secondary_teams
-FROM people p
-LEFT JOIN teams pt ON pt.id = p.primary_team_id AND pt.tenant_id = p.tenant_id
-LEFT JOIN people m ON m.id = nullif(pt.manager_id, p.id) AND m.tenant_id = p.tenant_id
-WHERE p.tenant_id = $1 AND p.id > $2
-  AND NOT (p.status = 'deactivated' AND EXISTS (
-      SELECT 1 FROM scim_deletions d
-      WHERE d.person_id = p.id AND d.tenant_id = p.tenant_id AND d.deleted_at >= p.deactivated_at))
-ORDER BY p.id
-LIMIT $3;
+SELECT * FROM scim_users WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3;
 
 -- name: scim_import_state
 SELECT state FROM imports WHERE id = $1;
