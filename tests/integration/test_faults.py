@@ -24,6 +24,7 @@ from tests.support.drills import (
     check_invariants,
     create_database,
     drill_rows,
+    hold_row_writes,
     outcome,
     received,
     shared_server_database,
@@ -104,7 +105,7 @@ async def test_redis_emptied_mid_import_then_resume(
         # pending are those of the moment of the fault, however fast the workers
         # ran meanwhile (the producer may return with half the rows settled).
         async with dconn.transaction():
-            await dconn.execute("LOCK TABLE people IN EXCLUSIVE MODE")
+            await hold_row_writes(dconn)
             assert world.clear_redis() > 0
             pending = (await import_status(dconn, import_id))["rows"]["pending"]
 
@@ -182,7 +183,7 @@ async def test_postgres_restarted_mid_import(
         # session (and its lock), so rows are still pending at the fault however
         # fast the workers ran meanwhile.
         await conn.execute("BEGIN")
-        await conn.execute("LOCK TABLE people IN EXCLUSIVE MODE")
+        await hold_row_writes(conn)
         pending = await conn.fetchval(
             "SELECT count(*) FROM import_rows WHERE import_id = $1 AND status = 'pending'", import_id
         )

@@ -28,6 +28,7 @@ from tests.support.drills import (
     Drill,
     check_invariants,
     drill_rows,
+    hold_row_writes,
     outcome,
     slow_row_settling,
     wait_invites_settled,
@@ -134,7 +135,7 @@ async def stop_mid_import_then_restart(
     # ran meanwhile; released a moment later, the batches in their hands
     # finish as a graceful stop lets them.
     async with conn.transaction():
-        await conn.execute("LOCK TABLE people IN EXCLUSIVE MODE")
+        await hold_row_writes(conn)
         stop(drill)
         await asyncio.sleep(1.0)
     exit_s = wait_group_gone(drill, EXIT_WITHIN_S)

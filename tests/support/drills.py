@@ -120,6 +120,15 @@ class Drill:
         self.broker.close()
 
 
+async def hold_row_writes(conn: Any) -> None:
+    """Hold every worker's row writes until ``conn``'s transaction ends (begun by the caller).
+
+    A drill that needs rows still pending at its fault takes this first, so
+    fast workers cannot settle them between the drill's check and its fault.
+    """
+    await conn.execute("LOCK TABLE people IN EXCLUSIVE MODE")
+
+
 async def wait_rows_settled(conn: Any, import_id: int, at_least: int, timeout: float = 60) -> int:
     """Wait until at least ``at_least`` rows of the import have settled; return how many."""
     deadline = time.monotonic() + timeout
