@@ -20,6 +20,18 @@ RETURNING id, tenant_id, label;
 -- name: api_token_exists
 SELECT 1 FROM api_tokens WHERE id = $1;
 
+-- name: list_scim_tokens
+-- Tenant $1's live SCIM tokens, newest first (the admins' identity provider page).
+SELECT id, label, created_at FROM api_tokens
+WHERE tenant_id = $1 AND scim AND revoked_at IS NULL
+ORDER BY id DESC;
+
+-- name: revoke_scim_token
+-- Token $1, if it is a live SCIM token of tenant $2: an admin revokes their own tenant's only.
+UPDATE api_tokens SET revoked_at = now()
+WHERE id = $1 AND tenant_id = $2 AND scim AND revoked_at IS NULL
+RETURNING id, label;
+
 -- name: api_list_imports
 -- The HTTP API's list: imports of tenant $1 (NULL: every tenant), newest
 -- first, at most $2, with ids below $3 when given (the next page).

@@ -29,6 +29,8 @@ INSERT_API_TOKEN = QUERIES["insert_api_token"]
 FIND_API_TOKEN = QUERIES["find_api_token"]
 REVOKE_API_TOKEN = QUERIES["revoke_api_token"]
 API_TOKEN_EXISTS = QUERIES["api_token_exists"]
+LIST_SCIM_TOKENS = QUERIES["list_scim_tokens"]
+REVOKE_SCIM_TOKEN = QUERIES["revoke_scim_token"]
 
 TOKEN_PREFIX = "bi_"
 # The tenants table's own rule for ids (schema/0001_initial.sql).
@@ -138,6 +140,19 @@ async def revoke_token(conn: asyncpg.Connection, token_id: int) -> str:
         raise BulkImportError(f"no token {token_id}: the id is the one `bulk-import token create` printed")
     scope = f"tenant {row['tenant_id']}" if row["tenant_id"] else "operators"
     return f"token {token_id} ({scope}) revoked"
+
+
+async def scim_tokens(conn: asyncpg.Connection | asyncpg.Pool, tenant: str) -> list[asyncpg.Record]:
+    """The tenant's live SCIM tokens (id, label, created_at), newest first."""
+    return list(await conn.fetch(LIST_SCIM_TOKENS, tenant))
+
+
+async def revoke_scim_token(
+    conn: asyncpg.Connection | asyncpg.Pool, tenant: str, token_id: int
+) -> str | None:
+    """Revoke the tenant's live SCIM token ``token_id``; its label (or "") if it was one, else None."""
+    row = await conn.fetchrow(REVOKE_SCIM_TOKEN, token_id, tenant)
+    return None if row is None else str(row["label"] or "")
 
 
 def describe(token: NewToken) -> str:

@@ -12,7 +12,8 @@ Modules:
 - ``sources``: the automatic imports (scheduled sources): add one (its SFTP
   server's key shown and confirmed first), test, run now, pause, resume,
   remove, and its last runs.
-- ``scim``: the identity provider page: the SCIM base URL, and a SCIM token made on demand.
+- ``scim``: the identity provider page: the SCIM base URL, the tenant's SCIM tokens
+  (revoked there), a new one on demand.
 
 Every page is server-rendered (``templates/admin/``); ``static/admin.js``
 adds the file drop and the live progress.
@@ -55,6 +56,7 @@ ROUTES = [
     Route("/admin/sources/runs/{run_id:int}/approve", sources.approve_run, methods=["POST"]),
     Route("/admin/scim", scim.scim_page, methods=["GET"]),
     Route("/admin/scim", scim.make_scim_token, methods=["POST"]),
+    Route("/admin/scim/tokens/{token_id:int}/revoke", scim.revoke_token, methods=["POST"]),
     Route(_SOURCE, sources.source_page, methods=["GET"]),
     Route(_SOURCE + "/{action:str}", sources.source_action, methods=["POST"]),
 ]
