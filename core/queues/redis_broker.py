@@ -7,13 +7,28 @@ that settles every id finished meanwhile in one script call. Like
 ``core.queues.redis``, of which it is the other half, it knows Redis keys
 (``<ns>:__acks__.<broker id>.<queue>``, the ack set of a worker's fetched
 messages; ``<ns>:<queue>.msgs``; ``<ns>:<queue>.XQ`` and ``.XQ.msgs``, the
-dead letters; ``<ns>:__heartbeats__``) and nothing else does.
+dead letters; ``<ns>:__heartbeats__``; ``<ns>:__fetch_token__.<broker id>.<queue>``,
+the token a worker's fetches must carry) and nothing else does.
+
+It also fetches with a script of its own (``_FETCH``): a fetch whose call
+failed (a read timeout, a lost connection) may still reach Redis later. On a
+link that went down, the kernel keeps retransmitting the command after the
+client gave up and closed the socket, and Redis runs it once the link is
+back (seen: 1 s after a 17 s cut). dramatiq's fetch would then move ids into
+the worker's ack set that no thread of the worker holds; the worker being
+alive again, dramatiq's maintenance never gives them back (issue 27: rows
+pending for good after a partition). So after a failed fetch the broker
+*revokes* the queue's fetches in doubt before fetching again
+(``_REVOKE_FETCHES``): a new token, which a late fetch does not carry, so it
+changes nothing, and what the ack set holds goes back on the queue (a late
+fetch that landed first included).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -54,6 +69,49 @@ for i = 4 + acked, #ARGV do
 end
 return 0
 """
+# dramatiq's "fetch" command (LPOP up to ARGV[3] ids onto the worker's ack
+# set, beat its heartbeat, return the messages), refused when ARGV[4] is not
+# the queue's current fetch token for this worker (a fetch revoked by
+# _REVOKE_FETCHES). No token stored (none revoked yet, or expired): any passes.
+_FETCH = """
+local queue, messages, acks, heartbeats, token_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local current = redis.call("get", token_key)
+if current and current ~= ARGV[4] then
+    return {}
+end
+redis.call("zadd", heartbeats, ARGV[1], ARGV[2])
+local ids = {}
+for i = 1, tonumber(ARGV[3]) do
+    local id = redis.call("lpop", queue)
+    if not id then
+        break
+    end
+    ids[i] = id
+    redis.call("sadd", acks, id)
+end
+if #ids == 0 then
+    return {}
+end
+return redis.call("hmget", messages, unpack(ids))
+"""
+# Revokes a worker's fetches of a queue still in doubt: stores the new token
+# ARGV[1] (for ARGV[2] ms, longer than a TCP retransmission lives), and puts
+# every id of the worker's ack set back on the queue, as the dispatch script's
+# "requeue" does, the worker's own in-flight messages among them (redelivered:
+# the actors are idempotent, and their late acknowledgements change nothing).
+_REVOKE_FETCHES = """
+local queue, messages, acks, token_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+redis.call("set", token_key, ARGV[1], "PX", ARGV[2])
+local ids = redis.call("smembers", acks)
+for _, id in ipairs(ids) do
+    if redis.call("hexists", messages, id) > 0 then
+        redis.call("rpush", queue, id)
+    end
+end
+redis.call("del", acks)
+return #ids
+"""
+_TOKEN_TTL_MS = 3_600_000
 # The most ids one script call carries.
 _ACK_BATCH = 2_000
 # After a failed flush (Redis away), the next attempt waits this long; the ids wait with it.
@@ -201,6 +259,11 @@ class BatchingRedisBroker(RedisBroker):
         self.poll_ms = poll_ms
         self._ack_buffers: dict[str, _AckBuffer] = {}
         self._ack_buffers_lock = threading.Lock()
+        self._fetch_script = self.client.register_script(_FETCH)
+        self._revoke_script = self.client.register_script(_REVOKE_FETCHES)
+        # Per queue: the token this worker's fetches carry, and whether a fetch failed since.
+        self._fetch_tokens: dict[str, str] = {}
+        self._fetches_in_doubt: set[str] = set()
 
     @property
     def consumer_class(self) -> type[_RedisConsumer]:
@@ -208,6 +271,64 @@ class BatchingRedisBroker(RedisBroker):
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> dramatiq.Consumer:
         return super().consume(queue_name, prefetch, min(timeout, self.poll_ms))
+
+    def _fetch_keys(self, queue_name: str) -> list[str]:
+        namespace, worker = self.namespace, self.broker_id
+        return [
+            f"{namespace}:{queue_name}",
+            f"{namespace}:{queue_name}.msgs",
+            f"{namespace}:__acks__.{worker}.{queue_name}",
+            f"{namespace}:__fetch_token__.{worker}.{queue_name}",
+        ]
+
+    def do_fetch(self, queue_name: str, prefetch: int) -> list[bytes | None]:
+        """Fetch up to ``prefetch`` messages of ``queue_name`` into this worker's ack set (``_FETCH``).
+
+        Called by dramatiq's consumer in place of its dispatch script's
+        "fetch" (the same queue maintenance chance is kept: a dispatch call
+        that does only that). After a failed fetch, the next one first
+        revokes whatever that one may still do (see the module docstring).
+        """
+        keys = self._fetch_keys(queue_name)
+        if queue_name in self._fetches_in_doubt:
+            self.ack_buffer(queue_name).flush()  # what is done is not given back
+            token = uuid.uuid4().hex
+            returned = self._revoke_script(keys=keys, args=[token, _TOKEN_TTL_MS])
+            self._fetch_tokens[queue_name] = token
+            self._fetches_in_doubt.discard(queue_name)
+            log.warning("broker.fetches_revoked", queue=queue_name, returned=returned)
+        try:
+            messages: list[bytes | None] = self._fetch_script(
+                keys=[keys[0], keys[1], keys[2], f"{self.namespace}:__heartbeats__", keys[3]],
+                args=[
+                    current_millis(),
+                    self.broker_id,
+                    min(prefetch, self._max_unpack_size()),  # type: ignore[no-untyped-call]
+                    self._fetch_tokens.get(queue_name, ""),
+                ],
+            )
+        except redis.RedisError:
+            self._fetches_in_doubt.add(queue_name)
+            raise
+        if self._should_do_maintenance("fetch"):
+            self._maintain(queue_name)
+        return messages
+
+    def _maintain(self, queue_name: str) -> None:
+        # The dispatch script's maintenance of one queue, on its cheapest command.
+        self.scripts["dispatch"](
+            keys=[self.namespace],
+            args=[
+                "qsize",
+                current_millis(),
+                queue_name,
+                self.broker_id,
+                self.heartbeat_timeout,
+                self.dead_message_ttl,
+                1,
+                self._max_unpack_size(),  # type: ignore[no-untyped-call]
+            ],
+        )
 
     def ack_buffer(self, queue_name: str) -> _AckBuffer:
         """The buffer of ``queue_name``'s finished messages (made on first use)."""

@@ -40,13 +40,6 @@ pytestmark = [
     pytest.mark.skipif(
         os.geteuid() != 0 or shutil.which("ip") is None, reason="network namespaces need root and iproute2"
     ),
-    # Known defect (issue 27, open): on Redis, once the holdings of the cut host
-    # were found (they were missed before: the drill read Redis's clock in whole
-    # seconds), 6 of 600 rows stayed pending for 240 s after the host came back.
-    pytest.mark.skipif(
-        TEST_BROKER == "redis",
-        reason="on Redis a cut-off host's rows can stay pending after it comes back (issue 27, open)",
-    ),
 ]
 
 ROWS = 600

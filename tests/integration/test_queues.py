@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+import redis
 import redis.asyncio
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
@@ -138,3 +139,40 @@ def test_the_batching_broker_acknowledges_in_one_call_after_the_fact(
     assert client.hlen(f"{namespace}:rows.msgs") == 50 - 4
     assert client.zcard(f"{namespace}:rows.XQ") == 1
     assert client.scard(f"{namespace}:__acks__.{batching_broker.broker_id}.rows") == 19
+
+
+def test_a_fetch_in_doubt_is_revoked_so_a_late_one_strands_nothing(
+    batching_broker: BatchingRedisBroker,
+) -> None:
+    """Issue 27: a fetch whose reply was lost (or which reaches Redis after the client gave up, as a
+    command retransmitted once a cut link is back does) must not leave ids in the worker's ack set
+    that no thread of the worker holds: the worker being alive, nothing would ever give them back."""
+    for n in range(10):
+        batching_broker.enqueue(message(n))
+    client, namespace = batching_broker.client, batching_broker.namespace
+    acks, queue = f"{namespace}:__acks__.{batching_broker.broker_id}.rows", f"{namespace}:rows"
+    real_fetch = batching_broker._fetch_script
+    stale: dict[str, Any] = {}
+
+    def reply_lost(**call: Any) -> Any:
+        stale.update(call)
+        real_fetch(**call)  # Redis ran it: ids moved into the ack set...
+        raise redis.exceptions.TimeoutError("Timeout reading from redis")  # ...and the reply never came
+
+    batching_broker._fetch_script = reply_lost  # type: ignore[method-assign]
+    consumer = batching_broker.consume("rows", prefetch=4, timeout=100)
+    with pytest.raises(redis.exceptions.TimeoutError):
+        next(consumer)
+    assert client.scard(acks) == 4 and client.llen(queue) == 6, "four ids stranded in the ack set"
+
+    batching_broker._fetch_script = real_fetch  # type: ignore[method-assign]
+    consumer = batching_broker.consume("rows", prefetch=4, timeout=100)  # dramatiq restarts its consumer
+    taken = wait_until(lambda: next(consumer), timeout=10, what="a message")
+    # The stranded four went back on the queue (behind the other six) before this fetch.
+    assert client.scard(acks) == 4 and client.llen(queue) == 6
+    assert taken.options["redis_message_id"].encode() in client.smembers(acks)
+
+    # The failed fetch arrives again, late (a retransmission): refused, it moves nothing.
+    assert real_fetch(**stale) == []
+    assert client.scard(acks) == 4 and client.llen(queue) == 6
+    consumer.close()
