@@ -91,6 +91,27 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 # create_import_teams at 100,000 rows 727 ms with JIT, 74 ms without, and
 # 1,047 / 621 ms at a million; release_demoted_managers 150 / 26 ms).
 _SERVER_SETTINGS = {"jit": "off"}
+# The long-lived processes' sessions (the workers', the web process's pools):
+# PostgreSQL gives up on a client that stopped answering within seconds, not
+# the kernel's two hours, so the locks of a host cut off in the middle of a
+# transaction (its people, its import's counters) are released and the other
+# hosts go on (the partition drill: the other host waited on them, made no
+# fetch, and so never took over the cut host's messages). Keepalives find a
+# silent peer while nothing is in flight, tcp_user_timeout while data sent to
+# it goes unacknowledged. Those see only the next hop, though (a proxy, a
+# pooler: the drill's relay stays up while the host behind it is gone), so a
+# transaction left idle for 10 s is ended too: no transaction of these
+# processes waits on anything but its own next statement (none spans a mail,
+# an HTTP call or a download; a file's recording is one COPY, active throughout).
+POOL_SERVER_SETTINGS = {
+    **_SERVER_SETTINGS,
+    "plan_cache_mode": "force_custom_plan",
+    "tcp_keepalives_idle": "5",
+    "tcp_keepalives_interval": "2",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "10000",
+    "idle_in_transaction_session_timeout": "10000",
+}
 
 
 async def connect(database_url: str) -> asyncpg.Connection:
@@ -113,7 +134,7 @@ async def create_pool(database_url: str, size: int) -> asyncpg.Pool:
         min_size=1,
         max_size=size,
         init=_init_connection,
-        server_settings={**_SERVER_SETTINGS, "plan_cache_mode": "force_custom_plan"},
+        server_settings=POOL_SERVER_SETTINGS,
     )
     assert pool is not None
     return pool

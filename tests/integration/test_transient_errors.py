@@ -206,3 +206,22 @@ async def test_a_batch_that_loses_its_connection_settles_nothing(
     assert is_transient(error), repr(error)
     statuses = await conn.fetch("SELECT DISTINCT status FROM import_rows WHERE import_id = $1", import_id)
     assert [r["status"] for r in statuses] == ["pending"]
+
+
+async def test_the_pools_sessions_give_up_on_a_silent_client_within_seconds(database_url: str) -> None:
+    # A host cut off mid-transaction must not hold its locks for the kernel's
+    # two hours (core.db.POOL_SERVER_SETTINGS): every pooled session has them.
+    from core.db import POOL_SERVER_SETTINGS, create_pool
+
+    pool = await create_pool(database_url, 2)
+    try:
+        async with pool.acquire() as conn:
+            shown = {
+                name: await conn.fetchval("SELECT current_setting($1)", name) for name in POOL_SERVER_SETTINGS
+            }
+    finally:
+        await pool.close()
+    assert shown["tcp_keepalives_idle"] == "5" and shown["tcp_keepalives_count"] == "3"
+    assert shown["tcp_user_timeout"] == "10000"
+    assert shown["idle_in_transaction_session_timeout"] == "10s"
+    assert shown["plan_cache_mode"] == "force_custom_plan" and shown["jit"] == "off"
