@@ -4,16 +4,17 @@ The order matters for recovery: the import and every row are committed to
 PostgreSQL in one transaction (rows through COPY) before any message is sent,
 so whatever happens to Redis or to this process afterwards, ``bulk-import
 resume`` can re-send what has not settled. In upsert and sync, the rows that
-would change nothing of their stored person are settled as unchanged in that
-transaction (``settle_unchanged_rows``) and never become messages: a nightly
-file of a whole population costs what changed in it.
+would change nothing of their stored person are written as unchanged in that
+transaction (``core.intake.settling``: each row is written once, its status
+decided before) and never become messages: a nightly file of a whole
+population costs what changed in it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -30,6 +31,7 @@ from core.intake.mapping import ColumnMapping
 from core.intake.options import OPTION_NAMES, ImportOptions
 from core.intake.queries import QUERIES
 from core.intake.reading import Source, open_source
+from core.intake.settling import write_rows
 from core.intake.validation import raw_keys, validate_row
 from core.logs import redact
 from core.rows import COUNTER_SHARDS
@@ -44,22 +46,10 @@ PLAN_WITHOUT_NESTED_LOOPS = QUERIES["plan_without_nested_loops"]
 REJECT_DUPLICATE_EMAILS = QUERIES["reject_duplicate_emails"]
 REJECT_DUPLICATE_EMPLOYEE_IDS = QUERIES["reject_duplicate_employee_ids"]
 SET_IMPORT_TOTALS = QUERIES["set_import_totals"]
-SETTLE_UNCHANGED_ROWS = QUERIES["settle_unchanged_rows"]
+UNSETTLE_RENAMED_ROWS = QUERIES["unsettle_renamed_rows"]
 ANALYZE_RECORDED_ROWS = QUERIES["analyze_recorded_rows"]
 
 log = structlog.get_logger(__name__)
-
-_ROW_COLUMNS = (
-    "import_id",
-    "row_number",
-    "email",
-    "data",
-    "raw",
-    "status",
-    "errors",
-    "employee_id",
-    "previous_email",
-)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +79,7 @@ class _Keys:
     """Whether any valid row names its person by more than their address (an id, a previous one)."""
 
     seen: bool = False
+    previous: bool = False  # any row (valid or not) names a previous address
 
 
 def require_importable(mapping: ColumnMapping, match_by: MatchKey = MatchKey.EMAIL) -> None:
@@ -118,17 +109,17 @@ def no_data_rows(source: Source) -> str:
     return f"the file has no data rows under its header (row {source.header_row}): nothing to import"
 
 
-async def _row_records(
-    import_id: int,
+def _row_records(
     source: Source,
     mapping: ColumnMapping,
     match_by: MatchKey,
     keys: _Keys,
     row_flags: Mapping[int, Mapping[str, Any]],
-) -> AsyncIterator[tuple[Any, ...]]:
+) -> Iterator[tuple[Any, ...]]:
+    """Each row as a record of ``settling.ROW_FIELDS``: pending or invalid."""
     email_column = mapping.fields["email"]
     id_required = match_by == MatchKey.EMPLOYEE_ID
-    for count, source_row in enumerate(source.rows(), start=1):
+    for source_row in source.rows():
         result = validate_row(source_row.line, source_row.values, mapping, id_required=id_required)
         cells = source_row.values
         if result.row is not None:
@@ -136,8 +127,8 @@ async def _row_records(
             data = dict(row.fields) | dict(row_flags.get(source_row.line, {}))
             employee_id = data.get(EMPLOYEE_ID)
             keys.seen = keys.seen or employee_id is not None or row.previous_email is not None
+            keys.previous = keys.previous or row.previous_email is not None
             yield (
-                import_id,
                 source_row.line,
                 row.email,
                 data,
@@ -151,18 +142,15 @@ async def _row_records(
             raw_email = cells[email_column] if email_column < len(cells) else ""
             errors = [{"column": p.column, "value": p.value, "message": p.message} for p in result.errors]
             yield (
-                import_id,
                 source_row.line,
                 raw_email.strip().lower() or None,
                 None,
                 cells,
                 RowStatus.INVALID,
                 errors,
-                *raw_keys(cells, mapping),
+                *(keys_of_row := raw_keys(cells, mapping)),
             )
-        if count % 5_000 == 0:
-            # Let the event loop breathe: COPY keeps streaming meanwhile.
-            await asyncio.sleep(0)
+            keys.previous = keys.previous or keys_of_row[1] is not None
 
 
 async def find_import_by_key(conn: asyncpg.Connection | asyncpg.Pool, tenant: str, key: str) -> int | None:
@@ -231,10 +219,17 @@ async def record_import(conn: asyncpg.Connection, request: ImportRequest, source
             request.origin,
         )
         await conn.execute(INSERT_IMPORT_COUNTERS, import_id, COUNTER_SHARDS)
-        copied = await conn.copy_records_to_table(
-            "import_rows",
-            records=_row_records(import_id, source, mapping, match_by, keys := _Keys(), request.row_flags),
-            columns=_ROW_COLUMNS,
+        # In upsert and sync the rows that change nothing are written settled
+        # (core.intake.settling; the person's version is checked again before
+        # finalizing: core.imports).
+        settle = options.mode in (Mode.UPSERT, Mode.SYNC)
+        copied = await write_rows(
+            conn,
+            _row_records(source, mapping, match_by, keys := _Keys(), request.row_flags),
+            import_id=import_id,
+            tenant=request.tenant,
+            settle=settle,
+            keep_blank_cells=options.blank_cells == BlankCells.KEEP,
         )
         await conn.execute(PLAN_WITHOUT_NESTED_LOOPS)
         email_header = mapping.header_of("email")
@@ -244,17 +239,15 @@ async def record_import(conn: asyncpg.Connection, request: ImportRequest, source
             await conn.execute(
                 REJECT_DUPLICATE_EMPLOYEE_IDS, import_id, id_header, mapping.fields[EMPLOYEE_ID]
             )
-        unchanged = 0
-        if options.mode in (Mode.UPSERT, Mode.SYNC):
-            # The rows that change nothing need no message (see the statement; the
-            # person's version is checked again before finalizing: core.imports).
-            keep = options.blank_cells == BlankCells.KEEP
-            unchanged = await conn.fetchval(SETTLE_UNCHANGED_ROWS, import_id, request.tenant, keep)
-        if not await conn.fetchval(SET_IMPORT_TOTALS, import_id, source.blank_rows, keys.seen):
+        if settle and keys.previous:
+            await conn.execute(UNSETTLE_RENAMED_ROWS, import_id)
+        totals = await conn.fetchrow(SET_IMPORT_TOTALS, import_id, source.blank_rows, keys.seen)
+        unchanged = totals["unchanged_at_recording"]
+        if not totals["total_rows"]:
             # Rolls the import back: a header alone is an export that came out
             # empty, and in sync mode it would mean "deactivate everyone".
             raise FileRejected(no_data_rows(source))
-    if int(copied.split()[-1]) >= ANALYZE_AFTER_ROWS:
+    if copied >= ANALYZE_AFTER_ROWS:
         # Once committed, so that the statistics everyone plans with know the
         # new rows before anything is planned over them (team creation,
         # dispatch, the workers' batches): with statistics that only knew an

@@ -89,8 +89,11 @@ ON CONFLICT (tenant_id, name_key) DO NOTHING;
 -- name: analyze_import_tables
 ANALYZE import_rows, people, teams;
 
--- name: import_total_rows
-SELECT total_rows FROM imports WHERE id = $1;
+-- name: import_rows_applied
+-- How many of the import's rows there are, and how many of them the workers
+-- applied (not settled as unchanged when the file was recorded).
+SELECT coalesce(total_rows, 0) AS total, coalesce(total_rows, 0) - unchanged_at_recording AS applied
+FROM imports WHERE id = $1;
 
 -- name: assign_team_managers
 -- A team's manager is the first row of the file (lowest row number) whose
@@ -208,7 +211,7 @@ RETURNING id;
 
 -- name: reopen_moved_unchanged_rows
 -- Before import $1 (of tenant $2) is finalized (its row locked): a row
--- settled as unchanged when the file was recorded (settle_unchanged_rows:
+-- settled as unchanged when the file was recorded (record_rows:
 -- person_version set) whose person has been written since, or is gone, goes
 -- back to pending, is
 -- taken off counter shard 0 (where the recording counted it) and off

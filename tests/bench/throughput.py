@@ -82,6 +82,7 @@ from harness import (
     ceiling_command,
     cpu_seconds,
     kib_to_mb,
+    proc_status_kib,
     procfile_command,
     server_url,
     subprocess_env,
@@ -578,11 +579,16 @@ class Bench:
             done_seconds: float | None = None
             while producer_seconds is None or (worker is not None and done_seconds is None):
                 if producer_seconds is None:
+                    # The producer's own peak (VmHWM), read while it runs: wait4's
+                    # ru_maxrss is at least this process's RSS when it spawned the
+                    # producer (Linux keeps the pre-exec peak), and this process
+                    # holds the resync's whole file by then (tests/bench/resync.py).
+                    hwm = proc_status_kib(producer.pid, "VmHWM")
+                    producer_rss_kib = max(producer_rss_kib, hwm or 0)
                     pid, status, usage = os.wait4(producer.pid, os.WNOHANG)
                     if pid:
                         producer_seconds = time.monotonic() - started
                         self._producer_exit_wall = time.time()
-                        producer_rss_kib = usage.ru_maxrss
                         producer_cpu_s = usage.ru_utime + usage.ru_stime
                         producer.returncode = os.waitstatus_to_exitcode(status)
                         if producer.returncode != 0:

@@ -14,9 +14,9 @@ the worker's; for each row it updates, the changes the review lists
 the person reads before and after the worker applied the file; and the
 review's sweep and e-mail changes must be the import's.
 
-The recording writes the rule a third time (``settle_unchanged_rows``: the
+The recording writes the rule a third time (``record_rows``: the
 rows that change nothing settle as unchanged before any message is sent),
-set-based over the recorded rows. Each file is imported, then imported again
+as each chunk of rows is written. Each file is imported, then imported again
 (the next night's file, which changes less), and for each import the rows
 settled at recording must be exactly the rows the review calls unchanged,
 but for those a rename touches (which always travel to the workers), and

@@ -47,7 +47,7 @@ WITH ranked AS MATERIALIZED (
 )
 UPDATE import_rows r
 SET status = 'invalid',
-    data = NULL,
+    data = NULL, person_id = NULL, person_version = NULL, settled_at = NULL,
     errors = coalesce(r.errors, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
         'column', $2::text,
         'value', r.raw ->> $3::int,
@@ -70,7 +70,7 @@ WITH ranked AS MATERIALIZED (
 )
 UPDATE import_rows r
 SET status = 'invalid',
-    data = NULL,
+    data = NULL, person_id = NULL, person_version = NULL, settled_at = NULL,
     errors = coalesce(r.errors, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
         'column', $2::text,
         'value', r.raw ->> $3::int,
@@ -82,49 +82,80 @@ WHERE r.import_id = $1 AND r.row_number = ranked.row_number;
 -- name: set_import_totals
 -- $3: a valid row names its person by employee id or previous address, so
 -- the import resolves its rows' identities when it starts (core.identity).
+-- The rows written as unchanged (record_rows) are counted on
+-- counter shard 0 and in unchanged_at_recording (core.imports re-checks
+-- their people's versions before finalizing when there are any).
+WITH t AS MATERIALIZED (
+    SELECT count(*) AS total, count(*) FILTER (WHERE status = 'invalid') AS invalid,
+           count(*) FILTER (WHERE status = 'unchanged') AS unchanged
+    FROM import_rows WHERE import_id = $1
+), counted AS (
+    UPDATE import_counters SET unchanged = t.unchanged, progressed_at = now()
+    FROM t WHERE import_id = $1 AND shard = 0 AND t.unchanged > 0
+)
 UPDATE imports
-SET total_rows = t.total, invalid_rows = t.invalid, blank_rows = $2, identity_keys = $3
-FROM (SELECT count(*) AS total, count(*) FILTER (WHERE status = 'invalid') AS invalid
-      FROM import_rows WHERE import_id = $1) t
+SET total_rows = t.total, invalid_rows = t.invalid, blank_rows = $2, identity_keys = $3,
+    unchanged_at_recording = t.unchanged
+FROM t
 WHERE id = $1
-RETURNING total_rows;
+RETURNING total_rows, unchanged_at_recording;
 
--- name: settle_unchanged_rows
--- Upsert and sync: import $1's pending rows that would change nothing of
--- their stored person (tenant $2; $3 true when the import keeps blank cells)
--- are settled here as unchanged, with the person and the version of them
--- compared with (people.xmin: core.imports re-checks it before finalizing),
--- counted on counter shard 0 and in imports.unchanged_at_recording; the
--- others travel to the workers. The rule is review_classify_rows'
+-- name: unsettle_renamed_rows
+-- A row written as unchanged whose address is another row's previous one
+-- (a rename of someone else to it, known only once the whole file is in)
+-- is pending after all: whatever a rename touches is left to core.identity
+-- and the workers. Run only when the file has a previous address.
+UPDATE import_rows r
+SET status = 'pending', person_id = NULL, person_version = NULL, settled_at = NULL
+WHERE r.import_id = $1 AND r.status = 'unchanged'
+  AND r.email IN (SELECT q.previous_email FROM import_rows q
+                  WHERE q.import_id = $1 AND q.previous_email IS NOT NULL);
+
+-- name: record_rows
+-- One chunk of the file's rows written into import_rows (core.intake.settling),
+-- given as arrays ($5..$12: row number, e-mail, data, raw, status, errors,
+-- employee id, previous address; the documents as JSON text; in file order,
+-- kept). In upsert and sync
+-- ($4), a pending row that would change nothing of its stored person (tenant
+-- $2; $3 true when the import keeps blank cells) is written settled as
+-- unchanged, with the person and the version of them compared with
+-- (people.xmin: core.imports re-checks it before finalizing); the others
+-- travel to the workers. The rule is review_classify_rows'
 -- (core/intake/sql/review.sql), which mirrors core.rows.desired_person and
--- is_unchanged, over the recorded rows: a column the file lacks (a key
--- absent from data) keeps the stored value, and so does a blank cell under
--- $3 (otherwise it clears it: a blank role is 'learner'); a deactivated
--- person is reactivated (a change); a team that does not exist yet changes
--- the person; an Employee ID is blank or the person's.
--- tests/integration/test_vocabulary holds the three to the same answers.
--- Only people found at the row's own address, never a row naming a
--- previous address nor one whose address is another row's previous one:
--- whatever a rename touches is left to core.identity and the workers
--- (matched by employee id, the id must be the person's, so a row whose
--- address belongs to someone else is never taken for them). Hash joins
--- with the tenant's people and teams (plan_without_nested_loops holds in
--- the recording transaction); a secondary team, rarer, is one index probe
--- per name.
-WITH previous AS MATERIALIZED (
-    SELECT DISTINCT previous_email FROM import_rows WHERE import_id = $1 AND previous_email IS NOT NULL
-), unchanged AS (
-    SELECT r.row_number, p.id AS person_id, p.xmin AS person_version
-    FROM import_rows r
-    JOIN people p ON p.tenant_id = $2 AND p.email = r.email
+-- is_unchanged: a column the file lacks (a key absent from data) keeps the
+-- stored value, and so does a blank cell under $3 (otherwise it clears it: a
+-- blank role is 'learner'); a deactivated person is reactivated (a change); a
+-- team that does not exist yet changes the person; an Employee ID is blank or
+-- the person's. tests/integration/test_vocabulary holds the three to the
+-- same answers. Only people found at the row's own address, never a row
+-- naming a previous address (a row whose address is a later row's previous
+-- one is sent back afterwards: unsettle_renamed_rows): whatever a rename
+-- touches is left to core.identity and the workers (matched by employee id,
+-- the id must be the person's, so a row whose address belongs to someone
+-- else is never taken for them). One index probe per row into people and
+-- one into teams (the lateral subquery is not flattened: OFFSET 0), in the
+-- rows' order; a secondary team, rarer, is one probe per name.
+INSERT INTO import_rows (import_id, row_number, email, data, raw, status, errors, employee_id,
+                         previous_email, person_id, person_version, settled_at)
+SELECT $1, r.row_number, r.email, r.data, r.raw, CASE WHEN u.id IS NULL THEN r.status ELSE 'unchanged' END,
+       r.errors, r.employee_id, r.previous_email, u.id, u.version, CASE WHEN u.id IS NOT NULL THEN now() END
+FROM (SELECT a.row_number, a.email, a.data::jsonb AS data, a.raw::jsonb AS raw, a.status,
+             a.errors::jsonb AS errors, a.employee_id, a.previous_email
+      FROM unnest($5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+                  $12::text[]) AS a(row_number, email, data, raw, status, errors, employee_id, previous_email)
+      -- Not flattened: each document is parsed once, not once per reference.
+      OFFSET 0) r
+LEFT JOIN LATERAL (
+    SELECT p.id, p.xmin AS version
+    FROM people p
     LEFT JOIN teams pt ON pt.tenant_id = $2
                       AND pt.name_key = lower(regexp_replace(r.data ->> 'primary_team', '\s', '', 'g'))
     CROSS JOIN LATERAL (
         SELECT r.data ? 'primary_team' AND NOT ($3 AND r.data ->> 'primary_team' IS NULL) AS primary_given,
                coalesce(jsonb_array_length(r.data -> 'secondary_teams'), 0) = 0 AS no_secondary
     ) k
-    WHERE r.import_id = $1 AND r.status = 'pending' AND r.previous_email IS NULL
-      AND NOT EXISTS (SELECT 1 FROM previous q WHERE q.previous_email = r.email)
+    WHERE $4 AND r.status = 'pending' AND r.previous_email IS NULL
+      AND p.tenant_id = $2 AND p.email = r.email
       AND p.status = 'active'
       -- A SCIM row that deactivates its person (core.columns.DEACTIVATE_FLAG) is a change.
       AND (r.data -> 'active') IS DISTINCT FROM 'false'::jsonb
@@ -157,16 +188,5 @@ WITH previous AS MATERIALIZED (
                                AND t.name_key = lower(regexp_replace(n.name, '\s', '', 'g'))) AS id
                      FROM jsonb_array_elements_text(r.data -> 'secondary_teams') AS n(name)) s)
            IS NOT FALSE)
-), settled AS (
-    UPDATE import_rows r
-    SET status = 'unchanged', person_id = u.person_id, person_version = u.person_version, settled_at = now()
-    FROM unchanged u
-    WHERE r.import_id = $1 AND r.row_number = u.row_number
-    RETURNING 1
-), counted AS (
-    UPDATE import_counters
-    SET unchanged = unchanged + (SELECT count(*) FROM settled), progressed_at = now()
-    WHERE import_id = $1 AND shard = 0
-)
-UPDATE imports SET unchanged_at_recording = (SELECT count(*) FROM settled) WHERE id = $1
-RETURNING unchanged_at_recording;
+    OFFSET 0
+) u ON true;
