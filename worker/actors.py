@@ -18,15 +18,18 @@ import concurrent.futures
 import threading
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
 import dramatiq
 import structlog
 from dramatiq.asyncio import get_event_loop_thread
+from dramatiq.middleware import CurrentMessage
 from structlog.contextvars import bound_contextvars
 
 from core import imports, invites, outbox, queues, rows, undo
 from core.mail import Mailer, SmtpSettings
+from core.queues import deferred
 from core.settings import get_settings
 from core.sources import run as source_run
 from core.vocabulary import EventType, Step
@@ -39,6 +42,7 @@ log = structlog.get_logger(__name__)
 broker = queues.current_broker()
 
 _handoff: RowHandoff | None = None
+_finalize_senders = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="finalize-sender")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -84,6 +88,7 @@ def row_handoff() -> RowHandoff:
     if _handoff is None or _handoff.loop is not loop_thread.loop:
         batcher = RowBatcher(_apply_rows, max_batch=get_settings().row_batch_size)
         _handoff = RowHandoff(batcher, loop_thread.loop)
+        deferred.set_release_hook(_handoff.release_waiting)
     return _handoff
 
 
@@ -102,16 +107,36 @@ def _wait(future: concurrent.futures.Future[Settled]) -> Settled:
 def upsert_row(import_id: int, row_number: int) -> None:
     """Create, update or skip the person of one import row (idempotent).
 
-    The row is applied together with the rows other threads of this process
-    are handling (group commit, on the event loop); this returns once its
-    batch has committed. A plain function, not a coroutine: the row is handed
-    over with the others that arrived meanwhile, in one wake-up of the loop.
+    The row is applied together with the other rows this process holds
+    (group commit, on the event loop). On the worker's brokers this returns
+    at once and the message is acknowledged once the row's batch committed
+    (``core.queues.deferred``), so a batch is as large as the prefetch
+    allows, not as the threads; on another broker (the tests' stub) it
+    returns once the batch committed. A plain function, not a coroutine: the
+    row is handed over with the others that arrived meanwhile, in one wake-up
+    of the loop.
     """
-    with bound_contextvars(import_id=import_id, row=row_number):
-        outcome, claimed = _wait(row_handoff().submit(import_id, row_number))
+    future = row_handoff().submit(import_id, row_number)
+    message = CurrentMessage.get_current_message() if getattr(broker, "defers_acks", False) else None
+    if message is not None:
+        # Returns now: the consumer acknowledges the message once the batch
+        # committed, or sends it through the retries if it failed
+        # (core.queues.deferred); the thread takes the next message meanwhile.
+        future.add_done_callback(partial(_row_settled, import_id))
+        deferred.defer(message.message_id, future)
+        return
+    with bound_contextvars(import_id=import_id, row=row_number):  # a broker that cannot wait: tests' stub
+        outcome, claimed = _wait(future)
         log.debug("row.settled", outcome=outcome)
         if claimed:
             outbox.send_finalize_sync(import_id)
+
+
+def _row_settled(import_id: int, future: concurrent.futures.Future[Settled]) -> None:
+    # On the event loop, where the batch completed: the finalizing step is
+    # sent from a thread (a broker call), once per import at most.
+    if future.exception() is None and future.result()[1]:
+        _finalize_senders.submit(outbox.send_finalize_sync, import_id)
 
 
 @dramatiq.actor(broker=broker, queue_name=queues.IMPORTS, max_retries=3)

@@ -25,6 +25,8 @@ from typing import Protocol
 
 import structlog
 
+from core.queues.deferred import GivenBack
+
 log = structlog.get_logger(__name__)
 
 # (import id, row numbers) -> (outcome per row applied, whether finalizing was claimed)
@@ -85,6 +87,21 @@ class RowBatcher:
             # call_soon, not now: rows added in this same loop turn join the batch.
             asyncio.get_running_loop().call_soon(self._start_flush, import_id, queue)
 
+    def release_waiting(self) -> int:
+        """Give back every row not yet in a batch (they fail with ``GivenBack``); return how many.
+
+        A graceful stop: the batches in the database finish, and the rest go
+        back to the broker unacknowledged, for another process.
+        """
+        released = 0
+        for queue in self._queues.values():
+            waiting, queue.waiting = queue.waiting, []
+            for _, waiter in waiting:
+                if not waiter.done():
+                    waiter.set_exception(GivenBack())
+                    released += 1
+        return released
+
     def _start_flush(self, import_id: int, queue: _ImportQueue) -> None:
         task = asyncio.ensure_future(self._flush(import_id, queue))
         self._tasks.add(task)
@@ -142,6 +159,14 @@ class RowHandoff:
             self._wake_pending = True
         self.loop.call_soon_threadsafe(self._drain)
         return future
+
+    def release_waiting(self, timeout: float = 5.0) -> int:
+        """``RowBatcher.release_waiting`` on the loop, rows still arriving included; how many."""
+        return asyncio.run_coroutine_threadsafe(self._release(), self.loop).result(timeout)
+
+    async def _release(self) -> int:
+        self._drain()
+        return self.batcher.release_waiting()
 
     def _drain(self) -> None:
         with self._lock:

@@ -9,7 +9,8 @@ imports this module: a process that only sends gets a plain broker from
 The worker's middleware, after ``core.queues.base_middleware``:
 ``GracefulStop`` (one graceful stop per process whatever signals arrive,
 ended by force when it overruns; first, so its "after" hooks run last and
-it sees the stop complete), ``AsyncIO``
+it sees the stop complete), ``CurrentMessage`` (the row actor leaves its
+row's future under its message's id: ``core.queues.deferred``), ``AsyncIO``
 (async actors share one event loop thread per worker process), then
 ``DatabasePool`` (the asyncpg pool on that loop: "before" hooks run in order,
 so the loop exists, and "after" hooks in reverse, so it still turns while the
@@ -22,10 +23,12 @@ gave-up actors whether the last error was transient).
 from __future__ import annotations
 
 import dramatiq
-from dramatiq.middleware import AsyncIO, Middleware
+from dramatiq import MessageProxy
+from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware, Retries
 
 from core import queues
 from core.logs import configure_logging
+from core.queues import deferred
 from core.settings import Settings, get_settings
 from worker.middleware.housekeeping import Housekeeping
 from worker.middleware.pool import DatabasePool
@@ -38,6 +41,7 @@ def worker_middleware(settings: Settings) -> list[Middleware]:
     """The worker's own middleware, in order."""
     return [
         GracefulStop(settings),
+        CurrentMessage(),
         AsyncIO(),
         DatabasePool(settings),
         Housekeeping(settings),
@@ -49,7 +53,19 @@ def worker_middleware(settings: Settings) -> list[Middleware]:
 def build_broker(settings: Settings) -> dramatiq.Broker:
     """Install the broker with the worker's middleware as the process's broker."""
     configure_logging(settings.log_level, settings.log_format)
-    return queues.install(settings, worker_middleware(settings))
+    installed = queues.install(settings, worker_middleware(settings))
+    deferred.set_failure_hook(lambda message, failure: after_failure(installed, message, failure))
+    return installed
+
+
+def after_failure(broker: dramatiq.Broker, message: MessageProxy, failure: BaseException) -> None:
+    """What dramatiq's worker does with an actor's exception, for a row whose batch failed
+    after its actor returned (core.queues.deferred): the "after" hooks that handle
+    failures, in dramatiq's order (reversed), so the message is re-sent with its backoff
+    or given up (``Retries``) knowing whether the error was transient (``TransientErrors``)."""
+    for middleware in reversed(broker.middleware):
+        if isinstance(middleware, (Retries, TransientErrors)):
+            middleware.after_process_message(broker, message, exception=failure)
 
 
 broker = build_broker(get_settings())

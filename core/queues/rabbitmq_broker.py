@@ -43,7 +43,12 @@ import dramatiq
 import pika
 from dramatiq.brokers.rabbitmq import RabbitmqBroker, _RabbitmqConsumer
 
+from core.queues.deferred import DeferringConsumer
 from core.settings import Settings
+
+
+class _WorkerConsumer(DeferringConsumer, _RabbitmqConsumer):
+    """dramatiq's consumer, whose acknowledgements wait for a row's batch (``core.queues.deferred``)."""
 
 
 class TunedRabbitmqBroker(RabbitmqBroker):
@@ -54,9 +59,12 @@ class TunedRabbitmqBroker(RabbitmqBroker):
         super().__init__(*args, **kwargs)
         self.poll_ms = poll_ms
 
+    # Its consumers acknowledge a row once its batch committed (core.queues.deferred).
+    defers_acks = True
+
     @property
     def consumer_class(self) -> type[_RabbitmqConsumer]:
-        return _RabbitmqConsumer
+        return _WorkerConsumer
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> dramatiq.Consumer:
         # dramatiq caps the delay queues' prefetch at 65,535; RabbitMQ's

@@ -38,6 +38,7 @@ import structlog
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import current_millis, q_name
 
+from core.queues.deferred import DeferringConsumer
 from core.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -242,6 +243,10 @@ class _BatchingConsumer(_RedisConsumer):
         super().close()
 
 
+class _WorkerConsumer(DeferringConsumer, _BatchingConsumer):
+    """The batching consumer whose acknowledgements wait for a row's batch (``core.queues.deferred``)."""
+
+
 class BatchingRedisBroker(RedisBroker):
     """dramatiq's Redis broker whose consumers acknowledge in batches (``_BatchingConsumer``).
 
@@ -265,9 +270,12 @@ class BatchingRedisBroker(RedisBroker):
         self._fetch_tokens: dict[str, str] = {}
         self._fetches_in_doubt: set[str] = set()
 
+    # Its consumers acknowledge a row once its batch committed (core.queues.deferred).
+    defers_acks = True
+
     @property
     def consumer_class(self) -> type[_RedisConsumer]:
-        return _BatchingConsumer
+        return _WorkerConsumer
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> dramatiq.Consumer:
         return super().consume(queue_name, prefetch, min(timeout, self.poll_ms))

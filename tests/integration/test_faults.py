@@ -26,6 +26,7 @@ from tests.support.drills import (
     drill_rows,
     hold_row_writes,
     outcome,
+    paused,
     received,
     shared_server_database,
     sigkill_group,
@@ -99,13 +100,15 @@ async def test_redis_emptied_mid_import_then_resume(
         clean, fault, clean_domain, fault_domain = tenants()
         expected = await clean_run(world, dconn, tmp_path, clean, clean_domain)
 
-        import_id = world.submit(write_csv(tmp_path / "f.csv", drill_rows(fault_domain, ROWS)), fault)
-        await wait_rows_settled(dconn, import_id, 40)
-        # The workers' writes are held while Redis is emptied, so the rows still
-        # pending are those of the moment of the fault, however fast the workers
-        # ran meanwhile (the producer may return with half the rows settled).
+        # The rows are queued while the worker is paused, and its writes are
+        # held from before it goes on until Redis is emptied: it takes its
+        # prefetch and stops at its first batch, so the rows pending are all
+        # but what its hands hold, however fast it would otherwise be.
         async with dconn.transaction():
-            await hold_row_writes(dconn)
+            with paused(world.worker):
+                import_id = world.submit(write_csv(tmp_path / "f.csv", drill_rows(fault_domain, ROWS)), fault)
+                await hold_row_writes(dconn)
+            wait_until(lambda: world.broker.held_by_workers() > 0, timeout=30, what="the worker's fetch")
             assert world.clear_redis() > 0
             pending = (await import_status(dconn, import_id))["rows"]["pending"]
 
@@ -177,13 +180,14 @@ async def test_postgres_restarted_mid_import(
         clean, fault, clean_domain, fault_domain = tenants()
         expected = await clean_run(world, conn, tmp_path, clean, clean_domain)
 
-        import_id = world.submit(write_csv(tmp_path / "f.csv", drill_rows(fault_domain, ROWS)), fault)
-        await wait_rows_settled(conn, import_id, 60)
-        # The workers' writes are held from here until the restart cuts this
-        # session (and its lock), so rows are still pending at the fault however
-        # fast the workers ran meanwhile.
+        # The rows are queued while the worker is paused, and its writes are
+        # held from before it goes on until the restart cuts this session (and
+        # its lock), so rows are pending at the fault however fast it would be.
         await conn.execute("BEGIN")
-        await hold_row_writes(conn)
+        with paused(world.worker):
+            import_id = world.submit(write_csv(tmp_path / "f.csv", drill_rows(fault_domain, ROWS)), fault)
+            await hold_row_writes(conn)
+        wait_until(lambda: world.broker.held_by_workers() > 0, timeout=30, what="the worker's fetch")
         pending = await conn.fetchval(
             "SELECT count(*) FROM import_rows WHERE import_id = $1 AND status = 'pending'", import_id
         )

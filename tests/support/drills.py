@@ -129,6 +129,19 @@ async def hold_row_writes(conn: Any) -> None:
     await conn.execute("LOCK TABLE people IN EXCLUSIVE MODE")
 
 
+@contextlib.contextmanager
+def paused(worker: WorkerProcess) -> Iterator[None]:
+    """The worker's processes stopped (SIGSTOP) for the block, then continued: what a
+    test submits meanwhile waits in the broker, however fast the worker would be."""
+    assert worker.process is not None
+    group = os.getpgid(worker.process.pid)
+    os.killpg(group, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(group, signal.SIGCONT)
+
+
 async def wait_rows_settled(conn: Any, import_id: int, at_least: int, timeout: float = 60) -> int:
     """Wait until at least ``at_least`` rows of the import have settled; return how many."""
     deadline = time.monotonic() + timeout
