@@ -129,7 +129,10 @@ def tenant() -> str:
 @pytest.fixture(scope="session")
 def worker(database_url: str, redis_url: str, smtp_server: MailServer) -> Iterator[WorkerProcess]:
     """The real worker (Procfile line), shared by the session's tests."""
-    process = WorkerProcess(WORKER_PROCESSES="1", WORKER_THREADS="4")
+    # Four messages in hand at a time: since a row no longer holds a thread
+    # (core.queues.deferred), the prefetch, not the threads, sets the pace,
+    # and the pages' tests need an import that lasts a few refreshes.
+    process = WorkerProcess(WORKER_PROCESSES="1", WORKER_THREADS="4", WORKER_PREFETCH="4")
     process.log_path.write_bytes(b"")
     process.start()
     yield process
