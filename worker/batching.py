@@ -162,6 +162,8 @@ class RowHandoff:
 
     def release_waiting(self, timeout: float = 5.0) -> int:
         """``RowBatcher.release_waiting`` on the loop, rows still arriving included; how many."""
+        if not self.loop.is_running():
+            return 0  # nothing runs there to take a row into a batch
         return asyncio.run_coroutine_threadsafe(self._release(), self.loop).result(timeout)
 
     async def _release(self) -> int:

@@ -20,10 +20,12 @@ and ``ROW_BATCH_SIZE``, whatever the threads.
 
 What a crash or a stop does is unchanged: a message is acknowledged only
 after its row committed, so a process that dies first leaves it with the
-broker, which redelivers it. A graceful stop (``close``) gives back the rows
-no batch has taken yet (``set_release_hook``: their futures fail with
-``GivenBack`` and their messages are requeued, unacknowledged), waits for the
-batches in the database, then closes the consumer.
+broker, which redelivers it. A graceful stop gives back the rows no batch has
+taken yet (``give_back_waiting`` through ``set_release_hook``: their futures
+fail with ``GivenBack`` and their messages are requeued, unacknowledged) as
+it begins (``worker.middleware.stopping``), again once the worker threads
+have stopped, and when a consumer closes; the consumer waits for the batches
+in the database, then closes.
 """
 
 from __future__ import annotations
@@ -78,6 +80,20 @@ def set_release_hook(hook: ReleaseHook) -> None:
     """How a closing consumer gives back the rows that no batch has taken yet."""
     global _release_hook
     _release_hook = hook
+
+
+def give_back_waiting(when: str) -> int:
+    """Give back the rows handed over that no batch has taken yet (a stopping worker); how many."""
+    if _release_hook is None:
+        return 0
+    try:
+        given_back = _release_hook()
+    except Exception as exc:  # they stay in their batches, acknowledged as they commit
+        log.warning("broker.give_back_failed", when=when, error=repr(exc))
+        return 0
+    if given_back:
+        log.info("broker.rows_given_back", when=when, rows=given_back)
+    return given_back
 
 
 def _failure_pool() -> concurrent.futures.ThreadPoolExecutor:
@@ -140,10 +156,8 @@ class DeferringConsumer:
 
     def close(self) -> None:
         waiting = list(self._deferred)
-        if waiting and _release_hook is not None:
-            given_back = _release_hook()
-            log.info("broker.rows_given_back", queue=getattr(self, "queue_name", None), rows=given_back)
         if waiting:
+            give_back_waiting(f"closing {getattr(self, 'queue_name', 'the consumer')}")
             _, left = concurrent.futures.wait(waiting, timeout=CLOSE_WAIT_S)
             if left:
                 log.warning(

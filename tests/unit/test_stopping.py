@@ -7,6 +7,7 @@ the watchdog's way out of the process is replaced by a recorder.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import signal
 import threading
@@ -17,7 +18,9 @@ from types import FrameType
 
 import pytest
 
+from core.queues import deferred
 from core.settings import Settings
+from worker.batching import RowBatcher, RowHandoff
 from worker.middleware.stopping import EXIT_KILLED, STOP_SIGNALS, GracefulStop
 
 
@@ -133,3 +136,53 @@ def test_the_procfile_passes_the_setting_s_default_to_dramatiq() -> None:
     found = re.search(r"--worker-shutdown-timeout \$\{WORKER_SHUTDOWN_TIMEOUT_MS:-(\d+)\}", procfile)
     assert found is not None, "the Procfile's worker line must pass WORKER_SHUTDOWN_TIMEOUT_MS to dramatiq"
     assert int(found.group(1)) == Settings().worker_shutdown_timeout_ms
+
+
+@pytest.fixture
+def event_loop_thread() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop on its own thread, as dramatiq's AsyncIO middleware runs one."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield loop
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        loop.close()
+
+
+def test_the_stop_gives_back_the_rows_no_batch_has_taken(
+    event_loop_thread: asyncio.AbstractEventLoop,
+) -> None:
+    in_database = threading.Event()
+    commit = threading.Event()
+    applied: list[int] = []
+
+    async def apply(import_id: int, rows: list[int]) -> tuple[dict[int, str], bool]:
+        applied.extend(rows)
+        in_database.set()
+        while not commit.is_set():
+            await asyncio.sleep(0.01)
+        return {row: "created" for row in rows}, False
+
+    handoff = RowHandoff(RowBatcher(apply, max_batch=2, max_flushes=1), event_loop_thread)
+    previous = deferred._release_hook
+    deferred.set_release_hook(handoff.release_waiting)
+    try:
+        futures = [handoff.submit(7, row) for row in range(1, 6)]
+        assert in_database.wait(timeout=10)
+        stop, _ = graceful_stop(timeout_ms=600_000, margin_s=5.0)
+        stop.before_worker_shutdown(None, None)  # type: ignore[arg-type]
+        commit.set()
+        outcomes = [future.exception(timeout=10) or future.result() for future in futures]
+    finally:
+        deferred.set_release_hook(previous)  # type: ignore[arg-type]
+
+    # The batch in the database (the first row, and the second if it came in
+    # time) finishes; the rows waiting for the next one go back.
+    assert applied in ([1], [1, 2])
+    assert outcomes[: len(applied)] == [("created", False)] * len(applied)
+    given_back = outcomes[len(applied) :]
+    assert [type(outcome) for outcome in given_back] == [deferred.GivenBack] * (5 - len(applied))
+    stop.before_worker_shutdown(None, None)  # type: ignore[arg-type]  # again: nothing left to give back

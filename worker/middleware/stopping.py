@@ -26,6 +26,10 @@ under a heartbeat that stays fresh, so nobody takes those messages back.
 - when a consumer thread stops, the messages it had fetched but not yet
   handed to a worker thread go back to their queue: ``Worker.stop`` requeues
   the ones handed over, not those.
+- the rows handed to the batcher and not yet in a batch go back to their
+  queue as the stop begins and again once the worker threads have stopped
+  (``core.queues.deferred.give_back_waiting``): only the batches already in
+  the database finish, not every row the consumers had prefetched.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ import structlog
 from dramatiq.middleware import Middleware
 
 from core import queues
+from core.queues import deferred
 from core.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -114,8 +119,14 @@ class GracefulStop(Middleware):
         """From now on a vanished main thread means a worker left running unattended."""
         self.booted.set()
 
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        """The stop begins: rows no batch has taken yet go back to their queue."""
+        deferred.give_back_waiting("the stop began")
+
     def before_consumer_thread_shutdown(self, broker: dramatiq.Broker, thread: Any) -> None:
-        """Requeue what the stopping consumer fetched but never handed to a worker thread."""
+        """Requeue what the stopping consumer fetched but never handed to a worker thread
+        (and the rows worker threads handed to the batcher while they finished)."""
+        deferred.give_back_waiting("the worker threads stopped")
         consumer = getattr(thread, "consumer", None)
         if consumer is None:
             return
